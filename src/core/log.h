@@ -1,0 +1,22 @@
+/*
+ * log: one line per event, key=value, to stderr. log_warn adds errno's
+ * text; fatal/fatalx exit(1) and are for start-up and broken invariants
+ * only, never for what a peer sent.
+ */
+#ifndef PIGEON_CORE_LOG_H
+#define PIGEON_CORE_LOG_H
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void log_init(enum log_level level);
+int log_level_parse(const char *s, enum log_level *out);
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

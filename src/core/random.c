@@ -1,0 +1,93 @@
+/*
+ * random: getrandom(2), or a seeded xorshift stream for tests.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "random.h"
+
+static uint64_t random_state;
+static pthread_mutex_t random_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+random_set_seed(uint64_t seed)
+{
+	pthread_mutex_lock(&random_lock);
+	random_state = seed;
+	pthread_mutex_unlock(&random_lock);
+}
+
+void
+random_bytes(void *out, size_t n)
+{
+	unsigned char *p = out;
+	ssize_t r;
+
+	pthread_mutex_lock(&random_lock);
+	if (random_state) {
+		while (n--) {
+			/* xorshift64*: reproducible, for tests only */
+			random_state ^= random_state >> 12;
+			random_state ^= random_state << 25;
+			random_state ^= random_state >> 27;
+			*p++ = (unsigned char)((random_state *
+			    0x2545F4914F6CDD1DULL) >> 56);
+		}
+		pthread_mutex_unlock(&random_lock);
+		return;
+	}
+	pthread_mutex_unlock(&random_lock);
+	while (n > 0) {
+		r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("getrandom");
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+uint64_t
+random_u64(void)
+{
+	uint64_t v;
+
+	random_bytes(&v, sizeof(v));
+	return v;
+}
+
+void
+random_alnum(char *out, size_t n)
+{
+	static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char b;
+	size_t i = 0;
+
+	while (i < n) {
+		random_bytes(&b, 1);
+		if (b >= 248) /* 248 = 4 * 62: reject to stay unbiased */
+			continue;
+		out[i++] = set[b % 62];
+	}
+	out[n] = '\0';
+}
+
+void
+random_hex(char *out, size_t nbytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b;
+	size_t i;
+
+	for (i = 0; i < nbytes; i++) {
+		random_bytes(&b, 1);
+		out[2 * i] = hex[b >> 4];
+		out[2 * i + 1] = hex[b & 15];
+	}
+	out[2 * nbytes] = '\0';
+}

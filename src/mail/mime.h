@@ -1,0 +1,29 @@
+/*
+ * mime: builds the message of SPEC §3.3 from a struct message.
+ */
+#ifndef PIGEON_MAIL_MIME_H
+#define PIGEON_MAIL_MIME_H
+
+#include <time.h>
+
+#include "../core/buf.h"
+#include "message.h"
+
+/*
+ * Appends the whole message (headers From … Content-*, blank line, body),
+ * CRLF line endings, without DKIM-Signature (dkim.c prepends it).
+ * message_id is "<ID@domain>", date the acceptance time. Bcc never appears.
+ * MIME boundaries come from random_bytes() so tests can pin them.
+ * Returns 0, or -1 when out's cap is reached (the caller answers 10200).
+ */
+int mime_build(const struct message *m, const char *message_id, time_t date,
+    struct buf *out);
+
+/* Appends an RFC 2047 encoded-word form of s when needed (UTF-8, B or Q,
+ * whichever is shorter), else s itself; for phrases (display names) a
+ * plain string needing quotes becomes a quoted-string. Folds at 78 columns
+ * given the starting column. */
+int mime_encode_phrase(struct buf *out, const char *s, size_t *col);
+int mime_encode_text(struct buf *out, const char *s, size_t *col);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * store: where pigeon keeps accounts, domains, tokens, messages and one row
+ * per recipient. This header speaks in domain terms; a backend (sqlite.c
+ * now, PostgreSQL later) fills a struct store_ops. No SQL above this line.
+ *
+ * A struct store is one connection: use it from one thread at a time. The
+ * queue writer owns one, each reading thread opens its own, the admin CLI
+ * opens one. All strings returned by getters are malloc'd into the struct
+ * (free with the matching *_clear / *_list_free).
+ */
+#ifndef PIGEON_STORE_STORE_H
+#define PIGEON_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ID_LEN 32 /* ids are 32 lowercase hex chars */
+
+enum perm {
+	PERM_SEND = 1 << 0,
+	PERM_READ = 1 << 1,
+	PERM_MANAGE = 1 << 2,
+};
+
+enum rcpt_state {
+	RCPT_QUEUED,    /* not tried yet */
+	RCPT_DEFERRED,  /* tried, temporary failure, will retry */
+	RCPT_DELIVERED, /* final */
+	RCPT_BOUNCED,   /* final: 5xx */
+	RCPT_FAILED,    /* final: gave up after max_queue_age */
+	RCPT_SUPPRESSED /* final: dropped, on the suppression list */
+};
+
+const char *rcpt_state_name(enum rcpt_state s); /* "queued", ... */
+
+struct account {
+	char id[ID_LEN + 1];
+	char *name;
+	int entitled;        /* may use Email Sending (10105 when 0) */
+	int sending_enabled; /* 10203 when 0 */
+	int64_t rate;        /* send requests per second, 0 = unlimited */
+	int64_t burst;
+	int64_t daily_quota; /* recipients per UTC day, 0 = unlimited */
+	int64_t created;     /* unix seconds */
+};
+
+struct zone {
+	char id[ID_LEN + 1];
+	char account_id[ID_LEN + 1];
+	char *name;
+	int64_t created;
+};
+
+struct domain {
+	char id[ID_LEN + 1];
+	char zone_id[ID_LEN + 1];
+	char account_id[ID_LEN + 1];
+	char *name;
+	int enabled;
+	char *selector;           /* default "pigeon" */
+	char *return_path_domain; /* default "bounces.<name>" */
+	int drop_suppressed;
+	int preview_enabled;
+	char *rsa_pem; /* PKCS#8 PEM */
+	char *ed_pem;  /* NULL when the domain has no Ed25519 key */
+	int64_t created, modified;
+};
+
+struct token {
+	char id[ID_LEN + 1];
+	char account_id[ID_LEN + 1];
+	char *name;
+	char hash[65];      /* hex SHA-256 of the secret */
+	unsigned perms;     /* enum perm bits */
+	int64_t expires;    /* unix seconds, 0 = never */
+	int revoked;
+	char *global_email; /* set for a global API key, else NULL */
+	int64_t created;
+};
+
+/* A message and its recipients, as the queue writes them. Strings are
+ * borrowed from the caller; ids are filled in by message_insert. */
+struct store_rcpt {
+	int64_t id;
+	const char *address; /* envelope form (struct mailbox.ascii) */
+	enum rcpt_state state;
+};
+
+struct store_msg {
+	int64_t id;
+	const char *account_id;
+	const char *domain_id;
+	const char *message_id; /* "<ID@domain>" */
+	const char *mail_from;  /* sender address as given (for events) */
+	const char *subject;    /* may be NULL */
+	const char *raw;        /* the signed message, exactly as delivered */
+	size_t raw_len;
+	int preview; /* keep for GET messages/{id} */
+	int64_t created;
+	struct store_rcpt *rcpts;
+	size_t nrcpts;
+};
+
+/* One recipient's new state after a delivery attempt. */
+struct store_outcome {
+	int64_t rcpt_id;
+	enum rcpt_state state;
+	int attempts;
+	int64_t last_attempt; /* unix ms */
+	int64_t next_attempt; /* unix ms, 0 when final */
+	const char *reply;    /* last SMTP reply text, may be NULL */
+};
+
+/* A recipient row with its message's facts, for the scheduler. */
+struct pending_rcpt {
+	int64_t rcpt_id, msg_id;
+	char *address;
+	char *domain_id;
+	enum rcpt_state state;
+	int attempts;
+	int64_t next_attempt, created_ms;
+};
+
+struct rcpt_status {
+	char *address;
+	enum rcpt_state state;
+	int attempts;
+	int64_t last_attempt, next_attempt; /* unix ms, 0 = none */
+	char *reply;
+};
+
+struct msg_status {
+	char *message_id;
+	int64_t created; /* unix ms */
+	struct rcpt_status *rcpts;
+	size_t nrcpts;
+};
+
+struct store;
+
+/*
+ * Opens (creating if needed) the store at path — for SQLite a file — and
+ * applies pending schema migrations. WAL, synchronous=FULL. NULL with a
+ * reason in err on failure.
+ */
+struct store *store_open(const char *path, char *err, size_t errlen);
+void store_close(struct store *s); /* accepts NULL */
+const char *store_error(struct store *s); /* last error text */
+
+/* Admin writes (CLI, dev bootstrap, later REST management). Each bumps
+ * the generation so caches in a running server reload. 0, or -1 (error
+ * text in store_error), or -2 when a unique name/id already exists. */
+int store_account_create(struct store *s, const struct account *a);
+int store_account_update(struct store *s, const struct account *a);
+int store_zone_create(struct store *s, const struct zone *z);
+int store_domain_create(struct store *s, const struct domain *d);
+int store_domain_update(struct store *s, const struct domain *d);
+int store_token_create(struct store *s, const struct token *t);
+int store_token_revoke(struct store *s, const char *token_id);
+
+/* Admin reads. 0 found, 1 not found, -1 error. */
+int store_account_get(struct store *s, const char *id, struct account *out);
+int store_zone_get(struct store *s, const char *id, struct zone *out);
+int store_domain_get_by_name(struct store *s, const char *name,
+    struct domain *out);
+/* Lists: *out malloc'd array of *n entries; account_id NULL = all. */
+int store_account_list(struct store *s, struct account **out, size_t *n);
+int store_zone_list(struct store *s, const char *account_id,
+    struct zone **out, size_t *n);
+int store_domain_list(struct store *s, const char *account_id,
+    struct domain **out, size_t *n);
+int store_token_list(struct store *s, const char *account_id,
+    struct token **out, size_t *n);
+void account_clear(struct account *a);
+void zone_clear(struct zone *z);
+void domain_clear(struct domain *d);
+void token_clear(struct token *t);
+void account_list_free(struct account *v, size_t n);
+void zone_list_free(struct zone *v, size_t n);
+void domain_list_free(struct domain *v, size_t n);
+void token_list_free(struct token *v, size_t n);
+
+/* A counter bumped by every admin write: a cache reloads when it moves. */
+int store_generation(struct store *s, int64_t *out);
+
+/* Queue writes, done by the writer thread inside one transaction. */
+int store_begin(struct store *s);
+int store_commit(struct store *s); /* durable when it returns 0 */
+void store_rollback(struct store *s);
+int store_message_insert(struct store *s, struct store_msg *m);
+int store_outcome_apply(struct store *s, const struct store_outcome *o);
+
+/* Every recipient not in a final state, oldest first. cb returns 0 to go
+ * on; the struct is only valid during the call. */
+typedef int store_pending_fn(void *arg, const struct pending_rcpt *r);
+int store_pending_scan(struct store *s, store_pending_fn *cb, void *arg);
+
+/* The raw message by queue row id (delivery), or by account and
+ * message_id "<…>" (GET messages/{id}; 1 when unknown or the message was
+ * sent without preview). *raw is malloc'd. */
+int store_message_raw(struct store *s, int64_t msg_id, char **raw,
+    size_t *len);
+int store_message_raw_by_id(struct store *s, const char *account_id,
+    const char *message_id, char **raw, size_t *len);
+/* 0, 1 unknown, -1 error. */
+int store_message_status(struct store *s, const char *account_id,
+    const char *message_id, struct msg_status *out);
+void msg_status_clear(struct msg_status *st);
+
+#endif
