@@ -53,6 +53,8 @@ arena_alloc(struct arena *a, size_t n)
 	struct chunk *c;
 	size_t size;
 
+	if (n > SIZE_MAX - 15)
+		return NULL; /* rounding up would wrap to a tiny size */
 	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
 		n = 16;
@@ -93,9 +95,9 @@ arena_zalloc(struct arena *a, size_t n)
 char *
 arena_strndup(struct arena *a, const char *s, size_t n)
 {
-	char *p = arena_alloc(a, n + 1);
+	char *p;
 
-	if (p == NULL)
+	if (n == SIZE_MAX || (p = arena_alloc(a, n + 1)) == NULL)
 		return NULL;
 	if (n)
 		memcpy(p, s, n);

@@ -18,7 +18,7 @@ int
 base64_encode(struct buf *out, const void *in, size_t len, int line)
 {
 	const unsigned char *p = in;
-	size_t n = base64_encoded_len(len), col = 0, i;
+	size_t n = base64_encoded_len(len), col = 0, i, k;
 	char q[4];
 
 	if (buf_reserve(out, n + (line > 0 ? n / (size_t)line * 2 : 0)) == -1)
@@ -33,12 +33,16 @@ base64_encode(struct buf *out, const void *in, size_t len, int line)
 		q[1] = b64[(v >> 12) & 63];
 		q[2] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
 		q[3] = i + 2 < len ? b64[v & 63] : '=';
-		if (line > 0 && col == (size_t)line) {
-			buf_append(out, "\r\n", 2);
-			col = 0;
+		/* Break per character, so a line length that is not a
+		 * multiple of 4 is honoured too (RFC 2045 §6.8 uses 76). */
+		for (k = 0; k < 4; k++) {
+			if (line > 0 && col == (size_t)line) {
+				buf_append(out, "\r\n", 2);
+				col = 0;
+			}
+			buf_append(out, &q[k], 1);
+			col++;
 		}
-		buf_append(out, q, 4);
-		col += 4;
 	}
 	return 0;
 }

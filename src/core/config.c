@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,10 @@ parse_num(const struct cfg_row *r, const char *v, int64_t *out,
 			*why = "unknown unit (use ms, s, m, h or d)";
 			return -1;
 		}
+		if (n > INT64_MAX / ms || n < INT64_MIN / ms) {
+			*why = "out of range";
+			return -1;
+		}
 		if (r->type == CFG_SECS) {
 			if (ms < 1000 && n % 1000) {
 				*why = "must be whole seconds";
@@ -188,6 +193,12 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		size_t i;
 
 		lineno++;
+		if (strchr(p, '\n') == NULL && !feof(fp)) {
+			/* fgets() split the line: refuse, don't misread. */
+			snprintf(err, errlen, "%s:%d: line too long", path,
+			    lineno);
+			goto fail;
+		}
 		if ((e = strchr(p, '#')) != NULL)
 			*e = '\0';
 		e = p + strlen(p);
