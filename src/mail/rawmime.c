@@ -1,1 +1,541 @@
-/* placeholder: being written */
+/*
+ * rawmime: the header section of a message the client wrote itself
+ * (send_raw, SMTP DATA). rawmime_parse() splits it into fields;
+ * rawmime_prepare() applies SPEC §4 and the RAW header policy of §5 and
+ * writes the message pigeon will sign and deliver.
+ *
+ * The body is never parsed or changed, except that its line endings
+ * become CRLF for send_raw. Date and Message-ID, when pigeon adds them,
+ * go at the end of the header section, just before the empty line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../core/clock.h"
+#include "headers.h"
+#include "limits.h"
+#include "rawmime.h"
+
+/* Headers a client must not write (SPEC §4): trace and signature fields. */
+static const struct {
+	const char *name;
+	int prefix; /* match "ARC-" and anything after it */
+} rawmime_refused[] = {
+    {"DKIM-Signature", 0},
+    {"Received", 0},
+    {"Return-Path", 0},
+    {"ARC-", 1},
+};
+
+static void rawmime_why(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+rawmime_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+rawmime_wsp(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* RFC 5322 §3.6.8: ftext is printable US-ASCII except ':'. */
+static int
+rawmime_ftext(int c)
+{
+	return c >= 33 && c <= 126 && c != ':';
+}
+
+int
+rawmime_parse(struct arena *a, const char *msg, size_t len, struct rawmime *out,
+              char *why, size_t whylen)
+{
+	struct rawmime_field *f = NULL, *nf, *cur = NULL;
+	size_t n = 0, cap = 0, i = 0, s, e, line = 0, k;
+
+	memset(out, 0, sizeof(*out));
+	/* RFC 5322 §3.5: the body is optional; so is the empty line when
+	 * the message ends right after the header section */
+	while (i < len) {
+		line++;
+		s = i;
+		while (i < len && msg[i] != '\r' && msg[i] != '\n') {
+			if (msg[i] == '\0') {
+				rawmime_why(
+				    why, whylen,
+				    "Header line %zu contains a NUL byte.",
+				    line);
+				return -1;
+			}
+			i++;
+		}
+		e = i;
+		if (i == len) {
+			rawmime_why(
+			    why, whylen,
+			    "The header section does not end with an empty "
+			    "line (line %zu has no CRLF).",
+			    line);
+			return -1;
+		}
+		if (msg[i] != '\r' || i + 1 == len || msg[i + 1] != '\n') {
+			rawmime_why(
+			    why, whylen,
+			    "Header line %zu ends with a bare CR or LF, not "
+			    "CRLF.",
+			    line);
+			return -1;
+		}
+		i += 2;
+		/* RFC 5322 §2.1.1: lines ≤ 998 octets without the CRLF */
+		if (e - s > MAX_LINE) {
+			rawmime_why(why, whylen,
+			            "Header line %zu is longer than %d octets.",
+			            line, MAX_LINE);
+			return -1;
+		}
+		if (e == s) {
+			out->body_off = i; /* the empty line */
+			break;
+		}
+		/* RFC 5322 §2.2.3: a line starting with WSP continues the
+		 * field above it */
+		if (rawmime_wsp(msg[s])) {
+			if (cur == NULL) {
+				rawmime_why(
+				    why, whylen,
+				    "The message starts with a continuation "
+				    "line, not a header field.");
+				return -1;
+			}
+			cur->len = i - cur->off;
+			cur->value_len = e - (size_t)(cur->value - msg);
+			continue;
+		}
+		for (k = s; k < e && msg[k] != ':'; k++)
+			if (!rawmime_ftext((unsigned char)msg[k]))
+				break;
+		if (k == e || msg[k] != ':') {
+			rawmime_why(
+			    why, whylen,
+			    "Header line %zu is not a header field (no "
+			    "'Name:'); is the empty line between the header "
+			    "and the body missing?",
+			    line);
+			return -1;
+		}
+		if (k == s) {
+			rawmime_why(why, whylen,
+			            "Header line %zu has an empty field name.",
+			            line);
+			return -1;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			if ((nf = arena_alloc(a, cap * sizeof(*nf))) == NULL) {
+				rawmime_why(why, whylen, "Out of memory.");
+				return -1;
+			}
+			if (n > 0)
+				memcpy(nf, f, n * sizeof(*nf));
+			f = nf;
+		}
+		cur = &f[n++];
+		cur->name = msg + s;
+		cur->name_len = k - s;
+		cur->value = msg + k + 1;
+		cur->value_len = e - (k + 1);
+		cur->off = s;
+		cur->len = i - s;
+	}
+	if (out->body_off == 0)
+		out->body_off = len;
+	out->f = f;
+	out->nf = n;
+	return 0;
+}
+
+/*
+ * The value unfolded (CRLFs removed, RFC 5322 §2.2.3) with leading and
+ * trailing WSP trimmed, NUL-terminated in the arena.
+ */
+static char *
+rawmime_unfold(struct arena *a, const struct rawmime_field *f, size_t *lenp)
+{
+	const char *v = f->value;
+	size_t n = f->value_len, i, o = 0;
+	char *s;
+
+	while (n > 0 && (rawmime_wsp(v[0]) || v[0] == '\r' || v[0] == '\n')) {
+		v++;
+		n--;
+	}
+	if ((s = arena_alloc(a, n + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (v[i] != '\r' && v[i] != '\n')
+			s[o++] = v[i];
+	while (o > 0 && rawmime_wsp(s[o - 1]))
+		o--;
+	s[o] = '\0';
+	*lenp = o;
+	return s;
+}
+
+/*
+ * RFC 5322 §3.6.4 msg-id, strictly: "<left@right>", one '@', both sides
+ * non-empty, printable ASCII with no whitespace, '<' or '>' inside, and
+ * short enough for rawmime_result.
+ */
+static int
+rawmime_msgid_ok(const char *v, size_t n)
+{
+	size_t i, at = 0, nat = 0;
+
+	if (n < 5 || n >= MSGID_MAX || v[0] != '<' || v[n - 1] != '>')
+		return 0;
+	for (i = 1; i < n - 1; i++) {
+		if (v[i] <= 32 || v[i] >= 127 || v[i] == '<' || v[i] == '>')
+			return 0;
+		if (v[i] == '@') {
+			at = i;
+			nat++;
+		}
+	}
+	return nat == 1 && at > 1 && at < n - 2;
+}
+
+static int
+rawmime_digits(const char **p, const char *end, size_t min, size_t max)
+{
+	size_t n = 0;
+
+	while (*p < end && **p >= '0' && **p <= '9' && n < max) {
+		(*p)++;
+		n++;
+	}
+	return n >= min ? 0 : -1;
+}
+
+static void
+rawmime_cfws(const char **p, const char *end)
+{
+	while (*p < end && rawmime_wsp(**p))
+		(*p)++;
+}
+
+/*
+ * RFC 5322 §3.3 date-time, checked for shape, not for calendar sense:
+ * [day-name ","] day month year hour ":" minute [":" second] zone, with
+ * a numeric zone or one of the obsolete names (§4.3), then an optional
+ * comment such as "(PDT)".
+ */
+static int
+rawmime_date_ok(const char *v, size_t n)
+{
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
+	                                     "May", "Jun", "Jul", "Aug",
+	                                     "Sep", "Oct", "Nov", "Dec"};
+	static const char *const days[] = {"Mon", "Tue", "Wed", "Thu",
+	                                   "Fri", "Sat", "Sun"};
+	static const char *const zones[] = {"UT",  "GMT", "EST", "EDT", "CST",
+	                                    "CDT", "MST", "MDT", "PST", "PDT"};
+	const char *p = v, *end = v + n;
+	size_t i;
+	int ok;
+
+	rawmime_cfws(&p, end);
+	if (end - p >= 4 && p[3] == ',') {
+		for (ok = 0, i = 0; i < 7; i++)
+			ok |= strncasecmp(p, days[i], 3) == 0;
+		if (!ok)
+			return 0;
+		p += 4;
+		rawmime_cfws(&p, end);
+	}
+	if (rawmime_digits(&p, end, 1, 2) == -1)
+		return 0;
+	rawmime_cfws(&p, end);
+	if (end - p < 3)
+		return 0;
+	for (ok = 0, i = 0; i < 12; i++)
+		ok |= strncasecmp(p, months[i], 3) == 0;
+	if (!ok)
+		return 0;
+	p += 3;
+	rawmime_cfws(&p, end);
+	if (rawmime_digits(&p, end, 4, 4) == -1)
+		return 0;
+	rawmime_cfws(&p, end);
+	if (rawmime_digits(&p, end, 2, 2) == -1 || p == end || *p++ != ':' ||
+	    rawmime_digits(&p, end, 2, 2) == -1)
+		return 0;
+	if (p < end && *p == ':') {
+		p++;
+		if (rawmime_digits(&p, end, 2, 2) == -1)
+			return 0;
+	}
+	rawmime_cfws(&p, end);
+	if (p < end && (*p == '+' || *p == '-')) {
+		p++;
+		if (rawmime_digits(&p, end, 4, 4) == -1)
+			return 0;
+	} else {
+		for (ok = 0, i = 0; i < 10 && !ok; i++) {
+			size_t zl = strlen(zones[i]);
+			if ((size_t)(end - p) >= zl &&
+			    strncasecmp(p, zones[i], zl) == 0 &&
+			    ((size_t)(end - p) == zl || rawmime_wsp(p[zl]))) {
+				p += zl;
+				ok = 1;
+			}
+		}
+		if (!ok)
+			return 0;
+	}
+	rawmime_cfws(&p, end);
+	if (p < end && (*p != '(' || end[-1] != ')'))
+		return 0;
+	return 1;
+}
+
+/* Appends to out; -2 when that would pass out's cap, -1 out of memory. */
+static int
+rawmime_put(struct buf *out, const void *p, size_t n)
+{
+	if (out->max != 0 && (out->len > out->max || n > out->max - out->len))
+		return -2;
+	return buf_append(out, p, n);
+}
+
+/* The number of bare LFs and lone CRs in[0..len). */
+static size_t
+rawmime_bare(const char *in, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n')
+			i++;
+		else if (in[i] == '\r' || in[i] == '\n')
+			n++;
+	}
+	return n;
+}
+
+/*
+ * send_raw line endings: CRLF stays, bare LF and lone CR become CRLF.
+ * Returns the converted copy (arena) or in itself when nothing changes.
+ */
+static const char *
+rawmime_crlf(struct arena *a, const char *in, size_t len, size_t *olen)
+{
+	size_t i, extra, o = 0;
+	char *s;
+
+	extra = rawmime_bare(in, len);
+	*olen = len;
+	if (extra == 0)
+		return in;
+	if ((s = arena_alloc(a, len + extra)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n') {
+			s[o++] = '\r';
+			s[o++] = '\n';
+			i++;
+		} else if (in[i] == '\r' || in[i] == '\n') {
+			s[o++] = '\r';
+			s[o++] = '\n';
+		} else
+			s[o++] = in[i];
+	}
+	*olen = o;
+	return s;
+}
+
+static int
+rawmime_is(const struct rawmime_field *f, const char *name)
+{
+	size_t n = strlen(name);
+
+	return f->name_len == n && strncasecmp(f->name, name, n) == 0;
+}
+
+/* SPEC §4: the trace and signature headers a client may not supply. */
+static int
+rawmime_refused_name(const struct rawmime_field *f)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(rawmime_refused) / sizeof(rawmime_refused[0]);
+	     i++) {
+		n = strlen(rawmime_refused[i].name);
+		if (rawmime_refused[i].prefix ? f->name_len >= n
+		                              : f->name_len == n)
+			if (strncasecmp(f->name, rawmime_refused[i].name, n) ==
+			    0)
+				return 1;
+	}
+	return 0;
+}
+
+int
+rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
+                const char *sender_domain, time_t now, struct buf *out,
+                struct rawmime_result *res, char *why, size_t whylen)
+{
+	struct hdr_state st;
+	struct rawmime rm;
+	const struct rawmime_field *f;
+	const char *msg, *canon, *v, *date = NULL, *msgid = NULL;
+	char *keep, added[MSGID_MAX + 64], datebuf[40];
+	size_t mlen, i, vlen, ndate = 0, nmsgid = 0, nfrom = 0, start;
+	int rc = -1, r;
+
+	memset(&st, 0, sizeof(st));
+	memset(res, 0, sizeof(*res));
+	start = out->len;
+	if (sender_domain == NULL || *sender_domain == '\0') {
+		rawmime_why(why, whylen, "No sender domain.");
+		goto fail;
+	}
+	if (memchr(in, '\0', len) != NULL) {
+		rawmime_why(why, whylen, "The message contains a NUL byte.");
+		goto fail;
+	}
+	if (lf_ok) {
+		if ((msg = rawmime_crlf(a, in, len, &mlen)) == NULL) {
+			rawmime_why(why, whylen, "Out of memory.");
+			goto fail;
+		}
+	} else {
+		/* SMTP: the session refused bare CR/LF already (§7) */
+		msg = in;
+		mlen = len;
+		if (rawmime_bare(in, len) != 0) {
+			rawmime_why(why, whylen,
+			            "The message has a bare CR or LF.");
+			goto fail;
+		}
+	}
+	if (rawmime_parse(a, msg, mlen, &rm, why, whylen) == -1)
+		goto fail;
+	if ((keep = arena_zalloc(a, rm.nf + 1)) == NULL) {
+		rawmime_why(why, whylen, "Out of memory.");
+		goto fail;
+	}
+
+	for (i = 0; i < rm.nf; i++) {
+		f = &rm.f[i];
+		if (rawmime_refused_name(f)) {
+			rawmime_why(
+			    why, whylen,
+			    "Header '%.*s' is not allowed. It is set by the "
+			    "server.",
+			    (int)f->name_len, f->name);
+			goto fail;
+		}
+		if ((v = rawmime_unfold(a, f, &vlen)) == NULL) {
+			rawmime_why(why, whylen, "Out of memory.");
+			goto fail;
+		}
+		if (headers_check(HDR_RAW, f->name, f->name_len, v, vlen, &st,
+		                  &canon, why, whylen) == -1)
+			goto fail;
+		keep[i] = 1;
+		if (rawmime_is(f, "Bcc")) {
+			keep[i] = 0; /* SPEC §4: never delivered */
+		} else if (rawmime_is(f, "From")) {
+			if (++nfrom > 1) {
+				/* RFC 5322 §3.6: exactly one From */
+				rawmime_why(
+				    why, whylen,
+				    "Header 'From' appears more than once.");
+				goto fail;
+			}
+			res->from = v;
+		} else if (rawmime_is(f, "Subject")) {
+			if (res->subject == NULL)
+				res->subject = v;
+		} else if (rawmime_is(f, "Date")) {
+			ndate++;
+			date = rawmime_date_ok(v, vlen) ? v : NULL;
+		} else if (rawmime_is(f, "Message-ID")) {
+			nmsgid++;
+			msgid = rawmime_msgid_ok(v, vlen) ? v : NULL;
+		}
+	}
+	if (nfrom == 0) {
+		rawmime_why(why, whylen, "The message has no 'From' header.");
+		goto fail;
+	}
+	if (headers_finish(HDR_RAW, &st, why, whylen) == -1)
+		goto fail;
+
+	/*
+	 * A Date or Message-ID is kept when it is the only one and well
+	 * formed; otherwise every copy goes and pigeon writes its own.
+	 */
+	if (ndate != 1)
+		date = NULL;
+	if (nmsgid != 1)
+		msgid = NULL;
+	for (i = 0; i < rm.nf; i++)
+		if ((date == NULL && rawmime_is(&rm.f[i], "Date")) ||
+		    (msgid == NULL && rawmime_is(&rm.f[i], "Message-ID")))
+			keep[i] = 0;
+	if (msgid != NULL)
+		snprintf(res->message_id, sizeof(res->message_id), "%s", msgid);
+	else
+		msgid_new(res->message_id, sender_domain);
+
+	for (i = 0; i < rm.nf; i++)
+		if (keep[i] &&
+		    (r = rawmime_put(out, msg + rm.f[i].off, rm.f[i].len)) != 0)
+			goto put_fail;
+	if (date == NULL) {
+		clock_rfc5322(now != 0 ? now : clock_now(), datebuf);
+		snprintf(added, sizeof(added), "Date: %s\r\n", datebuf);
+		if ((r = rawmime_put(out, added, strlen(added))) != 0)
+			goto put_fail;
+	}
+	if (msgid == NULL) {
+		snprintf(added, sizeof(added), "Message-ID: %s\r\n",
+		         res->message_id);
+		if ((r = rawmime_put(out, added, strlen(added))) != 0)
+			goto put_fail;
+	}
+	if ((r = rawmime_put(out, "\r\n", 2)) != 0 ||
+	    (r = rawmime_put(out, msg + rm.body_off, mlen - rm.body_off)) != 0)
+		goto put_fail;
+	return 0;
+
+put_fail:
+	if (r == -2) {
+		rawmime_why(why, whylen,
+		            "The message is larger than the size limit.");
+		rc = -2;
+	} else
+		rawmime_why(why, whylen, "Out of memory.");
+fail:
+	if (out->len > start) {
+		out->len = start;
+		out->p[start] = '\0';
+	}
+	res->subject = NULL;
+	res->from = NULL;
+	res->message_id[0] = '\0';
+	return rc;
+}

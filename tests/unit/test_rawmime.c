@@ -1,0 +1,469 @@
+/*
+ * test_rawmime: src/mail/rawmime.c — the header parser and every refusal,
+ * then rawmime_prepare(): Bcc removal, Date/Message-ID kept or added
+ * (pinned clock and random), LF → CRLF, the header policy hooks and the
+ * output cap.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/core/random.h"
+#include "../../src/mail/rawmime.h"
+
+#define NOW 1764137621 /* Wed, 26 Nov 2025 06:13:41 +0000 */
+#define NOW_DATE "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n"
+
+static struct arena *a;
+static char why[256];
+
+static int
+setup(void **state)
+{
+	a = arena_new(0);
+	why[0] = '\0';
+	return a == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	arena_free(a);
+	return 0;
+}
+
+static int
+parse(const char *m, struct rawmime *rm)
+{
+	why[0] = '\0';
+	return rawmime_parse(a, m, strlen(m), rm, why, sizeof(why));
+}
+
+/* rawmime_prepare on a string, out capped at max (0 = none). */
+static int
+prep(const char *m, int lf_ok, size_t max, struct buf *out,
+     struct rawmime_result *res)
+{
+	buf_init(out, max);
+	why[0] = '\0';
+	random_set_seed(7);
+	return rawmime_prepare(a, m, strlen(m), lf_ok, "example.com", NOW, out,
+	                       res, why, sizeof(why));
+}
+
+/* The Message-ID rawmime_prepare makes with the seed prep() sets. */
+static const char *
+seeded_msgid(void)
+{
+	static char id[MSGID_MAX];
+
+	random_set_seed(7);
+	msgid_new(id, "example.com");
+	return id;
+}
+
+static void
+test_parse_ok(void **state)
+{
+	const char *m = "From: a@example.com\r\n"
+	                "Subject: two\r\n \tlines\r\n"
+	                "X-Empty:\r\n"
+	                "\r\n"
+	                "body\r\n";
+	struct rawmime rm;
+
+	assert_int_equal(parse(m, &rm), 0);
+	assert_int_equal(rm.nf, 3);
+	assert_int_equal(rm.f[0].name_len, 4);
+	assert_memory_equal(rm.f[0].name, "From", 4);
+	assert_int_equal(rm.f[0].value_len, strlen(" a@example.com"));
+	assert_memory_equal(rm.f[0].value, " a@example.com", 14);
+	assert_int_equal(rm.f[0].off, 0);
+	assert_int_equal(rm.f[0].len, strlen("From: a@example.com\r\n"));
+	assert_int_equal(rm.f[1].value_len, strlen(" two\r\n \tlines"));
+	assert_memory_equal(rm.f[1].value, " two\r\n \tlines", 13);
+	assert_int_equal(rm.f[1].len, strlen("Subject: two\r\n \tlines\r\n"));
+	assert_int_equal(rm.f[2].value_len, 0);
+	assert_string_equal(m + rm.body_off, "body\r\n");
+
+	/* no body, with and without the empty line */
+	assert_int_equal(parse("From: a\r\n", &rm), 0);
+	assert_int_equal(rm.nf, 1);
+	assert_int_equal(rm.body_off, 9);
+	assert_int_equal(parse("From: a\r\n\r\n", &rm), 0);
+	assert_int_equal(rm.body_off, 11);
+	/* a body line that looks like a header is body */
+	assert_int_equal(parse("From: a\r\n\r\nTo: b\r\n", &rm), 0);
+	assert_int_equal(rm.nf, 1);
+}
+
+static void
+parse_fails(const char *m, const char *reason)
+{
+	struct rawmime rm;
+
+	assert_int_equal(parse(m, &rm), -1);
+	if (strstr(why, reason) == NULL)
+		fail_msg("'%s' not in '%s'", reason, why);
+}
+
+static void
+test_parse_errors(void **state)
+{
+	char line[1100];
+
+	/* the empty line between header and body is missing */
+	parse_fails("From: a\r\nHello there\r\n", "line 2 is not a header");
+	parse_fails("From: a\r\nSubject: x", "does not end");
+	parse_fails(" From: a\r\n\r\n", "continuation");
+	parse_fails("\tx\r\nFrom: a\r\n\r\n", "continuation");
+	parse_fails("Fr om: a\r\n\r\n", "not a header");
+	parse_fails("From\x01: a\r\n\r\n", "not a header");
+	parse_fails("Fr\xc3\xa9: a\r\n\r\n", "not a header");
+	parse_fails(": a\r\n\r\n", "empty field name");
+	parse_fails("From: a\nTo: b\r\n\r\n", "bare CR or LF");
+	parse_fails("From: a\rTo: b\r\n\r\n", "bare CR or LF");
+
+	/* RFC 5322 §2.1.1: 998 octets is fine, 999 is not */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "X-Long: ", 8);
+	memcpy(line + 998, "\r\n\r\n", 5);
+	{
+		struct rawmime rm;
+		assert_int_equal(parse(line, &rm), 0);
+	}
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "From: a\r\nX-Long: ", 17);
+	memcpy(line + 9 + 999, "\r\n\r\n", 5);
+	parse_fails(line, "line 2 is longer than 998");
+	/* also in a continuation line */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "From: a\r\n ", 10);
+	memcpy(line + 9 + 999, "\r\n\r\n", 5);
+	parse_fails(line, "longer than 998");
+
+	{
+		struct rawmime rm;
+		assert_int_equal(rawmime_parse(a, "From: \0\r\n\r\n", 11, &rm,
+		                               why, sizeof(why)),
+		                 -1);
+		assert_non_null(strstr(why, "NUL"));
+	}
+}
+
+static void
+prep_refused(const char *m, const char *reason)
+{
+	struct rawmime_result res;
+	struct buf out;
+
+	assert_int_equal(prep(m, 1, 0, &out, &res), -1);
+	if (strstr(why, reason) == NULL)
+		fail_msg("'%s' not in '%s'", reason, why);
+	assert_int_equal(out.len, 0);
+	assert_null(res.from);
+	buf_clear(&out);
+}
+
+static void
+test_refusals(void **state)
+{
+	prep_refused("From: a@example.com\r\nDKIM-Signature: v=1\r\n\r\nx",
+	             "'DKIM-Signature'");
+	prep_refused("Received: from x\r\nFrom: a@example.com\r\n\r\nx",
+	             "'Received'");
+	prep_refused("From: a@example.com\r\nreturn-path: <a@b>\r\n\r\nx",
+	             "'return-path'");
+	prep_refused("From: a@example.com\r\nARC-Seal: i=1\r\n\r\nx",
+	             "'ARC-Seal'");
+	prep_refused("From: a@example.com\r\nArc-Message-Signature: i=1\r\n"
+	             "\r\nx",
+	             "'Arc-Message-Signature'");
+	prep_refused("To: b@example.net\r\nSubject: s\r\n\r\nx",
+	             "no 'From' header");
+	prep_refused("", "no 'From' header");
+	prep_refused("From: a@example.com\r\nFrom: b@example.com\r\n\r\nx",
+	             "more than once");
+	{
+		/* a NUL in the body (strlen would stop at it) */
+		struct rawmime_result res;
+		struct buf out;
+		static const char m[] = "From: a@example.com\r\n\r\nx\0y";
+
+		buf_init(&out, 0);
+		assert_int_equal(rawmime_prepare(a, m, sizeof(m) - 1, 1,
+		                                 "example.com", NOW, &out, &res,
+		                                 why, sizeof(why)),
+		                 -1);
+		assert_non_null(strstr(why, "NUL"));
+		buf_clear(&out);
+	}
+	prep_refused("From: a@example.com\r\nX-Bad Name: v\r\n\r\n",
+	             "not a header");
+	/* the §5 policy of headers.c, RAW mode */
+	prep_refused("From: a@example.com\r\nFeedback-ID: 1\r\n\r\n",
+	             "'Feedback-ID'");
+	prep_refused("From: a@example.com\r\nPrecedence: urgent\r\n\r\n",
+	             "'Precedence'");
+	prep_refused(
+	    "From: a@example.com\r\n"
+	    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\n",
+	    "List-Unsubscribe-Post");
+
+	/* SMTP (lf_ok = 0): bare line ends are refused, not mended */
+	{
+		struct rawmime_result res;
+		struct buf out;
+
+		assert_int_equal(prep("From: a@example.com\r\n\r\nx\ny\r\n", 0,
+		                      0, &out, &res),
+		                 -1);
+		assert_non_null(strstr(why, "bare CR or LF"));
+		buf_clear(&out);
+	}
+	/* no sender domain */
+	{
+		struct rawmime_result res;
+		struct buf out;
+		const char *m = "From: a@example.com\r\n\r\n";
+
+		buf_init(&out, 0);
+		assert_int_equal(rawmime_prepare(a, m, strlen(m), 1, NULL, NOW,
+		                                 &out, &res, why, sizeof(why)),
+		                 -1);
+		buf_clear(&out);
+	}
+}
+
+/* Client Date and Message-ID kept: the message passes through as is. */
+static void
+test_keep(void **state)
+{
+	static const char m[] =
+	    "From: Alice <alice@example.com>\r\n"
+	    "To: bob@example.net\r\n"
+	    "Subject: Hi\r\n"
+	    "Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
+	    "Message-ID:\r\n "
+	    "<20030712040037.46341.5F8J@football.example.com>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "X-Mailer: test\r\n"
+	    "\r\n"
+	    "Hello\r\n";
+	struct rawmime_result res;
+	struct buf out;
+
+	assert_int_equal(prep(m, 1, 0, &out, &res), 0);
+	assert_string_equal(out.p, m);
+	assert_string_equal(res.message_id,
+	                    "<20030712040037.46341.5F8J@football.example.com>");
+	assert_string_equal(res.subject, "Hi");
+	assert_string_equal(res.from, "Alice <alice@example.com>");
+	buf_clear(&out);
+
+	/* other well-formed dates */
+	assert_int_equal(prep("From: a@example.com\r\n"
+	                      "Date: 1 Jan 2026 00:00 GMT\r\n"
+	                      "Message-ID: <a@b>\r\n\r\n",
+	                      1, 0, &out, &res),
+	                 0);
+	assert_null(strstr(out.p, NOW_DATE));
+	assert_null(res.subject);
+	buf_clear(&out);
+}
+
+/* Date and Message-ID added at the end of the header section. */
+static void
+test_add(void **state)
+{
+	struct rawmime_result res;
+	struct buf out;
+	char want[512];
+
+	assert_int_equal(prep("From: a@example.com\r\nSubject: s\r\n\r\nhi", 1,
+	                      0, &out, &res),
+	                 0);
+	snprintf(want, sizeof(want),
+	         "From: a@example.com\r\nSubject: s\r\n" NOW_DATE
+	         "Message-ID: %s\r\n\r\nhi",
+	         seeded_msgid());
+	assert_string_equal(out.p, want);
+	assert_string_equal(res.message_id, seeded_msgid());
+	assert_int_equal(strlen(res.message_id), 1 + 36 + 1 + 11 + 1);
+	buf_clear(&out);
+
+	/* no body at all: the empty line is written */
+	assert_int_equal(prep("From: a@example.com\r\n", 1, 0, &out, &res), 0);
+	snprintf(want, sizeof(want),
+	         "From: a@example.com\r\n" NOW_DATE "Message-ID: %s\r\n\r\n",
+	         seeded_msgid());
+	assert_string_equal(out.p, want);
+	buf_clear(&out);
+}
+
+/* Malformed or repeated Date / Message-ID are replaced. */
+static void
+test_replace(void **state)
+{
+	static const char *const bad_ids[] = {
+	    "<no-at-sign>", "<a b@c>", "a@b", "<@b>",    "<a@>",
+	    "<a@b@c>",      "<a@b> x", "",    "<a<x@b>",
+	};
+	static const char *const bad_dates[] = {
+	    "yesterday",
+	    "26 Nov 2025",
+	    "Wed, 26 Nov 25 06:13 +0000",
+	    "Xyz, 26 Nov 2025 06:13 +0000",
+	    "26 Nov 2025 06:13:41 +00",
+	    "26 Foo 2025 06:13:41 +0000",
+	    "26 Nov 2025 06:13:41 +0000 junk",
+	};
+	struct rawmime_result res;
+	struct buf out;
+	char m[512], want[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+		snprintf(m, sizeof(m),
+		         "Message-ID: %s\r\nFrom: a@example.com\r\n"
+		         "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n\r\nx",
+		         bad_ids[i]);
+		assert_int_equal(prep(m, 1, 0, &out, &res), 0);
+		snprintf(want, sizeof(want),
+		         "From: a@example.com\r\n" NOW_DATE
+		         "Message-ID: %s\r\n\r\nx",
+		         seeded_msgid());
+		if (strcmp(out.p, want) != 0)
+			fail_msg("id '%s': got '%s'", bad_ids[i], out.p);
+		buf_clear(&out);
+	}
+	for (i = 0; i < sizeof(bad_dates) / sizeof(bad_dates[0]); i++) {
+		snprintf(
+		    m, sizeof(m),
+		    "Date: %s\r\nFrom: a@example.com\r\nMessage-ID: <x@y>\r\n"
+		    "\r\nx",
+		    bad_dates[i]);
+		assert_int_equal(prep(m, 1, 0, &out, &res), 0);
+		if (strcmp(
+		        out.p,
+		        "From: a@example.com\r\nMessage-ID: <x@y>\r\n" NOW_DATE
+		        "\r\nx") != 0)
+			fail_msg("date '%s': got '%s'", bad_dates[i], out.p);
+		buf_clear(&out);
+	}
+	/* two Message-IDs, even good ones: both go */
+	assert_int_equal(
+	    prep("From: a@example.com\r\nMessage-ID: <x@y>\r\n"
+	         "Message-ID: <z@y>\r\nDate: 1 Jan 2026 00:00 UT\r\n"
+	         "\r\n",
+	         1, 0, &out, &res),
+	    0);
+	assert_null(strstr(out.p, "<x@y>"));
+	assert_null(strstr(out.p, "<z@y>"));
+	assert_string_equal(res.message_id, seeded_msgid());
+	buf_clear(&out);
+}
+
+/* SPEC §4: every Bcc goes, with its continuation lines. */
+static void
+test_bcc(void **state)
+{
+	static const char m[] = "Bcc: x@example.net\r\n"
+	                        "From: a@example.com\r\n"
+	                        "BCC: y@example.net,\r\n"
+	                        "\tz@example.net\r\n"
+	                        "To: b@example.net\r\n"
+	                        "bcc:\r\n"
+	                        "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n"
+	                        "Message-ID: <k@example.com>\r\n"
+	                        "\r\n"
+	                        "Bcc: this is body\r\n";
+	struct rawmime_result res;
+	struct buf out;
+
+	assert_int_equal(prep(m, 1, 0, &out, &res), 0);
+	assert_string_equal(out.p, "From: a@example.com\r\n"
+	                           "To: b@example.net\r\n"
+	                           "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n"
+	                           "Message-ID: <k@example.com>\r\n"
+	                           "\r\n"
+	                           "Bcc: this is body\r\n");
+	buf_clear(&out);
+}
+
+/* send_raw: bare LF and lone CR become CRLF, CRLF stays. */
+static void
+test_lf(void **state)
+{
+	struct rawmime_result res;
+	struct buf out;
+
+	assert_int_equal(prep("From: a@example.com\nSubject: s\n"
+	                      " folded\nMessage-ID: <k@x>\nDate: 1 Jan 2026 "
+	                      "00:00 UT\n\nline1\nline2\rline3\r\n\n",
+	                      1, 0, &out, &res),
+	                 0);
+	assert_string_equal(
+	    out.p, "From: a@example.com\r\nSubject: s\r\n folded\r\n"
+	           "Message-ID: <k@x>\r\nDate: 1 Jan 2026 00:00 UT\r\n\r\n"
+	           "line1\r\nline2\r\nline3\r\n\r\n");
+	assert_string_equal(res.subject, "s folded");
+	buf_clear(&out);
+}
+
+/* The output cap: -2, and out is left as it was. */
+static void
+test_cap(void **state)
+{
+	static const char m[] = "From: a@example.com\r\nDate: 1 Jan 2026 "
+	                        "00:00 UT\r\nMessage-ID: <k@x>\r\n\r\n"
+	                        "0123456789";
+	struct rawmime_result res;
+	struct buf out;
+
+	assert_int_equal(prep(m, 1, strlen(m), &out, &res), 0);
+	assert_string_equal(out.p, m);
+	buf_clear(&out);
+	assert_int_equal(prep(m, 1, strlen(m) - 1, &out, &res), -2);
+	assert_int_equal(out.len, 0);
+	buf_clear(&out);
+	/* the added headers count too */
+	assert_int_equal(prep("From: a@example.com\r\n\r\n", 1, 40, &out, &res),
+	                 -2);
+	assert_int_equal(out.len, 0);
+	buf_clear(&out);
+	/* appends after what out holds */
+	buf_init(&out, 0);
+	buf_puts(&out, "HEAD");
+	random_set_seed(7);
+	assert_int_equal(rawmime_prepare(a, m, strlen(m), 1, "example.com", NOW,
+	                                 &out, &res, why, sizeof(why)),
+	                 0);
+	assert_memory_equal(out.p, "HEADFrom:", 9);
+	buf_clear(&out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_parse_ok, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bcc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lf, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
