@@ -568,6 +568,14 @@ dkim_name_ok(const char *s)
 }
 
 int
+dkim_ed_selector(const char *selector, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s%s", selector, DKIM_ED25519_SUFFIX);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int
 dkim_sign(const char *msg, size_t len, const char *domain, const char *selector,
           time_t t, const struct dkim_key *rsa, const struct dkim_key *ed,
           struct buf *out)
@@ -588,9 +596,12 @@ dkim_sign(const char *msg, size_t len, const char *domain, const char *selector,
 	if (rsa != NULL &&
 	    dkim_sign_one(f, nf, domain, selector, t, rsa, bh, out) == -1)
 		goto fail;
-	if (ed != NULL &&
-	    dkim_sign_one(f, nf, domain, selector, t, ed, bh, out) == -1)
-		goto fail;
+	if (ed != NULL) {
+		char edsel[DKIM_SELECTOR_MAX];
+		if (dkim_ed_selector(selector, edsel, sizeof(edsel)) == -1 ||
+		    dkim_sign_one(f, nf, domain, edsel, t, ed, bh, out) == -1)
+			goto fail;
+	}
 	rc = 0;
 fail:
 	if (rc == -1 && out->len > start) {

@@ -20,19 +20,28 @@ void dkim_key_free(struct dkim_key *k);          /* accepts NULL */
  * Ed25519, p = the raw 32-byte public key). malloc'd, NULL on error. */
 char *dkim_dns_txt(const struct dkim_key *k);
 
+/*
+ * The Ed25519 key has a selector of its own, "<selector>-ed25519", so that
+ * each key is one TXT record at its own name (RFC 8463 §4.1: distinct
+ * selectors per algorithm; verifiers pick the key by s= alone).
+ */
+#define DKIM_ED25519_SUFFIX "-ed25519"
+#define DKIM_SELECTOR_MAX 128
+int dkim_ed_selector(const char *selector, char *out, size_t outlen);
+
 /* Headers pigeon signs, in order (SPEC §6.2); "from" is oversigned. */
 extern const char *const dkim_signed_headers[];
 
 /*
  * Signs msg[0..len) (CRLF line endings, headers then body) and appends the
  * DKIM-Signature field(s) — rsa-sha256 with rsa, then ed25519-sha256 when
- * ed is not NULL — each folded and ending in CRLF, ready to be put in
- * front of the message. c=relaxed/relaxed, d=domain, s=selector, t=t.
- * h= lists the signed headers present in the message plus one extra
- * "from". Returns 0 or -1.
+ * ed is not NULL (with selector "<selector>-ed25519") — each folded and ending
+ * in CRLF, ready to be put in front of the message. c=relaxed/relaxed,
+ * d=domain, s=selector, t=t. h= lists the signed headers present in the message
+ * plus one extra "from". Returns 0 or -1.
  */
 int dkim_sign(const char *msg, size_t len, const char *domain,
-    const char *selector, time_t t, const struct dkim_key *rsa,
-    const struct dkim_key *ed, struct buf *out);
+              const char *selector, time_t t, const struct dkim_key *rsa,
+              const struct dkim_key *ed, struct buf *out);
 
 #endif
