@@ -96,7 +96,7 @@ struct store_msg {
 	const char *raw;        /* the signed message, exactly as delivered */
 	size_t raw_len;
 	int preview; /* keep for GET messages/{id} */
-	int64_t created;
+	int64_t created; /* unix ms; 0 = now (filled in by message_insert) */
 	struct store_rcpt *rcpts;
 	size_t nrcpts;
 };
@@ -114,6 +114,7 @@ struct store_outcome {
 /* A recipient row with its message's facts, for the scheduler. */
 struct pending_rcpt {
 	int64_t rcpt_id, msg_id;
+	char *message_id; /* "<ID@domain>", for log lines */
 	char *address;
 	char *domain_id;
 	enum rcpt_state state;

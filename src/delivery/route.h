@@ -1,0 +1,42 @@
+/*
+ * route: how a delivery job leaves pigeon. A route is a row of this table
+ * shape; capture.c is the first (no network), mx and relay will follow.
+ * A route runs on the engine thread and must never block it: it answers
+ * through done(), from its deliver() call or later from a timer or a
+ * socket event on the engine's event_base.
+ */
+#ifndef PIGEON_DELIVERY_ROUTE_H
+#define PIGEON_DELIVERY_ROUTE_H
+
+#include <event2/event.h>
+
+#include "../core/config.h"
+
+struct delivery_job;
+
+/* The class of a recipient's answer (DESIGN §6); only RESP has a code. */
+enum route_class {
+	ROUTE_OK,    /* not used for replies: the route has not answered */
+	ROUTE_CONN,  /* connection or DNS trouble */
+	ROUTE_PROTO, /* the peer broke the protocol or timed out */
+	ROUTE_RESP,  /* an SMTP reply: code, enhanced status, text */
+};
+
+typedef void route_done_fn(void *arg, struct delivery_job *job);
+
+struct route {
+	const char *name;
+	/* Attempts every recipient of job; fills each one's answer, then
+	 * calls done(arg, job) exactly once. job is borrowed until then. */
+	void (*deliver)(struct route *, struct delivery_job *,
+	                route_done_fn *done, void *arg);
+	void (*free)(struct route *); /* cancels what is in flight */
+	struct event_base *base;      /* the engine's loop */
+	const struct config *cfg;
+	void *ctx; /* the route's own state */
+};
+
+/* Constructors, one per route kind; NULL on allocation failure. */
+struct route *capture_new(struct event_base *base, const struct config *cfg);
+
+#endif

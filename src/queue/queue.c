@@ -1,0 +1,489 @@
+/*
+ * queue: the writer thread and the waiters (see queue.h).
+ *
+ * queue_send() puts a small operation that points at the caller's
+ * struct store_msg on q->ops (mutex + condvar) and returns. The writer
+ * thread takes every operation waiting (at most commit_batch), runs them
+ * in one transaction — new messages, and the outcome batches that the
+ * delivery engine reports — commits, and only then answers: a failed
+ * statement or COMMIT rolls the whole batch back and every send in it
+ * gets rc -1. While one commit runs, new operations pile up for the next
+ * one (group commit, no timer).
+ *
+ * A committed message becomes a delivery job for the engine. A send
+ * with wait_ms > 0 leaves a waiter, owned by the writer thread alone: it
+ * is answered when the committed outcomes of every recipient's first
+ * attempt have come back, or when its deadline passes, whichever comes
+ * first. So every callback runs on the writer thread.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "../delivery/delivery.h"
+#include "queue.h"
+
+#define DEFAULT_BATCH 512
+#define WAIT_BUCKETS 1024 /* waiters hashed by message row id */
+
+enum op_kind { OP_SEND, OP_OUTCOMES };
+
+struct op {
+	enum op_kind kind;
+	struct op *next;
+	struct store_msg *m; /* OP_SEND: borrowed until cb */
+	int wait_ms;
+	queue_send_fn *cb;
+	void *arg;
+	struct delivery_report *rep; /* OP_OUTCOMES: owned */
+};
+
+/* A send waiting for first-attempt outcomes (writer thread only). */
+struct waiter {
+	struct store_msg *m;
+	queue_send_fn *cb;
+	void *arg;
+	enum rcpt_state *states;
+	size_t pending;   /* recipients still without an outcome */
+	int64_t deadline; /* monotonic ms */
+	struct waiter *hnext;
+	struct waiter *prev, *next; /* by deadline */
+};
+
+struct queue {
+	const struct config *cfg;
+	struct store *st; /* the write connection, writer thread only */
+	struct delivery *engine;
+	size_t batch_max;
+	pthread_t writer;
+	int writer_running;
+	pthread_mutex_t mu; /* guards the fields down to stop_writer */
+	pthread_cond_t cv;
+	struct op *head, *tail;
+	int stopping;    /* queue_send refuses */
+	int stop_writer; /* writer drains and exits */
+	/* writer thread only */
+	struct op **batch;
+	struct waiter *wbucket[WAIT_BUCKETS];
+	struct waiter *whead, *wtail;
+};
+
+static void
+op_push(struct queue *q, struct op *op)
+{
+	op->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+	pthread_cond_signal(&q->cv);
+}
+
+int
+queue_send(struct queue *q, struct store_msg *m, int wait_ms, queue_send_fn *cb,
+           void *arg)
+{
+	struct op *op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return -1;
+	op->kind = OP_SEND;
+	op->m = m;
+	op->wait_ms = wait_ms;
+	op->cb = cb;
+	op->arg = arg;
+	pthread_mutex_lock(&q->mu);
+	if (q->stopping) {
+		pthread_mutex_unlock(&q->mu);
+		free(op);
+		return -1;
+	}
+	op_push(q, op);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+/* The engine's report (engine thread): queue it for the writer. */
+static void
+queue_report(void *arg, struct delivery_report *rep)
+{
+	struct queue *q = arg;
+	struct op *op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		log_warnx("queue: out of memory, outcomes of msg %lld lost",
+		          (long long)rep->msg_id);
+		delivery_report_free(rep);
+		return;
+	}
+	op->kind = OP_OUTCOMES;
+	op->rep = rep;
+	pthread_mutex_lock(&q->mu);
+	op_push(q, op);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static struct waiter **
+waiter_slot(struct queue *q, int64_t msg_id)
+{
+	struct waiter **wp = &q->wbucket[(uint64_t)msg_id % WAIT_BUCKETS];
+
+	while (*wp != NULL && (*wp)->m->id != msg_id)
+		wp = &(*wp)->hnext;
+	return wp;
+}
+
+/* Answers w with what is known and forgets it. */
+static void
+waiter_finish(struct queue *q, struct waiter *w)
+{
+	struct waiter **wp = waiter_slot(q, w->m->id);
+
+	*wp = w->hnext;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		q->whead = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	else
+		q->wtail = w->prev;
+	w->cb(w->arg, 0, w->states);
+	free(w->states);
+	free(w);
+}
+
+/* Inserts w in deadline order; deadlines mostly arrive in order. */
+static void
+waiter_add(struct queue *q, struct waiter *w)
+{
+	struct waiter *p = q->wtail, **wp = waiter_slot(q, w->m->id);
+
+	w->hnext = *wp;
+	*wp = w;
+	while (p != NULL && p->deadline > w->deadline)
+		p = p->prev;
+	w->prev = p;
+	w->next = p != NULL ? p->next : q->whead;
+	if (w->next != NULL)
+		w->next->prev = w;
+	else
+		q->wtail = w;
+	if (p != NULL)
+		p->next = w;
+	else
+		q->whead = w;
+}
+
+/* A committed outcome batch: the first outcome of a recipient answers
+ * its waiter's slot. */
+static void
+waiter_resolve(struct queue *q, const struct delivery_report *rep)
+{
+	struct waiter *w = *waiter_slot(q, rep->msg_id);
+
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < rep->n; i++) {
+		const struct store_outcome *o = &rep->outcomes[i];
+
+		for (size_t k = 0; k < w->m->nrcpts; k++) {
+			if (w->m->rcpts[k].id != o->rcpt_id)
+				continue;
+			if (w->states[k] == RCPT_QUEUED) {
+				w->states[k] = o->state;
+				w->pending--;
+			}
+			break;
+		}
+	}
+	if (w->pending == 0)
+		waiter_finish(q, w);
+}
+
+static void
+waiters_expire(struct queue *q, int64_t now, int all)
+{
+	while (q->whead != NULL && (all || q->whead->deadline <= now))
+		waiter_finish(q, q->whead);
+}
+
+/*
+ * op's message is committed: hand its deliverable recipients to the
+ * engine, and answer now or leave a waiter.
+ */
+static void
+send_committed(struct queue *q, struct op *op)
+{
+	struct store_msg *m = op->m;
+	struct delivery_job *job = NULL;
+	struct waiter *w = NULL;
+	enum rcpt_state *states;
+	size_t deliverable = 0;
+
+	if ((states = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*states))) ==
+	    NULL) {
+		/* committed but unanswerable: the caller must still hear */
+		log_warnx("queue: msg=%s: out of memory answering a send",
+		          m->message_id);
+		op->cb(op->arg, 0, NULL);
+		return;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		states[i] = m->rcpts[i].state;
+		if (states[i] == RCPT_QUEUED)
+			deliverable++;
+	}
+	if (deliverable > 0) {
+		job = delivery_job_new(m->id, m->message_id, m->domain_id,
+		                       m->created, deliverable);
+		for (size_t i = 0; job != NULL && i < m->nrcpts; i++)
+			if (states[i] == RCPT_QUEUED &&
+			    delivery_job_add(job, m->rcpts[i].id,
+			                     m->rcpts[i].address, 0) == -1) {
+				delivery_job_free(job);
+				job = NULL;
+			}
+		if (job == NULL)
+			/* durable: the next start will schedule it */
+			log_warnx("queue: msg=%s: out of memory scheduling "
+			          "delivery",
+			          m->message_id);
+	}
+	if (job != NULL && op->wait_ms > 0)
+		w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		op->cb(op->arg, 0, states);
+		free(states);
+	} else {
+		w->m = m;
+		w->cb = op->cb;
+		w->arg = op->arg;
+		w->states = states;
+		w->pending = deliverable;
+		w->deadline = clock_mono_ms() + op->wait_ms;
+		waiter_add(q, w);
+	}
+	if (job != NULL)
+		delivery_submit(q->engine, job);
+}
+
+/* One group commit: everything in ops, or nothing. */
+static void
+writer_batch(struct queue *q, struct op **ops, size_t n)
+{
+	int ok;
+
+	ok = store_begin(q->st) == 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		if (ops[i]->kind == OP_SEND) {
+			ok = store_message_insert(q->st, ops[i]->m) == 0;
+			continue;
+		}
+		for (size_t k = 0; ok && k < ops[i]->rep->n; k++)
+			ok = store_outcome_apply(
+			         q->st, &ops[i]->rep->outcomes[k]) == 0;
+	}
+	if (ok)
+		ok = store_commit(q->st) == 0;
+	if (!ok) {
+		log_warnx("queue: group commit of %zu operations failed, "
+		          "rolled back: %s",
+		          n, store_error(q->st));
+		store_rollback(q->st);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct op *op = ops[i];
+
+		if (op->kind == OP_SEND) {
+			if (ok)
+				send_committed(q, op);
+			else
+				op->cb(op->arg, -1, NULL);
+		} else {
+			if (ok)
+				waiter_resolve(q, op->rep);
+			delivery_report_free(op->rep);
+		}
+		free(op);
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct queue *q = arg;
+	struct timespec ts;
+	int64_t wake;
+	size_t n;
+	int exiting;
+
+	for (;;) {
+		pthread_mutex_lock(&q->mu);
+		while (q->head == NULL && !q->stop_writer) {
+			if (q->whead == NULL) {
+				pthread_cond_wait(&q->cv, &q->mu);
+				continue;
+			}
+			wake = q->whead->deadline;
+			if (wake <= clock_mono_ms())
+				break;
+			ts.tv_sec = wake / 1000;
+			ts.tv_nsec = (wake % 1000) * 1000000;
+			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) ==
+			    ETIMEDOUT)
+				break;
+		}
+		for (n = 0; q->head != NULL && n < q->batch_max; n++) {
+			q->batch[n] = q->head;
+			q->head = q->head->next;
+		}
+		if (q->head == NULL)
+			q->tail = NULL;
+		exiting = q->stop_writer && q->head == NULL;
+		pthread_mutex_unlock(&q->mu);
+		if (n > 0)
+			writer_batch(q, q->batch, n);
+		waiters_expire(q, clock_mono_ms(), exiting);
+		if (exiting)
+			break;
+	}
+	return NULL;
+}
+
+/* Rebuilding the schedule: consecutive rows of one message due at the
+ * same time make one job. */
+struct rebuild {
+	struct delivery *engine;
+	struct delivery_job *job;
+	int64_t now;
+	size_t nrcpts, njobs;
+	int failed;
+};
+
+static void
+rebuild_flush(struct rebuild *rb)
+{
+	if (rb->job != NULL) {
+		delivery_submit(rb->engine, rb->job);
+		rb->njobs++;
+	}
+	rb->job = NULL;
+}
+
+static int
+rebuild_row(void *arg, const struct pending_rcpt *r)
+{
+	struct rebuild *rb = arg;
+	int64_t due = r->state == RCPT_QUEUED ? rb->now : r->next_attempt;
+
+	if (rb->job == NULL || rb->job->msg_id != r->msg_id ||
+	    rb->job->due_ms != due) {
+		rebuild_flush(rb);
+		rb->job = delivery_job_new(r->msg_id, r->message_id,
+		                           r->domain_id, r->created_ms, 1);
+		if (rb->job == NULL)
+			goto fail;
+		rb->job->due_ms = due;
+	}
+	if (delivery_job_add(rb->job, r->rcpt_id, r->address, r->attempts) ==
+	    -1)
+		goto fail;
+	rb->nrcpts++;
+	return 0;
+fail:
+	rb->failed = 1;
+	return -1;
+}
+
+struct queue *
+queue_start(const struct config *cfg, char *err, size_t errlen)
+{
+	struct queue *q = NULL;
+	struct rebuild rb;
+	pthread_condattr_t ca;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "queue: out of memory");
+		return NULL;
+	}
+	q->cfg = cfg;
+	q->batch_max =
+	    cfg->commit_batch > 0 ? (size_t)cfg->commit_batch : DEFAULT_BATCH;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((q->batch = calloc(q->batch_max, sizeof(*q->batch))) == NULL) {
+		snprintf(err, errlen, "queue: out of memory");
+		goto fail;
+	}
+	if ((q->st = store_open(cfg->db_path, err, errlen)) == NULL)
+		goto fail;
+	if ((q->engine = delivery_new(cfg, queue_report, q, err, errlen)) ==
+	    NULL)
+		goto fail;
+	memset(&rb, 0, sizeof(rb));
+	rb.engine = q->engine;
+	rb.now = clock_now_ms();
+	if (store_pending_scan(q->st, rebuild_row, &rb) == -1 || rb.failed) {
+		delivery_job_free(rb.job);
+		snprintf(err, errlen, "queue: rebuilding the schedule: %s",
+		         rb.failed ? "out of memory" : store_error(q->st));
+		goto fail;
+	}
+	rebuild_flush(&rb);
+	if (rb.nrcpts > 0)
+		log_info("queue: schedule rebuilt: %zu recipients in %zu jobs",
+		         rb.nrcpts, rb.njobs);
+	if (delivery_start(q->engine, err, errlen) == -1)
+		goto fail;
+	if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
+		snprintf(err, errlen, "queue: cannot start the writer thread");
+		goto fail;
+	}
+	q->writer_running = 1;
+	return q;
+fail:
+	delivery_free(q->engine);
+	store_close(q->st);
+	free(q->batch);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+	return NULL;
+}
+
+/*
+ * Refuse sends; stop the engine (its last reports are queued); let the
+ * writer commit everything queued, answer every waiter with what it
+ * knows, and exit.
+ */
+void
+queue_stop(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stopping = 1;
+	pthread_mutex_unlock(&q->mu);
+	delivery_stop(q->engine);
+	pthread_mutex_lock(&q->mu);
+	q->stop_writer = 1;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	if (q->writer_running)
+		pthread_join(q->writer, NULL);
+	delivery_free(q->engine);
+	store_close(q->st);
+	free(q->batch);
+	pthread_cond_destroy(&q->cv);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
+}

@@ -1,0 +1,54 @@
+/*
+ * store backend: the table of operations a storage engine fills in. Only
+ * store.c and the backends (sqlite.c; pg.c later) include this file; the
+ * rest of pigeon sees store.h.
+ */
+#ifndef PIGEON_STORE_BACKEND_H
+#define PIGEON_STORE_BACKEND_H
+
+#include "store.h"
+
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *);
+	int (*account_create)(struct store *, const struct account *);
+	int (*account_update)(struct store *, const struct account *);
+	int (*zone_create)(struct store *, const struct zone *);
+	int (*domain_create)(struct store *, const struct domain *);
+	int (*domain_update)(struct store *, const struct domain *);
+	int (*token_create)(struct store *, const struct token *);
+	int (*token_revoke)(struct store *, const char *);
+	int (*account_get)(struct store *, const char *, struct account *);
+	int (*zone_get)(struct store *, const char *, struct zone *);
+	int (*domain_get_by_name)(struct store *, const char *,
+	                          struct domain *);
+	int (*account_list)(struct store *, struct account **, size_t *);
+	int (*zone_list)(struct store *, const char *, struct zone **,
+	                 size_t *);
+	int (*domain_list)(struct store *, const char *, struct domain **,
+	                   size_t *);
+	int (*token_list)(struct store *, const char *, struct token **,
+	                  size_t *);
+	int (*generation)(struct store *, int64_t *);
+	int (*begin)(struct store *);
+	int (*commit)(struct store *);
+	void (*rollback)(struct store *);
+	int (*message_insert)(struct store *, struct store_msg *);
+	int (*outcome_apply)(struct store *, const struct store_outcome *);
+	int (*pending_scan)(struct store *, store_pending_fn *, void *);
+	int (*message_raw)(struct store *, int64_t, char **, size_t *);
+	int (*message_raw_by_id)(struct store *, const char *, const char *,
+	                         char **, size_t *);
+	int (*message_status)(struct store *, const char *, const char *,
+	                      struct msg_status *);
+};
+
+/* Every backend's connection starts with this. */
+struct store {
+	const struct store_ops *ops;
+	char err[512];
+};
+
+struct store *sqlite_store_open(const char *path, char *err, size_t errlen);
+
+#endif

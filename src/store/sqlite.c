@@ -1,0 +1,1124 @@
+/*
+ * sqlite: the SQLite backend of the store (see store.h, backend.h).
+ *
+ * One struct sqlite_store is one connection, in WAL mode with
+ * synchronous=FULL (a COMMIT that returns is on disk), foreign keys on and
+ * a 5 s busy timeout. The schema is versioned by PRAGMA user_version and
+ * brought up to date at open by the ordered migrations[] below, inside one
+ * transaction. Statements are prepared once per connection, on first use,
+ * from the stmt_sql[] table. Recipient states are stored as the integers
+ * of enum rcpt_state; times are unix seconds for admin rows and unix
+ * milliseconds for messages and recipients, as in store.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "../core/clock.h"
+#include "backend.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/*
+ * Schema migrations, applied in order; user_version is the number
+ * applied. Never edit a step that has shipped: append a new one.
+ */
+static const char *const migrations[] = {
+    /* 1: the first schema (DESIGN §5) */
+    "CREATE TABLE meta ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  generation INTEGER NOT NULL);"
+    "INSERT INTO meta (id, generation) VALUES (1, 0);"
+    "CREATE TABLE accounts ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  entitled INTEGER NOT NULL,"
+    "  sending_enabled INTEGER NOT NULL,"
+    "  rate INTEGER NOT NULL,"
+    "  burst INTEGER NOT NULL,"
+    "  daily_quota INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE zones ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE domains ("
+    "  id TEXT PRIMARY KEY,"
+    "  zone_id TEXT NOT NULL REFERENCES zones(id),"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  enabled INTEGER NOT NULL,"
+    "  selector TEXT NOT NULL,"
+    "  return_path_domain TEXT NOT NULL,"
+    "  drop_suppressed INTEGER NOT NULL,"
+    "  preview_enabled INTEGER NOT NULL,"
+    "  rsa_pem TEXT,"
+    "  ed_pem TEXT,"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  perms INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0,"
+    "  global_email TEXT,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE messages ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  domain_id TEXT REFERENCES domains(id),"
+    "  message_id TEXT NOT NULL,"
+    "  mail_from TEXT NOT NULL,"
+    "  subject TEXT,"
+    "  raw BLOB NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  preview INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  UNIQUE (account_id, message_id));"
+    "CREATE TABLE recipients ("
+    "  id INTEGER PRIMARY KEY,"
+    "  message_id INTEGER NOT NULL REFERENCES messages(id),"
+    "  address TEXT NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt INTEGER NOT NULL DEFAULT 0,"
+    "  last_attempt INTEGER NOT NULL DEFAULT 0,"
+    "  last_reply TEXT,"
+    "  updated INTEGER NOT NULL);"
+    "CREATE INDEX recipients_pending ON recipients (state, next_attempt);"
+    "CREATE INDEX recipients_message ON recipients (message_id);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
+
+enum st {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_ADMIN_BEGIN,
+	ST_ADMIN_END,
+	ST_ADMIN_UNDO,
+	ST_GEN_BUMP,
+	ST_GEN_GET,
+	ST_ACCOUNT_INSERT,
+	ST_ACCOUNT_UPDATE,
+	ST_ACCOUNT_GET,
+	ST_ACCOUNT_LIST,
+	ST_ZONE_INSERT,
+	ST_ZONE_GET,
+	ST_ZONE_LIST,
+	ST_DOMAIN_INSERT,
+	ST_DOMAIN_UPDATE,
+	ST_DOMAIN_GET_NAME,
+	ST_DOMAIN_LIST,
+	ST_TOKEN_INSERT,
+	ST_TOKEN_REVOKE,
+	ST_TOKEN_LIST,
+	ST_MSG_INSERT,
+	ST_RCPT_INSERT,
+	ST_OUTCOME,
+	ST_PENDING,
+	ST_RAW,
+	ST_RAW_BY_ID,
+	ST_MSG_BY_ID,
+	ST_RCPTS_OF,
+	ST_COUNT
+};
+
+#define ACCOUNT_COLS                                                           \
+	"id, name, entitled, sending_enabled, rate, burst, daily_quota, "      \
+	"created"
+#define ZONE_COLS "id, account_id, name, created"
+#define DOMAIN_COLS                                                            \
+	"id, zone_id, account_id, name, enabled, selector, "                   \
+	"return_path_domain, drop_suppressed, preview_enabled, rsa_pem, "      \
+	"ed_pem, created, modified"
+#define TOKEN_COLS                                                             \
+	"id, account_id, name, hash, perms, expires, revoked, global_email, "  \
+	"created"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_ADMIN_BEGIN] = "SAVEPOINT admin",
+    [ST_ADMIN_END] = "RELEASE admin",
+    [ST_ADMIN_UNDO] = "ROLLBACK TO admin",
+    [ST_GEN_BUMP] = "UPDATE meta SET generation = generation + 1 "
+                    "WHERE id = 1",
+    [ST_GEN_GET] = "SELECT generation FROM meta WHERE id = 1",
+    [ST_ACCOUNT_INSERT] = "INSERT INTO accounts (" ACCOUNT_COLS ") "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_ACCOUNT_UPDATE] = "UPDATE accounts SET name = ?2, entitled = ?3, "
+                          "sending_enabled = ?4, rate = ?5, burst = ?6, "
+                          "daily_quota = ?7 WHERE id = ?1",
+    [ST_ACCOUNT_GET] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?1",
+    [ST_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLS " FROM accounts "
+                        "ORDER BY created, id",
+    [ST_ZONE_INSERT] = "INSERT INTO zones (" ZONE_COLS ") "
+                       "VALUES (?1, ?2, ?3, ?4)",
+    [ST_ZONE_GET] = "SELECT " ZONE_COLS " FROM zones WHERE id = ?1",
+    [ST_ZONE_LIST] = "SELECT " ZONE_COLS " FROM zones "
+                     "WHERE ?1 IS NULL OR account_id = ?1 ORDER BY name",
+    [ST_DOMAIN_INSERT] = "INSERT INTO domains (" DOMAIN_COLS ") VALUES (?1, "
+                         "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_DOMAIN_UPDATE] = "UPDATE domains SET enabled = ?5, selector = ?6, "
+                         "return_path_domain = ?7, drop_suppressed = ?8, "
+                         "preview_enabled = ?9, rsa_pem = ?10, ed_pem = ?11, "
+                         "modified = ?13 WHERE id = ?1",
+    [ST_DOMAIN_GET_NAME] = "SELECT " DOMAIN_COLS " FROM domains "
+                           "WHERE name = ?1",
+    [ST_DOMAIN_LIST] = "SELECT " DOMAIN_COLS " FROM domains "
+                       "WHERE ?1 IS NULL OR account_id = ?1 ORDER BY name",
+    [ST_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE id = ?1",
+    [ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens "
+                      "WHERE ?1 IS NULL OR account_id = ?1 "
+                      "ORDER BY created, id",
+    [ST_MSG_INSERT] = "INSERT INTO messages (account_id, domain_id, "
+                      "message_id, mail_from, subject, raw, size, preview, "
+                      "created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_RCPT_INSERT] = "INSERT INTO recipients (message_id, address, state, "
+                       "next_attempt, updated) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_OUTCOME] = "UPDATE recipients SET state = ?2, attempts = ?3, "
+                   "last_attempt = ?4, next_attempt = ?5, last_reply = ?6, "
+                   "updated = ?7 WHERE id = ?1",
+    [ST_PENDING] =
+        "SELECT r.id, r.message_id, m.message_id, r.address, "
+        "m.domain_id, r.state, r.attempts, r.next_attempt, m.created "
+        "FROM recipients r JOIN messages m ON m.id = r.message_id "
+        "WHERE r.state IN (0, 1) ORDER BY r.id",
+    [ST_RAW] = "SELECT raw FROM messages WHERE id = ?1",
+    [ST_RAW_BY_ID] = "SELECT raw, preview FROM messages "
+                     "WHERE account_id = ?1 AND message_id = ?2",
+    [ST_MSG_BY_ID] = "SELECT id, message_id, created FROM messages "
+                     "WHERE account_id = ?1 AND message_id = ?2",
+    [ST_RCPTS_OF] = "SELECT address, state, attempts, last_attempt, "
+                    "next_attempt, last_reply FROM recipients "
+                    "WHERE message_id = ?1 ORDER BY id",
+};
+
+struct sqlite_store {
+	struct store base; /* first: a struct store * is one of these */
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+};
+
+static const struct store_ops sqlite_ops;
+
+#define SQ(s) ((struct sqlite_store *)(s))
+
+static void
+set_err(struct store *s, const char *what)
+{
+	snprintf(s->err, sizeof(s->err), "%s: %s", what,
+	         sqlite3_errmsg(SQ(s)->db));
+}
+
+/* The cached statement id, prepared on first use; NULL with err set. */
+static sqlite3_stmt *
+stmt(struct store *s, enum st id)
+{
+	struct sqlite_store *q = SQ(s);
+
+	if (q->st[id] == NULL &&
+	    sqlite3_prepare_v3(q->db, stmt_sql[id], -1,
+	                       SQLITE_PREPARE_PERSISTENT, &q->st[id],
+	                       NULL) != SQLITE_OK) {
+		set_err(s, "prepare");
+		return NULL;
+	}
+	return q->st[id];
+}
+
+static void
+done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Binds s, or NULL when s is NULL or empty (optional ids). */
+static void
+bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL || *s == '\0')
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t == NULL ? NULL : strdup((const char *)t);
+}
+
+static void
+col_id(sqlite3_stmt *st, int i, char out[ID_LEN + 1])
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(out, ID_LEN + 1, "%s", t == NULL ? "" : (const char *)t);
+}
+
+/* Runs a statement that returns no rows: 0, -2 unique violation, -1. */
+static int
+run(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st), ext;
+
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+		done(st);
+		return 0;
+	}
+	set_err(s, what);
+	ext = sqlite3_extended_errcode(SQ(s)->db);
+	done(st);
+	if (ext == SQLITE_CONSTRAINT_UNIQUE ||
+	    ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return -2;
+	return -1;
+}
+
+static int
+run_id(struct store *s, enum st id, const char *what)
+{
+	sqlite3_stmt *st = stmt(s, id);
+
+	return st == NULL ? -1 : run(s, st, what);
+}
+
+/*
+ * An admin write: the prepared st (bound by the caller) and the
+ * generation bump, in one savepoint so both or neither happen.
+ * expect_row: fail with "not found" when st changed no row.
+ */
+static int
+admin_write(struct store *s, sqlite3_stmt *st, const char *what, int expect_row)
+{
+	int rc;
+
+	if (run_id(s, ST_ADMIN_BEGIN, "savepoint") == -1) {
+		done(st);
+		return -1;
+	}
+	if ((rc = run(s, st, what)) != 0)
+		goto fail;
+	if (expect_row && sqlite3_changes(SQ(s)->db) == 0) {
+		snprintf(s->err, sizeof(s->err), "%s: not found", what);
+		rc = -1;
+		goto fail;
+	}
+	if ((rc = run_id(s, ST_GEN_BUMP, "generation")) != 0)
+		goto fail;
+	if ((rc = run_id(s, ST_ADMIN_END, "release")) != 0)
+		goto fail;
+	return 0;
+fail:
+	run_id(s, ST_ADMIN_UNDO, "rollback to");
+	run_id(s, ST_ADMIN_END, "release");
+	return rc;
+}
+
+static int64_t
+or_now(int64_t t)
+{
+	return t != 0 ? t : (int64_t)clock_now();
+}
+
+static int
+sq_account_bind(struct store *s, sqlite3_stmt *st, const struct account *a)
+{
+	sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->name != NULL ? a->name : "", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, a->entitled);
+	sqlite3_bind_int(st, 4, a->sending_enabled);
+	sqlite3_bind_int64(st, 5, a->rate);
+	sqlite3_bind_int64(st, 6, a->burst);
+	sqlite3_bind_int64(st, 7, a->daily_quota);
+	sqlite3_bind_int64(st, 8, or_now(a->created));
+	return 0;
+}
+
+static int
+sq_account_create(struct store *s, const struct account *a)
+{
+	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_INSERT);
+
+	if (st == NULL)
+		return -1;
+	sq_account_bind(s, st, a);
+	return admin_write(s, st, "account create", 0);
+}
+
+static int
+sq_account_update(struct store *s, const struct account *a)
+{
+	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_UPDATE);
+
+	if (st == NULL)
+		return -1;
+	sq_account_bind(s, st, a);
+	return admin_write(s, st, "account update", 1);
+}
+
+static int
+sq_zone_create(struct store *s, const struct zone *z)
+{
+	sqlite3_stmt *st = stmt(s, ST_ZONE_INSERT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, z->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, z->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, z->name != NULL ? z->name : "", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, or_now(z->created));
+	return admin_write(s, st, "zone create", 0);
+}
+
+/* Binds every column of d; selector and return path get their defaults
+ * (SPEC §6.1) when unset. rp is the caller's buffer for the default. */
+static void
+sq_domain_bind(sqlite3_stmt *st, const struct domain *d, char *rp, size_t rplen)
+{
+	const char *name = d->name != NULL ? d->name : "";
+	int64_t now = (int64_t)clock_now();
+
+	sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d->zone_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, d->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, d->enabled);
+	sqlite3_bind_text(
+	    st, 6, d->selector != NULL && *d->selector ? d->selector : "pigeon",
+	    -1, SQLITE_STATIC);
+	if (d->return_path_domain != NULL && *d->return_path_domain)
+		snprintf(rp, rplen, "%s", d->return_path_domain);
+	else
+		snprintf(rp, rplen, "bounces.%s", name);
+	sqlite3_bind_text(st, 7, rp, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, d->drop_suppressed);
+	sqlite3_bind_int(st, 9, d->preview_enabled);
+	bind_opt(st, 10, d->rsa_pem);
+	bind_opt(st, 11, d->ed_pem);
+	sqlite3_bind_int64(st, 12, d->created != 0 ? d->created : now);
+	sqlite3_bind_int64(st, 13, d->modified != 0 ? d->modified : now);
+}
+
+static int
+sq_domain_create(struct store *s, const struct domain *d)
+{
+	sqlite3_stmt *st = stmt(s, ST_DOMAIN_INSERT);
+	char rp[300];
+
+	if (st == NULL)
+		return -1;
+	sq_domain_bind(st, d, rp, sizeof(rp));
+	return admin_write(s, st, "domain create", 0);
+}
+
+static int
+sq_domain_update(struct store *s, const struct domain *d)
+{
+	sqlite3_stmt *st = stmt(s, ST_DOMAIN_UPDATE);
+	char rp[300];
+
+	if (st == NULL)
+		return -1;
+	sq_domain_bind(st, d, rp, sizeof(rp));
+	/* an update is a modification now, whatever the struct says */
+	sqlite3_bind_int64(st, 13, (int64_t)clock_now());
+	return admin_write(s, st, "domain update", 1);
+}
+
+static int
+sq_token_create(struct store *s, const struct token *t)
+{
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_INSERT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+	bind_opt(st, 2, t->account_id);
+	sqlite3_bind_text(st, 3, t->name != NULL ? t->name : "", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, t->hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, t->perms);
+	sqlite3_bind_int64(st, 6, t->expires);
+	sqlite3_bind_int(st, 7, t->revoked);
+	bind_opt(st, 8, t->global_email);
+	sqlite3_bind_int64(st, 9, or_now(t->created));
+	return admin_write(s, st, "token create", 0);
+}
+
+static int
+sq_token_revoke(struct store *s, const char *token_id)
+{
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_REVOKE);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, token_id, -1, SQLITE_STATIC);
+	return admin_write(s, st, "token revoke", 1);
+}
+
+static void
+read_account(sqlite3_stmt *st, struct account *a)
+{
+	memset(a, 0, sizeof(*a));
+	col_id(st, 0, a->id);
+	a->name = col_dup(st, 1);
+	a->entitled = sqlite3_column_int(st, 2);
+	a->sending_enabled = sqlite3_column_int(st, 3);
+	a->rate = sqlite3_column_int64(st, 4);
+	a->burst = sqlite3_column_int64(st, 5);
+	a->daily_quota = sqlite3_column_int64(st, 6);
+	a->created = sqlite3_column_int64(st, 7);
+}
+
+static void
+read_zone(sqlite3_stmt *st, struct zone *z)
+{
+	memset(z, 0, sizeof(*z));
+	col_id(st, 0, z->id);
+	col_id(st, 1, z->account_id);
+	z->name = col_dup(st, 2);
+	z->created = sqlite3_column_int64(st, 3);
+}
+
+static void
+read_domain(sqlite3_stmt *st, struct domain *d)
+{
+	memset(d, 0, sizeof(*d));
+	col_id(st, 0, d->id);
+	col_id(st, 1, d->zone_id);
+	col_id(st, 2, d->account_id);
+	d->name = col_dup(st, 3);
+	d->enabled = sqlite3_column_int(st, 4);
+	d->selector = col_dup(st, 5);
+	d->return_path_domain = col_dup(st, 6);
+	d->drop_suppressed = sqlite3_column_int(st, 7);
+	d->preview_enabled = sqlite3_column_int(st, 8);
+	d->rsa_pem = col_dup(st, 9);
+	d->ed_pem = col_dup(st, 10);
+	d->created = sqlite3_column_int64(st, 11);
+	d->modified = sqlite3_column_int64(st, 12);
+}
+
+static void
+read_token(sqlite3_stmt *st, struct token *t)
+{
+	const unsigned char *h;
+
+	memset(t, 0, sizeof(*t));
+	col_id(st, 0, t->id);
+	col_id(st, 1, t->account_id);
+	t->name = col_dup(st, 2);
+	h = sqlite3_column_text(st, 3);
+	snprintf(t->hash, sizeof(t->hash), "%s", h ? (const char *)h : "");
+	t->perms = (unsigned)sqlite3_column_int64(st, 4);
+	t->expires = sqlite3_column_int64(st, 5);
+	t->revoked = sqlite3_column_int(st, 6);
+	t->global_email = col_dup(st, 7);
+	t->created = sqlite3_column_int64(st, 8);
+}
+
+/*
+ * Steps a bound single-row query: 0 and read(out) when found, 1 when
+ * not, -1 on error.
+ */
+static int
+get_one(struct store *s, sqlite3_stmt *st, const char *what,
+        void (*read)(sqlite3_stmt *, void *), void *out)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		read(st, out);
+		done(st);
+		return 0;
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(s, what);
+		done(st);
+		return -1;
+	}
+	done(st);
+	return 1;
+}
+
+static int
+sq_account_get(struct store *s, const char *id, struct account *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_GET);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	return get_one(s, st, "account get",
+	               (void (*)(sqlite3_stmt *, void *))read_account, out);
+}
+
+static int
+sq_zone_get(struct store *s, const char *id, struct zone *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_ZONE_GET);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	return get_one(s, st, "zone get",
+	               (void (*)(sqlite3_stmt *, void *))read_zone, out);
+}
+
+static int
+sq_domain_get_by_name(struct store *s, const char *name, struct domain *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_DOMAIN_GET_NAME);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	return get_one(s, st, "domain get",
+	               (void (*)(sqlite3_stmt *, void *))read_domain, out);
+}
+
+/*
+ * Reads every row of a bound st into a malloc'd array of elements of
+ * size sz, with read() filling each; clear() undoes one on failure.
+ */
+static int
+get_list(struct store *s, sqlite3_stmt *st, const char *what, size_t sz,
+         void (*read)(sqlite3_stmt *, void *), void (*clear)(void *),
+         void **out, size_t *n)
+{
+	char *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((nv = realloc(v, cap * sz)) == NULL) {
+				snprintf(s->err, sizeof(s->err),
+				         "%s: out of memory", what);
+				goto fail;
+			}
+			v = nv;
+		}
+		read(st, v + len * sz);
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(s, what);
+		goto fail;
+	}
+	done(st);
+	*out = v;
+	*n = len;
+	return 0;
+fail:
+	done(st);
+	for (size_t i = 0; i < len; i++)
+		clear(v + i * sz);
+	free(v);
+	*out = NULL;
+	*n = 0;
+	return -1;
+}
+
+static int
+sq_account_list(struct store *s, struct account **out, size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_LIST);
+
+	if (st == NULL)
+		return -1;
+	return get_list(s, st, "account list", sizeof(**out),
+	                (void (*)(sqlite3_stmt *, void *))read_account,
+	                (void (*)(void *))account_clear, (void **)out, n);
+}
+
+static int
+sq_zone_list(struct store *s, const char *account_id, struct zone **out,
+             size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_ZONE_LIST);
+
+	if (st == NULL)
+		return -1;
+	bind_opt(st, 1, account_id);
+	return get_list(s, st, "zone list", sizeof(**out),
+	                (void (*)(sqlite3_stmt *, void *))read_zone,
+	                (void (*)(void *))zone_clear, (void **)out, n);
+}
+
+static int
+sq_domain_list(struct store *s, const char *account_id, struct domain **out,
+               size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_DOMAIN_LIST);
+
+	if (st == NULL)
+		return -1;
+	bind_opt(st, 1, account_id);
+	return get_list(s, st, "domain list", sizeof(**out),
+	                (void (*)(sqlite3_stmt *, void *))read_domain,
+	                (void (*)(void *))domain_clear, (void **)out, n);
+}
+
+static int
+sq_token_list(struct store *s, const char *account_id, struct token **out,
+              size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_TOKEN_LIST);
+
+	if (st == NULL)
+		return -1;
+	bind_opt(st, 1, account_id);
+	return get_list(s, st, "token list", sizeof(**out),
+	                (void (*)(sqlite3_stmt *, void *))read_token,
+	                (void (*)(void *))token_clear, (void **)out, n);
+}
+
+static void
+read_i64(sqlite3_stmt *st, void *out)
+{
+	*(int64_t *)out = sqlite3_column_int64(st, 0);
+}
+
+static int
+sq_generation(struct store *s, int64_t *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_GEN_GET);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = get_one(s, st, "generation", read_i64, out)) == 1) {
+		snprintf(s->err, sizeof(s->err), "generation: no meta row");
+		return -1;
+	}
+	return rc;
+}
+
+static int
+sq_begin(struct store *s)
+{
+	return run_id(s, ST_BEGIN, "begin") == 0 ? 0 : -1;
+}
+
+static int
+sq_commit(struct store *s)
+{
+	return run_id(s, ST_COMMIT, "commit") == 0 ? 0 : -1;
+}
+
+static void
+sq_rollback(struct store *s)
+{
+	/* keep the error that made the caller roll back */
+	char keep[sizeof(s->err)];
+
+	memcpy(keep, s->err, sizeof(keep));
+	if (sqlite3_get_autocommit(SQ(s)->db) == 0)
+		run_id(s, ST_ROLLBACK, "rollback");
+	memcpy(s->err, keep, sizeof(keep));
+}
+
+/*
+ * Inserts m and its recipients; fills m->id and m->rcpts[i].id. A
+ * queued recipient is due at once (next_attempt = created). m->created
+ * is unix ms, 0 = now; a value that can only be seconds is converted.
+ */
+static int
+sq_message_insert(struct store *s, struct store_msg *m)
+{
+	sqlite3_stmt *st;
+	int64_t now = clock_now_ms();
+	int rc;
+
+	if (m->created == 0)
+		m->created = now;
+	else if (m->created < 100000000000LL) /* before 1973 in ms: seconds */
+		m->created *= 1000;
+	if ((st = stmt(s, ST_MSG_INSERT)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, m->account_id, -1, SQLITE_STATIC);
+	bind_opt(st, 2, m->domain_id);
+	sqlite3_bind_text(st, 3, m->message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->mail_from != NULL ? m->mail_from : "", -1,
+	                  SQLITE_STATIC);
+	if (m->subject != NULL)
+		sqlite3_bind_text(st, 5, m->subject, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
+	sqlite3_bind_blob64(st, 6, m->raw != NULL ? m->raw : "", m->raw_len,
+	                    SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (int64_t)m->raw_len);
+	sqlite3_bind_int(st, 8, m->preview);
+	sqlite3_bind_int64(st, 9, m->created);
+	if ((rc = run(s, st, "message insert")) != 0)
+		return rc;
+	m->id = sqlite3_last_insert_rowid(SQ(s)->db);
+	if ((st = stmt(s, ST_RCPT_INSERT)) == NULL)
+		return -1;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		struct store_rcpt *r = &m->rcpts[i];
+
+		sqlite3_bind_int64(st, 1, m->id);
+		sqlite3_bind_text(st, 2, r->address, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, r->state);
+		sqlite3_bind_int64(st, 4,
+		                   r->state == RCPT_QUEUED ? m->created : 0);
+		sqlite3_bind_int64(st, 5, now);
+		if ((rc = run(s, st, "recipient insert")) != 0)
+			return rc;
+		r->id = sqlite3_last_insert_rowid(SQ(s)->db);
+	}
+	return 0;
+}
+
+static int
+sq_outcome_apply(struct store *s, const struct store_outcome *o)
+{
+	sqlite3_stmt *st = stmt(s, ST_OUTCOME);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, o->rcpt_id);
+	sqlite3_bind_int(st, 2, o->state);
+	sqlite3_bind_int(st, 3, o->attempts);
+	sqlite3_bind_int64(st, 4, o->last_attempt);
+	sqlite3_bind_int64(st, 5, o->next_attempt);
+	if (o->reply != NULL)
+		sqlite3_bind_text(st, 6, o->reply, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	sqlite3_bind_int64(st, 7, clock_now_ms());
+	return run(s, st, "outcome") == 0 ? 0 : -1;
+}
+
+static int
+sq_pending_scan(struct store *s, store_pending_fn *cb, void *arg)
+{
+	sqlite3_stmt *st = stmt(s, ST_PENDING);
+	struct pending_rcpt r;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.rcpt_id = sqlite3_column_int64(st, 0);
+		r.msg_id = sqlite3_column_int64(st, 1);
+		r.message_id = (char *)sqlite3_column_text(st, 2);
+		r.address = (char *)sqlite3_column_text(st, 3);
+		r.domain_id = (char *)sqlite3_column_text(st, 4);
+		r.state = (enum rcpt_state)sqlite3_column_int(st, 5);
+		r.attempts = sqlite3_column_int(st, 6);
+		r.next_attempt = sqlite3_column_int64(st, 7);
+		r.created_ms = sqlite3_column_int64(st, 8);
+		if (cb(arg, &r) != 0) {
+			done(st);
+			return 0;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(s, "pending scan");
+		done(st);
+		return -1;
+	}
+	done(st);
+	return 0;
+}
+
+/* Copies column i (a BLOB) into a malloc'd, NUL-terminated buffer. */
+static int
+col_blob(struct store *s, sqlite3_stmt *st, int i, char **raw, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+
+	if ((*raw = malloc(n + 1)) == NULL) {
+		snprintf(s->err, sizeof(s->err), "raw: out of memory");
+		return -1;
+	}
+	if (n > 0)
+		memcpy(*raw, p, n);
+	(*raw)[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+static int
+sq_message_raw(struct store *s, int64_t msg_id, char **raw, size_t *len)
+{
+	sqlite3_stmt *st = stmt(s, ST_RAW);
+	int rc;
+
+	*raw = NULL;
+	*len = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, msg_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = col_blob(s, st, 0, raw, len);
+	else if (rc == SQLITE_DONE)
+		rc = 1;
+	else {
+		set_err(s, "message raw");
+		rc = -1;
+	}
+	done(st);
+	return rc;
+}
+
+/* "<x@y>" as given, or x@y wrapped in brackets (SPEC §8.3). */
+static const char *
+msgid_norm(const char *id, char *buf, size_t len)
+{
+	if (id[0] == '<')
+		return id;
+	snprintf(buf, len, "<%s>", id);
+	return buf;
+}
+
+static int
+sq_message_raw_by_id(struct store *s, const char *account_id,
+                     const char *message_id, char **raw, size_t *len)
+{
+	sqlite3_stmt *st = stmt(s, ST_RAW_BY_ID);
+	char buf[1024];
+	int rc;
+
+	*raw = NULL;
+	*len = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, msgid_norm(message_id, buf, sizeof(buf)), -1,
+	                  SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 1) ? col_blob(s, st, 0, raw, len)
+		                               : 1;
+	else if (rc == SQLITE_DONE)
+		rc = 1;
+	else {
+		set_err(s, "message raw");
+		rc = -1;
+	}
+	done(st);
+	return rc;
+}
+
+static int
+sq_message_status(struct store *s, const char *account_id,
+                  const char *message_id, struct msg_status *out)
+{
+	sqlite3_stmt *st;
+	struct rcpt_status *nv;
+	char buf[1024];
+	int64_t id;
+	size_t cap = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = stmt(s, ST_MSG_BY_ID)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, msgid_norm(message_id, buf, sizeof(buf)), -1,
+	                  SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			set_err(s, "message status");
+		done(st);
+		return rc == SQLITE_DONE ? 1 : -1;
+	}
+	id = sqlite3_column_int64(st, 0);
+	out->message_id = col_dup(st, 1);
+	out->created = sqlite3_column_int64(st, 2);
+	done(st);
+	if ((st = stmt(s, ST_RCPTS_OF)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rcpt_status *r;
+
+		if (out->nrcpts == cap) {
+			cap = cap ? cap * 2 : 4;
+			nv = realloc(out->rcpts, cap * sizeof(*nv));
+			if (nv == NULL) {
+				snprintf(s->err, sizeof(s->err),
+				         "status: out of memory");
+				done(st);
+				goto fail;
+			}
+			out->rcpts = nv;
+		}
+		r = &out->rcpts[out->nrcpts++];
+		r->address = col_dup(st, 0);
+		r->state = (enum rcpt_state)sqlite3_column_int(st, 1);
+		r->attempts = sqlite3_column_int(st, 2);
+		r->last_attempt = sqlite3_column_int64(st, 3);
+		r->next_attempt = sqlite3_column_int64(st, 4);
+		r->reply = col_dup(st, 5);
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(s, "message status");
+		done(st);
+		goto fail;
+	}
+	done(st);
+	return 0;
+fail:
+	msg_status_clear(out);
+	return -1;
+}
+
+static void
+sq_close(struct store *s)
+{
+	struct sqlite_store *q = SQ(s);
+
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	free(q);
+}
+
+/* Applies the migrations past user_version in one transaction. */
+static int
+migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[64];
+	int version;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto fail;
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version > NMIGRATIONS) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		snprintf(err, errlen,
+		         "schema version %d is newer than this "
+		         "pigeon (%d)",
+		         version, NMIGRATIONS);
+		return -1;
+	}
+	for (; version < NMIGRATIONS; version++)
+		if (sqlite3_exec(db, migrations[version], NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			goto fail;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", NMIGRATIONS);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "schema migration: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	if (sqlite3_get_autocommit(db) == 0)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+struct store *
+sqlite_store_open(const char *path, char *err, size_t errlen)
+{
+	struct sqlite_store *q = NULL;
+	sqlite3_stmt *st = NULL;
+	char why[256];
+	const char *mode;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "cannot open %s: out of memory", path);
+		return NULL;
+	}
+	q->base.ops = &sqlite_ops;
+	if (sqlite3_open_v2(path, &q->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                        SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		snprintf(why, sizeof(why), "%s",
+		         q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(q->db, 1);
+	sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+	if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &st,
+	                       NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(q->db));
+		goto fail;
+	}
+	mode = (const char *)sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp(mode, "wal") != 0) {
+		snprintf(why, sizeof(why), "cannot use WAL (journal mode %s)",
+		         mode ? mode : "?");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_exec(q->db,
+	                 "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(q->db));
+		goto fail;
+	}
+	if (migrate(q->db, why, sizeof(why)) == -1)
+		goto fail;
+	return &q->base;
+fail:
+	snprintf(err, errlen, "cannot open %s: %s", path, why);
+	sqlite3_finalize(st);
+	sqlite3_close(q->db);
+	free(q);
+	return NULL;
+}
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .account_create = sq_account_create,
+    .account_update = sq_account_update,
+    .zone_create = sq_zone_create,
+    .domain_create = sq_domain_create,
+    .domain_update = sq_domain_update,
+    .token_create = sq_token_create,
+    .token_revoke = sq_token_revoke,
+    .account_get = sq_account_get,
+    .zone_get = sq_zone_get,
+    .domain_get_by_name = sq_domain_get_by_name,
+    .account_list = sq_account_list,
+    .zone_list = sq_zone_list,
+    .domain_list = sq_domain_list,
+    .token_list = sq_token_list,
+    .generation = sq_generation,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .message_insert = sq_message_insert,
+    .outcome_apply = sq_outcome_apply,
+    .pending_scan = sq_pending_scan,
+    .message_raw = sq_message_raw,
+    .message_raw_by_id = sq_message_raw_by_id,
+    .message_status = sq_message_status,
+};

@@ -1,0 +1,291 @@
+/*
+ * store: dispatch from the public store API to a backend's table of
+ * operations, and the helpers that do not depend on a backend (state
+ * names, *_clear, *_list_free). No SQL here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+static const char *const rcpt_state_names[] = {
+    [RCPT_QUEUED] = "queued",       [RCPT_DEFERRED] = "deferred",
+    [RCPT_DELIVERED] = "delivered", [RCPT_BOUNCED] = "bounced",
+    [RCPT_FAILED] = "failed",       [RCPT_SUPPRESSED] = "suppressed",
+};
+
+const char *
+rcpt_state_name(enum rcpt_state s)
+{
+	if ((unsigned)s >= sizeof(rcpt_state_names) / sizeof(*rcpt_state_names))
+		return "unknown";
+	return rcpt_state_names[s];
+}
+
+/*
+ * Only SQLite for now; a "postgres://" path will pick the PostgreSQL
+ * table once it exists.
+ */
+struct store *
+store_open(const char *path, char *err, size_t errlen)
+{
+	if (strncmp(path, "postgres://", 11) == 0 ||
+	    strncmp(path, "postgresql://", 13) == 0) {
+		snprintf(err, errlen,
+		         "cannot open %s: PostgreSQL is not "
+		         "supported yet",
+		         path);
+		return NULL;
+	}
+	return sqlite_store_open(path, err, errlen);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s != NULL)
+		s->ops->close(s);
+}
+
+const char *
+store_error(struct store *s)
+{
+	return s->err;
+}
+
+int
+store_account_create(struct store *s, const struct account *a)
+{
+	return s->ops->account_create(s, a);
+}
+
+int
+store_account_update(struct store *s, const struct account *a)
+{
+	return s->ops->account_update(s, a);
+}
+
+int
+store_zone_create(struct store *s, const struct zone *z)
+{
+	return s->ops->zone_create(s, z);
+}
+
+int
+store_domain_create(struct store *s, const struct domain *d)
+{
+	return s->ops->domain_create(s, d);
+}
+
+int
+store_domain_update(struct store *s, const struct domain *d)
+{
+	return s->ops->domain_update(s, d);
+}
+
+int
+store_token_create(struct store *s, const struct token *t)
+{
+	return s->ops->token_create(s, t);
+}
+
+int
+store_token_revoke(struct store *s, const char *token_id)
+{
+	return s->ops->token_revoke(s, token_id);
+}
+
+int
+store_account_get(struct store *s, const char *id, struct account *out)
+{
+	return s->ops->account_get(s, id, out);
+}
+
+int
+store_zone_get(struct store *s, const char *id, struct zone *out)
+{
+	return s->ops->zone_get(s, id, out);
+}
+
+int
+store_domain_get_by_name(struct store *s, const char *name, struct domain *out)
+{
+	return s->ops->domain_get_by_name(s, name, out);
+}
+
+int
+store_account_list(struct store *s, struct account **out, size_t *n)
+{
+	return s->ops->account_list(s, out, n);
+}
+
+int
+store_zone_list(struct store *s, const char *account_id, struct zone **out,
+                size_t *n)
+{
+	return s->ops->zone_list(s, account_id, out, n);
+}
+
+int
+store_domain_list(struct store *s, const char *account_id, struct domain **out,
+                  size_t *n)
+{
+	return s->ops->domain_list(s, account_id, out, n);
+}
+
+int
+store_token_list(struct store *s, const char *account_id, struct token **out,
+                 size_t *n)
+{
+	return s->ops->token_list(s, account_id, out, n);
+}
+
+int
+store_generation(struct store *s, int64_t *out)
+{
+	return s->ops->generation(s, out);
+}
+
+int
+store_begin(struct store *s)
+{
+	return s->ops->begin(s);
+}
+
+int
+store_commit(struct store *s)
+{
+	return s->ops->commit(s);
+}
+
+void
+store_rollback(struct store *s)
+{
+	s->ops->rollback(s);
+}
+
+int
+store_message_insert(struct store *s, struct store_msg *m)
+{
+	return s->ops->message_insert(s, m);
+}
+
+int
+store_outcome_apply(struct store *s, const struct store_outcome *o)
+{
+	return s->ops->outcome_apply(s, o);
+}
+
+int
+store_pending_scan(struct store *s, store_pending_fn *cb, void *arg)
+{
+	return s->ops->pending_scan(s, cb, arg);
+}
+
+int
+store_message_raw(struct store *s, int64_t msg_id, char **raw, size_t *len)
+{
+	return s->ops->message_raw(s, msg_id, raw, len);
+}
+
+int
+store_message_raw_by_id(struct store *s, const char *account_id,
+                        const char *message_id, char **raw, size_t *len)
+{
+	return s->ops->message_raw_by_id(s, account_id, message_id, raw, len);
+}
+
+int
+store_message_status(struct store *s, const char *account_id,
+                     const char *message_id, struct msg_status *out)
+{
+	return s->ops->message_status(s, account_id, message_id, out);
+}
+
+void
+account_clear(struct account *a)
+{
+	if (a == NULL)
+		return;
+	free(a->name);
+	memset(a, 0, sizeof(*a));
+}
+
+void
+zone_clear(struct zone *z)
+{
+	if (z == NULL)
+		return;
+	free(z->name);
+	memset(z, 0, sizeof(*z));
+}
+
+void
+domain_clear(struct domain *d)
+{
+	if (d == NULL)
+		return;
+	free(d->name);
+	free(d->selector);
+	free(d->return_path_domain);
+	free(d->rsa_pem);
+	free(d->ed_pem);
+	memset(d, 0, sizeof(*d));
+}
+
+void
+token_clear(struct token *t)
+{
+	if (t == NULL)
+		return;
+	free(t->name);
+	free(t->global_email);
+	memset(t, 0, sizeof(*t));
+}
+
+void
+account_list_free(struct account *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		account_clear(&v[i]);
+	free(v);
+}
+
+void
+zone_list_free(struct zone *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		zone_clear(&v[i]);
+	free(v);
+}
+
+void
+domain_list_free(struct domain *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		domain_clear(&v[i]);
+	free(v);
+}
+
+void
+token_list_free(struct token *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		token_clear(&v[i]);
+	free(v);
+}
+
+void
+msg_status_clear(struct msg_status *st)
+{
+	if (st == NULL)
+		return;
+	free(st->message_id);
+	for (size_t i = 0; st->rcpts != NULL && i < st->nrcpts; i++) {
+		free(st->rcpts[i].address);
+		free(st->rcpts[i].reply);
+	}
+	free(st->rcpts);
+	memset(st, 0, sizeof(*st));
+}

@@ -1,0 +1,340 @@
+/*
+ * test_delivery: src/delivery/ — the backoff function, outcome
+ * classification, and the engine thread driving the capture route
+ * (SPEC §6.3 test addresses) with reports collected from its callback.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/core/clock.h"
+#include "../../src/core/config.h"
+#include "../../src/core/random.h"
+#include "../../src/delivery/delivery.h"
+
+#define MAX_SEEN 64
+
+struct seen {
+	int64_t rcpt_id;
+	enum rcpt_state state;
+	int attempts;
+	int64_t last_attempt, next_attempt, at;
+	char reply[128];
+};
+
+/* Reports collected from the engine thread. */
+struct collector {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct seen seen[MAX_SEEN];
+	int n;
+};
+
+static void
+collect(void *arg, struct delivery_report *r)
+{
+	struct collector *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < r->n && c->n < MAX_SEEN; i++) {
+		struct seen *s = &c->seen[c->n++];
+
+		s->rcpt_id = r->outcomes[i].rcpt_id;
+		s->state = r->outcomes[i].state;
+		s->attempts = r->outcomes[i].attempts;
+		s->last_attempt = r->outcomes[i].last_attempt;
+		s->next_attempt = r->outcomes[i].next_attempt;
+		s->at = clock_mono_ms();
+		snprintf(s->reply, sizeof(s->reply), "%s",
+		         r->outcomes[i].reply ? r->outcomes[i].reply : "");
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	delivery_report_free(r);
+}
+
+/* Waits until rcpt has an outcome in a final state or with this many
+ * attempts; returns its index or -1 after timeout_ms. */
+static int
+wait_for(struct collector *c, int64_t rcpt_id, int attempts, int timeout_ms)
+{
+	int64_t end = clock_mono_ms() + timeout_ms;
+	int found = -1;
+
+	pthread_mutex_lock(&c->mu);
+	while (found == -1 && clock_mono_ms() < end) {
+		for (int i = 0; i < c->n; i++)
+			if (c->seen[i].rcpt_id == rcpt_id &&
+			    c->seen[i].attempts == attempts)
+				found = i;
+		if (found == -1) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 10 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return found;
+}
+
+static void
+test_cfg(struct config *cfg)
+{
+	config_defaults(cfg, 0);
+	cfg->retry_base_ms = 50;
+	cfg->retry_max_ms = 400;
+	cfg->capture_defer_attempts = 2;
+	cfg->capture_slow_ms = 600;
+	cfg->max_queue_age = 3600;
+}
+
+static void
+test_backoff(void **state)
+{
+	struct config cfg;
+	static const int64_t want[] = {1000, 2000, 4000, 8000, 10000, 10000};
+	int64_t v, first = 0;
+	int varied = 0;
+
+	config_defaults(&cfg, 0);
+	cfg.retry_base_ms = 1000;
+	cfg.retry_max_ms = 10000;
+	random_set_seed(42);
+	for (int a = 1; a <= 6; a++)
+		for (int k = 0; k < 200; k++) {
+			v = delivery_backoff(a, &cfg);
+			assert_true(v >= want[a - 1] - want[a - 1] / 10);
+			assert_true(v <= want[a - 1] + want[a - 1] / 10);
+			if (a == 1 && k == 0)
+				first = v;
+			else if (a == 1 && v != first)
+				varied = 1;
+		}
+	assert_true(varied); /* there is jitter */
+	/* huge attempt counts neither overflow nor pass the cap */
+	v = delivery_backoff(1000, &cfg);
+	assert_true(v >= 9000 && v <= 11000);
+	v = delivery_backoff(0, &cfg);
+	assert_true(v >= 900 && v <= 1100);
+	/* SPEC §6.3 defaults: 1 min, 2, 4, … capped at 1 h */
+	config_clear(&cfg);
+	config_defaults(&cfg, 0);
+	v = delivery_backoff(3, &cfg);
+	assert_true(v >= 216000 && v <= 264000);
+	v = delivery_backoff(12, &cfg);
+	assert_true(v >= 3240000 && v <= 3960000);
+	random_set_seed(0);
+	config_clear(&cfg);
+}
+
+static void
+test_classify(void **state)
+{
+	struct config cfg;
+	static const struct {
+		enum route_class cls;
+		int code;
+		int64_t age_ms;
+		enum rcpt_state want;
+	} rows[] = {
+	    {ROUTE_RESP, 250, 0, RCPT_DELIVERED},
+	    {ROUTE_RESP, 251, 999999999, RCPT_DELIVERED},
+	    {ROUTE_RESP, 550, 0, RCPT_BOUNCED},
+	    {ROUTE_RESP, 554, 999999999, RCPT_BOUNCED},
+	    {ROUTE_RESP, 451, 0, RCPT_DEFERRED},
+	    {ROUTE_RESP, 451, 3599999, RCPT_DEFERRED},
+	    {ROUTE_RESP, 451, 3600000, RCPT_FAILED},
+	    {ROUTE_CONN, 0, 0, RCPT_DEFERRED},
+	    {ROUTE_PROTO, 0, 0, RCPT_DEFERRED},
+	    {ROUTE_CONN, 0, 3600000, RCPT_FAILED},
+	};
+	struct delivery_rcpt r;
+
+	config_defaults(&cfg, 0);
+	cfg.max_queue_age = 3600;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+		memset(&r, 0, sizeof(r));
+		r.cls = rows[i].cls;
+		r.code = rows[i].code;
+		assert_int_equal(delivery_classify(&r, rows[i].age_ms, &cfg),
+		                 rows[i].want);
+	}
+	config_clear(&cfg);
+}
+
+struct engine_fx {
+	struct config cfg;
+	struct collector c;
+	struct delivery *d;
+};
+
+static int
+engine_setup(void **state)
+{
+	struct engine_fx *fx = calloc(1, sizeof(*fx));
+	char err[128];
+
+	test_cfg(&fx->cfg);
+	pthread_mutex_init(&fx->c.mu, NULL);
+	pthread_cond_init(&fx->c.cv, NULL);
+	fx->d = delivery_new(&fx->cfg, collect, &fx->c, err, sizeof(err));
+	assert_non_null(fx->d);
+	assert_int_equal(delivery_start(fx->d, err, sizeof(err)), 0);
+	*state = fx;
+	return 0;
+}
+
+static int
+engine_teardown(void **state)
+{
+	struct engine_fx *fx = *state;
+
+	delivery_free(fx->d);
+	config_clear(&fx->cfg);
+	free(fx);
+	return 0;
+}
+
+static struct delivery_job *
+job(int64_t msg, int64_t created)
+{
+	struct delivery_job *j =
+	    delivery_job_new(msg, "<t@example.com>", NULL, created, 1);
+
+	assert_non_null(j);
+	return j;
+}
+
+static void
+test_capture_outcomes(void **state)
+{
+	struct engine_fx *fx = *state;
+	struct delivery_job *j = job(1, clock_now_ms());
+	int i;
+
+	assert_int_equal(delivery_job_add(j, 11, "user@example.net", 0), 0);
+	assert_int_equal(delivery_job_add(j, 12, "bounce-me@example.net", 0),
+	                 0);
+	assert_int_equal(delivery_job_add(j, 13, "Defer.x@example.net", 0), 0);
+	delivery_submit(fx->d, j);
+
+	assert_true((i = wait_for(&fx->c, 11, 1, 2000)) >= 0);
+	assert_int_equal(fx->c.seen[i].state, RCPT_DELIVERED);
+	assert_int_equal(fx->c.seen[i].next_attempt, 0);
+	assert_true(fx->c.seen[i].last_attempt > 0);
+	assert_true((i = wait_for(&fx->c, 12, 1, 2000)) >= 0);
+	assert_int_equal(fx->c.seen[i].state, RCPT_BOUNCED);
+	assert_non_null(strstr(fx->c.seen[i].reply, "550 5.1.1"));
+	/* defer: 451 twice (capture_defer_attempts), then delivered */
+	assert_true((i = wait_for(&fx->c, 13, 1, 2000)) >= 0);
+	assert_int_equal(fx->c.seen[i].state, RCPT_DEFERRED);
+	assert_non_null(strstr(fx->c.seen[i].reply, "451 4.3.0"));
+	assert_true(fx->c.seen[i].next_attempt >=
+	            fx->c.seen[i].last_attempt + 45);
+	assert_true((i = wait_for(&fx->c, 13, 2, 2000)) >= 0);
+	assert_int_equal(fx->c.seen[i].state, RCPT_DEFERRED);
+	assert_true((i = wait_for(&fx->c, 13, 3, 2000)) >= 0);
+	assert_int_equal(fx->c.seen[i].state, RCPT_DELIVERED);
+	/* the other recipients were not tried again */
+	assert_int_equal(wait_for(&fx->c, 11, 2, 100), -1);
+}
+
+static void
+test_capture_fail_expires(void **state)
+{
+	struct engine_fx *fx = *state;
+	/* 3600 s max age: a message created 3599.7 s ago expires soon */
+	struct delivery_job *j = job(2, clock_now_ms() - 3599700);
+	int i, a;
+
+	assert_int_equal(delivery_job_add(j, 21, "fail@example.net", 0), 0);
+	delivery_submit(fx->d, j);
+	assert_true((i = wait_for(&fx->c, 21, 1, 2000)) >= 0);
+	assert_int_equal(fx->c.seen[i].state, RCPT_DEFERRED);
+	for (a = 2; a < 20; a++) {
+		assert_true((i = wait_for(&fx->c, 21, a, 3000)) >= 0);
+		if (fx->c.seen[i].state != RCPT_DEFERRED)
+			break;
+	}
+	assert_int_equal(fx->c.seen[i].state, RCPT_FAILED);
+	assert_int_equal(fx->c.seen[i].next_attempt, 0);
+	/* final: never tried again */
+	assert_int_equal(wait_for(&fx->c, 21, a + 1, 600), -1);
+}
+
+static void
+test_capture_slow(void **state)
+{
+	struct engine_fx *fx = *state;
+	struct delivery_job *j = job(3, clock_now_ms());
+	int64_t t0 = clock_mono_ms();
+	int i;
+
+	assert_int_equal(delivery_job_add(j, 31, "slow@example.net", 0), 0);
+	delivery_submit(fx->d, j);
+	/* not before capture_slow_ms, and the loop is not blocked meanwhile */
+	j = job(4, clock_now_ms());
+	assert_int_equal(delivery_job_add(j, 41, "quick@example.net", 0), 0);
+	delivery_submit(fx->d, j);
+	assert_true((i = wait_for(&fx->c, 41, 1, 2000)) >= 0);
+	assert_true(fx->c.seen[i].at - t0 < 400);
+	assert_true((i = wait_for(&fx->c, 31, 1, 3000)) >= 0);
+	assert_int_equal(fx->c.seen[i].state, RCPT_DELIVERED);
+	assert_true(fx->c.seen[i].at - t0 >= 590);
+}
+
+static void
+test_stop_drops_pending(void **state)
+{
+	struct engine_fx *fx = *state;
+	struct delivery_job *j = job(5, clock_now_ms());
+
+	j->due_ms = clock_now_ms() + 60000;
+	assert_int_equal(delivery_job_add(j, 51, "later@example.net", 0), 0);
+	delivery_submit(fx->d, j);
+	j = job(6, clock_now_ms());
+	assert_int_equal(delivery_job_add(j, 61, "slow@example.net", 0), 0);
+	delivery_submit(fx->d, j);
+	usleep(50000);
+	delivery_stop(fx->d); /* one scheduled, one inside the route */
+	j = job(7, clock_now_ms());
+	assert_int_equal(delivery_job_add(j, 71, "x@example.net", 0), 0);
+	delivery_submit(fx->d, j); /* freed, never run */
+	assert_int_equal(wait_for(&fx->c, 51, 1, 100), -1);
+	assert_int_equal(wait_for(&fx->c, 61, 1, 700), -1);
+	assert_int_equal(wait_for(&fx->c, 71, 1, 100), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_classify),
+	    cmocka_unit_test_setup_teardown(test_capture_outcomes, engine_setup,
+	                                    engine_teardown),
+	    cmocka_unit_test_setup_teardown(test_capture_fail_expires,
+	                                    engine_setup, engine_teardown),
+	    cmocka_unit_test_setup_teardown(test_capture_slow, engine_setup,
+	                                    engine_teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_drops_pending,
+	                                    engine_setup, engine_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

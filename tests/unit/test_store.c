@@ -1,0 +1,444 @@
+/*
+ * test_store: src/store/ (store.c + sqlite.c) on a store in a temp dir —
+ * admin CRUD, uniqueness (-2), the generation counter, message insert,
+ * raw fetch, status and outcomes, the pending scan, schema version and
+ * the open error text.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "../../src/store/store.h"
+
+#define ACC "a0000000000000000000000000000001"
+#define ACC2 "a0000000000000000000000000000002"
+#define ZONE "z0000000000000000000000000000001"
+#define DOM "d0000000000000000000000000000001"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct store *s;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/pigeon-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/pigeon.db", f->dir);
+	f->s = store_open(f->path, err, sizeof(err));
+	assert_non_null(f->s);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[160];
+
+	store_close(f->s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void
+seed(struct store *s)
+{
+	struct account a = {.id = ACC,
+	                    .name = "acme",
+	                    .entitled = 1,
+	                    .sending_enabled = 1,
+	                    .rate = 10,
+	                    .burst = 20};
+	struct zone z = {.id = ZONE, .account_id = ACC, .name = "example.com"};
+	struct domain d = {.id = DOM,
+	                   .zone_id = ZONE,
+	                   .account_id = ACC,
+	                   .name = "example.com",
+	                   .enabled = 1,
+	                   .preview_enabled = 1,
+	                   .rsa_pem = "-----BEGIN PRIVATE KEY-----\nRSA\n"
+	                              "-----END PRIVATE KEY-----\n"};
+
+	assert_int_equal(store_account_create(s, &a), 0);
+	assert_int_equal(store_zone_create(s, &z), 0);
+	assert_int_equal(store_domain_create(s, &d), 0);
+}
+
+static void
+test_open_error(void **state)
+{
+	char err[256];
+	struct store *s;
+
+	s = store_open("/nonexistent-dir/x/pigeon.db", err, sizeof(err));
+	assert_null(s);
+	assert_non_null(
+	    strstr(err, "cannot open /nonexistent-dir/x/pigeon.db"));
+}
+
+static void
+test_schema_version(void **state)
+{
+	struct fixture *f = *state;
+	struct store *again;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char err[256], mode[16];
+	int v;
+
+	seed(f->s);
+	/* reopening applies nothing twice and keeps the rows */
+	again = store_open(f->path, err, sizeof(err));
+	assert_non_null(again);
+	store_close(again);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	assert_true(v >= 1);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(mode, sizeof(mode), "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	assert_string_equal(mode, "wal");
+	/* a newer schema than this code is refused */
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	again = store_open(f->path, err, sizeof(err));
+	assert_null(again);
+	assert_non_null(strstr(err, "newer"));
+}
+
+static void
+test_accounts(void **state)
+{
+	struct fixture *f = *state;
+	struct account a = {
+	    .id = ACC, .name = "acme", .entitled = 1, .daily_quota = 500};
+	struct account b = {.id = ACC2, .name = "acme"};
+	struct account got, *list;
+	size_t n;
+
+	assert_int_equal(store_account_create(f->s, &a), 0);
+	assert_int_equal(store_account_create(f->s, &a), -2); /* same id */
+	/* account names need not be unique (as in Cloudflare) */
+	assert_int_equal(store_account_create(f->s, &b), 0);
+	assert_int_equal(store_account_get(f->s, ACC, &got), 0);
+	assert_string_equal(got.name, "acme");
+	assert_int_equal(got.entitled, 1);
+	assert_int_equal(got.sending_enabled, 0);
+	assert_int_equal(got.daily_quota, 500);
+	assert_true(got.created > 0);
+	account_clear(&got);
+	a.sending_enabled = 1;
+	a.name = "acme2";
+	assert_int_equal(store_account_update(f->s, &a), 0);
+	assert_int_equal(store_account_get(f->s, ACC, &got), 0);
+	assert_string_equal(got.name, "acme2");
+	assert_int_equal(got.sending_enabled, 1);
+	account_clear(&got);
+	assert_int_equal(store_account_get(f->s, "nope", &got), 1);
+	assert_int_equal(store_account_list(f->s, &list, &n), 0);
+	assert_int_equal(n, 2);
+	account_list_free(list, n);
+	/* an update of an unknown id is an error, not a silent no-op */
+	b.id[0] = 'x';
+	assert_int_equal(store_account_update(f->s, &b), -1);
+	assert_non_null(strstr(store_error(f->s), "not found"));
+}
+
+static void
+test_zones_domains(void **state)
+{
+	struct fixture *f = *state;
+	struct zone z = {.id = "z0000000000000000000000000000009",
+	                 .account_id = ACC,
+	                 .name = "example.com"};
+	struct zone bad = {.id = "z0000000000000000000000000000008",
+	                   .account_id = "no-such-account",
+	                   .name = "example.org"};
+	struct domain d, *dl;
+	struct zone zg, *zl;
+	size_t n;
+
+	seed(f->s);
+	assert_int_equal(store_zone_create(f->s, &z), -2); /* name taken */
+	/* foreign keys are on */
+	assert_int_equal(store_zone_create(f->s, &bad), -1);
+	assert_int_equal(store_zone_get(f->s, ZONE, &zg), 0);
+	assert_string_equal(zg.name, "example.com");
+	assert_string_equal(zg.account_id, ACC);
+	zone_clear(&zg);
+	assert_int_equal(store_zone_list(f->s, ACC, &zl, &n), 0);
+	assert_int_equal(n, 1);
+	zone_list_free(zl, n);
+	assert_int_equal(store_zone_list(f->s, ACC2, &zl, &n), 0);
+	assert_int_equal(n, 0);
+	zone_list_free(zl, n);
+
+	assert_int_equal(store_domain_get_by_name(f->s, "example.com", &d), 0);
+	assert_string_equal(d.id, DOM);
+	assert_string_equal(d.selector, "pigeon");
+	assert_string_equal(d.return_path_domain, "bounces.example.com");
+	assert_non_null(strstr(d.rsa_pem, "RSA"));
+	assert_null(d.ed_pem);
+	assert_int_equal(d.enabled, 1);
+	assert_int_equal(store_domain_create(f->s, &d), -2);
+	free(d.ed_pem);
+	d.ed_pem = strdup("ED-PEM");
+	d.enabled = 0;
+	assert_int_equal(store_domain_update(f->s, &d), 0);
+	domain_clear(&d);
+	assert_int_equal(store_domain_get_by_name(f->s, "example.com", &d), 0);
+	assert_string_equal(d.ed_pem, "ED-PEM");
+	assert_int_equal(d.enabled, 0);
+	domain_clear(&d);
+	assert_int_equal(store_domain_get_by_name(f->s, "nope.com", &d), 1);
+	assert_int_equal(store_domain_list(f->s, NULL, &dl, &n), 0);
+	assert_int_equal(n, 1);
+	domain_list_free(dl, n);
+}
+
+static void
+test_tokens_generation(void **state)
+{
+	struct fixture *f = *state;
+	struct token t = {.id = "t0000000000000000000000000000001",
+	                  .account_id = ACC,
+	                  .name = "ci",
+	                  .perms = PERM_SEND | PERM_READ};
+	struct token *list;
+	int64_t g0, g1, g2;
+	size_t n;
+
+	memset(t.hash, 'a', 64);
+	assert_int_equal(store_generation(f->s, &g0), 0);
+	seed(f->s);
+	assert_int_equal(store_generation(f->s, &g1), 0);
+	assert_int_equal(g1, g0 + 3); /* account, zone, domain */
+	assert_int_equal(store_token_create(f->s, &t), 0);
+	t.id[0] = 'u';
+	assert_int_equal(store_token_create(f->s, &t), -2); /* hash unique */
+	assert_int_equal(store_generation(f->s, &g2), 0);
+	assert_int_equal(g2, g1 + 1); /* a failed write bumps nothing */
+	assert_int_equal(
+	    store_token_revoke(f->s, "t0000000000000000000000000000001"), 0);
+	assert_int_equal(store_token_revoke(f->s, "nope"), -1);
+	assert_int_equal(store_generation(f->s, &g2), 0);
+	assert_int_equal(g2, g1 + 2);
+	assert_int_equal(store_token_list(f->s, ACC, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].revoked, 1);
+	assert_int_equal(list[0].perms, PERM_SEND | PERM_READ);
+	assert_int_equal(strlen(list[0].hash), 64);
+	assert_null(list[0].global_email);
+	token_list_free(list, n);
+}
+
+static const char RAW[] = "From: a@example.com\r\n\r\nbody\0with NUL\r\n";
+
+static void
+msg_init(struct store_msg *m, struct store_rcpt *r, const char *id, int preview)
+{
+	memset(m, 0, sizeof(*m));
+	memset(r, 0, 3 * sizeof(*r));
+	r[0].address = "one@example.net";
+	r[1].address = "two@example.net";
+	r[2].address = "gone@example.net";
+	r[2].state = RCPT_SUPPRESSED;
+	m->account_id = ACC;
+	m->domain_id = DOM;
+	m->message_id = id;
+	m->mail_from = "a@example.com";
+	m->subject = "hi";
+	m->raw = RAW;
+	m->raw_len = sizeof(RAW) - 1;
+	m->preview = preview;
+	m->rcpts = r;
+	m->nrcpts = 3;
+}
+
+struct scan {
+	int n;
+	int64_t ids[8];
+	char mid[64];
+};
+
+static int
+scan_cb(void *arg, const struct pending_rcpt *r)
+{
+	struct scan *sc = arg;
+
+	sc->ids[sc->n++] = r->rcpt_id;
+	snprintf(sc->mid, sizeof(sc->mid), "%s", r->message_id);
+	assert_true(r->created_ms > 1000000000000LL);
+	assert_string_equal(r->domain_id, DOM);
+	return 0;
+}
+
+static void
+test_messages(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m, m2;
+	struct store_rcpt r[3], r2[3];
+	struct store_outcome o;
+	struct msg_status st;
+	struct scan sc;
+	char *raw;
+	size_t len;
+
+	seed(f->s);
+	msg_init(&m, r, "<m1@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_true(m.id > 0);
+	assert_true(r[0].id > 0 && r[1].id > r[0].id && r[2].id > r[1].id);
+	assert_true(m.created > 1000000000000LL);
+
+	/* the same message_id in one account is refused */
+	msg_init(&m2, r2, "<m1@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m2), -2);
+	store_rollback(f->s);
+	/* a rolled-back insert leaves nothing */
+	msg_init(&m2, r2, "<m2@example.com>", 0);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m2), 0);
+	store_rollback(f->s);
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<m2@example.com>", &st), 1);
+	assert_int_equal(store_message_raw(f->s, m2.id, &raw, &len), 1);
+
+	assert_int_equal(store_message_raw(f->s, m.id, &raw, &len), 0);
+	assert_int_equal(len, sizeof(RAW) - 1);
+	assert_memory_equal(raw, RAW, len);
+	free(raw);
+	/* with or without angle brackets (SPEC §8.3) */
+	assert_int_equal(
+	    store_message_raw_by_id(f->s, ACC, "m1@example.com", &raw, &len),
+	    0);
+	assert_memory_equal(raw, RAW, len);
+	free(raw);
+	assert_int_equal(
+	    store_message_raw_by_id(f->s, ACC2, "<m1@example.com>", &raw, &len),
+	    1);
+
+	/* no preview: the raw is kept for delivery, not shown */
+	msg_init(&m2, r2, "<m3@example.com>", 0);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m2), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(
+	    store_message_raw_by_id(f->s, ACC, "<m3@example.com>", &raw, &len),
+	    1);
+	assert_int_equal(store_message_raw(f->s, m2.id, &raw, &len), 0);
+	free(raw);
+
+	/* pending: queued recipients of both messages, not the suppressed */
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(store_pending_scan(f->s, scan_cb, &sc), 0);
+	assert_int_equal(sc.n, 4);
+	assert_int_equal(sc.ids[0], r[0].id);
+	assert_int_equal(sc.ids[1], r[1].id);
+
+	/* outcomes: one delivered, one deferred */
+	memset(&o, 0, sizeof(o));
+	o.rcpt_id = r[0].id;
+	o.state = RCPT_DELIVERED;
+	o.attempts = 1;
+	o.last_attempt = 1700000000000LL;
+	o.reply = "250 2.0.0 ok";
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	o.rcpt_id = r[1].id;
+	o.state = RCPT_DEFERRED;
+	o.next_attempt = 1700000060000LL;
+	o.reply = "451 4.3.0 later";
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<m1@example.com>", &st), 0);
+	assert_string_equal(st.message_id, "<m1@example.com>");
+	assert_int_equal(st.created, m.created);
+	assert_int_equal(st.nrcpts, 3);
+	assert_string_equal(st.rcpts[0].address, "one@example.net");
+	assert_int_equal(st.rcpts[0].state, RCPT_DELIVERED);
+	assert_string_equal(st.rcpts[0].reply, "250 2.0.0 ok");
+	assert_int_equal(st.rcpts[0].attempts, 1);
+	assert_int_equal(st.rcpts[1].state, RCPT_DEFERRED);
+	assert_int_equal(st.rcpts[1].next_attempt, 1700000060000LL);
+	assert_int_equal(st.rcpts[2].state, RCPT_SUPPRESSED);
+	assert_null(st.rcpts[2].reply);
+	msg_status_clear(&st);
+
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(store_pending_scan(f->s, scan_cb, &sc), 0);
+	assert_int_equal(sc.n, 3); /* r[1] deferred + m3's two */
+	assert_int_equal(sc.ids[0], r[1].id);
+	assert_string_equal(rcpt_state_name(RCPT_DEFERRED), "deferred");
+	assert_string_equal(rcpt_state_name(RCPT_SUPPRESSED), "suppressed");
+}
+
+static void
+test_message_fk(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m;
+	struct store_rcpt r[3];
+
+	seed(f->s);
+	msg_init(&m, r, "<fk@example.com>", 1);
+	m.account_id = ACC2; /* no such account */
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), -1);
+	assert_non_null(strstr(store_error(f->s), "FOREIGN KEY"));
+	store_rollback(f->s);
+	/* the error survives the rollback */
+	assert_non_null(strstr(store_error(f->s), "FOREIGN KEY"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_open_error),
+	    cmocka_unit_test_setup_teardown(test_schema_version, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_accounts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_zones_domains, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_tokens_generation, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_message_fk, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
