@@ -14,7 +14,7 @@ struct api;
 
 /* Listens on cfg->http_listen:http_port; NULL with err on failure. */
 struct api *api_start(const struct config *cfg, struct queue *q, char *err,
-    size_t errlen);
+                      size_t errlen);
 /* Stops accepting connections and waits for requests in flight. */
 void api_stop(struct api *api);
 

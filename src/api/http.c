@@ -1,0 +1,470 @@
+/*
+ * http: the libmicrohttpd glue (DESIGN §4). A pool of MHD threads (one
+ * per core, epoll when available) parses, authenticates, validates,
+ * builds and signs; a send then suspends its connection until the queue
+ * has made the message durable, and the queue callback resumes it.
+ *
+ * The checks run in the order of SPEC §2.2: route → auth → Content-Length
+ * and size (before the body is read) → the handler (schema, content,
+ * sender domain, build, queue).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "../mail/limits.h"
+#include "http.h"
+
+#define CONNECTION_TIMEOUT 30 /* seconds of silence before MHD closes */
+#define STOP_WAIT_MS 30000    /* beyond send_wait_ms, for sends in flight */
+
+void
+req_unref(struct req *rq)
+{
+	int last;
+
+	pthread_mutex_lock(&rq->mu);
+	last = --rq->refs == 0;
+	pthread_mutex_unlock(&rq->mu);
+	if (!last)
+		return;
+	json_object_put(rq->root);
+	auth_release(&rq->auth);
+	buf_clear(&rq->raw);
+	if (rq->resp != NULL)
+		MHD_destroy_response(rq->resp);
+	arena_free(rq->a);
+	pthread_mutex_destroy(&rq->mu);
+	free(rq);
+}
+
+static struct MHD_Response *
+json_response(struct buf *b)
+{
+	struct MHD_Response *r;
+	size_t len;
+	char *p;
+
+	if ((p = buf_steal(b, &len)) == NULL) {
+		p = strdup("{}");
+		len = 2;
+	}
+	r = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(p);
+		return NULL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "application/json");
+	return r;
+}
+
+enum MHD_Result
+req_json(struct req *rq, int status, struct buf *b)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if ((r = json_response(b)) == NULL)
+		return MHD_NO;
+	rq->status = status;
+	rq->answered = 1;
+	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct MHD_Response *
+req_error_response(struct req *rq, const struct api_error *e, int *status)
+{
+	const struct api_err_row *row = envelope_row(e->kind);
+	struct MHD_Response *r;
+	struct buf b;
+	char ra[16];
+	int retry;
+
+	buf_init(&b, 0);
+	if (envelope_error(&b, e) == -1) {
+		buf_clear(&b);
+		return NULL;
+	}
+	if ((r = json_response(&b)) == NULL)
+		return NULL;
+	if ((retry = envelope_retry_after(e->kind)) > 0) {
+		snprintf(ra, sizeof(ra), "%d", retry);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	*status = row->status;
+	rq->code = row->code;
+	return r;
+}
+
+enum MHD_Result
+req_error(struct req *rq, const struct api_error *e)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int status;
+
+	if ((r = req_error_response(rq, e, &status)) == NULL)
+		return MHD_NO;
+	rq->status = status;
+	rq->answered = 1;
+	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum MHD_Result
+req_fail(struct req *rq, enum api_err kind, const char *pointer,
+         const char *detail)
+{
+	struct api_error e = {kind, pointer, detail};
+
+	return req_error(rq, &e);
+}
+
+static void
+store_key_free(void *p)
+{
+	store_close(p);
+}
+
+struct store *
+req_store(struct req *rq)
+{
+	struct store *st;
+	char err[256];
+
+	if ((st = pthread_getspecific(rq->api->store_key)) != NULL)
+		return st;
+	if ((st = store_open(rq->api->cfg->db_path, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("http: store_open: %s", err);
+		return NULL;
+	}
+	pthread_setspecific(rq->api->store_key, st);
+	return st;
+}
+
+int
+api_healthz(struct req *rq)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"status\":\"ok\"}");
+	return req_json(rq, 200, &b);
+}
+
+/* GET /user/tokens/verify (SPEC §8.3). */
+int
+api_verify(struct req *rq)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (envelope_open(&b) == -1 || buf_puts(&b, "{\"id\":") == -1 ||
+	    envelope_cstr(&b, rq->auth.token->id) == -1 ||
+	    buf_puts(&b, ",\"status\":\"active\"}") == -1 ||
+	    envelope_close(&b) == -1) {
+		buf_clear(&b);
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
+	return req_json(rq, 200, &b);
+}
+
+static const char *
+header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/*
+ * The first call for a request: route, auth and the Content-Length rules,
+ * all before a byte of the body is read. Returns the MHD result; sets
+ * rq->answered when it queued a response.
+ */
+static enum MHD_Result
+req_begin(struct req *rq)
+{
+	struct api_error e;
+	char allow[64];
+	const char *cl;
+	char *end;
+	unsigned long long n;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int rc, status;
+
+	rc = router_match(rq->a, rq->method, rq->path, &rq->route, &rq->params,
+	                  allow, sizeof(allow));
+	if (rc == ROUTE_NONE)
+		return req_fail(rq, AE_NOT_FOUND, NULL, "no such route");
+	if (rc == ROUTE_METHOD) {
+		e = (struct api_error){AE_NOT_IMPLEMENTED, NULL, NULL};
+		e.detail =
+		    arena_printf(rq->a, "%s is not supported here", rq->method);
+		if ((r = req_error_response(rq, &e, &status)) == NULL)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+		rq->status = status;
+		rq->answered = 1;
+		ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	if (!(rq->route->flags & ROUTE_NOAUTH) &&
+	    auth_check(rq->api->auth, header(rq->conn, "Authorization"),
+	               header(rq->conn, "X-Auth-Email"),
+	               header(rq->conn, "X-Auth-Key"), rq->params.account,
+	               rq->route->perm, rq->route->flags & ROUTE_SENDING,
+	               &rq->auth, &e) == -1)
+		return req_error(rq, &e);
+	if (!(rq->route->flags & ROUTE_BODY))
+		return MHD_YES;
+	/* SPEC §2.2: no Content-Length (chunked) → 10201; too big → 10200,
+	 * without reading the body. */
+	if ((cl = header(rq->conn, MHD_HTTP_HEADER_CONTENT_LENGTH)) == NULL)
+		return req_fail(rq, AE_NO_LENGTH, NULL,
+		                "the request needs a Content-Length");
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	if (cl[0] < '0' || cl[0] > '9' || *end != '\0' || errno != 0)
+		return req_fail(rq, AE_NO_LENGTH, NULL,
+		                "the Content-Length is not valid");
+	if (n > (unsigned long long)rq->api->cfg->max_body)
+		return req_fail(
+		    rq, AE_TOO_BIG, NULL,
+		    arena_printf(rq->a, "the body is over %" PRId64 " bytes",
+		                 rq->api->cfg->max_body));
+	rq->body_cap = (size_t)n;
+	if (n > 0 && (rq->body = arena_alloc(rq->a, (size_t)n + 1)) == NULL)
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	return MHD_YES;
+}
+
+/* 1 when the request announces a body (Content-Length > 0 or any
+ * Transfer-Encoding). */
+static int
+has_body(struct MHD_Connection *c)
+{
+	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	if (header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		return 1;
+	return cl != NULL && strspn(cl, "0") != strlen(cl);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+           const char *method, const char *version, const char *upload,
+           size_t *upload_size, void **con_cls)
+{
+	struct api *api = cls;
+	struct req *rq = *con_cls;
+	enum MHD_Result ret;
+
+	if (rq == NULL) {
+		if ((rq = calloc(1, sizeof(*rq))) == NULL)
+			return MHD_NO;
+		pthread_mutex_init(&rq->mu, NULL);
+		rq->refs = 1;
+		rq->api = api;
+		rq->conn = conn;
+		rq->t0 = clock_mono_ms();
+		buf_init(&rq->raw, 0);
+		if ((rq->a = arena_new(0)) == NULL ||
+		    (rq->path = arena_strdup(rq->a, url)) == NULL ||
+		    (rq->method = arena_strdup(rq->a, method)) == NULL) {
+			req_unref(rq);
+			return MHD_NO;
+		}
+		*con_cls = rq;
+		/* A request with a body is judged before the body is read
+		 * (an early answer closes the connection); one without is
+		 * judged on the next call, so that its error keeps the
+		 * connection alive. */
+		if (!has_body(conn))
+			return MHD_YES;
+		rq->begun = 1;
+		return req_begin(rq);
+	}
+	if (!rq->begun) {
+		rq->begun = 1;
+		if ((ret = req_begin(rq)) == MHD_NO || rq->answered)
+			return ret;
+	}
+	if (rq->answered) {
+		/* An early answer: drop whatever body still arrives. */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->resumed) {
+		/* Resumed by the queue callback: MHD has taken the
+		 * connection off its suspended list. */
+		rq->resumed = 0;
+		atomic_fetch_sub(&api->inflight, 1);
+		if (rq->resp == NULL)
+			return MHD_NO;
+		rq->status = rq->resp_status;
+		rq->answered = 1;
+		ret = MHD_queue_response(conn, (unsigned)rq->resp_status,
+		                         rq->resp);
+		MHD_destroy_response(rq->resp);
+		rq->resp = NULL;
+		return ret;
+	}
+	if (*upload_size > 0 && !(rq->route->flags & ROUTE_BODY)) {
+		*upload_size = 0; /* a body where none is expected: ignored */
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (*upload_size > rq->body_cap - rq->body_len)
+			return req_fail(rq, AE_TOO_BIG, NULL, NULL);
+		memcpy(rq->body + rq->body_len, upload, *upload_size);
+		rq->body_len += *upload_size;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->body != NULL)
+		rq->body[rq->body_len] = '\0';
+	return (enum MHD_Result)rq->route->fn(rq);
+}
+
+/* MHD is done with the connection's request: log it and let go. */
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+
+	if (rq == NULL)
+		return;
+	*con_cls = NULL;
+	/* status=0: the connection ended before a response was sent. */
+	log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
+	         rq->method ? rq->method : "-", rq->path ? rq->path : "-",
+	         rq->status, rq->code, (long long)(clock_mono_ms() - rq->t0),
+	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+	                                                    : " aborted=1");
+	pthread_mutex_lock(&rq->mu);
+	rq->closed = 1;
+	if (rq->resumed) /* closed before it could answer */
+		atomic_fetch_sub(&rq->api->inflight, 1);
+	rq->resumed = 0;
+	pthread_mutex_unlock(&rq->mu);
+	req_unref(rq);
+}
+
+static int
+listen_addr(const struct config *cfg, struct sockaddr_storage *ss,
+            unsigned *flags)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	const char *h = cfg->http_listen ? cfg->http_listen : "127.0.0.1";
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, h, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)cfg->http_port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)cfg->http_port);
+		*flags |= MHD_USE_IPv6;
+		return 0;
+	}
+	return -1;
+}
+
+struct api *
+api_start(const struct config *cfg, struct queue *q, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct api *api;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+	                 MHD_USE_ERROR_LOG;
+	long threads = cfg->http_threads;
+
+	if ((api = calloc(1, sizeof(*api))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	api->cfg = cfg;
+	api->q = q;
+	if (pthread_key_create(&api->store_key, store_key_free) != 0) {
+		snprintf(err, errlen, "pthread_key_create failed");
+		free(api);
+		return NULL;
+	}
+	if ((api->auth = auth_new(cfg, err, errlen)) == NULL)
+		goto fail;
+	if (listen_addr(cfg, &ss, &flags) == -1) {
+		snprintf(err, errlen, "http_listen: '%s' is not an address",
+		         cfg->http_listen);
+		goto fail;
+	}
+	if (threads <= 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		threads = 1;
+	api->mhd = MHD_start_daemon(
+	    flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, api,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
+	if (api->mhd == NULL) {
+		snprintf(err, errlen, "http: cannot listen on %s:%d",
+		         cfg->http_listen, cfg->http_port);
+		goto fail;
+	}
+	log_info("http listen=%s:%d threads=%ld", cfg->http_listen,
+	         cfg->http_port, threads);
+	return api;
+fail:
+	auth_free(api->auth);
+	pthread_key_delete(api->store_key);
+	free(api);
+	return NULL;
+}
+
+void
+api_stop(struct api *api)
+{
+	int waited;
+
+	if (api == NULL)
+		return;
+	if (api->mhd != NULL) {
+		/* MHD aborts when stopped with a suspended connection: stop
+		 * accepting, then let the queue answer the sends in flight. */
+		atomic_store(&api->stopping, 1);
+		MHD_quiesce_daemon(api->mhd);
+		for (waited = 0; atomic_load(&api->inflight) > 0 &&
+		                 waited < api->cfg->send_wait_ms + STOP_WAIT_MS;
+		     waited += 10)
+			usleep(10 * 1000);
+		if (atomic_load(&api->inflight) > 0) {
+			log_warnx("http: %d sends still in flight at stop; "
+			          "leaving the daemon running",
+			          atomic_load(&api->inflight));
+			return;
+		}
+		MHD_stop_daemon(api->mhd);
+	}
+	auth_free(api->auth);
+	pthread_key_delete(api->store_key);
+	free(api);
+}

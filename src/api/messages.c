@@ -1,0 +1,114 @@
+/*
+ * messages: GET /accounts/{a}/email/sending/messages/{message_id} (the raw
+ * message as sent, SPEC §8.3) and …/{message_id}/status (ours). Reads go
+ * through the calling MHD thread's own store connection.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "http.h"
+
+/* "<id@d>", "id@d" (MHD decoded any %3C…%3E) → "<id@d>" in the arena. */
+static const char *
+norm_id(struct req *rq)
+{
+	const char *id = rq->params.message_id;
+	size_t n = strlen(id);
+
+	if (n >= 2 && id[0] == '<' && id[n - 1] == '>')
+		return id;
+	return arena_printf(rq->a, "<%s>", id);
+}
+
+int
+api_message_raw(struct req *rq)
+{
+	struct MHD_Response *r;
+	struct store *st;
+	const char *id;
+	char *raw = NULL;
+	size_t len = 0;
+	enum MHD_Result ret;
+	int rc;
+
+	if ((id = norm_id(rq)) == NULL || (st = req_store(rq)) == NULL)
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	rc = store_message_raw_by_id(st, rq->auth.account->id, id, &raw, &len);
+	if (rc == 1)
+		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
+	if (rc != 0) {
+		log_warnx("messages: store: %s", store_error(st));
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
+	r = MHD_create_response_from_buffer(len, raw, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(raw);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "message/rfc822");
+	rq->status = 200;
+	rq->answered = 1;
+	ret = MHD_queue_response(rq->conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int
+put_time(struct buf *b, const char *key, int64_t ms)
+{
+	char t[32];
+
+	if (ms == 0)
+		return buf_printf(b, ",\"%s\":null", key);
+	clock_iso8601((time_t)(ms / 1000), t);
+	return buf_printf(b, ",\"%s\":\"%s\"", key, t);
+}
+
+int
+api_message_status(struct req *rq)
+{
+	struct msg_status ms;
+	struct store *st;
+	struct buf b;
+	const char *id;
+	char t[32];
+	size_t i;
+	int rc, bad = 0;
+
+	if ((id = norm_id(rq)) == NULL || (st = req_store(rq)) == NULL)
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	memset(&ms, 0, sizeof(ms));
+	rc = store_message_status(st, rq->auth.account->id, id, &ms);
+	if (rc == 1)
+		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
+	if (rc != 0) {
+		log_warnx("messages: store: %s", store_error(st));
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
+	buf_init(&b, 0);
+	clock_iso8601((time_t)(ms.created / 1000), t);
+	bad |= envelope_open(&b) | buf_puts(&b, "{\"message_id\":") |
+	       envelope_cstr(&b, ms.message_id) |
+	       buf_printf(&b, ",\"created\":\"%s\",\"recipients\":[", t);
+	for (i = 0; i < ms.nrcpts; i++) {
+		struct rcpt_status *r = &ms.rcpts[i];
+		bad |= buf_puts(&b, i ? ",{\"address\":" : "{\"address\":") |
+		       envelope_cstr(&b, r->address) |
+		       buf_printf(&b, ",\"status\":\"%s\",\"attempts\":%d",
+		                  rcpt_state_name(r->state), r->attempts) |
+		       put_time(&b, "last_attempt", r->last_attempt) |
+		       put_time(&b, "next_attempt", r->next_attempt) |
+		       buf_puts(&b, ",\"smtp_response\":") |
+		       envelope_cstr(&b, r->reply) | buf_putc(&b, '}');
+	}
+	bad |= buf_puts(&b, "]}") | envelope_close(&b);
+	msg_status_clear(&ms);
+	if (bad) {
+		buf_clear(&b);
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
+	return req_json(rq, 200, &b);
+}

@@ -1,0 +1,291 @@
+/*
+ * test_auth: src/api/auth.c against a real store in a temporary
+ * directory (SPEC §2.3): bearer tokens, global keys, expiry, revocation
+ * (seen after a reload), permissions, account match, entitlement and the
+ * sending domains of the cache.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/api/auth.h"
+#include "../../src/core/clock.h"
+#include "../../src/core/hash.h"
+#include "../../src/mail/dkim.h"
+
+#define ACC_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ACC_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define ACC_N "cccccccccccccccccccccccccccccccc" /* not entitled */
+
+static char dir[64];
+static struct config cfg;
+static struct store *st;
+static struct auth *au;
+
+static void
+mk_account(const char *id, int entitled)
+{
+	struct account a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.id, sizeof(a.id), "%s", id);
+	a.name = (char *)id;
+	a.entitled = entitled;
+	a.sending_enabled = 1;
+	a.created = clock_now();
+	assert_int_equal(store_account_create(st, &a), 0);
+}
+
+static void
+mk_token(const char *id, const char *acc, const char *secret, unsigned perms,
+         int64_t expires, const char *global)
+{
+	struct token t;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "%s", id);
+	snprintf(t.account_id, sizeof(t.account_id), "%s", acc);
+	hash_sha256_hex(secret, strlen(secret), t.hash);
+	t.perms = perms;
+	t.expires = expires;
+	t.global_email = (char *)global;
+	t.created = clock_now();
+	assert_int_equal(store_token_create(st, &t), 0);
+}
+
+static void
+mk_domain(const char *id, const char *zone, const char *acc, const char *name,
+          const char *pem)
+{
+	struct zone z;
+	struct domain d;
+
+	memset(&z, 0, sizeof(z));
+	snprintf(z.id, sizeof(z.id), "%s", zone);
+	snprintf(z.account_id, sizeof(z.account_id), "%s", acc);
+	z.name = (char *)name;
+	z.created = clock_now();
+	assert_int_equal(store_zone_create(st, &z), 0);
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", id);
+	snprintf(d.zone_id, sizeof(d.zone_id), "%s", zone);
+	snprintf(d.account_id, sizeof(d.account_id), "%s", acc);
+	d.name = (char *)name;
+	d.enabled = 1;
+	d.selector = "pigeon";
+	d.return_path_domain = "bounces.x";
+	d.preview_enabled = 1;
+	d.rsa_pem = (char *)pem;
+	d.created = d.modified = clock_now();
+	assert_int_equal(store_domain_create(st, &d), 0);
+}
+
+static int
+setup(void **state)
+{
+	char err[256], *pem = NULL;
+
+	snprintf(dir, sizeof(dir), "/tmp/pigeon-test-auth-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	config_defaults(&cfg, 0);
+	free(cfg.state_dir);
+	cfg.state_dir = strdup(dir);
+	if (config_finish(&cfg, err, sizeof(err)) == -1)
+		return -1;
+	cfg.auth_cache_ms = 0; /* check the generation on every call */
+	if ((st = store_open(cfg.db_path, err, sizeof(err))) == NULL)
+		return -1;
+	if (dkim_keygen_rsa(2048, &pem) == -1)
+		return -1;
+	mk_account(ACC_A, 1);
+	mk_account(ACC_B, 1);
+	mk_account(ACC_N, 0);
+	mk_token("11111111111111111111111111111111", ACC_A, "tok-a-send",
+	         PERM_SEND | PERM_READ, 0, NULL);
+	mk_token("22222222222222222222222222222222", ACC_A, "tok-a-read",
+	         PERM_READ, 0, NULL);
+	mk_token("33333333333333333333333333333333", ACC_A, "tok-a-global",
+	         PERM_SEND | PERM_READ | PERM_MANAGE, 0, "ops@example.com");
+	mk_token("44444444444444444444444444444444", ACC_A, "tok-a-expired",
+	         PERM_SEND, clock_now() - 10, NULL);
+	mk_token("55555555555555555555555555555555", ACC_B, "tok-b", PERM_SEND,
+	         clock_now() + 3600, NULL);
+	mk_token("66666666666666666666666666666666", ACC_N, "tok-n", PERM_SEND,
+	         0, NULL);
+	mk_domain("d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1",
+	          "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1", ACC_A, "example.com",
+	          pem);
+	mk_domain("d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2",
+	          "e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2", ACC_B, "b.example", pem);
+	free(pem);
+	if ((au = auth_new(&cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "auth_new: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	auth_free(au);
+	store_close(st);
+	config_clear(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* auth_check with a bearer token; returns the error kind or AE_NONE. */
+static enum api_err
+bearer(const char *hdr, const char *account, unsigned perm, int entitled)
+{
+	struct auth_ctx ctx;
+	struct api_error e;
+
+	memset(&e, 0, sizeof(e));
+	if (auth_check(au, hdr, NULL, NULL, account, perm, entitled, &ctx,
+	               &e) == -1) {
+		assert_null(ctx.snap);
+		return e.kind;
+	}
+	assert_non_null(ctx.token);
+	assert_string_equal(ctx.account->id, ctx.token->account_id);
+	auth_release(&ctx);
+	return AE_NONE;
+}
+
+static void
+test_bearer(void **state)
+{
+	assert_int_equal(bearer("Bearer tok-a-send", ACC_A, PERM_SEND, 1),
+	                 AE_NONE);
+	assert_int_equal(bearer("bearer tok-a-send", NULL, 0, 0), AE_NONE);
+	assert_int_equal(bearer(NULL, ACC_A, PERM_SEND, 1), AE_UNAUTHORIZED);
+	assert_int_equal(bearer("Bearer ", ACC_A, PERM_SEND, 1),
+	                 AE_UNAUTHORIZED);
+	assert_int_equal(bearer("Basic tok-a-send", ACC_A, PERM_SEND, 1),
+	                 AE_UNAUTHORIZED);
+	assert_int_equal(bearer("Bearer tok-a-sen", ACC_A, PERM_SEND, 1),
+	                 AE_UNAUTHORIZED);
+	assert_int_equal(bearer("Bearer tok-a-expired", ACC_A, PERM_SEND, 1),
+	                 AE_UNAUTHORIZED);
+	assert_int_equal(bearer("Bearer tok-b", ACC_B, PERM_SEND, 1), AE_NONE);
+}
+
+static void
+test_account_and_perms(void **state)
+{
+	/* another account, known or not: 10102 */
+	assert_int_equal(bearer("Bearer tok-a-send", ACC_B, PERM_SEND, 1),
+	                 AE_FORBIDDEN);
+	assert_int_equal(bearer("Bearer tok-a-send",
+	                        "ffffffffffffffffffffffffffffffff", PERM_SEND,
+	                        1),
+	                 AE_FORBIDDEN);
+	assert_int_equal(bearer("Bearer tok-a-read", ACC_A, PERM_SEND, 1),
+	                 AE_FORBIDDEN);
+	assert_int_equal(bearer("Bearer tok-a-read", ACC_A, PERM_READ, 1),
+	                 AE_NONE);
+	assert_int_equal(bearer("Bearer tok-a-send", ACC_A, PERM_MANAGE, 1),
+	                 AE_FORBIDDEN);
+	assert_int_equal(bearer("Bearer tok-n", ACC_N, PERM_SEND, 1),
+	                 AE_NOT_ENTITLED);
+	assert_int_equal(bearer("Bearer tok-n", NULL, 0, 0), AE_NONE);
+}
+
+static void
+test_global_key(void **state)
+{
+	struct auth_ctx ctx;
+	struct api_error e;
+
+	assert_int_equal(bearer("Bearer tok-a-global", ACC_A, PERM_SEND, 1),
+	                 AE_BAD_TOKEN_TYPE);
+	assert_int_equal(auth_check(au, NULL, "OPS@example.com", "tok-a-global",
+	                            ACC_A, PERM_SEND, 1, &ctx, &e),
+	                 0);
+	assert_string_equal(ctx.token->id, "33333333333333333333333333333333");
+	auth_release(&ctx);
+	assert_int_equal(auth_check(au, NULL, "other@example.com",
+	                            "tok-a-global", ACC_A, PERM_SEND, 1, &ctx,
+	                            &e),
+	                 -1);
+	assert_int_equal(e.kind, AE_UNAUTHORIZED);
+	/* an ordinary token is not a global key */
+	assert_int_equal(auth_check(au, NULL, "ops@example.com", "tok-a-send",
+	                            ACC_A, PERM_SEND, 1, &ctx, &e),
+	                 -1);
+	assert_int_equal(e.kind, AE_UNAUTHORIZED);
+	assert_int_equal(auth_check(au, NULL, NULL, "tok-a-global", ACC_A,
+	                            PERM_SEND, 1, &ctx, &e),
+	                 -1);
+	assert_int_equal(e.kind, AE_UNAUTHORIZED);
+}
+
+static void
+test_domains(void **state)
+{
+	struct auth_ctx ctx;
+	struct api_error e;
+	const struct auth_domain *d;
+
+	assert_int_equal(auth_check(au, "Bearer tok-a-send", NULL, NULL, ACC_A,
+	                            PERM_SEND, 1, &ctx, &e),
+	                 0);
+	assert_non_null(d = auth_domain(&ctx, "example.com"));
+	assert_string_equal(d->d.id, "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1");
+	assert_non_null(d->rsa);
+	assert_null(d->ed);
+	assert_non_null(auth_domain(&ctx, "EXAMPLE.com"));
+	assert_null(auth_domain(&ctx, "b.example")); /* account B's */
+	assert_null(auth_domain(&ctx, "other.example"));
+	auth_release(&ctx);
+}
+
+static void
+test_reload(void **state)
+{
+	struct auth_ctx held;
+	struct api_error e;
+
+	/* A request holds the old snapshot across a reload. */
+	assert_int_equal(auth_check(au, "Bearer tok-b", NULL, NULL, ACC_B,
+	                            PERM_SEND, 1, &held, &e),
+	                 0);
+	assert_int_equal(
+	    store_token_revoke(st, "55555555555555555555555555555555"), 0);
+	assert_int_equal(bearer("Bearer tok-b", ACC_B, PERM_SEND, 1),
+	                 AE_UNAUTHORIZED);
+	/* still readable: the snapshot lives until released */
+	assert_string_equal(held.token->id, "55555555555555555555555555555555");
+	assert_non_null(auth_domain(&held, "b.example"));
+	auth_release(&held);
+	/* a new token is seen without a restart */
+	mk_token("77777777777777777777777777777777", ACC_B, "tok-b2", PERM_SEND,
+	         0, NULL);
+	assert_int_equal(bearer("Bearer tok-b2", ACC_B, PERM_SEND, 1), AE_NONE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_bearer),
+	    cmocka_unit_test(test_account_and_perms),
+	    cmocka_unit_test(test_global_key),
+	    cmocka_unit_test(test_domains),
+	    cmocka_unit_test(test_reload),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

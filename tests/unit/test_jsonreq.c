@@ -1,0 +1,632 @@
+/*
+ * test_jsonreq: the JSON request reader of src/api/jsonreq.c (SPEC §3.1,
+ * §3.2, §4): every schema rule (10001), every content rule (10202), the
+ * order between them, and the de-duplication of recipients.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "../../src/api/jsonreq.h"
+#include "../../src/core/buf.h"
+
+static struct arena *A;
+static struct json_object *root;
+static struct message M;
+static struct raw_req R;
+static struct api_error E;
+
+static int
+setup(void **state)
+{
+	A = arena_new(0);
+	root = NULL;
+	memset(&E, 0, sizeof(E));
+	return A == NULL;
+}
+
+static int
+teardown(void **state)
+{
+	json_object_put(root);
+	root = NULL;
+	arena_free(A);
+	return 0;
+}
+
+/* Parses and reads a send body; returns the kind (AE_NONE on success). */
+static enum api_err
+send_json(const char *json)
+{
+	json_object_put(root);
+	root = NULL;
+	memset(&E, 0, sizeof(E));
+	if (jsonreq_parse(json, strlen(json), &root, &E) == -1)
+		return E.kind;
+	if (jsonreq_send(A, root, &M, &E) == -1) {
+		assert_int_not_equal(E.kind, AE_NONE);
+		return E.kind;
+	}
+	return AE_NONE;
+}
+
+static enum api_err
+raw_json(const char *json)
+{
+	json_object_put(root);
+	root = NULL;
+	memset(&E, 0, sizeof(E));
+	if (jsonreq_parse(json, strlen(json), &root, &E) == -1)
+		return E.kind;
+	if (jsonreq_send_raw(A, root, &R, &E) == -1)
+		return E.kind;
+	return AE_NONE;
+}
+
+#define BASE "\"from\":\"a@example.com\",\"subject\":\"Hi\",\"text\":\"x\""
+
+static void
+test_minimal(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@example.net\"}"),
+	                 AE_NONE);
+	assert_string_equal(M.from.address, "a@example.com");
+	assert_string_equal(M.from.domain, "example.com");
+	assert_null(M.from.name);
+	assert_int_equal(M.nto, 1);
+	assert_string_equal(M.to[0].ascii, "b@example.net");
+	assert_int_equal(M.ncc + M.nbcc, 0);
+	assert_string_equal(M.subject, "Hi");
+	assert_int_equal(M.text_len, 1);
+	assert_null(M.html);
+	assert_null(M.reply_to);
+	assert_int_equal(M.nheaders + M.natts, 0);
+}
+
+static void
+test_not_json(void **state)
+{
+	const char *bad[] = {"",
+	                     "nope",
+	                     "[1,2]",
+	                     "\"str\"",
+	                     "{\"a\":1",
+	                     "{} x",
+	                     "{\"a\":1,}",
+	                     "{'a':1}",
+	                     "{\"a\":\"\xff\xfe\"}",
+	                     "{\"a\":\"\xc0\xaf\"}",
+	                     "null",
+	                     "42"};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(send_json(bad[i]), AE_SCHEMA);
+		assert_non_null(E.detail);
+	}
+}
+
+static void
+test_depth(void **state)
+{
+	char json[256];
+	int i, n = 0;
+
+	n += snprintf(json + n, sizeof(json) - n,
+	              "{" BASE ",\"to\":\"b@x.io\","
+	              "\"z\":");
+	for (i = 0; i < 40; i++)
+		json[n++] = '[';
+	for (i = 0; i < 40; i++)
+		json[n++] = ']';
+	json[n++] = '}';
+	json[n] = '\0';
+	assert_int_equal(send_json(json), AE_SCHEMA);
+	assert_string_equal(E.detail, "the body is nested too deeply");
+}
+
+static void
+test_from_forms(void **state)
+{
+	assert_int_equal(send_json("{\"from\":{\"address\":\"a@example.com\","
+	                           "\"name\":\"Ann\"},\"to\":\"b@x.io\","
+	                           "\"subject\":\"s\",\"html\":\"<b>h</b>\"}"),
+	                 AE_NONE);
+	assert_string_equal(M.from.name, "Ann");
+	assert_null(M.text);
+	assert_int_equal(M.html_len, 8);
+	/* email alias, null name */
+	assert_int_equal(send_json("{\"from\":{\"email\":\"a@example.com\","
+	                           "\"name\":null},\"to\":\"b@x.io\","
+	                           "\"subject\":\"s\",\"text\":\"t\"}"),
+	                 AE_NONE);
+	assert_string_equal(M.from.address, "a@example.com");
+	assert_null(M.from.name);
+	/* both → 10001 */
+	assert_int_equal(send_json("{\"from\":{\"email\":\"a@example.com\","
+	                           "\"address\":\"a@example.com\"},"
+	                           "\"to\":\"b@x.io\",\"subject\":\"s\","
+	                           "\"text\":\"t\"}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/from");
+	/* neither */
+	assert_int_equal(
+	    send_json("{\"from\":{\"name\":\"x\"},\"to\":\"b@x.io\","
+	              "\"subject\":\"s\",\"text\":\"t\"}"),
+	    AE_SCHEMA);
+	assert_string_equal(E.pointer, "/from/address");
+	/* wrong types */
+	assert_int_equal(send_json("{\"from\":42,\"to\":\"b@x.io\","
+	                           "\"subject\":\"s\",\"text\":\"t\"}"),
+	                 AE_SCHEMA);
+	assert_int_equal(
+	    send_json("{\"from\":[\"a@example.com\"],\"to\":"
+	              "\"b@x.io\",\"subject\":\"s\",\"text\":\"t\"}"),
+	    AE_SCHEMA);
+	assert_int_equal(send_json("{\"from\":{\"address\":\"a@example.com\","
+	                           "\"name\":5},\"to\":\"b@x.io\","
+	                           "\"subject\":\"s\",\"text\":\"t\"}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/from/name");
+	/* missing */
+	assert_int_equal(send_json("{\"to\":\"b@x.io\",\"subject\":\"s\","
+	                           "\"text\":\"t\"}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/from");
+	/* a CR in a display name never reaches a header */
+	assert_int_equal(send_json("{\"from\":{\"address\":\"a@example.com\","
+	                           "\"name\":\"A\\r\\nBcc: x@y.z\"},"
+	                           "\"to\":\"b@x.io\",\"subject\":\"s\","
+	                           "\"text\":\"t\"}"),
+	                 AE_INVALID);
+}
+
+static void
+test_name_addr(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":\"Bob <b@x.io>\"}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/to");
+	assert_int_equal(send_json("{\"from\":\"Ann <a@example.com>\","
+	                           "\"subject\":\"s\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\"}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/from");
+	assert_int_equal(send_json("{" BASE ",\"to\":[\"b@x.io\","
+	                           "{\"address\":\"Bob <c@x.io>\"}]}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/to/1/address");
+}
+
+static void
+test_bad_address(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":[\"a1@x.io\",\"a2@x.io\","
+	                           "\"a3@x.io\",\"bob@@example.com\"]}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/to/3");
+	assert_non_null(strstr(E.detail, "to[3]: 'bob@@example.com' "));
+	assert_int_equal(send_json("{" BASE ",\"cc\":\"no-at-sign\"}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/cc");
+	assert_non_null(strstr(E.detail, "cc: 'no-at-sign'"));
+	assert_int_equal(send_json("{\"from\":\"a@@example.com\","
+	                           "\"subject\":\"s\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\"}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/from");
+	assert_int_equal(send_json("{" BASE ",\"to\":[\"b@x.io\", 7]}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/to/1");
+	assert_int_equal(send_json("{" BASE ",\"to\":[\"b@x.io\", null]}"),
+	                 AE_SCHEMA);
+}
+
+static void
+test_schema_beats_content(void **state)
+{
+	/* a bad address (10202) then an unknown disposition (10001) */
+	assert_int_equal(
+	    send_json("{" BASE ",\"to\":\"bad@@x.io\","
+	              "\"attachments\":[{\"content\":\"aGk=\","
+	              "\"filename\":\"a.txt\",\"type\":\"text/plain\","
+	              "\"disposition\":\"sideways\"}]}"),
+	    AE_SCHEMA);
+	assert_string_equal(E.pointer, "/attachments/0/disposition");
+	/* subject too long (10202) then headers of the wrong type */
+	assert_int_equal(send_json("{\"from\":\"a@example.com\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\",\"subject\":\"\\r\","
+	                           "\"headers\":[]}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/headers");
+}
+
+static char *
+many_rcpts(int n, int distinct, const char *dom)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{" BASE ",\"to\":[");
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "%s\"r%d@%s\"", i ? "," : "", i % distinct, dom);
+	buf_puts(&b, "]}");
+	return b.p;
+}
+
+static void
+test_recipient_limits(void **state)
+{
+	char *j;
+
+	j = many_rcpts(50, 50, "x.io");
+	assert_int_equal(send_json(j), AE_NONE);
+	assert_int_equal(M.nto, 50);
+	free(j);
+	j = many_rcpts(51, 51, "x.io");
+	assert_int_equal(send_json(j), AE_INVALID);
+	assert_string_equal(E.pointer, "/to/50");
+	free(j);
+	/* 120 entries, 50 distinct: fine after de-duplication */
+	j = many_rcpts(120, 50, "x.io");
+	assert_int_equal(send_json(j), AE_NONE);
+	assert_int_equal(M.nto, 50);
+	free(j);
+	/* 50 in to plus one new in bcc → 51 */
+	j = many_rcpts(50, 50, "x.io");
+	strcpy(j + strlen(j) - 1, ",\"bcc\":\"z@x.io\"}");
+	assert_int_equal(send_json(j), AE_INVALID);
+	assert_string_equal(E.pointer, "/bcc");
+	free(j);
+}
+
+static void
+test_dedupe(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":[\"b@X.io\",\"b@x.IO\","
+	                           "\"B@x.io\"],\"cc\":[\"b@x.io\",\"c@x.io\"],"
+	                           "\"bcc\":{\"address\":\"C@x.io\"}}"),
+	                 AE_NONE);
+	/* domain case-insensitive, local part exact */
+	assert_int_equal(M.nto, 2);
+	assert_string_equal(M.to[0].address, "b@X.io");
+	assert_string_equal(M.to[0].ascii, "b@x.io");
+	assert_string_equal(M.to[1].address, "B@x.io");
+	assert_int_equal(M.ncc, 1);
+	assert_string_equal(M.cc[0].address, "c@x.io");
+	assert_int_equal(M.nbcc, 1);
+	assert_string_equal(M.bcc[0].address, "C@x.io");
+	/* a bcc that repeats a to is dropped */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"bcc\":"
+	                           "[\"b@x.io\"]}"),
+	                 AE_NONE);
+	assert_int_equal(M.nbcc, 0);
+}
+
+static void
+test_no_recipients(void **state)
+{
+	assert_int_equal(send_json("{" BASE "}"), AE_SCHEMA);
+	assert_string_equal(E.pointer, "/to");
+	assert_int_equal(send_json("{" BASE ",\"to\":[],\"cc\":[]}"),
+	                 AE_INVALID);
+	assert_int_equal(send_json("{" BASE ",\"to\":null,\"cc\":\"c@x.io\"}"),
+	                 AE_NONE);
+	assert_int_equal(M.nto, 0);
+	assert_int_equal(M.ncc, 1);
+}
+
+static void
+test_subject(void **state)
+{
+	struct buf b;
+	int i;
+
+	assert_int_equal(send_json("{\"from\":\"a@example.com\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\"}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/subject");
+	assert_int_equal(send_json("{\"from\":\"a@example.com\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\",\"subject\":1}"),
+	                 AE_SCHEMA);
+	/* 998 characters of 2 bytes each: fine; 999: too long */
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"from\":\"a@example.com\",\"text\":\"t\","
+	             "\"to\":\"b@x.io\",\"subject\":\"");
+	for (i = 0; i < 998; i++)
+		buf_puts(&b, "\xc3\xa9");
+	buf_puts(&b, "\"}");
+	assert_int_equal(send_json(b.p), AE_NONE);
+	assert_int_equal(strlen(M.subject), 1996);
+	buf_reset(&b);
+	buf_puts(&b, "{\"from\":\"a@example.com\",\"text\":\"t\","
+	             "\"to\":\"b@x.io\",\"subject\":\"");
+	for (i = 0; i < 999; i++)
+		buf_puts(&b, "e");
+	buf_puts(&b, "\"}");
+	assert_int_equal(send_json(b.p), AE_INVALID);
+	assert_string_equal(E.pointer, "/subject");
+	buf_clear(&b);
+	assert_int_equal(send_json("{\"from\":\"a@example.com\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\",\"subject\":\"a\\nb\"}"),
+	                 AE_INVALID);
+	assert_int_equal(send_json("{\"from\":\"a@example.com\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\",\"subject\":\"\"}"),
+	                 AE_NONE);
+}
+
+static void
+test_body(void **state)
+{
+	const char *h = "{\"from\":\"a@example.com\",\"subject\":\"s\","
+	                "\"to\":\"b@x.io\"";
+	char j[256];
+
+	snprintf(j, sizeof(j), "%s}", h);
+	assert_int_equal(send_json(j), AE_INVALID);
+	assert_string_equal(E.pointer, "/text");
+	snprintf(j, sizeof(j), "%s,\"text\":\"\",\"html\":\"\"}", h);
+	assert_int_equal(send_json(j), AE_INVALID);
+	snprintf(j, sizeof(j), "%s,\"text\":\"\",\"html\":\"<p>\"}", h);
+	assert_int_equal(send_json(j), AE_NONE);
+	assert_null(M.text);
+	assert_string_equal(M.html, "<p>");
+	snprintf(j, sizeof(j), "%s,\"text\":5}", h);
+	assert_int_equal(send_json(j), AE_SCHEMA);
+	assert_string_equal(E.pointer, "/text");
+	snprintf(j, sizeof(j), "%s,\"text\":\"a\",\"html\":null}", h);
+	assert_int_equal(send_json(j), AE_NONE);
+	assert_null(M.html);
+}
+
+static void
+test_reply_to_unknown(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"reply_to\":"
+	                           "{\"address\":\"r@x.io\",\"name\":\"R\"},"
+	                           "\"future_field\":{\"x\":[1,2]}}"),
+	                 AE_NONE);
+	assert_non_null(M.reply_to);
+	assert_string_equal(M.reply_to->address, "r@x.io");
+	assert_string_equal(M.reply_to->name, "R");
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"reply_to\":"
+	                           "[\"r@x.io\"]}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/reply_to");
+}
+
+static void
+test_headers(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"headers\":"
+	                           "{\"X-Campaign\":\"c1\",\"precedence\":"
+	                           "\"bulk\"}}"),
+	                 AE_NONE);
+	assert_int_equal(M.nheaders, 2);
+	assert_string_equal(M.headers[0].name, "X-Campaign");
+	assert_string_equal(M.headers[0].value, "c1");
+	assert_string_equal(M.headers[1].name, "Precedence");
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"headers\":"
+	                           "{\"Date\":\"now\"}}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/headers/Date");
+	assert_non_null(strstr(E.detail, "Date"));
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"headers\":"
+	                           "{\"X-A\":1}}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/headers/X-A");
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"headers\":"
+	                           "\"X-A: 1\"}"),
+	                 AE_SCHEMA);
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"headers\":"
+	                           "{\"X-A\":\"a\\r\\nBcc: x@y.z\"}}"),
+	                 AE_INVALID);
+	/* List-Unsubscribe-Post without an https List-Unsubscribe */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"headers\":"
+	                           "{\"List-Unsubscribe-Post\":"
+	                           "\"List-Unsubscribe=One-Click\"}}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/headers");
+	/* RFC 6901 escaping of the pointer */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"headers\":"
+	                           "{\"a/b~c\":\"v\"}}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/headers/a~1b~0c");
+}
+
+#define ATT(fields) "{" BASE ",\"to\":\"b@x.io\",\"attachments\":[" fields "]}"
+
+static void
+test_attachments(void **state)
+{
+	assert_int_equal(
+	    send_json(ATT("{\"content\":\"aGVs\\nbG8\",\"filename\":"
+	                  "\"h.txt\",\"type\":\"text/plain\","
+	                  "\"disposition\":\"attachment\"},"
+	                  "{\"content\":\"iVBO\",\"filename\":\"l.png\","
+	                  "\"type\":\"image/png\",\"disposition\":"
+	                  "\"inline\",\"contentId\":\"<logo>\"}")),
+	    AE_NONE);
+	assert_int_equal(M.natts, 2);
+	assert_int_equal(M.atts[0].len, 5);
+	assert_memory_equal(M.atts[0].content, "hello", 5);
+	assert_int_equal(M.atts[0].disposition, DISP_ATTACHMENT);
+	assert_null(M.atts[0].content_id);
+	assert_string_equal(M.atts[0].filename, "h.txt");
+	assert_string_equal(M.atts[0].type, "text/plain");
+	assert_int_equal(M.atts[1].disposition, DISP_INLINE);
+	assert_string_equal(M.atts[1].content_id, "logo");
+	assert_int_equal(M.atts[1].len, 3);
+
+	/* inline without content_id */
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"filename\":"
+	                               "\"l.png\",\"type\":\"image/png\","
+	                               "\"disposition\":\"inline\"}")),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/attachments/0/content_id");
+	/* both spellings */
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"filename\":"
+	                               "\"l.png\",\"type\":\"image/png\","
+	                               "\"disposition\":\"inline\","
+	                               "\"content_id\":\"a\",\"contentId\":"
+	                               "\"a\"}")),
+	                 AE_SCHEMA);
+	/* missing / mistyped fields */
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"type\":"
+	                               "\"text/plain\",\"disposition\":"
+	                               "\"attachment\"}")),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/attachments/0/filename");
+	assert_int_equal(send_json(ATT("{\"content\":1,\"filename\":\"a\","
+	                               "\"type\":\"text/plain\","
+	                               "\"disposition\":\"attachment\"}")),
+	                 AE_SCHEMA);
+	assert_int_equal(send_json(ATT("\"x\"")), AE_SCHEMA);
+	assert_string_equal(E.pointer, "/attachments/0");
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\","
+	                           "\"attachments\":{}}"),
+	                 AE_SCHEMA);
+	/* content rules */
+	assert_int_equal(send_json(ATT("{\"content\":\"a$Gk=\",\"filename\":"
+	                               "\"a\",\"type\":\"text/plain\","
+	                               "\"disposition\":\"attachment\"}")),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/attachments/0/content");
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"filename\":"
+	                               "\"a\",\"type\":\"pdf\","
+	                               "\"disposition\":\"attachment\"}")),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/attachments/0/type");
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"filename\":"
+	                               "\"a\",\"type\":\"text/plain; x=y\","
+	                               "\"disposition\":\"attachment\"}")),
+	                 AE_INVALID);
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"filename\":"
+	                               "\"a\\r\\nb\",\"type\":\"text/plain\","
+	                               "\"disposition\":\"attachment\"}")),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/attachments/0/filename");
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"filename\":"
+	                               "\"a\",\"type\":\"text/plain\\u0000x\","
+	                               "\"disposition\":\"attachment\"}")),
+	                 AE_INVALID);
+	assert_int_equal(send_json(ATT("{\"content\":\"aGk=\",\"filename\":"
+	                               "\"a\\u0000b\",\"type\":\"text/plain\","
+	                               "\"disposition\":\"attachment\"}")),
+	                 AE_INVALID);
+}
+
+static void
+test_attachment_count(void **state)
+{
+	struct buf b;
+	int i, n;
+
+	for (n = 100; n <= 101; n++) {
+		buf_init(&b, 0);
+		buf_puts(&b, "{" BASE ",\"to\":\"b@x.io\",\"attachments\":[");
+		for (i = 0; i < n; i++)
+			buf_printf(&b,
+			           "%s{\"content\":\"aGk=\",\"filename\":"
+			           "\"a\",\"type\":\"text/plain\","
+			           "\"disposition\":\"attachment\"}",
+			           i ? "," : "");
+		buf_puts(&b, "]}");
+		assert_int_equal(send_json(b.p),
+		                 n == 100 ? AE_NONE : AE_INVALID);
+		buf_clear(&b);
+	}
+}
+
+static void
+test_send_raw(void **state)
+{
+	assert_int_equal(raw_json("{\"from\":\"a@example.com\",\"recipients\":"
+	                          "[\"b@x.io\",\"b@X.IO\",\"c@x.io\"],"
+	                          "\"mime_message\":\"From: a@example.com\\r\\n"
+	                          "\\r\\nHi\"}"),
+	                 AE_NONE);
+	assert_string_equal(R.from.domain, "example.com");
+	assert_int_equal(R.nrcpts, 2);
+	assert_string_equal(R.rcpts[1].address, "c@x.io");
+	assert_int_equal(R.mime_len, 25);
+	assert_int_equal(raw_json("{\"from\":\"a@example.com\",\"recipients\":"
+	                          "[\"b@x.io\"]}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/mime_message");
+	assert_int_equal(raw_json("{\"from\":\"a@example.com\",\"recipients\":"
+	                          "\"b@x.io\",\"mime_message\":\"x\"}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/recipients");
+	assert_int_equal(raw_json("{\"recipients\":[\"b@x.io\"],"
+	                          "\"mime_message\":\"x\"}"),
+	                 AE_SCHEMA);
+	assert_int_equal(raw_json("{\"from\":\"a@example.com\",\"recipients\":"
+	                          "[],\"mime_message\":\"x\"}"),
+	                 AE_INVALID);
+	assert_int_equal(raw_json("{\"from\":\"a@example.com\",\"recipients\":"
+	                          "[\"b@@x.io\"],\"mime_message\":\"x\"}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/recipients/0");
+	assert_int_equal(raw_json("{\"from\":\"a@example.com\",\"recipients\":"
+	                          "[\"b@x.io\"],\"mime_message\":7}"),
+	                 AE_SCHEMA);
+}
+
+static void
+test_send_raw_limit(void **state)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"from\":\"a@example.com\",\"mime_message\":\"x\","
+	             "\"recipients\":[");
+	for (i = 0; i < 51; i++)
+		buf_printf(&b, "%s\"r%d@x.io\"", i ? "," : "", i);
+	buf_puts(&b, "]}");
+	assert_int_equal(raw_json(b.p), AE_INVALID);
+	assert_string_equal(E.pointer, "/recipients/50");
+	buf_clear(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_minimal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_from_forms, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_name_addr, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_address, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schema_beats_content, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_recipient_limits, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_recipients, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_subject, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_body, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reply_to_unknown, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_headers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attachments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attachment_count, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_send_raw, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_raw_limit, setup,
+	                                    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
