@@ -1,0 +1,251 @@
+"""
+SPEC §4: POST …/send_raw.
+"""
+import email.utils
+import os
+
+import pytest
+
+from conftest import (MSGID_RE, SENDER, assert_error, assert_human,
+                      assert_send_result, b64, dkim_verify_all, fetch, parse,
+                      raw_headers)
+
+
+def mime(*headers, body="Hello"):
+    hs = list(headers) or ["From: sender@example.com",
+                           "To: rcpt@example.net", "Subject: Hi"]
+    return "\r\n".join(hs) + "\r\n\r\n" + body
+
+
+def raw_body(**kw):
+    b = {"from": SENDER, "recipients": ["rcpt@example.net"],
+         "mime_message": mime()}
+    b.update(kw)
+    return b
+
+
+BASE = ["From: Sender <sender@example.com>", "To: rcpt@example.net",
+        "Subject: Hi"]
+
+
+def stored(server, res):
+    raw = fetch(server, res["message_id"])
+    assert b"\n" not in raw.replace(b"\r\n", b""), "bare LF"
+    return raw, raw_headers(raw), parse(raw)
+
+
+def test_success_adds_date_and_message_id(server):
+    r = server.send_raw(raw_body())
+    res = assert_send_result(r, ["rcpt@example.net"])
+    raw, hs, m = stored(server, res)
+    names = [k.lower() for k, v in hs]
+    assert names.count("message-id") == 1 and names.count("date") == 1
+    mm = MSGID_RE.match(str(m["Message-ID"]).strip())
+    assert mm and mm.group(2) == "example.com", m["Message-ID"]
+    assert str(m["Message-ID"]).strip() == res["message_id"]
+    assert email.utils.parsedate_to_datetime(str(m["Date"])) is not None
+    assert names[0] == "dkim-signature"
+    algos = dkim_verify_all(server, raw, strict=False)
+    assert "rsa-sha256" in algos
+    assert m["Subject"] == "Hi" and str(m["From"]) == "sender@example.com"
+    assert raw.endswith(b"\r\n\r\nHello") or raw.endswith(b"\r\n\r\nHello\r\n")
+
+
+def test_keeps_client_date_and_message_id(server):
+    mid = "<client-%s@example.com>" % os.urandom(6).hex()
+    date = "Mon, 01 Jan 2024 10:00:00 +0100"
+    r = server.send_raw(raw_body(mime_message=mime(
+        *BASE, "Date: " + date, "Message-ID: " + mid)))
+    res = assert_send_result(r, pigeon_id=False)
+    assert res["message_id"] == mid
+    raw, hs, m = stored(server, res)
+    d = dict((k.lower(), v) for k, v in hs)
+    assert d["date"] == date and d["message-id"] == mid
+    assert [k.lower() for k, v in hs].count("message-id") == 1
+    dkim_verify_all(server, raw, strict=False)
+
+
+def test_malformed_client_message_id_replaced(server):
+    r = server.send_raw(raw_body(mime_message=mime(
+        *BASE, "Message-ID: not an id")))
+    if r.status == 400:   # refusing is also a reading of "well-formed"
+        assert_error(r, 10202)
+        return
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    ids = [v for k, v in hs if k.lower() == "message-id"]
+    assert len(ids) == 1 and MSGID_RE.match(ids[0]), ids
+    assert ids[0] == res["message_id"]
+
+
+def test_lf_only_converted(server):
+    mm = "From: sender@example.com\nTo: rcpt@example.net\nSubject: LF\n\n" \
+         "line one\nline two\n"
+    res = assert_send_result(server.send_raw(raw_body(mime_message=mm)))
+    raw, hs, m = stored(server, res)
+    assert b"line one\r\nline two" in raw
+    dkim_verify_all(server, raw, strict=False)
+
+
+def test_missing_from_refused(server):
+    r = server.send_raw(raw_body(mime_message=mime(
+        "To: rcpt@example.net", "Subject: Hi")))
+    assert_error(r, 10202)
+    assert_human(r, "From")
+
+
+def test_bcc_removed(server):
+    r = server.send_raw(raw_body(
+        recipients=["rcpt@example.net", "hidden@example.net"],
+        mime_message=mime(*BASE, "Bcc: hidden@example.net")))
+    res = assert_send_result(r, ["rcpt@example.net", "hidden@example.net"])
+    raw, hs, m = stored(server, res)
+    assert "bcc" not in [k.lower() for k, v in hs]
+    assert b"hidden@example.net" not in raw
+    # folded Bcc and lower-case name too
+    r = server.send_raw(raw_body(mime_message=mime(
+        *BASE, "bcc: a@example.net,\r\n b@example.net")))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert b"b@example.net" not in raw and b"bcc" not in raw.lower()
+    dkim_verify_all(server, raw, strict=False)
+
+
+@pytest.mark.parametrize("hdr", [
+    "DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=x; b=abc; bh=abc",
+    "dkim-signature: v=1", "Received: from x by y", "Return-Path: <a@b.c>",
+    "ARC-Seal: i=1; a=rsa-sha256; cv=none", "ARC-Message-Signature: i=1",
+    "ARC-Authentication-Results: i=1; x", "arc-seal: i=1",
+])
+def test_refused_trace_headers(server, hdr):
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, hdr)))
+    assert_error(r, 10202)
+    assert_human(r, hdr.split(":")[0])
+
+
+@pytest.mark.parametrize("hdr", ["Foo: bar", "Sender: a@example.com",
+                                 "Precedence: first-class",
+                                 "List-Unsubscribe: <http://x.example/u>",
+                                 "Feedback-ID: a:b:c",
+                                 "TLS-Required: No"])
+def test_header_policy_applies(server, hdr):
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, hdr)))
+    assert_error(r, 10202)
+
+
+def test_allowed_client_headers_kept(server):
+    extra = ["Cc: cc@example.net", "Reply-To: r@example.net",
+             "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+             "Content-Transfer-Encoding: 8bit", "X-Mailer: test 1.0",
+             "List-Unsubscribe: <https://example.com/u>",
+             "Precedence: bulk"]
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, *extra,
+                                                   body="Grüße\r\n")))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    d = dict((k.lower(), v) for k, v in hs)
+    for h in extra:
+        k, v = h.split(": ", 1)
+        assert d[k.lower()] == v, h
+    assert "Grüße".encode() in raw
+    dkim_verify_all(server, raw, strict=False)
+
+
+def test_header_line_over_998(server):
+    r = server.send_raw(raw_body(mime_message=mime(
+        *BASE, "X-Long: " + "a" * 991)))  # 999 octets
+    assert_error(r, 10202)
+    r = server.send_raw(raw_body(mime_message=mime(
+        *BASE, "X-Long: " + "a" * 990)))  # 998 octets
+    assert_send_result(r)
+    # folded: each line <= 998 though the field is longer
+    r = server.send_raw(raw_body(mime_message=mime(
+        *BASE, "X-Long: " + "a" * 900 + "\r\n " + "b" * 900)))
+    assert_send_result(r)
+
+
+@pytest.mark.parametrize("mm", ["", "just some text without headers",
+                                "\r\n\r\nbody only", ": no name\r\n\r\nx",
+                                "From sender@example.com\r\n\r\nx"])
+def test_unparseable(server, mm):
+    r = server.send_raw(raw_body(mime_message=mm))
+    assert_error(r, 10202)
+
+
+def test_recipients_rules(server):
+    r = server.send_raw(raw_body(recipients=[]))
+    assert r.status == 400 and r.json["errors"][0]["code"] in (10001, 10202)
+    assert_error(r, r.json["errors"][0]["code"])
+    r = server.send_raw(raw_body(recipients=["r%d@example.net" % i
+                                             for i in range(51)]))
+    assert_error(r, 10202)
+    r = server.send_raw(raw_body(recipients=["r%d@example.net" % i
+                                             for i in range(50)]))
+    res = assert_send_result(r)
+    r = server.send_raw(raw_body(recipients=["ok@example.net", "bad@@x.net"]))
+    assert_error(r, 10202, "/recipients/1")
+    r = server.send_raw(raw_body(recipients=["Bob <bob@example.net>"]))
+    assert_error(r, 10001)
+    r = server.send_raw(raw_body(recipients=["a@example.net\r\nRCPT TO:<x@e"
+                                             "vil.com>"]))
+    # refused; with its <...> it may read as the "Name <a@b>" form (10001)
+    assert r.status == 400 and r.json["errors"][0]["code"] in (10001, 10202)
+    assert_error(r, r.json["errors"][0]["code"])
+    r = server.send_raw(raw_body(recipients=["a@example.net\r\nDATA"]))
+    assert_error(r, 10202)
+    r = server.send_raw(raw_body(recipients=["dup@example.net"] * 51))
+    res = assert_send_result(r, ["dup@example.net"])
+    assert res
+
+
+def test_envelope_from_rules(server):
+    assert_error(server.send_raw(raw_body(**{"from": "x@elsewhere.test"})),
+                 10204)
+    assert_error(server.send_raw(raw_body(**{"from": "bad@@example.com"})),
+                 10202)
+    assert_error(server.send_raw(raw_body(**{"from": "S <s@example.com>"})),
+                 10001)
+
+
+def test_size_limit(server):
+    limit = 5 * 1024 * 1024
+    body = "a" * 76 + "\r\n"
+    big = body * ((limit + 200) // len(body))
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, body=big)))
+    assert_error(r, 10200)
+    ok = body * ((limit - 4000) // len(body))
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, body=ok)))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert len(raw) <= limit
+
+
+def test_multipart_round_trip(server):
+    data = os.urandom(3000)
+    enc = b64(data)
+    lines = [enc[i:i + 76] for i in range(0, len(enc), 76)]
+    body = ("--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            "--b1\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Transfer-Encoding: base64\r\n"
+            "Content-Disposition: attachment; filename=\"d.bin\"\r\n\r\n" +
+            "\r\n".join(lines) + "\r\n--b1--\r\n")
+    r = server.send_raw(raw_body(mime_message=mime(
+        *BASE, "MIME-Version: 1.0",
+        'Content-Type: multipart/mixed; boundary="b1"', body=body)))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert raw.split(b"\r\n\r\n", 1)[1] == body.encode()
+    att = [p for p in m.iter_attachments()][0]
+    assert att.get_content() == data
+    dkim_verify_all(server, raw, strict=False)
+
+
+def test_bare_cr_not_passed_through(server):
+    r = server.send_raw(raw_body(mime_message=mime(*BASE,
+                                                   body="a\rb\r\nc")))
+    if r.status == 400:
+        assert_error(r, 10202)
+        return
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert b"\r" not in raw.replace(b"\r\n", b"")
