@@ -1,10 +1,11 @@
-import pytest
 """
 The remaining §2.2 rows a send can produce: 429/10004 (§8.4 rate limit and
 daily quota) and 10202 for a suppressed recipient (§8.1), plus the
 drop_suppressed_recipients variant that lists it in suppressed_recipients.
 """
 import secrets
+
+import pytest
 
 from conftest import assert_error, assert_ok, assert_send_result, simple
 
