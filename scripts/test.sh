@@ -24,7 +24,7 @@ count() { # suite-name passed failed
 unit() { # builddir label
 	local p=0 f=0 t log n
 	for t in "$1"/tests/unit/test_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		log=$out/$(basename "$t").$2.log
 		(cd tests/unit && "$t") >"$log" 2>&1
 		local rc=$?
@@ -79,7 +79,7 @@ sdk() {
 fuzz_replay() {
 	local p=0 f=0 r name
 	for r in build-asan/fuzz/replay_*; do
-		[ -x "$r" ] || continue
+		[ -f "$r" ] && [ -x "$r" ] || continue
 		name=${r##*/replay_}
 		if "$r" "fuzz/corpus/$name" >"$out/fuzz.$name.log" 2>&1; then
 			p=$((p + 1))

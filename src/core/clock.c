@@ -64,6 +64,5 @@ clock_iso8601(time_t t, char out[32])
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

@@ -1,0 +1,142 @@
+/*
+ * admin: the subcommands of the `pigeon` binary (SPEC §9). main.c holds
+ * the command table and parses the command line into a struct admin; a
+ * handler here does one command and returns the process exit status.
+ * The admin commands open the store directly; `serve` runs the service.
+ */
+#ifndef PIGEON_ADMIN_ADMIN_H
+#define PIGEON_ADMIN_ADMIN_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "../core/config.h"
+#include "../store/store.h"
+
+struct json_object;
+
+#ifndef PIGEON_VERSION
+#define PIGEON_VERSION "0.1.0" /* meson.build's project version */
+#endif
+
+/* Exit statuses (SPEC §9). */
+#define ADMIN_OK 0
+#define ADMIN_FAIL 1  /* runtime failure */
+#define ADMIN_USAGE 2 /* the command line is wrong */
+
+#define ADMIN_MAX_ARGS 4
+#define ADMIN_MAX_OPTS 8
+#define TOKEN_LEN 40 /* [A-Za-z0-9_-] (SPEC §2.3) */
+
+/* A command's own option: "--name" with a value shown as arg in the help,
+ * or a flag when arg is NULL. */
+struct admin_opt {
+	const char *name;
+	const char *arg;
+	const char *help;
+};
+
+struct admin;
+typedef int admin_fn(struct admin *a);
+
+/* One row of the command table (main.c). */
+struct admin_cmd {
+	const char *name;  /* "token" */
+	const char *sub;   /* "create", or NULL for a command without one */
+	const char *usage; /* positional arguments: "ACCOUNT_ID NAME" */
+	int nargs;         /* how many positional arguments it takes */
+	admin_fn *fn;
+	const char *summary;
+	const char *example;
+	struct admin_opt opts[ADMIN_MAX_OPTS];
+};
+
+/* The parsed command line and the loaded configuration. */
+struct admin {
+	const struct admin_cmd *cmd;
+	struct config cfg;
+	int json;
+	int nargs;
+	const char *args[ADMIN_MAX_ARGS]; /* borrowed from argv */
+	const char *vals[ADMIN_MAX_OPTS]; /* of cmd->opts[i]; "" for a flag */
+};
+
+/* The value of the command's option name, NULL when not given. */
+const char *admin_opt(const struct admin *a, const char *name);
+
+/* "pigeon: <message>" on stderr, one line. Returns status, so that a
+ * handler can `return admin_err(ADMIN_FAIL, ...)`. */
+int admin_err(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* mkdir -p with mode 0700 for what it creates. 0, or -1 with errno. */
+int admin_mkdirs(const char *path);
+/* Creates state_dir and opens the store; NULL after admin_err. */
+struct store *admin_store_open(struct admin *a);
+
+/* Reads an account / zone / sending domain (by name) for a command: 0, or
+ * -1 after admin_err ("no account …" when it does not exist). */
+int admin_account_load(struct store *s, const char *id, struct account *ac);
+int admin_zone_load(struct store *s, const char *id, struct zone *z);
+int admin_domain_load(struct store *s, const char *name, struct domain *d);
+
+/* Value parsers: 0, or -1 when s is not one. */
+int admin_parse_bool(const char *s, int *out);
+int admin_parse_count(const char *s, int64_t *out); /* 0 … 2^53 */
+/* "YYYY-MM-DD" (00:00 UTC) or ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.f]]" with
+ * "Z", "±HH:MM", "±HHMM" or no zone (UTC). */
+int admin_parse_time(const char *s, time_t *out);
+/* "send,read,manage" → enum perm bits. */
+int admin_parse_perms(const char *s, unsigned *out);
+/* A domain name as stored: lowercase A-labels, no trailing dot, LDH
+ * labels (non-ASCII input is converted with IDNA 2008). */
+int admin_domain_name(const char *in, char *out, size_t outlen);
+/* A DKIM selector: dot-separated LDH labels, ≤ 63 chars. */
+int admin_selector_ok(const char *s);
+/* 32 hex chars, lowercased into out. */
+int admin_id_parse(const char *s, char out[ID_LEN + 1]);
+void admin_new_id(char out[ID_LEN + 1]);
+void admin_new_secret(char out[TOKEN_LEN + 1]);
+
+/* Output: JSON objects of the store's structs and the printer. */
+struct json_object *admin_account_json(const struct account *ac);
+struct json_object *admin_zone_json(const struct zone *z);
+struct json_object *admin_domain_json(const struct domain *d);
+struct json_object *admin_token_json(const struct token *t);
+/* NULL after admin_err when the records cannot be computed. */
+struct json_object *admin_dns_json(const struct domain *d,
+                                   const char *hostname);
+void admin_json_print(struct json_object *o); /* prints and frees */
+/* The records as zone-file lines on stdout. 0 or -1 after admin_err. */
+int admin_dns_print(const struct domain *d, const char *hostname);
+void admin_time_str(int64_t t, char out[32]); /* ISO 8601 or "never" */
+const char *admin_perms_str(unsigned perms, char out[32]); /* "send,read" */
+
+/* Creation steps shared by the commands and the dev bootstrap of serve.
+ * Each returns 0, or -1 after admin_err. Strings in *out are malloc'd
+ * (free with the store's *_clear). */
+int admin_account_new(struct store *s, const char *name, const char *id,
+                      struct account *out);
+int admin_zone_new(struct store *s, const struct account *ac, const char *name,
+                   struct zone *out);
+int admin_domain_new(struct store *s, const struct zone *z, const char *name,
+                     const char *selector, int ed25519, struct domain *out);
+int admin_token_new(struct store *s, const char *account_id, const char *name,
+                    unsigned perms, int64_t expires, const char *global_email,
+                    struct token *out, char secret[TOKEN_LEN + 1]);
+
+/* Handlers: one per row of the command table. */
+int admin_serve(struct admin *a);
+int admin_check(struct admin *a);
+int admin_account_create(struct admin *a);
+int admin_account_set(struct admin *a);
+int admin_zone_create(struct admin *a);
+int admin_zone_list(struct admin *a);
+int admin_domain_create(struct admin *a);
+int admin_domain_dns(struct admin *a);
+int admin_domain_set(struct admin *a);
+int admin_token_create(struct admin *a);
+int admin_token_list(struct admin *a);
+int admin_token_revoke(struct admin *a);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * check: `pigeon check` — main.c has already loaded and checked the
+ * configuration (config_load + config_finish); this adds that state_dir
+ * is usable without creating it: the directory, or when it is missing its
+ * nearest existing parent (mkdir -p would start there), must take a new
+ * file (one is written and removed at once). -v prints every directive.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "admin.h"
+
+/* Writes and removes a file in dir. 0 or -1 (errno). */
+static int
+probe(const char *dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/.pigeon-check.%ld", dir,
+	                     (long)getpid()) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) ==
+	    -1)
+		return -1;
+	close(fd);
+	return unlink(path);
+}
+
+/* 0 when state_dir is usable; else -1 with at (the path that failed) and
+ * errno set. *missing = 1 when it does not exist yet. */
+static int
+state_dir_usable(const char *dir, char *at, size_t atlen, int *missing)
+{
+	struct stat st;
+	char *slash;
+
+	*missing = 0;
+	snprintf(at, atlen, "%s", dir);
+	for (;;) {
+		if (stat(at, &st) == 0) {
+			if (!S_ISDIR(st.st_mode)) {
+				errno = ENOTDIR;
+				return -1;
+			}
+			return probe(at);
+		}
+		if (errno != ENOENT)
+			return -1;
+		/* Missing: look at the parent, as mkdir -p would. */
+		*missing = 1;
+		while ((slash = strrchr(at, '/')) != NULL && slash[1] == '\0' &&
+		       slash != at)
+			*slash = '\0';
+		if ((slash = strrchr(at, '/')) == NULL)
+			snprintf(at, atlen, ".");
+		else if (slash == at)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (strcmp(at, ".") == 0 && stat(at, &st) == -1)
+			return -1;
+	}
+}
+
+int
+admin_check(struct admin *a)
+{
+	struct json_object *o;
+	char at[PATH_MAX];
+	int missing;
+
+	if (state_dir_usable(a->cfg.state_dir, at, sizeof(at), &missing) == -1)
+		return admin_err(ADMIN_FAIL,
+		                 "state_dir %s is not usable: "
+		                 "%s: %s",
+		                 a->cfg.state_dir, at, strerror(errno));
+	if (admin_opt(a, "-v"))
+		config_dump(&a->cfg, stdout);
+	if (a->json) {
+		o = json_object_new_object();
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		json_object_object_add(
+		    o, "state_dir", json_object_new_string(a->cfg.state_dir));
+		json_object_object_add(o, "db_path",
+		                       json_object_new_string(a->cfg.db_path));
+		admin_json_print(o);
+	} else
+		printf("config ok: state_dir %s%s, store %s, http %s:%d\n",
+		       a->cfg.state_dir, missing ? " (will be created)" : "",
+		       a->cfg.db_path, a->cfg.http_listen, a->cfg.http_port);
+	return ADMIN_OK;
+}

@@ -1,0 +1,255 @@
+/*
+ * domain: `pigeon domain create|dns|set` (SPEC §6.1, §9). A sending
+ * domain is the apex of a zone or a name under it; creating one generates
+ * its DKIM keys (RSA 2048, and Ed25519 on request) and prints the DNS
+ * records to publish (mail/dnsrec.c).
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "../core/clock.h"
+#include "../mail/dkim.h"
+#include "admin.h"
+
+#define DKIM_RSA_BITS 2048
+#define DEFAULT_SELECTOR "pigeon"
+
+/* 1 when name is zone or a name under it. */
+static int
+in_zone(const char *name, const char *zone)
+{
+	size_t n = strlen(name), z = strlen(zone);
+
+	if (strcmp(name, zone) == 0)
+		return 1;
+	return n > z + 1 && name[n - z - 1] == '.' &&
+	       strcmp(name + n - z, zone) == 0;
+}
+
+int
+admin_domain_new(struct store *s, const struct zone *z, const char *name,
+                 const char *selector, int ed25519, struct domain *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!in_zone(name, z->name))
+		return admin_err(-1,
+		                 "%s is not in zone %s: use %s or a name "
+		                 "under it",
+		                 name, z->name, z->name);
+	admin_new_id(out->id);
+	memcpy(out->zone_id, z->id, sizeof(out->zone_id));
+	memcpy(out->account_id, z->account_id, sizeof(out->account_id));
+	out->enabled = 1;
+	out->drop_suppressed = 0;
+	out->preview_enabled = 1;
+	out->created = out->modified = clock_now();
+	if ((out->name = strdup(name)) == NULL ||
+	    (out->selector = strdup(selector)) == NULL ||
+	    asprintf(&out->return_path_domain, "bounces.%s", name) == -1) {
+		out->return_path_domain = NULL;
+		return admin_err(-1, "out of memory");
+	}
+	if (dkim_keygen_rsa(DKIM_RSA_BITS, &out->rsa_pem) == -1)
+		return admin_err(-1, "cannot generate the RSA DKIM key");
+	if (ed25519 && dkim_keygen_ed25519(&out->ed_pem) == -1)
+		return admin_err(-1, "cannot generate the Ed25519 DKIM key");
+	if ((rc = store_domain_create(s, out)) == -2)
+		return admin_err(-1,
+		                 "sending domain %s already exists (see "
+		                 "pigeon domain dns %s)",
+		                 name, name);
+	if (rc != 0)
+		return admin_err(-1, "cannot create sending domain %s: %s",
+		                 name, store_error(s));
+	return 0;
+}
+
+static void
+domain_print(const struct domain *d)
+{
+	char t[32];
+
+	printf("sending domain %s\n", d->id);
+	printf("  name                        %s\n", d->name);
+	printf("  zone                        %s\n", d->zone_id);
+	printf("  account                     %s\n", d->account_id);
+	printf("  enabled                     %s\n", d->enabled ? "yes" : "no");
+	printf("  dkim selector               %s\n", d->selector);
+	printf("  dkim keys                   rsa-2048%s\n",
+	       d->ed_pem ? ", ed25519" : "");
+	printf("  return path domain          %s\n", d->return_path_domain);
+	printf("  drop suppressed recipients  %s\n",
+	       d->drop_suppressed ? "yes" : "no");
+	printf("  preview enabled             %s\n",
+	       d->preview_enabled ? "yes" : "no");
+	admin_time_str(d->created, t);
+	printf("  created                     %s\n", t);
+	admin_time_str(d->modified, t);
+	printf("  modified                    %s\n", t);
+}
+
+int
+admin_domain_create(struct admin *a)
+{
+	struct zone z;
+	struct domain d;
+	struct store *s = NULL;
+	struct json_object *o, *dns;
+	const char *sel = admin_opt(a, "--selector");
+	char zid[ID_LEN + 1], name[256];
+	int status = ADMIN_FAIL;
+
+	memset(&z, 0, sizeof(z));
+	memset(&d, 0, sizeof(d));
+	if (admin_id_parse(a->args[0], zid) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "domain create: ZONE_ID '%s' is "
+		                 "not 32 hex characters (see pigeon zone list)",
+		                 a->args[0]);
+	if (admin_domain_name(a->args[1], name, sizeof(name)) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "domain create: '%s' is not a "
+		                 "domain name like mail.example.com",
+		                 a->args[1]);
+	if (sel == NULL)
+		sel = DEFAULT_SELECTOR;
+	else if (!admin_selector_ok(sel))
+		return admin_err(
+		    ADMIN_USAGE,
+		    "domain create: --selector '%s' "
+		    "must be letters, digits and hyphens (dots between "
+		    "labels), at most 63 characters",
+		    sel);
+	if ((s = admin_store_open(a)) == NULL)
+		goto fail;
+	if (admin_zone_load(s, zid, &z) == -1)
+		goto fail;
+	if (admin_domain_new(s, &z, name, sel,
+	                     admin_opt(a, "--ed25519") != NULL, &d) == -1)
+		goto fail;
+	if (a->json) {
+		if ((dns = admin_dns_json(&d, a->cfg.hostname)) == NULL)
+			goto fail;
+		o = admin_domain_json(&d);
+		json_object_object_add(o, "dns", dns);
+		admin_json_print(o);
+	} else {
+		printf("created sending domain %s (%s) in zone %s\n", d.id,
+		       d.name, d.zone_id);
+		printf("publish these DNS records (pigeon domain dns %s "
+		       "shows them again):\n",
+		       d.name);
+		if (admin_dns_print(&d, a->cfg.hostname) == -1)
+			goto fail;
+	}
+	status = ADMIN_OK;
+fail:
+	domain_clear(&d);
+	zone_clear(&z);
+	store_close(s);
+	return status;
+}
+
+int
+admin_domain_dns(struct admin *a)
+{
+	struct domain d;
+	struct store *s = NULL;
+	struct json_object *dns;
+	char name[256];
+	int status = ADMIN_FAIL;
+
+	memset(&d, 0, sizeof(d));
+	if (admin_domain_name(a->args[0], name, sizeof(name)) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "domain dns: '%s' is not a "
+		                 "domain name like mail.example.com",
+		                 a->args[0]);
+	if ((s = admin_store_open(a)) == NULL)
+		goto fail;
+	if (admin_domain_load(s, name, &d) == -1)
+		goto fail;
+	if (a->json) {
+		if ((dns = admin_dns_json(&d, a->cfg.hostname)) == NULL)
+			goto fail;
+		admin_json_print(dns);
+	} else if (admin_dns_print(&d, a->cfg.hostname) == -1)
+		goto fail;
+	status = ADMIN_OK;
+fail:
+	domain_clear(&d);
+	store_close(s);
+	return status;
+}
+
+/* The switches of `domain set`, as a table of rows. */
+static const struct {
+	const char *opt;
+	size_t off;
+} domain_flags[] = {
+    {"--enabled", offsetof(struct domain, enabled)},
+    {"--drop-suppressed", offsetof(struct domain, drop_suppressed)},
+    {"--preview", offsetof(struct domain, preview_enabled)},
+};
+
+#define NFLAGS (sizeof(domain_flags) / sizeof(domain_flags[0]))
+
+int
+admin_domain_set(struct admin *a)
+{
+	struct domain d;
+	struct store *s = NULL;
+	const char *v;
+	char name[256];
+	int vals[NFLAGS], changed = 0, status = ADMIN_FAIL;
+	size_t i;
+
+	memset(&d, 0, sizeof(d));
+	if (admin_domain_name(a->args[0], name, sizeof(name)) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "domain set: '%s' is not a "
+		                 "domain name like mail.example.com",
+		                 a->args[0]);
+	for (i = 0; i < NFLAGS; i++) {
+		vals[i] = -1;
+		if ((v = admin_opt(a, domain_flags[i].opt)) == NULL)
+			continue;
+		if (admin_parse_bool(v, &vals[i]) == -1)
+			return admin_err(ADMIN_USAGE,
+			                 "domain set: %s '%s': "
+			                 "use yes or no",
+			                 domain_flags[i].opt, v);
+		changed = 1;
+	}
+	if (!changed)
+		return admin_err(ADMIN_USAGE, "domain set: nothing to change "
+		                              "(see pigeon domain set --help)");
+	if ((s = admin_store_open(a)) == NULL)
+		goto fail;
+	if (admin_domain_load(s, name, &d) == -1)
+		goto fail;
+	for (i = 0; i < NFLAGS; i++)
+		if (vals[i] != -1)
+			*(int *)((char *)&d + domain_flags[i].off) = vals[i];
+	d.modified = clock_now();
+	if (store_domain_update(s, &d) != 0) {
+		admin_err(ADMIN_FAIL, "cannot update sending domain %s: %s",
+		          name, store_error(s));
+		goto fail;
+	}
+	if (a->json)
+		admin_json_print(admin_domain_json(&d));
+	else
+		domain_print(&d);
+	status = ADMIN_OK;
+fail:
+	domain_clear(&d);
+	store_close(s);
+	return status;
+}

@@ -1,0 +1,327 @@
+/*
+ * serve: `pigeon serve` — runs the service until SIGTERM or SIGINT.
+ *
+ * Start: log level, state_dir, the store (migrations), in dev mode the
+ * first-start bootstrap of SPEC §10, then the queue (writer + delivery)
+ * and the HTTP front. Stop: the HTTP front first (no new requests, the
+ * ones in flight finish), then the queue (commits what is in flight).
+ *
+ * Signals are blocked before any thread starts, so every thread inherits
+ * the mask and only sigwait() here sees them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../api/api.h"
+#include "../core/buf.h"
+#include "../core/log.h"
+#include "../queue/queue.h"
+#include "admin.h"
+
+#define DEV_ENV "dev.env"
+#define DEV_ENV_MAX (64 * 1024)
+#define DEV_ZONE "example.com"
+#define BASE_URL_KEY "CLOUDFLARE_BASE_URL="
+
+/* The URL clients use: a wildcard listen address is reached on loopback;
+ * IPv6 literals take brackets (RFC 3986 §3.2.2). */
+static void
+base_url(const struct config *cfg, char *out, size_t outlen)
+{
+	const char *h = cfg->http_listen;
+
+	if (strcmp(h, "0.0.0.0") == 0 || h[0] == '\0')
+		h = "127.0.0.1";
+	else if (strcmp(h, "::") == 0)
+		h = "::1";
+	snprintf(out, outlen, "http://%s%s%s:%d/client/v4",
+	         strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "",
+	         cfg->http_port);
+}
+
+/* Replaces path with p[0..len), mode 0600: a temporary file, fsync,
+ * rename, so a reader never sees half a file. 0 or -1 (errno). */
+static int
+file_replace(const char *path, const char *p, size_t len)
+{
+	char tmp[4096];
+	ssize_t w;
+	int fd, saved;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
+	    -1)
+		return -1;
+	if (fchmod(fd, 0600) == -1)
+		goto fail;
+	while (len > 0) {
+		if ((w = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail;
+	return 0;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+static int
+env_write(const char *path, const char *url, const char *secret,
+          const char *account_id)
+{
+	struct buf b;
+	int rc = -1;
+
+	buf_init(&b, DEV_ENV_MAX);
+	if (buf_printf(&b,
+	               BASE_URL_KEY "%s\n"
+	                            "CLOUDFLARE_API_TOKEN=%s\n"
+	                            "CLOUDFLARE_ACCOUNT_ID=%s\n",
+	               url, secret, account_id) == -1)
+		goto out;
+	if ((rc = file_replace(path, b.p, b.len)) == -1)
+		admin_err(-1, "cannot write %s: %s", path, strerror(errno));
+out:
+	buf_clear(&b);
+	return rc;
+}
+
+/* Rewrites the CLOUDFLARE_BASE_URL line of an existing dev.env when the
+ * listen address or port changed; other lines are kept. 0 or -1. */
+static int
+env_update_url(const char *path, const char *url)
+{
+	struct buf in, out;
+	char chunk[4096], *line, *nl;
+	size_t n;
+	int found = 0, changed = 0, rc = -1, w;
+	FILE *fp;
+
+	buf_init(&in, DEV_ENV_MAX);
+	buf_init(&out, DEV_ENV_MAX);
+	if ((fp = fopen(path, "r")) == NULL) {
+		admin_err(-1, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		if (buf_append(&in, chunk, n) == -1) {
+			fclose(fp);
+			admin_err(-1, "%s is too big", path);
+			goto out;
+		}
+	fclose(fp);
+	for (line = in.p; line && *line; line = nl) {
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl++ = '\0';
+		if (strncmp(line, BASE_URL_KEY, strlen(BASE_URL_KEY)) == 0) {
+			found = 1;
+			if (strcmp(line + strlen(BASE_URL_KEY), url) != 0)
+				changed = 1;
+			w = buf_printf(&out, BASE_URL_KEY "%s\n", url);
+		} else
+			w = buf_printf(&out, "%s\n", line);
+		if (w == -1)
+			goto toobig;
+	}
+	if (!found) {
+		changed = 1;
+		if (buf_printf(&out, BASE_URL_KEY "%s\n", url) == -1)
+			goto toobig;
+	}
+	rc = 0;
+	if (changed &&
+	    (rc = file_replace(path, out.p ? out.p : "", out.len)) == -1)
+		admin_err(-1, "cannot write %s: %s", path, strerror(errno));
+	else if (changed)
+		log_info("dev: %s now points at %s", path, url);
+	goto out;
+toobig:
+	admin_err(-1, "%s is too big", path);
+out:
+	buf_clear(&in);
+	buf_clear(&out);
+	return rc;
+}
+
+/*
+ * SPEC §10, first start: account "dev", zone and sending domain
+ * example.com (RSA + Ed25519 keys), a send,read,manage token, and
+ * <state_dir>/dev.env. Later starts only repair dev.env: a new token when
+ * the file is gone (the old secret is unknowable), the URL line when the
+ * port moved.
+ */
+static int
+dev_bootstrap(struct admin *a, struct store *s)
+{
+	struct account *v = NULL, ac;
+	struct zone z;
+	struct domain d;
+	struct token t;
+	char path[4096], url[320], secret[TOKEN_LEN + 1];
+	const struct account *use;
+	size_t n = 0, i;
+	int rc = -1;
+
+	memset(&ac, 0, sizeof(ac));
+	memset(&z, 0, sizeof(z));
+	memset(&d, 0, sizeof(d));
+	memset(&t, 0, sizeof(t));
+	secret[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", a->cfg.state_dir, DEV_ENV);
+	base_url(&a->cfg, url, sizeof(url));
+	if (store_account_list(s, &v, &n) != 0) {
+		admin_err(-1, "cannot list accounts: %s", store_error(s));
+		goto out;
+	}
+	if (n == 0) {
+		if (admin_account_new(s, "dev", NULL, &ac) == -1 ||
+		    admin_zone_new(s, &ac, DEV_ZONE, &z) == -1 ||
+		    admin_domain_new(s, &z, DEV_ZONE, "pigeon", 1, &d) == -1 ||
+		    admin_token_new(s, ac.id, "dev",
+		                    PERM_SEND | PERM_READ | PERM_MANAGE, 0,
+		                    NULL, &t, secret) == -1)
+			goto out;
+		if (env_write(path, url, secret, ac.id) == -1)
+			goto out;
+		log_info("dev: bootstrapped account=%s zone=%s domain=%s "
+		         "token=%s",
+		         ac.id, DEV_ZONE, DEV_ZONE, t.id);
+	} else if (access(path, F_OK) == -1) {
+		use = &v[0];
+		for (i = 0; i < n; i++)
+			if (v[i].name && strcmp(v[i].name, "dev") == 0) {
+				use = &v[i];
+				break;
+			}
+		if (admin_token_new(s, use->id, "dev",
+		                    PERM_SEND | PERM_READ | PERM_MANAGE, 0,
+		                    NULL, &t, secret) == -1)
+			goto out;
+		if (env_write(path, url, secret, use->id) == -1)
+			goto out;
+		log_info("dev: %s was missing: new token=%s for account=%s",
+		         path, t.id, use->id);
+	} else if (env_update_url(path, url) == -1)
+		goto out;
+	rc = 0;
+out:
+	explicit_bzero(secret, sizeof(secret));
+	token_clear(&t);
+	domain_clear(&d);
+	zone_clear(&z);
+	account_clear(&ac);
+	account_list_free(v, n);
+	return rc;
+}
+
+int
+admin_serve(struct admin *a)
+{
+	struct store *s = NULL;
+	struct queue *q = NULL;
+	struct api *api = NULL;
+	enum log_level lvl = LOG_LVL_INFO;
+	char err[512], url[320];
+	sigset_t set;
+	int sig = 0, status = ADMIN_FAIL;
+
+	if (log_level_parse(a->cfg.log_level, &lvl) == -1)
+		return admin_err(ADMIN_FAIL,
+		                 "log_level '%s': use error, "
+		                 "warn, info or debug",
+		                 a->cfg.log_level);
+	log_init(lvl);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if ((errno = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
+		return admin_err(ADMIN_FAIL, "pthread_sigmask: %s",
+		                 strerror(errno));
+
+	if ((s = admin_store_open(a)) == NULL)
+		goto fail;
+	if (a->cfg.dev && dev_bootstrap(a, s) == -1)
+		goto fail;
+	store_close(s);
+	s = NULL;
+
+	err[0] = '\0';
+	if ((q = queue_start(&a->cfg, err, sizeof(err))) == NULL) {
+		admin_err(ADMIN_FAIL, "cannot start the queue: %s", err);
+		goto fail;
+	}
+	err[0] = '\0';
+	if ((api = api_start(&a->cfg, q, err, sizeof(err))) == NULL) {
+		admin_err(ADMIN_FAIL, "cannot listen on %s:%d: %s",
+		          a->cfg.http_listen, a->cfg.http_port, err);
+		goto fail;
+	}
+	base_url(&a->cfg, url, sizeof(url));
+	log_info("listening http=%s:%d api=%s", a->cfg.http_listen,
+	         a->cfg.http_port, url);
+	if (a->cfg.dev)
+		log_info("dev: credentials in %s/%s; try: set -a; . %s/%s; "
+		         "curl -s \"$CLOUDFLARE_BASE_URL/accounts/"
+		         "$CLOUDFLARE_ACCOUNT_ID/email/sending/send\" -H "
+		         "\"Authorization: Bearer $CLOUDFLARE_API_TOKEN\" -H "
+		         "'Content-Type: application/json' -d "
+		         "'{\"from\":\"dev@example.com\",\"to\":"
+		         "\"someone@example.net\",\"subject\":\"Hello\","
+		         "\"text\":\"Hi from pigeon\"}'",
+		         a->cfg.state_dir, DEV_ENV, a->cfg.state_dir, DEV_ENV);
+	log_info("pigeon %s started pid=%ld state_dir=%s", PIGEON_VERSION,
+	         (long)getpid(), a->cfg.state_dir);
+
+	for (;;) {
+		if ((errno = sigwait(&set, &sig)) != 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("sigwait");
+			break;
+		}
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
+	log_info("signal=%s draining", sig == SIGINT ? "INT" : "TERM");
+	api_stop(api);
+	api = NULL;
+	queue_stop(q);
+	q = NULL;
+	log_info("stopped");
+	status = ADMIN_OK;
+fail:
+	if (api)
+		api_stop(api);
+	if (q)
+		queue_stop(q);
+	store_close(s);
+	return status;
+}

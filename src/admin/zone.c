@@ -1,0 +1,118 @@
+/*
+ * zone: `pigeon zone create` and `pigeon zone list` (SPEC §9). A zone is
+ * a DNS zone an account owns (example.com); its sending domains are the
+ * apex or names under it (domain.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "../core/clock.h"
+#include "admin.h"
+
+int
+admin_zone_new(struct store *s, const struct account *ac, const char *name,
+               struct zone *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	admin_new_id(out->id);
+	memcpy(out->account_id, ac->id, sizeof(out->account_id));
+	if ((out->name = strdup(name)) == NULL)
+		return admin_err(-1, "out of memory");
+	out->created = clock_now();
+	if ((rc = store_zone_create(s, out)) == -2)
+		return admin_err(-1, "zone %s already exists", name);
+	if (rc != 0)
+		return admin_err(-1, "cannot create zone %s: %s", name,
+		                 store_error(s));
+	return 0;
+}
+
+int
+admin_zone_create(struct admin *a)
+{
+	struct account ac;
+	struct zone z;
+	struct store *s = NULL;
+	char id[ID_LEN + 1], name[256];
+	int status = ADMIN_FAIL;
+
+	memset(&ac, 0, sizeof(ac));
+	memset(&z, 0, sizeof(z));
+	if (admin_id_parse(a->args[0], id) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "zone create: ACCOUNT_ID '%s' "
+		                 "is not 32 hex characters",
+		                 a->args[0]);
+	if (admin_domain_name(a->args[1], name, sizeof(name)) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "zone create: '%s' is not a "
+		                 "domain name like example.com",
+		                 a->args[1]);
+	if ((s = admin_store_open(a)) == NULL)
+		goto fail;
+	if (admin_account_load(s, id, &ac) == -1)
+		goto fail;
+	if (admin_zone_new(s, &ac, name, &z) == -1)
+		goto fail;
+	if (a->json)
+		admin_json_print(admin_zone_json(&z));
+	else
+		printf("created zone %s (%s) in account %s\n", z.id, z.name,
+		       z.account_id);
+	status = ADMIN_OK;
+fail:
+	zone_clear(&z);
+	account_clear(&ac);
+	store_close(s);
+	return status;
+}
+
+int
+admin_zone_list(struct admin *a)
+{
+	struct account ac;
+	struct zone *v = NULL;
+	struct store *s = NULL;
+	struct json_object *arr;
+	char id[ID_LEN + 1], t[32];
+	size_t n = 0, i;
+	int status = ADMIN_FAIL;
+
+	memset(&ac, 0, sizeof(ac));
+	if (admin_id_parse(a->args[0], id) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "zone list: ACCOUNT_ID '%s' is "
+		                 "not 32 hex characters",
+		                 a->args[0]);
+	if ((s = admin_store_open(a)) == NULL)
+		goto fail;
+	if (admin_account_load(s, id, &ac) == -1)
+		goto fail;
+	if (store_zone_list(s, id, &v, &n) != 0) {
+		admin_err(ADMIN_FAIL, "cannot list zones: %s", store_error(s));
+		goto fail;
+	}
+	if (a->json) {
+		arr = json_object_new_array();
+		for (i = 0; i < n; i++)
+			json_object_array_add(arr, admin_zone_json(&v[i]));
+		admin_json_print(arr);
+	} else if (n == 0)
+		printf("no zones in account %s (see pigeon zone create)\n", id);
+	else
+		for (i = 0; i < n; i++) {
+			admin_time_str(v[i].created, t);
+			printf("%s  %s  created %s\n", v[i].id, v[i].name, t);
+		}
+	status = ADMIN_OK;
+fail:
+	zone_list_free(v, n);
+	account_clear(&ac);
+	store_close(s);
+	return status;
+}
