@@ -94,8 +94,8 @@ fuzz_replay() {
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-unit build release
-unit build-asan asan
+unit "$top/build" release
+unit "$top/build-asan" asan
 fuzz_replay
 integration "$top/build" release
 integration "$top/build-asan" asan
