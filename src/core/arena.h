@@ -10,8 +10,8 @@
 
 struct arena;
 
-struct arena *arena_new(size_t chunk); /* chunk 0 = 16 KiB */
-void arena_free(struct arena *a);      /* accepts NULL */
+struct arena *arena_new(size_t chunk);        /* chunk 0 = 16 KiB */
+void arena_free(struct arena *a);             /* accepts NULL */
 void *arena_alloc(struct arena *a, size_t n); /* 16-byte aligned */
 void *arena_zalloc(struct arena *a, size_t n);
 char *arena_strndup(struct arena *a, const char *s, size_t n);

@@ -47,15 +47,15 @@ void
 clock_rfc5322(time_t t, char out[40])
 {
 	static const char *days[] = {"Sun", "Mon", "Tue", "Wed",
-	    "Thu", "Fri", "Sat"};
-	static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	                             "Thu", "Fri", "Sat"};
+	static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
 	snprintf(out, 40, "%s, %d %s %04d %02d:%02d:%02d +0000",
-	    days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+	         days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon],
+	         tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 void

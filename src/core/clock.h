@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <time.h>
 
-time_t clock_now(void);        /* wall clock, seconds */
-int64_t clock_now_ms(void);    /* wall clock, milliseconds */
-int64_t clock_mono_ms(void);   /* monotonic, milliseconds (never pinned) */
+time_t clock_now(void);         /* wall clock, seconds */
+int64_t clock_now_ms(void);     /* wall clock, milliseconds */
+int64_t clock_mono_ms(void);    /* monotonic, milliseconds (never pinned) */
 void clock_set_fixed(time_t t); /* 0 = real time again */
 /* RFC 5322 date with +0000, e.g. "Thu, 26 Nov 2026 06:13:41 +0000". */
 void clock_rfc5322(time_t t, char out[40]);

@@ -39,8 +39,7 @@ static const struct cfg_row cfg_table[] = {
     {"commit_batch", CFG_INT, OFF(commit_batch), 1, 100000},
     {"auth_cache_ms", CFG_MSEC, OFF(auth_cache_ms), 0, 3600000},
     {"default_route", CFG_STR, OFF(default_route), 1, 1024},
-    {"capture_defer_attempts", CFG_INT, OFF(capture_defer_attempts), 0,
-	1000},
+    {"capture_defer_attempts", CFG_INT, OFF(capture_defer_attempts), 0, 1000},
     {"capture_slow_ms", CFG_MSEC, OFF(capture_slow_ms), 0, 600000},
     {"log_level", CFG_STR, OFF(log_level), 1, 16},
 };
@@ -85,7 +84,7 @@ config_defaults(struct config *c, int dev)
 /* Durations may carry a unit: ms, s, m, h or d; sizes are plain bytes. */
 static int
 parse_num(const struct cfg_row *r, const char *v, int64_t *out,
-    const char **why)
+          const char **why)
 {
 	char *end;
 	long long n;
@@ -94,7 +93,7 @@ parse_num(const struct cfg_row *r, const char *v, int64_t *out,
 		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
 			*out = 1;
 		else if (!strcmp(v, "no") || !strcmp(v, "false") ||
-		    !strcmp(v, "0"))
+		         !strcmp(v, "0"))
 			*out = 0;
 		else {
 			*why = "expected yes or no";
@@ -154,7 +153,7 @@ parse_num(const struct cfg_row *r, const char *v, int64_t *out,
 
 static int
 apply(struct config *c, const struct cfg_row *r, const char *v,
-    const char **why)
+      const char **why)
 {
 	char *base = (char *)c;
 	int64_t n;
@@ -196,7 +195,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		if (strchr(p, '\n') == NULL && !feof(fp)) {
 			/* fgets() split the line: refuse, don't misread. */
 			snprintf(err, errlen, "%s:%d: line too long", path,
-			    lineno);
+			         lineno);
 			goto fail;
 		}
 		if ((e = strchr(p, '#')) != NULL)
@@ -221,17 +220,17 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 				break;
 		if (i == NROWS) {
 			snprintf(err, errlen, "%s:%d: unknown directive '%s'",
-			    path, lineno, name);
+			         path, lineno, name);
 			goto fail;
 		}
 		if (*val == '\0') {
-			snprintf(err, errlen, "%s:%d: '%s' needs a value",
-			    path, lineno, name);
+			snprintf(err, errlen, "%s:%d: '%s' needs a value", path,
+			         lineno, name);
 			goto fail;
 		}
 		if (apply(c, &cfg_table[i], val, &why) == -1) {
 			snprintf(err, errlen, "%s:%d: %s '%s': %s", path,
-			    lineno, name, val, why);
+			         lineno, name, val, why);
 			goto fail;
 		}
 	}
@@ -249,8 +248,8 @@ config_finish(struct config *c, char *err, size_t errlen)
 
 	if (strcmp(c->default_route, "capture") != 0) {
 		snprintf(err, errlen,
-		    "default_route '%s': only 'capture' is available",
-		    c->default_route);
+		         "default_route '%s': only 'capture' is available",
+		         c->default_route);
 		return -1;
 	}
 	if (c->retry_max_ms < c->retry_base_ms) {
@@ -260,8 +259,8 @@ config_finish(struct config *c, char *err, size_t errlen)
 	if (strcmp(c->log_level, "error") && strcmp(c->log_level, "warn") &&
 	    strcmp(c->log_level, "info") && strcmp(c->log_level, "debug")) {
 		snprintf(err, errlen,
-		    "log_level '%s': use error, warn, info or debug",
-		    c->log_level);
+		         "log_level '%s': use error, warn, info or debug",
+		         c->log_level);
 		return -1;
 	}
 	free(c->db_path);
@@ -297,12 +296,12 @@ config_dump(const struct config *c, FILE *fp)
 		const struct cfg_row *r = &cfg_table[i];
 		if (r->type == CFG_STR)
 			fprintf(fp, "%s %s\n", r->name,
-			    *(char *const *)(base + r->off));
+			        *(char *const *)(base + r->off));
 		else if (r->size == sizeof(int64_t))
 			fprintf(fp, "%s %lld\n", r->name,
-			    (long long)*(const int64_t *)(base + r->off));
+			        (long long)*(const int64_t *)(base + r->off));
 		else
 			fprintf(fp, "%s %d\n", r->name,
-			    *(const int *)(base + r->off));
+			        *(const int *)(base + r->off));
 	}
 }

@@ -23,12 +23,13 @@ struct config {
 	int64_t retry_base_ms; /* first retry delay (60000) */
 	int64_t retry_max_ms;  /* backoff cap (3600000) */
 	int commit_batch;      /* max operations per group commit (512) */
-	int auth_cache_ms;     /* cache check interval for admin changes (1000) */
-	char *default_route;   /* "capture" (only route for now) */
-	int capture_defer_attempts; /* defer…@ answers 451 this many times (2) */
-	int capture_slow_ms;   /* slow…@ answers after this long (10000) */
-	char *log_level;       /* error|warn|info|debug */
-	char *db_path;         /* derived: <state_dir>/pigeon.db */
+	int auth_cache_ms;   /* cache check interval for admin changes (1000) */
+	char *default_route; /* "capture" (only route for now) */
+	int capture_defer_attempts; /* defer…@ answers 451 this many times (2)
+	                             */
+	int capture_slow_ms; /* slow…@ answers after this long (10000) */
+	char *log_level;     /* error|warn|info|debug */
+	char *db_path;       /* derived: <state_dir>/pigeon.db */
 };
 
 /* Defaults (dev != 0: the dev profile of SPEC §10). */

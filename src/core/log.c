@@ -34,8 +34,7 @@ log_level_parse(const char *s, enum log_level *out)
 }
 
 static void
-log_vemit(enum log_level lvl, const char *errstr, const char *fmt,
-    va_list ap)
+log_vemit(enum log_level lvl, const char *errstr, const char *fmt, va_list ap)
 {
 	static const char *tag[] = {"error", "warn", "info", "debug"};
 	char line[4096];
@@ -48,27 +47,27 @@ log_vemit(enum log_level lvl, const char *errstr, const char *fmt,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = snprintf(line, sizeof(line),
-	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, tag[lvl]);
+	             "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, tag[lvl]);
 	if (n > 0 && (size_t)n < sizeof(line))
 		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = (int)sizeof(line) - 1;
 	if (errstr)
 		snprintf(line + n, sizeof(line) - (size_t)n, " error=\"%s\"",
-		    errstr);
+		         errstr);
 	/* One fputs per line so lines from threads never interleave. */
 	fprintf(stderr, "%s\n", line);
 }
 
-#define LOG_FN(name, lvl)                                                  \
-	void name(const char *fmt, ...)                                    \
-	{                                                                  \
-		va_list ap;                                                \
-		va_start(ap, fmt);                                         \
-		log_vemit(lvl, NULL, fmt, ap);                             \
-		va_end(ap);                                                \
+#define LOG_FN(name, lvl)                                                      \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		log_vemit(lvl, NULL, fmt, ap);                                 \
+		va_end(ap);                                                    \
 	}
 
 LOG_FN(log_warnx, LOG_LVL_WARN)

@@ -33,7 +33,8 @@ random_bytes(void *out, size_t n)
 			random_state ^= random_state << 25;
 			random_state ^= random_state >> 27;
 			*p++ = (unsigned char)((random_state *
-			    0x2545F4914F6CDD1DULL) >> 56);
+			                        0x2545F4914F6CDD1DULL) >>
+			                       56);
 		}
 		pthread_mutex_unlock(&random_lock);
 		return;
@@ -64,7 +65,7 @@ void
 random_alnum(char *out, size_t n)
 {
 	static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				  "abcdefghijklmnopqrstuvwxyz0123456789";
+	                          "abcdefghijklmnopqrstuvwxyz0123456789";
 	unsigned char b;
 	size_t i = 0;
 

@@ -20,8 +20,8 @@
  * Returns 0, or -1 with *why set to a static human reason such as
  * "is not a valid address" or "local part is longer than 64 octets".
  */
-int addr_parse(struct arena *a, const char *s, size_t len,
-    struct mailbox *out, const char **why);
+int addr_parse(struct arena *a, const char *s, size_t len, struct mailbox *out,
+               const char **why);
 
 /* 1 when s looks like "Name <addr>" (so the caller can answer 10001). */
 int addr_is_name_addr(const char *s, size_t len);

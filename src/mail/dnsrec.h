@@ -20,7 +20,7 @@ struct domain; /* store/store.h */
 /* Fills *out (malloc'd array of *n records). hostname is this server's
  * name (MX target, SPF). 0 or -1. */
 int dnsrec_for_domain(const struct domain *d, const char *hostname,
-    struct dnsrec **out, size_t *n);
+                      struct dnsrec **out, size_t *n);
 void dnsrec_free(struct dnsrec *v, size_t n);
 
 #endif

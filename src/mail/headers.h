@@ -30,12 +30,12 @@ struct hdr_state {
  * why, e.g. "Header 'Date' is not allowed. It is set by the server."
  */
 int headers_check(enum hdr_mode mode, const char *name, size_t nlen,
-    const char *value, size_t vlen, struct hdr_state *st, const char **canon,
-    char *why, size_t whylen);
+                  const char *value, size_t vlen, struct hdr_state *st,
+                  const char **canon, char *why, size_t whylen);
 
 /* Rules that need the whole set (List-Unsubscribe-Post needs an https
  * List-Unsubscribe). 0, or -1 with why. */
 int headers_finish(enum hdr_mode mode, const struct hdr_state *st, char *why,
-    size_t whylen);
+                   size_t whylen);
 
 #endif

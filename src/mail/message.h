@@ -12,10 +12,11 @@ struct mailbox {
 	const char *address; /* as given, e.g. "Jane@Bücher.example" */
 	const char *name;    /* display name (UTF-8) or NULL */
 	const char *local;   /* local part, unquoted form as given */
-	const char *domain;  /* domain, lowercased A-labels: "xn--bcher-kva.example" */
-	const char *ascii;   /* local@domain with the A-label domain: used on the
-	                      * envelope and as the de-duplication key */
-	int utf8_local;      /* local part has non-ASCII (needs SMTPUTF8) */
+	const char
+	    *domain; /* domain, lowercased A-labels: "xn--bcher-kva.example" */
+	const char *ascii; /* local@domain with the A-label domain: used on the
+	                    * envelope and as the de-duplication key */
+	int utf8_local;    /* local part has non-ASCII (needs SMTPUTF8) */
 };
 
 struct header {

@@ -17,7 +17,7 @@
  * Returns 0, or -1 when out's cap is reached (the caller answers 10200).
  */
 int mime_build(const struct message *m, const char *message_id, time_t date,
-    struct buf *out);
+               struct buf *out);
 
 /* Appends an RFC 2047 encoded-word form of s when needed (UTF-8, B or Q,
  * whichever is shorter), else s itself; for phrases (display names) a

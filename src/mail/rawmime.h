@@ -36,7 +36,7 @@ struct rawmime {
  * header section's CRLF). 0, or -1 with a human reason in why.
  */
 int rawmime_parse(struct arena *a, const char *msg, size_t len,
-    struct rawmime *out, char *why, size_t whylen);
+                  struct rawmime *out, char *why, size_t whylen);
 
 struct rawmime_result {
 	char message_id[MSGID_MAX]; /* the Message-ID now in the message */
@@ -53,7 +53,7 @@ struct rawmime_result {
  * Returns 0, -1 with why (→ 10202), or -2 when out's cap was hit (→ 10200).
  */
 int rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
-    const char *sender_domain, time_t now, struct buf *out,
-    struct rawmime_result *res, char *why, size_t whylen);
+                    const char *sender_domain, time_t now, struct buf *out,
+                    struct rawmime_result *res, char *why, size_t whylen);
 
 #endif

@@ -38,6 +38,6 @@ typedef void queue_send_fn(void *arg, int rc, const enum rcpt_state *states);
  * -1 (the queue is stopping; cb will not run).
  */
 int queue_send(struct queue *q, struct store_msg *m, int wait_ms,
-    queue_send_fn *cb, void *arg);
+               queue_send_fn *cb, void *arg);
 
 #endif

@@ -70,9 +70,9 @@ struct token {
 	char id[ID_LEN + 1];
 	char account_id[ID_LEN + 1];
 	char *name;
-	char hash[65];      /* hex SHA-256 of the secret */
-	unsigned perms;     /* enum perm bits */
-	int64_t expires;    /* unix seconds, 0 = never */
+	char hash[65];   /* hex SHA-256 of the secret */
+	unsigned perms;  /* enum perm bits */
+	int64_t expires; /* unix seconds, 0 = never */
 	int revoked;
 	char *global_email; /* set for a global API key, else NULL */
 	int64_t created;
@@ -95,7 +95,7 @@ struct store_msg {
 	const char *subject;    /* may be NULL */
 	const char *raw;        /* the signed message, exactly as delivered */
 	size_t raw_len;
-	int preview; /* keep for GET messages/{id} */
+	int preview;     /* keep for GET messages/{id} */
 	int64_t created; /* unix ms; 0 = now (filled in by message_insert) */
 	struct store_rcpt *rcpts;
 	size_t nrcpts;
@@ -145,7 +145,7 @@ struct store;
  * reason in err on failure.
  */
 struct store *store_open(const char *path, char *err, size_t errlen);
-void store_close(struct store *s); /* accepts NULL */
+void store_close(struct store *s);        /* accepts NULL */
 const char *store_error(struct store *s); /* last error text */
 
 /* Admin writes (CLI, dev bootstrap, later REST management). Each bumps
@@ -163,15 +163,15 @@ int store_token_revoke(struct store *s, const char *token_id);
 int store_account_get(struct store *s, const char *id, struct account *out);
 int store_zone_get(struct store *s, const char *id, struct zone *out);
 int store_domain_get_by_name(struct store *s, const char *name,
-    struct domain *out);
+                             struct domain *out);
 /* Lists: *out malloc'd array of *n entries; account_id NULL = all. */
 int store_account_list(struct store *s, struct account **out, size_t *n);
-int store_zone_list(struct store *s, const char *account_id,
-    struct zone **out, size_t *n);
+int store_zone_list(struct store *s, const char *account_id, struct zone **out,
+                    size_t *n);
 int store_domain_list(struct store *s, const char *account_id,
-    struct domain **out, size_t *n);
+                      struct domain **out, size_t *n);
 int store_token_list(struct store *s, const char *account_id,
-    struct token **out, size_t *n);
+                     struct token **out, size_t *n);
 void account_clear(struct account *a);
 void zone_clear(struct zone *z);
 void domain_clear(struct domain *d);
@@ -199,13 +199,12 @@ int store_pending_scan(struct store *s, store_pending_fn *cb, void *arg);
 /* The raw message by queue row id (delivery), or by account and
  * message_id "<…>" (GET messages/{id}; 1 when unknown or the message was
  * sent without preview). *raw is malloc'd. */
-int store_message_raw(struct store *s, int64_t msg_id, char **raw,
-    size_t *len);
+int store_message_raw(struct store *s, int64_t msg_id, char **raw, size_t *len);
 int store_message_raw_by_id(struct store *s, const char *account_id,
-    const char *message_id, char **raw, size_t *len);
+                            const char *message_id, char **raw, size_t *len);
 /* 0, 1 unknown, -1 error. */
 int store_message_status(struct store *s, const char *account_id,
-    const char *message_id, struct msg_status *out);
+                         const char *message_id, struct msg_status *out);
 void msg_status_clear(struct msg_status *st);
 
 #endif
