@@ -47,8 +47,8 @@ req_unref(struct req *rq)
 	free(rq);
 }
 
-static struct MHD_Response *
-json_response(struct buf *b)
+struct MHD_Response *
+req_json_response(struct buf *b)
 {
 	struct MHD_Response *r;
 	size_t len;
@@ -74,7 +74,7 @@ req_json(struct req *rq, int status, struct buf *b)
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if ((r = json_response(b)) == NULL)
+	if ((r = req_json_response(b)) == NULL)
 		return MHD_NO;
 	rq->status = status;
 	rq->answered = 1;
@@ -97,7 +97,7 @@ req_error_response(struct req *rq, const struct api_error *e, int *status)
 		buf_clear(&b);
 		return NULL;
 	}
-	if ((r = json_response(&b)) == NULL)
+	if ((r = req_json_response(&b)) == NULL)
 		return NULL;
 	if ((retry = envelope_retry_after(e->kind)) > 0) {
 		snprintf(ra, sizeof(ra), "%d", retry);

@@ -80,6 +80,8 @@ void req_unref(struct req *rq);
 /* Queues a JSON response made of b (taken over) with status. MHD_YES or
  * MHD_NO. */
 enum MHD_Result req_json(struct req *rq, int status, struct buf *b);
+/* A JSON response holding b's bytes (b is emptied); NULL on failure. */
+struct MHD_Response *req_json_response(struct buf *b);
 /* Answers an error of the table (envelope.c). */
 enum MHD_Result req_error(struct req *rq, const struct api_error *e);
 enum MHD_Result req_fail(struct req *rq, enum api_err kind, const char *pointer,

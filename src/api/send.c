@@ -71,10 +71,7 @@ put_list(struct buf *b, const char *key, struct req *rq,
 static struct MHD_Response *
 send_response(struct req *rq, const enum rcpt_state *st)
 {
-	struct MHD_Response *r;
 	struct buf b;
-	size_t len;
-	char *p;
 
 	buf_init(&b, 0);
 	if (envelope_open(&b) == -1 || buf_putc(&b, '{') == -1 ||
@@ -91,19 +88,11 @@ send_response(struct req *rq, const enum rcpt_state *st)
 	    buf_putc(&b, ',') == -1 ||
 	    put_list(&b, "suppressed_recipients", rq, st,
 	             1u << RCPT_SUPPRESSED) == -1 ||
-	    buf_putc(&b, '}') == -1 || envelope_close(&b) == -1 ||
-	    (p = buf_steal(&b, &len)) == NULL) {
+	    buf_putc(&b, '}') == -1 || envelope_close(&b) == -1) {
 		buf_clear(&b);
 		return NULL;
 	}
-	r = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		free(p);
-		return NULL;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-	                        "application/json");
-	return r;
+	return req_json_response(&b);
 }
 
 /* queue_send_fn: runs on the writer or delivery thread. */
