@@ -1,69 +1,203 @@
 #!/usr/bin/env bash
 # Measures durable sends/s and latency of `pigeon serve --dev` (capture
-# route) with wrk, and in the same run the ceiling: a minimal
-# libmicrohttpd server answering the same request with a fixed body.
-# Usage: bench/run.sh [seconds] [connections]   (defaults 10, 64)
+# route) with wrk, and in the same run what bounds it: openssl's own
+# RSA-2048 and Ed25519 signing rate on this machine, and the ceiling, a
+# minimal libmicrohttpd server answering the same request with a fixed
+# body (bench/ceiling.c). Prints markdown for bench/RESULTS.md.
+#
+# Usage: bench/run.sh [seconds] [connections]     (defaults 10, 64)
+# Env:   PIGEON_BIN (build/pigeon), CEILING_BIN (build/ceiling),
+#        SKIP_SPEED=1 to leave out `openssl speed`.
+#
+# pigeon runs (each on a fresh store, send_wait_ms 0 and 5000):
+#   dev   the dev domain example.com: RSA-2048 + Ed25519 signatures
+#   rsa   example.org, created with the admin CLI without --ed25519
+# After each run pigeon is killed with SIGKILL the moment wrk stops, and
+# every message_id wrk saw in a 200 is looked up in the store: "lost"
+# must be 0. "extra" counts messages stored whose reply wrk never read
+# (requests in flight when wrk stopped); it is at most the connections.
+# Exit status 1 when a run lost an acknowledged message or got anything
+# but 200s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TIMEFORMAT='%U %S' # bash's time: wrk's user and system CPU seconds
 secs=${1:-10}
 conns=${2:-64}
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
-ceiling=$PWD/build/ceiling
+ceiling=${CEILING_BIN:-$PWD/build/ceiling}
+port=18587
+cport=18599
 tmp=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+bad=0
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
 trap cleanup EXIT
 
-wait_http() {
+wait_http() { # port
 	for _ in $(seq 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
-		curl -s -o /dev/null -X POST "http://127.0.0.1:$1/" && return 0
+		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
 		sleep 0.1
 	done
 	echo "bench: server on port $1 did not start" >&2
 	exit 1
 }
 
-run_wrk() { # port label
-	wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/send.lua \
-	    "http://127.0.0.1:$1" | tee "$tmp/wrk.out" >&2
-	printf '| %s | %s |\n' "$2" \
-	    "$(sed -n 's/^RESULT //p' "$tmp/wrk.out")"
+cpu_ticks() { # pid: utime + stime of the whole process, in clock ticks
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
-pigeon_run() { # send_wait_ms label
-	rm -rf "$tmp/var"
+busy_ticks() { # whole machine: user nice system irq softirq, and steal
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat
+}
+
+# "wrk cores, other cores, steal cores" over the run: what wrk used, what
+# processes other than pigeon and wrk used (the machine is shared), and
+# what the hypervisor took. Args: busy0 steal0 busy1 steal1 server_ticks.
+load_cols() {
+	local wrk_s
+	wrk_s=$(awk '{ print $1 + $2 }' "$tmp/wrk.time")
+	awk -v b=$(($3 - $1)) -v st=$(($4 - $2)) -v srv="$5" -v w="$wrk_s" \
+	    -v hz="$(getconf CLK_TCK)" -v s="$secs" 'BEGIN {
+		o = (b - srv) / hz - w; if (o < 0) o = 0
+		printf "%.2f | %.2f | %.2f", w / s, o / s, st / hz / s }'
+}
+
+field() { # name file: the value of name=value on the RESULT line
+	grep '^RESULT ' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+start_pigeon() { # send_wait_ms
+	rm -rf "${tmp:?}/var"
 	cat >"$tmp/pigeon.conf" <<CONF
 state_dir $tmp/var
-http_port 18587
+http_listen 127.0.0.1
+http_port $port
 send_wait_ms $1
 log_level warn
 CONF
-	(cd "$tmp" && exec "$bin" serve --dev -c "$tmp/pigeon.conf") \
-	    2>"$tmp/pigeon.log" &
+	"$bin" serve --dev -c "$tmp/pigeon.conf" 2>>"$tmp/pigeon.log" &
 	pid=$!
-	wait_http 18587
+	wait_http "$port"
 	set -a
 	# shellcheck disable=SC1091
 	. "$tmp/var/dev.env"
 	set +a
-	run_wrk 18587 "$2"
-	local sent
-	sent=$(sqlite3 "$tmp/var/pigeon.db" 'select count(*) from messages' 2>/dev/null || echo '?')
-	printf '|   stored messages after the run | %s |\n' "$sent"
-	kill "$pid"
-	wait "$pid" || true
-	pid=""
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "command: bench/run.sh $secs $conns  (wrk -t2 -c$conns -d${secs}s)"
+# An RSA-only sending domain in the dev account, and a token for it.
+add_rsa_domain() {
+	local zone
+	"$bin" zone create "$CLOUDFLARE_ACCOUNT_ID" example.org \
+	    -c "$tmp/pigeon.conf" >/dev/null
+	zone=$(sqlite3 "$tmp/var/pigeon.db" \
+	    "select id from zones where name = 'example.org'")
+	"$bin" domain create "$zone" example.org -c "$tmp/pigeon.conf" \
+	    >/dev/null
+	CLOUDFLARE_API_TOKEN=$("$bin" token create "$CLOUDFLARE_ACCOUNT_ID" \
+	    --name bench --perm send -c "$tmp/pigeon.conf" --json |
+	    sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+	sleep 1.2 # auth_cache_ms: the server sees the new domain
+}
+
+pigeon_run() { # send_wait_ms domain(dev|rsa)
+	local subject="Your order #1234 has shipped"
+	local from=orders@example.com c0 c1 b0 b1 s0 s1 stored lost extra
+	local n200 cpu
+	start_pigeon "$1"
+	if [ "$2" = rsa ]; then
+		add_rsa_domain
+		from=orders@example.org
+	fi
+	# One send first, so that the run starts warm and the domain works.
+	curl -sf -o /dev/null "$CLOUDFLARE_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/email/sending/send" \
+	    -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" \
+	    -d "{\"from\":\"$from\",\"to\":\"warm@example.net\",\"subject\":\"w\",\"text\":\"w\"}" ||
+	    { echo "bench: warm-up send failed" >&2; exit 1; }
+	c0=$(cpu_ticks "$pid")
+	read -r b0 s0 < <(busy_ticks)
+	{ time BENCH_FROM=$from BENCH_IDS=$tmp/acked \
+	    wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/send.lua \
+	    "http://127.0.0.1:$port" >"$tmp/wrk.out" 2>&1; } 2>"$tmp/wrk.time"
+	c1=$(cpu_ticks "$pid")
+	read -r b1 s1 < <(busy_ticks)
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+	pid=""
+	cat "$tmp/wrk.out" >&2
+	sqlite3 "$tmp/var/pigeon.db" \
+	    "select message_id from messages where subject = '$subject'" | sort >"$tmp/stored"
+	sort -o "$tmp/acked" "$tmp/acked"
+	stored=$(wc -l <"$tmp/stored")
+	lost=$(comm -23 "$tmp/acked" "$tmp/stored" | wc -l)
+	extra=$(comm -13 "$tmp/acked" "$tmp/stored" | wc -l)
+	n200=$(field status200 "$tmp/wrk.out")
+	cpu=$(awk -v t=$((c1 - c0)) -v n="$n200" -v hz="$(getconf CLK_TCK)" \
+	    'BEGIN { printf "%.0f", n ? t / hz * 1e6 / n : 0 }')
+	printf '| pigeon, %s, send_wait_ms %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+	    "$2" "$1" "$(field rps "$tmp/wrk.out")" \
+	    "$(field p50_ms "$tmp/wrk.out")" "$(field p99_ms "$tmp/wrk.out")" \
+	    "$(field max_ms "$tmp/wrk.out")" "$n200" \
+	    "$(( $(field non200 "$tmp/wrk.out") + $(field socket_errors "$tmp/wrk.out") ))" \
+	    "$stored" "$lost" "$extra" "$cpu" \
+	    "$(load_cols "$b0" "$s0" "$b1" "$s1" $((c1 - c0)))"
+	if [ "$lost" -ne 0 ] || [ "$(field non200 "$tmp/wrk.out")" -ne 0 ]; then
+		bad=1
+	fi
+}
+
+ceiling_run() {
+	local c0 c1 b0 b1 s0 s1 n cpu
+	"$ceiling" "$cport" 2>/dev/null &
+	pid=$!
+	wait_http "$cport"
+	c0=$(cpu_ticks "$pid")
+	read -r b0 s0 < <(busy_ticks)
+	{ time wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/send.lua \
+	    "http://127.0.0.1:$cport" >"$tmp/wrk.out" 2>&1; } 2>"$tmp/wrk.time"
+	read -r b1 s1 < <(busy_ticks)
+	c1=$(cpu_ticks "$pid")
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	pid=""
+	cat "$tmp/wrk.out" >&2
+	n=$(field requests "$tmp/wrk.out")
+	cpu=$(awk -v t=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
+	    'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+	printf '| ceiling (bench/ceiling.c), fixed reply | %.0f | %s | %s | %s | %s | %s | - | - | - | %s | %s |\n' \
+	    "$(field rps "$tmp/wrk.out")" "$(field p50_ms "$tmp/wrk.out")" \
+	    "$(field p99_ms "$tmp/wrk.out")" "$(field max_ms "$tmp/wrk.out")" \
+	    "$n" "$(( $(field status_ge400 "$tmp/wrk.out") + $(field socket_errors "$tmp/wrk.out") ))" \
+	    "$cpu" "$(load_cols "$b0" "$s0" "$b1" "$s1" $((c1 - c0)))"
+}
+
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
+echo "software: $(openssl version | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pigeon $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+local changes')"
+echo "command: bench/run.sh $secs $conns  (wrk -t2 -c$conns -d${secs}s --latency -s bench/send.lua)"
 echo
-echo "| server | result |"
-echo "|---|---|"
-pigeon_run 0 "pigeon send, send_wait_ms 0"
-pigeon_run 5000 "pigeon send, send_wait_ms 5000 (default)"
-"$ceiling" 18599 2>/dev/null &
-pid=$!
-wait_http 18599
-run_wrk 18599 "ceiling: minimal libmicrohttpd, fixed reply"
+if [ -z "${SKIP_SPEED:-}" ]; then
+	echo '```'
+	echo "\$ openssl speed -seconds 3 rsa2048 ed25519     # one process"
+	openssl speed -seconds 3 rsa2048 ed25519 2>/dev/null |
+	    grep -E '^ *(sign|rsa|253)' || true
+	echo "\$ openssl speed -seconds 3 -multi 2 rsa2048 ed25519  # sum of 2"
+	openssl speed -seconds 3 -multi 2 rsa2048 ed25519 2>/dev/null |
+	    grep -E '^ *(sign|rsa|253)' || true
+	echo '```'
+	echo
+fi
+echo "| run | sends/s | p50 ms | p99 ms | max ms | 200s | not 200 | stored | lost | extra | server CPU µs/send | wrk cores | others' cores | steal cores |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+pigeon_run 0 dev
+pigeon_run 5000 dev
+pigeon_run 0 rsa
+pigeon_run 5000 rsa
+ceiling_run
+if [ "$bad" -ne 0 ]; then
+	echo "bench: FAIL: an acknowledged message is missing or a send failed" >&2
+	exit 1
+fi

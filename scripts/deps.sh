@@ -8,7 +8,7 @@ libssl-dev libc-ares-dev libjson-c-dev libsqlite3-dev libidn2-dev
 libcurl4-openssl-dev openssl"
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-dkim
 python3-nacl python3-dnslib swaks clang libclang-rt-14-dev nodejs npm curl"
-BENCH="wrk sqlite3 curl"
+BENCH="wrk sqlite3 curl openssl linux-perf"
 
 case "${1:-test}" in
 build) want="$BUILD" ;;
