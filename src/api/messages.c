@@ -22,6 +22,15 @@ norm_id(struct req *rq)
 	return arena_printf(rq->a, "<%s>", id);
 }
 
+/* DESIGN §8: a store that cannot be read answers "try again" (503 with
+ * Retry-After), never 500. */
+static int
+store_down(struct req *rq)
+{
+	return req_fail(rq, AE_UNAVAILABLE, NULL,
+	                "the store cannot be read right now; try again");
+}
+
 int
 api_message_raw(struct req *rq)
 {
@@ -33,14 +42,16 @@ api_message_raw(struct req *rq)
 	enum MHD_Result ret;
 	int rc;
 
-	if ((id = norm_id(rq)) == NULL || (st = req_store(rq)) == NULL)
+	if ((id = norm_id(rq)) == NULL)
 		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	if ((st = req_store(rq)) == NULL)
+		return store_down(rq);
 	rc = store_message_raw_by_id(st, rq->auth.account->id, id, &raw, &len);
 	if (rc == 1)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
 	if (rc != 0) {
 		log_warnx("messages: store: %s", store_error(st));
-		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+		return store_down(rq);
 	}
 	r = MHD_create_response_from_buffer(len, raw, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
@@ -78,15 +89,17 @@ api_message_status(struct req *rq)
 	size_t i;
 	int rc, bad = 0;
 
-	if ((id = norm_id(rq)) == NULL || (st = req_store(rq)) == NULL)
+	if ((id = norm_id(rq)) == NULL)
 		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	if ((st = req_store(rq)) == NULL)
+		return store_down(rq);
 	memset(&ms, 0, sizeof(ms));
 	rc = store_message_status(st, rq->auth.account->id, id, &ms);
 	if (rc == 1)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
 	if (rc != 0) {
 		log_warnx("messages: store: %s", store_error(st));
-		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+		return store_down(rq);
 	}
 	buf_init(&b, 0);
 	clock_iso8601((time_t)(ms.created / 1000), t);

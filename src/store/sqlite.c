@@ -998,28 +998,46 @@ sq_close(struct store *s)
 	free(q);
 }
 
-/* Applies the migrations past user_version in one transaction. */
+static int
+schema_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Applies the migrations past user_version in one transaction. A store
+ * already at the current version takes no write lock, so opening a
+ * reader never waits for the writer (or for another process's lock).
+ */
 static int
 migrate(sqlite3 *db, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
 	char sql[64];
 	int version;
 
+	if (schema_version(db, &version) == -1)
+		goto fail;
+	if (version == NMIGRATIONS)
+		return 0;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
-	        SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW)
+	/* Again under the lock: another process may have migrated. */
+	if (schema_version(db, &version) == -1)
 		goto fail;
-	version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
 	if (version > NMIGRATIONS) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		snprintf(err, errlen,
-		         "schema version %d is newer than this "
-		         "pigeon (%d)",
+		         "schema version %d is newer than this pigeon (%d)",
 		         version, NMIGRATIONS);
 		return -1;
 	}
@@ -1034,7 +1052,6 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 	return 0;
 fail:
 	snprintf(err, errlen, "schema migration: %s", sqlite3_errmsg(db));
-	sqlite3_finalize(st);
 	if (sqlite3_get_autocommit(db) == 0)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
