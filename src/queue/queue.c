@@ -8,7 +8,9 @@
  * delivery engine reports — commits, and only then answers: a failed
  * statement or COMMIT rolls the whole batch back and every send in it
  * gets rc -1. While one commit runs, new operations pile up for the next
- * one (group commit, no timer).
+ * one (group commit, no timer). Outcome batches that fail to commit are
+ * held and retried with backoff, in order, ahead of newer outcomes:
+ * a delivery that happened is never forgotten while the process runs.
  *
  * A committed message becomes a delivery job for the engine. A send
  * with wait_ms > 0 leaves a waiter, owned by the writer thread alone: it
@@ -70,7 +72,16 @@ struct queue {
 	struct op **batch;
 	struct waiter *wbucket[WAIT_BUCKETS];
 	struct waiter *whead, *wtail;
+	/* Outcome batches whose commit failed, oldest first, retried in
+	 * order before any newer outcome so a recipient's state never goes
+	 * back (writer thread only). */
+	struct op *rhead, *rtail;
+	int64_t retry_at;    /* monotonic ms */
+	int64_t retry_delay; /* ms, doubles while the store stays down */
 };
+
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 10000
 
 static void
 op_push(struct queue *q, struct op *op)
@@ -277,6 +288,7 @@ send_committed(struct queue *q, struct op *op)
 static void
 writer_batch(struct queue *q, struct op **ops, size_t n)
 {
+	struct op *failed = NULL, *flast = NULL;
 	int ok;
 
 	ok = store_begin(q->st) == 0;
@@ -305,13 +317,95 @@ writer_batch(struct queue *q, struct op **ops, size_t n)
 				send_committed(q, op);
 			else
 				op->cb(op->arg, -1, NULL);
-		} else {
-			if (ok)
-				waiter_resolve(q, op->rep);
+		} else if (ok) {
+			waiter_resolve(q, op->rep);
 			delivery_report_free(op->rep);
+		} else {
+			/* Kept, in order, for retry_run(). */
+			op->next = NULL;
+			if (flast != NULL)
+				flast->next = op;
+			else
+				failed = op;
+			flast = op;
+			continue;
 		}
 		free(op);
 	}
+	if (failed != NULL) {
+		/* Older than anything held: they go in front. */
+		flast->next = q->rhead;
+		if (q->rhead == NULL)
+			q->rtail = flast;
+		q->rhead = failed;
+	}
+	if (!ok && q->rhead != NULL) {
+		q->retry_delay =
+		    q->retry_delay ? q->retry_delay * 2 : RETRY_MIN_MS;
+		if (q->retry_delay > RETRY_MAX_MS)
+			q->retry_delay = RETRY_MAX_MS;
+		q->retry_at = clock_mono_ms() + q->retry_delay;
+	} else if (ok && q->rhead == NULL)
+		q->retry_delay = 0;
+}
+
+/*
+ * Commits the held outcome batches, oldest first, when their time has
+ * come (or, when exiting, one last time). What still fails at exit is
+ * logged: the store keeps the recipients' previous state, so they are
+ * tried again after a restart (at least once, never lost).
+ */
+static void
+retry_run(struct queue *q, int exiting)
+{
+	struct op *op;
+	size_t n;
+
+	if (q->rhead == NULL || (!exiting && clock_mono_ms() < q->retry_at))
+		return;
+	for (n = 0; q->rhead != NULL && n < q->batch_max; n++) {
+		q->batch[n] = q->rhead;
+		q->rhead = q->rhead->next;
+	}
+	if (q->rhead == NULL)
+		q->rtail = NULL;
+	writer_batch(q, q->batch, n);
+	if (exiting) {
+		while ((op = q->rhead) != NULL) {
+			q->rhead = op->next;
+			log_warnx("queue: outcomes of msg %lld not stored; "
+			          "they will be retried after a restart",
+			          (long long)op->rep->msg_id);
+			delivery_report_free(op->rep);
+			free(op);
+		}
+		q->rtail = NULL;
+	}
+}
+
+/* Holds a newer outcome batch behind the ones waiting for the store. */
+static void
+retry_push(struct queue *q, struct op *op)
+{
+	op->next = NULL;
+	if (q->rtail != NULL)
+		q->rtail->next = op;
+	else
+		q->rhead = op;
+	q->rtail = op;
+}
+
+/* The earliest time the writer must wake without new operations. */
+static int64_t
+writer_wake(struct queue *q)
+{
+	int64_t wake = 0;
+
+	if (q->whead != NULL)
+		wake = q->whead->deadline;
+	if (q->rhead != NULL && (wake == 0 || q->retry_at < wake))
+		wake = q->retry_at;
+	return wake;
 }
 
 static void *
@@ -320,17 +414,16 @@ writer_main(void *arg)
 	struct queue *q = arg;
 	struct timespec ts;
 	int64_t wake;
-	size_t n;
+	size_t n, i, k;
 	int exiting;
 
 	for (;;) {
 		pthread_mutex_lock(&q->mu);
 		while (q->head == NULL && !q->stop_writer) {
-			if (q->whead == NULL) {
+			if ((wake = writer_wake(q)) == 0) {
 				pthread_cond_wait(&q->cv, &q->mu);
 				continue;
 			}
-			wake = q->whead->deadline;
 			if (wake <= clock_mono_ms())
 				break;
 			ts.tv_sec = wake / 1000;
@@ -347,8 +440,17 @@ writer_main(void *arg)
 			q->tail = NULL;
 		exiting = q->stop_writer && q->head == NULL;
 		pthread_mutex_unlock(&q->mu);
-		if (n > 0)
-			writer_batch(q, q->batch, n);
+		/* While older outcomes wait for the store, newer ones queue
+		 * behind them; sends go ahead. */
+		for (i = k = 0; i < n; i++)
+			if (q->rhead != NULL &&
+			    q->batch[i]->kind == OP_OUTCOMES)
+				retry_push(q, q->batch[i]);
+			else
+				q->batch[k++] = q->batch[i];
+		if (k > 0)
+			writer_batch(q, q->batch, k);
+		retry_run(q, exiting);
 		waiters_expire(q, clock_mono_ms(), exiting);
 		if (exiting)
 			break;
