@@ -66,14 +66,21 @@ random_alnum(char *out, size_t n)
 {
 	static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	                          "abcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char b;
-	size_t i = 0;
+	unsigned char pool[64];
+	size_t i = 0, j = sizeof(pool);
 
+	/* One random_bytes() call per 64 draws, not one per character. */
 	while (i < n) {
-		random_bytes(&b, 1);
-		if (b >= 248) /* 248 = 4 * 62: reject to stay unbiased */
+		if (j == sizeof(pool)) {
+			random_bytes(pool, sizeof(pool));
+			j = 0;
+		}
+		if (pool[j] >=
+		    248) { /* 248 = 4 * 62: reject to stay unbiased */
+			j++;
 			continue;
-		out[i++] = set[b % 62];
+		}
+		out[i++] = set[pool[j++] % 62];
 	}
 	out[n] = '\0';
 }
