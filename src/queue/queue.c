@@ -42,6 +42,7 @@ struct op {
 	queue_send_fn *cb;
 	void *arg;
 	struct delivery_report *rep; /* OP_OUTCOMES: owned */
+	int refused;                 /* the store refused this one alone */
 };
 
 /* A send waiting for first-attempt outcomes (writer thread only). */
@@ -285,21 +286,45 @@ send_committed(struct queue *q, struct op *op)
 }
 
 /* One group commit: everything in ops, or nothing. */
+/*
+ * Runs one operation inside the batch's transaction, in a savepoint of
+ * its own, so that an operation the store refuses (a constraint, a
+ * vanished domain) fails alone. 0 done; -1 this operation failed; -2 the
+ * transaction itself is broken.
+ */
+static int
+writer_op(struct queue *q, struct op *op)
+{
+	int ok = 1;
+
+	if (store_op_begin(q->st) == -1)
+		return -2;
+	if (op->kind == OP_SEND)
+		ok = store_message_insert(q->st, op->m) == 0;
+	else
+		for (size_t k = 0; ok && k < op->rep->n; k++)
+			ok = store_outcome_apply(q->st,
+			                         &op->rep->outcomes[k]) == 0;
+	if (!ok)
+		log_warnx("queue: %s refused by the store: %s",
+		          op->kind == OP_SEND ? "message" : "outcome batch",
+		          store_error(q->st));
+	if (store_op_end(q->st, ok) == -1)
+		return -2;
+	return ok ? 0 : -1;
+}
+
 static void
 writer_batch(struct queue *q, struct op **ops, size_t n)
 {
 	struct op *failed = NULL, *flast = NULL;
-	int ok;
+	int ok, rc;
 
 	ok = store_begin(q->st) == 0;
 	for (size_t i = 0; ok && i < n; i++) {
-		if (ops[i]->kind == OP_SEND) {
-			ok = store_message_insert(q->st, ops[i]->m) == 0;
-			continue;
-		}
-		for (size_t k = 0; ok && k < ops[i]->rep->n; k++)
-			ok = store_outcome_apply(
-			         q->st, &ops[i]->rep->outcomes[k]) == 0;
+		if ((rc = writer_op(q, ops[i])) == -2)
+			ok = 0;
+		ops[i]->refused = rc == -1;
 	}
 	if (ok)
 		ok = store_commit(q->st) == 0;
@@ -313,12 +338,16 @@ writer_batch(struct queue *q, struct op **ops, size_t n)
 		struct op *op = ops[i];
 
 		if (op->kind == OP_SEND) {
-			if (ok)
+			if (ok && !op->refused)
 				send_committed(q, op);
 			else
 				op->cb(op->arg, -1, NULL);
-		} else if (ok) {
+		} else if (ok && !op->refused) {
 			waiter_resolve(q, op->rep);
+			delivery_report_free(op->rep);
+		} else if (ok) {
+			/* Retrying cannot help; the recipients keep their
+			 * stored state and are tried again after a restart. */
 			delivery_report_free(op->rep);
 		} else {
 			/* Kept, in order, for retry_run(). */

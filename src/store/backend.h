@@ -33,6 +33,8 @@ struct store_ops {
 	int (*begin)(struct store *);
 	int (*commit)(struct store *);
 	void (*rollback)(struct store *);
+	int (*op_begin)(struct store *);
+	int (*op_end)(struct store *, int);
 	int (*message_insert)(struct store *, struct store_msg *);
 	int (*outcome_apply)(struct store *, const struct store_outcome *);
 	int (*pending_scan)(struct store *, store_pending_fn *, void *);

@@ -79,8 +79,8 @@ static const char *const migrations[] = {
     "  raw BLOB NOT NULL,"
     "  size INTEGER NOT NULL,"
     "  preview INTEGER NOT NULL,"
-    "  created INTEGER NOT NULL,"
-    "  UNIQUE (account_id, message_id));"
+    "  created INTEGER NOT NULL);"
+    "CREATE INDEX messages_by_id ON messages (account_id, message_id);"
     "CREATE TABLE recipients ("
     "  id INTEGER PRIMARY KEY,"
     "  message_id INTEGER NOT NULL REFERENCES messages(id),"
@@ -102,6 +102,9 @@ enum st {
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_ADMIN_BEGIN,
+	ST_OP_BEGIN,
+	ST_OP_RELEASE,
+	ST_OP_UNDO,
 	ST_ADMIN_END,
 	ST_ADMIN_UNDO,
 	ST_GEN_BUMP,
@@ -148,6 +151,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_ADMIN_BEGIN] = "SAVEPOINT admin",
+    [ST_OP_BEGIN] = "SAVEPOINT op",
+    [ST_OP_RELEASE] = "RELEASE op",
+    [ST_OP_UNDO] = "ROLLBACK TO op",
     [ST_ADMIN_END] = "RELEASE admin",
     [ST_ADMIN_UNDO] = "ROLLBACK TO admin",
     [ST_GEN_BUMP] = "UPDATE meta SET generation = generation + 1 "
@@ -196,10 +202,13 @@ static const char *const stmt_sql[ST_COUNT] = {
         "FROM recipients r JOIN messages m ON m.id = r.message_id "
         "WHERE r.state IN (0, 1) ORDER BY r.id",
     [ST_RAW] = "SELECT raw FROM messages WHERE id = ?1",
+    /* A client may reuse a Message-ID (send_raw, SMTP): the newest. */
     [ST_RAW_BY_ID] = "SELECT raw, preview FROM messages "
-                     "WHERE account_id = ?1 AND message_id = ?2",
+                     "WHERE account_id = ?1 AND message_id = ?2 "
+                     "ORDER BY id DESC LIMIT 1",
     [ST_MSG_BY_ID] = "SELECT id, message_id, created FROM messages "
-                     "WHERE account_id = ?1 AND message_id = ?2",
+                     "WHERE account_id = ?1 AND message_id = ?2 "
+                     "ORDER BY id DESC LIMIT 1",
     [ST_RCPTS_OF] = "SELECT address, state, attempts, last_attempt, "
                     "next_attempt, last_reply FROM recipients "
                     "WHERE message_id = ?1 ORDER BY id",
@@ -726,6 +735,30 @@ sq_commit(struct store *s)
 	return run_id(s, ST_COMMIT, "commit") == 0 ? 0 : -1;
 }
 
+static int
+sq_op_begin(struct store *s)
+{
+	return run_id(s, ST_OP_BEGIN, "savepoint") == 0 ? 0 : -1;
+}
+
+static int
+sq_op_end(struct store *s, int ok)
+{
+	char keep[sizeof(s->err)];
+	int rc;
+
+	if (ok)
+		return run_id(s, ST_OP_RELEASE, "release") == 0 ? 0 : -1;
+	/* keep the error that made the caller undo */
+	memcpy(keep, s->err, sizeof(keep));
+	rc = run_id(s, ST_OP_UNDO, "rollback to") == 0 &&
+	             run_id(s, ST_OP_RELEASE, "release") == 0
+	         ? 0
+	         : -1;
+	memcpy(s->err, keep, sizeof(keep));
+	return rc;
+}
+
 static void
 sq_rollback(struct store *s)
 {
@@ -1132,6 +1165,8 @@ static const struct store_ops sqlite_ops = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .op_begin = sq_op_begin,
+    .op_end = sq_op_end,
     .message_insert = sq_message_insert,
     .outcome_apply = sq_outcome_apply,
     .pending_scan = sq_pending_scan,

@@ -166,6 +166,18 @@ store_rollback(struct store *s)
 }
 
 int
+store_op_begin(struct store *s)
+{
+	return s->ops->op_begin(s);
+}
+
+int
+store_op_end(struct store *s, int ok)
+{
+	return s->ops->op_end(s, ok);
+}
+
+int
 store_message_insert(struct store *s, struct store_msg *m)
 {
 	return s->ops->message_insert(s, m);

@@ -188,6 +188,11 @@ int store_generation(struct store *s, int64_t *out);
 int store_begin(struct store *s);
 int store_commit(struct store *s); /* durable when it returns 0 */
 void store_rollback(struct store *s);
+/* Inside a transaction, one operation that can fail alone: op_end(ok=0)
+ * undoes what was done since op_begin and keeps the rest. 0 or -1 (then
+ * the transaction itself is broken: roll it back). */
+int store_op_begin(struct store *s);
+int store_op_end(struct store *s, int ok);
 int store_message_insert(struct store *s, struct store_msg *m);
 int store_outcome_apply(struct store *s, const struct store_outcome *o);
 

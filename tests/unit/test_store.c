@@ -321,11 +321,29 @@ test_messages(void **state)
 	assert_true(r[0].id > 0 && r[1].id > r[0].id && r[2].id > r[1].id);
 	assert_true(m.created > 1000000000000LL);
 
-	/* the same message_id in one account is refused */
+	/* a client may reuse a Message-ID (send_raw, SMTP): both are kept */
 	msg_init(&m2, r2, "<m1@example.com>", 1);
 	assert_int_equal(store_begin(f->s), 0);
-	assert_int_equal(store_message_insert(f->s, &m2), -2);
+	assert_int_equal(store_message_insert(f->s, &m2), 0);
 	store_rollback(f->s);
+	/* an operation the store refuses fails alone inside a batch */
+	msg_init(&m2, r2, "<m5@example.com>", 1);
+	m2.domain_id = "ffffffffffffffffffffffffffffffff"; /* no such domain */
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_op_begin(f->s), 0);
+	assert_int_not_equal(store_message_insert(f->s, &m2), 0);
+	assert_int_equal(store_op_end(f->s, 0), 0);
+	msg_init(&m2, r2, "<m6@example.com>", 1);
+	r2[0].state = r2[1].state = RCPT_SUPPRESSED; /* not pending below */
+	assert_int_equal(store_op_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m2), 0);
+	assert_int_equal(store_op_end(f->s, 1), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<m5@example.com>", &st), 1);
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<m6@example.com>", &st), 0);
+	msg_status_clear(&st);
 	/* a rolled-back insert leaves nothing */
 	msg_init(&m2, r2, "<m2@example.com>", 0);
 	assert_int_equal(store_begin(f->s), 0);
