@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -25,7 +26,8 @@
 #include "http.h"
 
 #define CONNECTION_TIMEOUT 30 /* seconds of silence before MHD closes */
-#define STOP_WAIT_MS 30000    /* beyond send_wait_ms, for sends in flight */
+#define MAX_CONNECTIONS 60000
+#define STOP_WAIT_MS 30000 /* beyond send_wait_ms, for sends in flight */
 
 void
 req_unref(struct req *rq)
@@ -234,9 +236,13 @@ req_begin(struct req *rq)
 		return MHD_YES;
 	/* SPEC §2.2: no Content-Length (chunked) → 10201; too big → 10200,
 	 * without reading the body. */
-	if ((cl = header(rq->conn, MHD_HTTP_HEADER_CONTENT_LENGTH)) == NULL)
+	if ((cl = header(rq->conn, MHD_HTTP_HEADER_CONTENT_LENGTH)) == NULL ||
+	    header(rq->conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		/* Transfer-Encoding beside a Content-Length is a request
+		 * smuggling signal (RFC 9112 §6.3): refused the same way. */
 		return req_fail(rq, AE_NO_LENGTH, NULL,
-		                "the request needs a Content-Length");
+		                "the request needs a Content-Length and no "
+		                "Transfer-Encoding");
 	errno = 0;
 	n = strtoull(cl, &end, 10);
 	if (cl[0] < '0' || cl[0] > '9' || *end != '\0' || errno != 0)
@@ -313,7 +319,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		/* Resumed by the queue callback: MHD has taken the
 		 * connection off its suspended list. */
 		rq->resumed = 0;
-		atomic_fetch_sub(&api->inflight, 1);
 		if (rq->resp == NULL)
 			return MHD_NO;
 		rq->status = rq->resp_status;
@@ -341,29 +346,81 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return (enum MHD_Result)rq->route->fn(rq);
 }
 
+/* Copies s for a log line, control bytes, '"' and '\\' as %XX, so a
+ * request path cannot forge or split log lines. Truncates to fit. */
+static const char *
+log_safe(const char *s, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; s != NULL && *s != '\0' && o + 4 < outlen; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return s == NULL ? "-" : out;
+}
+
 /* MHD is done with the connection's request: log it and let go. */
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
+	char path[512];
 
 	if (rq == NULL)
 		return;
 	*con_cls = NULL;
 	/* status=0: the connection ended before a response was sent. */
 	log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
-	         rq->method ? rq->method : "-", rq->path ? rq->path : "-",
-	         rq->status, rq->code, (long long)(clock_mono_ms() - rq->t0),
+	         rq->method ? rq->method : "-",
+	         log_safe(rq->path, path, sizeof(path)), rq->status, rq->code,
+	         (long long)(clock_mono_ms() - rq->t0),
 	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 	                                                    : " aborted=1");
 	pthread_mutex_lock(&rq->mu);
 	rq->closed = 1;
-	if (rq->resumed) /* closed before it could answer */
-		atomic_fetch_sub(&rq->api->inflight, 1);
 	rq->resumed = 0;
+	/* A send is in flight until its answer is written (or the client
+	 * left): api_stop waits for that, so a committed send is not cut
+	 * off by the daemon stopping. */
+	if (rq->inflight) {
+		rq->inflight = 0;
+		atomic_fetch_sub(&rq->api->inflight, 1);
+	}
 	pthread_mutex_unlock(&rq->mu);
 	req_unref(rq);
+}
+
+/*
+ * Connections the daemon takes: as many as the descriptor limit allows
+ * (raised to its hard maximum), less room for the store and the engine.
+ * MHD's own default (FD_SETSIZE - 4) would let ~1000 idle sockets lock
+ * everyone else out; with epoll there is no such bound.
+ */
+static unsigned
+conn_limit(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 1000;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	n = rl.rlim_cur == RLIM_INFINITY ? MAX_CONNECTIONS : rl.rlim_cur;
+	n = n > 256 ? n - 128 : n / 2;
+	return n > MAX_CONNECTIONS ? MAX_CONNECTIONS : (unsigned)n;
 }
 
 static int
@@ -424,6 +481,7 @@ api_start(const struct config *cfg, struct queue *q, char *err, size_t errlen)
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conn_limit(),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		snprintf(err, errlen, "http: cannot listen on %s:%d",
@@ -450,8 +508,13 @@ api_stop(struct api *api)
 	if (api->mhd != NULL) {
 		/* MHD aborts when stopped with a suspended connection: stop
 		 * accepting, then let the queue answer the sends in flight. */
+		MHD_socket fd;
+
 		atomic_store(&api->stopping, 1);
-		MHD_quiesce_daemon(api->mhd);
+		/* The listening socket is ours to close: new clients are
+		 * refused at once instead of waiting out the drain. */
+		if ((fd = MHD_quiesce_daemon(api->mhd)) != MHD_INVALID_SOCKET)
+			close(fd);
 		for (waited = 0; atomic_load(&api->inflight) > 0 &&
 		                 waited < api->cfg->send_wait_ms + STOP_WAIT_MS;
 		     waited += 10)

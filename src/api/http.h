@@ -67,6 +67,7 @@ struct req {
 	int closed;
 	struct MHD_Response *resp; /* built by the queue callback */
 	int resp_status;
+	int inflight;   /* counted in api->inflight (guarded by mu) */
 	int resumed;    /* set by the callback before MHD_resume_connection */
 	struct buf raw; /* DKIM_GAP bytes, then the message */
 	struct store_msg sm;

@@ -108,7 +108,17 @@ send_done(void *arg, int rc, const enum rcpt_state *states)
 
 	pthread_mutex_lock(&rq->mu);
 	if (!rq->closed) {
-		if (rc == 0)
+		if (rc == 0 && states == NULL) {
+			/* Committed, outcomes unknown: every one is queued. */
+			enum rcpt_state *q;
+			q = arena_zalloc(rq->a, rq->sm.nrcpts * sizeof(*q) + 1);
+			for (size_t i = 0; q != NULL && i < rq->sm.nrcpts; i++)
+				q[i] = rq->sm.rcpts[i].state == RCPT_SUPPRESSED
+				           ? RCPT_SUPPRESSED
+				           : RCPT_QUEUED;
+			states = q;
+		}
+		if (rc == 0 && states != NULL)
 			r = send_response(rq, states);
 		if (r == NULL)
 			r = req_error_response(rq, &e, &status);
@@ -183,6 +193,7 @@ send_submit(struct req *rq, const struct auth_domain *dom,
 		    rq, AE_UNAVAILABLE, NULL,
 		    "the server is stopping; nothing was sent, try again");
 	}
+	rq->inflight = 1; /* counted until on_completed */
 	MHD_suspend_connection(rq->conn);
 	if (queue_send(rq->api->q, m, rq->api->cfg->send_wait_ms, send_done,
 	               rq) == -1) {
