@@ -1,7 +1,10 @@
 /*
  * router: one table of rows, matched segment by segment. A ":name"
  * segment captures one path segment (MHD has already percent-decoded the
- * path, so "%3Cid%40example.com%3E" arrives as "<id@example.com>").
+ * path, so "%3Cid%40example.com%3E" arrives as "<id@example.com>"); a
+ * "*name" segment captures everything up to the rest of the pattern, so
+ * a Message-ID may hold a '/' (RFC 5322 dot-atom-text allows it). Rows
+ * are tried in order: the longer of two overlapping patterns comes first.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,10 +21,10 @@ static const struct route routes[] = {
     {"POST", SENDING "/send", api_send, PERM_SEND, ROUTE_BODY | ROUTE_SENDING},
     {"POST", SENDING "/send_raw", api_send_raw, PERM_SEND,
      ROUTE_BODY | ROUTE_SENDING},
-    {"GET", SENDING "/messages/:message_id", api_message_raw, PERM_READ,
-     ROUTE_SENDING},
-    {"GET", SENDING "/messages/:message_id/status", api_message_status,
+    {"GET", SENDING "/messages/*message_id/status", api_message_status,
      PERM_READ, ROUTE_SENDING},
+    {"GET", SENDING "/messages/*message_id", api_message_raw, PERM_READ,
+     ROUTE_SENDING},
 };
 
 #define PREFIX "/client/v4"
@@ -46,6 +49,16 @@ match(struct arena *a, const char *pattern, const char *path,
 		se = strchr(s, '/');
 		pn = pe ? (size_t)(pe - p) : strlen(p);
 		sn = se ? (size_t)(se - s) : strlen(s);
+		if (*p == '*') {
+			/* The rest of the pattern must end the path. */
+			size_t rest = strlen(p + pn), left = strlen(s);
+			if (left <= rest ||
+			    strcmp(s + left - rest, p + pn) != 0 ||
+			    (params->message_id =
+			         arena_strndup(a, s, left - rest)) == NULL)
+				return 0;
+			return 1;
+		}
 		if (*p == ':') {
 			const char **dst;
 			if (sn == 0)

@@ -186,7 +186,22 @@ test_router(void **state)
 	assert_string_equal(p.message_id, "x@e.com");
 	assert_string_equal(
 	    r->pattern,
-	    "/accounts/:account/email/sending/messages/:message_id/status");
+	    "/accounts/:account/email/sending/messages/*message_id/status");
+	/* a Message-ID may hold '/' (RFC 5322 dot-atom-text) */
+	assert_int_equal(router_match(a, "GET",
+	                              "/accounts/abc/email/sending/messages/"
+	                              "<a/b@e.com>/status",
+	                              &r, &p, allow, sizeof(allow)),
+	                 ROUTE_FOUND);
+	assert_string_equal(p.message_id, "<a/b@e.com>");
+	assert_int_equal(router_match(a, "GET",
+	                              "/accounts/abc/email/sending/messages/"
+	                              "<a/b@e.com>",
+	                              &r, &p, allow, sizeof(allow)),
+	                 ROUTE_FOUND);
+	assert_string_equal(p.message_id, "<a/b@e.com>");
+	assert_int_equal(r->perm, PERM_READ);
+	assert_null(strstr(r->pattern, "status"));
 	assert_int_equal(
 	    router_match(a, "GET", "/healthz", &r, &p, allow, sizeof(allow)),
 	    ROUTE_FOUND);
