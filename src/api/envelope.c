@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/utf8.h"
 #include "envelope.h"
 
 /* SPEC §2.2, every row. Retry-After applies to the 503s and the 429. */
@@ -63,14 +64,27 @@ envelope_str(struct buf *out, const char *s, size_t n)
 	for (i = 0; i < n;) {
 		for (run = i; run < n; run++) {
 			c = (unsigned char)s[run];
-			if (c < 0x20 || c == '"' || c == '\\')
+			if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80)
 				break;
 		}
 		if (run > i && buf_append(out, s + i, run - i) == -1)
 			return -1;
 		if ((i = run) == n)
 			break;
-		c = (unsigned char)s[i++];
+		c = (unsigned char)s[i];
+		if (c >= 0x80) {
+			/* Valid UTF-8 as is; a broken or cut sequence (a
+			 * client's bytes, a truncated message) as U+FFFD, so
+			 * the body is always valid JSON text. */
+			size_t k =
+			    utf8_seq((const unsigned char *)s + i, n - i);
+			if (k > 0 ? buf_append(out, s + i, k) == -1
+			          : buf_append(out, "\\ufffd", 6) == -1)
+				return -1;
+			i += k > 0 ? k : 1;
+			continue;
+		}
+		i++;
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
 			if (buf_append(out, e, 2) == -1)

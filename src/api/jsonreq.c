@@ -534,6 +534,40 @@ verdict(struct rd *r, struct api_error *err)
 	return -1;
 }
 
+/*
+ * json-c keeps object keys as C strings, so "X-A\u0000B" would be read
+ * as "X-A". Finds a key holding an escaped NUL in text that already
+ * parsed as JSON: each string is scanned once; it is a key when ':'
+ * follows it.
+ */
+static int
+key_has_nul(const char *s, size_t n)
+{
+	size_t i = 0;
+	int nul;
+
+	if (memmem(s, n, "\\u0000", 6) == NULL)
+		return 0;
+	while (i < n) {
+		if (s[i++] != '"')
+			continue;
+		for (nul = 0; i < n && s[i] != '"'; i++)
+			if (s[i] == '\\') {
+				if (i + 5 < n &&
+				    memcmp(s + i + 1, "u0000", 5) == 0)
+					nul = 1;
+				i++; /* the escaped character */
+			}
+		i++; /* the closing quote */
+		while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' ||
+		                 s[i] == '\n'))
+			i++;
+		if (nul && i < n && s[i] == ':')
+			return 1;
+	}
+	return 0;
+}
+
 int
 jsonreq_parse(const char *body, size_t len, struct json_object **root,
               struct api_error *err)
@@ -571,6 +605,12 @@ jsonreq_parse(const char *body, size_t len, struct json_object **root,
 	}
 	if (!json_object_is_type(o, json_type_object)) {
 		err->detail = "the body must be a JSON object";
+		goto fail;
+	}
+	if (key_has_nul(body, len)) {
+		err->kind = AE_INVALID;
+		err->detail = "an object key contains a NUL character "
+		              "(\\u0000)";
 		goto fail;
 	}
 	json_tokener_free(tok);
