@@ -7,6 +7,7 @@
  * z=. Verification is not: pigeon never checks signatures (tests use
  * OpenSSL and dkimpy for that).
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,39 @@ struct dkim_field {
 	size_t len;    /* up to, not including, its final CRLF */
 	size_t nlen;   /* name length, trailing WSP removed */
 };
+
+/*
+ * The signed header fields of one message, canonicalized once per
+ * dkim_sign call: every signature covers the same bytes, followed by its
+ * own DKIM-Signature field (RFC 6376 §3.7).
+ */
+struct dkim_hdrs {
+	struct buf canon;   /* relaxed fields in h= order, each with CRLF */
+	const char **names; /* h= names, one per field in canon; malloc'd */
+	size_t nnames;
+};
+
+/*
+ * SHA-256, fetched once for the process: EVP_sha256() makes OpenSSL 3
+ * look the digest up again on each use. A fetched EVP_MD is immutable and
+ * safe to share between threads; it is never freed.
+ */
+static EVP_MD *dkim_md;
+static pthread_once_t dkim_md_once = PTHREAD_ONCE_INIT;
+
+static void
+dkim_md_fetch(void)
+{
+	dkim_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* The shared SHA-256, or NULL when OpenSSL has none. */
+static const EVP_MD *
+dkim_sha256(void)
+{
+	pthread_once(&dkim_md_once, dkim_md_fetch);
+	return dkim_md;
+}
 
 /* Appends a PEM (PKCS#8) of pk's private key, malloc'd, to *pem. */
 static int
@@ -199,6 +233,30 @@ dkim_wsp(int c)
 	return c == ' ' || c == '\t';
 }
 
+/* A byte relaxed canonicalization keeps as it is, wherever it is. */
+static int
+dkim_plain(int c)
+{
+	return c != ' ' && c != '\t' && c != '\r' && c != '\n';
+}
+
+/*
+ * The end of the run starting at the plain byte p[i] that relaxed
+ * header canonicalization leaves unchanged: plain bytes and single SPs
+ * between them. Most field values are one run.
+ */
+static size_t
+dkim_run(const char *p, size_t len, size_t i)
+{
+	for (i++; i < len; i++) {
+		if (p[i] == ' ' && i + 1 < len && dkim_plain(p[i + 1]))
+			continue;
+		if (!dkim_plain(p[i]))
+			break;
+	}
+	return i;
+}
+
 /*
  * Splits the header section of msg into fields (a field runs over its
  * continuation lines) and finds the body: after the first empty line, or
@@ -265,7 +323,8 @@ fail:
 static int
 dkim_canon_header(struct buf *out, const char *p, size_t len, int nocrlf)
 {
-	size_t i, k, n;
+	size_t i, k, n, e;
+	char *name;
 	int sp = 0;
 
 	for (n = 0; n < len && p[n] != ':'; n++)
@@ -273,10 +332,13 @@ dkim_canon_header(struct buf *out, const char *p, size_t len, int nocrlf)
 	i = n;
 	while (n > 0 && dkim_wsp(p[n - 1]))
 		n--;
+	/* the name is copied as it is, then lowercased in place */
+	if (buf_append(out, p, n) == -1)
+		return -1;
+	name = out->p + out->len - n;
 	for (k = 0; k < n; k++)
-		if (buf_putc(out, p[k] >= 'A' && p[k] <= 'Z' ? p[k] + 32
-		                                             : p[k]) == -1)
-			return -1;
+		if (name[k] >= 'A' && name[k] <= 'Z')
+			name[k] += 32;
 	if (buf_putc(out, ':') == -1)
 		return -1;
 	if (i < len)
@@ -284,18 +346,24 @@ dkim_canon_header(struct buf *out, const char *p, size_t len, int nocrlf)
 	/* skip WSP (and folding) after the colon */
 	while (i < len && (dkim_wsp(p[i]) || p[i] == '\r' || p[i] == '\n'))
 		i++;
-	for (; i < len; i++) {
-		if (p[i] == '\r' || p[i] == '\n')
-			continue; /* unfold */
+	/* runs are copied whole; CR and LF unfold to nothing */
+	while (i < len) {
 		if (dkim_wsp(p[i])) {
 			sp = 1;
+			i++;
 			continue;
 		}
+		if (p[i] == '\r' || p[i] == '\n') {
+			i++;
+			continue;
+		}
+		e = dkim_run(p, len, i);
 		if (sp && buf_putc(out, ' ') == -1)
 			return -1;
 		sp = 0;
-		if (buf_putc(out, p[i]) == -1)
+		if (buf_append(out, p + i, e - i) == -1)
 			return -1;
+		i = e;
 	}
 	if (!nocrlf && buf_append(out, "\r\n", 2) == -1)
 		return -1;
@@ -368,9 +436,9 @@ dkim_body_hash(const char *body, size_t len, char out[45])
 	int rc = -1;
 
 	buf_init(&b, 0);
-	if ((md = EVP_MD_CTX_new()) == NULL)
+	if (dkim_sha256() == NULL || (md = EVP_MD_CTX_new()) == NULL)
 		return -1;
-	if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+	if (!EVP_DigestInit_ex(md, dkim_sha256(), NULL) ||
 	    dkim_canon_body(md, body, len) == -1 ||
 	    !EVP_DigestFinal_ex(md, h, &hl) ||
 	    base64_encode(&b, h, hl, 0) == -1)
@@ -394,15 +462,16 @@ static int
 dkim_sign_data(const struct dkim_key *k, const void *data, size_t len,
                unsigned char *sig, size_t *siglen)
 {
+	const EVP_MD *sha = dkim_sha256();
 	unsigned char h[32];
 	EVP_MD_CTX *ctx;
 	int rc = -1;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
+	if (sha == NULL || (ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	*siglen = DKIM_SIG_MAX;
 	if (k->ed) {
-		if (!EVP_Digest(data, len, h, NULL, EVP_sha256(), NULL))
+		if (!EVP_Digest(data, len, h, NULL, sha, NULL))
 			goto fail;
 		if (!EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pk) ||
 		    !EVP_DigestSign(ctx, NULL, siglen, h, sizeof(h)) ||
@@ -410,7 +479,7 @@ dkim_sign_data(const struct dkim_key *k, const void *data, size_t len,
 		    !EVP_DigestSign(ctx, sig, siglen, h, sizeof(h)))
 			goto fail;
 	} else {
-		if (!EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k->pk) ||
+		if (!EVP_DigestSignInit(ctx, NULL, sha, NULL, k->pk) ||
 		    !EVP_DigestSign(ctx, NULL, siglen, data, len) ||
 		    *siglen > DKIM_SIG_MAX ||
 		    !EVP_DigestSign(ctx, sig, siglen, data, len))
@@ -449,23 +518,66 @@ dkim_fold(struct buf *b, size_t *col, const char *sep, const char *tok,
 }
 
 /*
- * Makes one DKIM-Signature field with key k and appends it (folded, with
- * its final CRLF) to out. f are the message's fields, bh the body hash.
+ * Fills h (caller-allocated) from the message's fields f: h= (RFC 6376
+ * §3.5, §5.4.2) has each signed header once per instance present,
+ * instances picked bottom-up, and the canonical fields follow that order.
+ * Borrows nothing from f afterwards. Clear h with dkim_hdrs_clear, also
+ * after a failure.
  */
 static int
-dkim_sign_one(struct dkim_field *f, size_t nf, const char *domain,
-              const char *selector, time_t t, const struct dkim_key *k,
-              const char *bh, struct buf *out)
+dkim_hdrs_init(struct dkim_hdrs *h, const struct dkim_field *f, size_t nf)
+{
+	const char *name;
+	size_t i, j, n;
+
+	buf_init(&h->canon, 0);
+	h->nnames = 0;
+	/* a field has one name, so it is picked at most once */
+	if ((h->names = reallocarray(NULL, nf ? nf : 1, sizeof(*h->names))) ==
+	    NULL)
+		return -1;
+	for (i = 0; dkim_signed_headers[i] != NULL; i++) {
+		name = dkim_signed_headers[i];
+		n = strlen(name);
+		for (j = nf; j-- > 0;) {
+			if (f[j].nlen != n || strncasecmp(f[j].p, name, n) != 0)
+				continue;
+			if (dkim_canon_header(&h->canon, f[j].p, f[j].len, 0) ==
+			    -1)
+				return -1;
+			h->names[h->nnames++] = name;
+		}
+	}
+	return 0;
+}
+
+static void
+dkim_hdrs_clear(struct dkim_hdrs *h)
+{
+	buf_clear(&h->canon);
+	free(h->names);
+	h->names = NULL;
+	h->nnames = 0;
+}
+
+/*
+ * Makes one DKIM-Signature field with key k and appends it (folded, with
+ * its final CRLF) to out. h are the message's signed headers, bh the body
+ * hash. The field's canonical form is put after h->canon while signing
+ * and taken off again, so h serves the next signature unchanged.
+ */
+static int
+dkim_sign_one(struct dkim_hdrs *h, const char *domain, const char *selector,
+              time_t t, const struct dkim_key *k, const char *bh,
+              struct buf *out)
 {
 	unsigned char sig[DKIM_SIG_MAX];
-	struct buf field, data, b64;
-	const char *name;
+	struct buf field, b64;
 	char tok[300];
-	size_t col, siglen, i, j, n, pos;
+	size_t col, siglen, i, n, pos, base = h->canon.len;
 	int first = 1, rc = -1;
 
 	buf_init(&field, 0);
-	buf_init(&data, 0);
 	buf_init(&b64, 0);
 
 	if (buf_printf(&field, "DKIM-Signature: v=1; a=%s;",
@@ -485,25 +597,16 @@ dkim_sign_one(struct dkim_field *f, size_t nf, const char *domain,
 		goto fail;
 
 	/*
-	 * h= (RFC 6376 §3.5, §5.4.2): each signed header once per instance
-	 * present, instances picked bottom-up, then "from" once more so no
-	 * From can be added without breaking the signature (§8.15).
+	 * h= as dkim_hdrs_init picked the fields, then "from" once more so
+	 * no From can be added without breaking the signature (§8.15).
 	 */
-	for (i = 0; dkim_signed_headers[i] != NULL; i++) {
-		name = dkim_signed_headers[i];
-		n = strlen(name);
-		for (j = nf; j-- > 0;) {
-			if (f[j].nlen != n || strncasecmp(f[j].p, name, n) != 0)
-				continue;
-			if (dkim_canon_header(&data, f[j].p, f[j].len, 0) == -1)
-				goto fail;
-			snprintf(tok, sizeof(tok), "%s%s:", first ? "h=" : "",
-			         name);
-			if (dkim_fold(&field, &col, first ? " " : "", tok,
-			              strlen(tok)) == -1)
-				goto fail;
-			first = 0;
-		}
+	for (i = 0; i < h->nnames; i++) {
+		snprintf(tok, sizeof(tok), "%s%s:", first ? "h=" : "",
+		         h->names[i]);
+		if (dkim_fold(&field, &col, first ? " " : "", tok,
+		              strlen(tok)) == -1)
+			goto fail;
+		first = 0;
 	}
 	snprintf(tok, sizeof(tok), "%sfrom;", first ? "h=" : "");
 	if (dkim_fold(&field, &col, first ? " " : "", tok, strlen(tok)) == -1)
@@ -515,9 +618,9 @@ dkim_sign_one(struct dkim_field *f, size_t nf, const char *domain,
 		goto fail;
 
 	/* RFC 6376 §3.7: the signature field itself, b= empty, no CRLF */
-	if (dkim_canon_header(&data, field.p, field.len, 1) == -1)
+	if (dkim_canon_header(&h->canon, field.p, field.len, 1) == -1)
 		goto fail;
-	if (dkim_sign_data(k, data.p, data.len, sig, &siglen) == -1)
+	if (dkim_sign_data(k, h->canon.p, h->canon.len, sig, &siglen) == -1)
 		goto fail;
 	if (base64_encode(&b64, sig, siglen, 0) == -1)
 		goto fail;
@@ -542,8 +645,11 @@ dkim_sign_one(struct dkim_field *f, size_t nf, const char *domain,
 		goto fail;
 	rc = 0;
 fail:
+	if (h->canon.len > base) {
+		h->canon.len = base;
+		h->canon.p[base] = '\0';
+	}
 	buf_clear(&field);
-	buf_clear(&data);
 	buf_clear(&b64);
 	return rc;
 }
@@ -581,6 +687,7 @@ dkim_sign(const char *msg, size_t len, const char *domain, const char *selector,
           struct buf *out)
 {
 	struct dkim_field *f = NULL;
+	struct dkim_hdrs h = {{NULL, 0, 0, 0}, NULL, 0};
 	size_t nf, body, start = out->len;
 	char bh[45];
 	int rc = -1;
@@ -592,14 +699,16 @@ dkim_sign(const char *msg, size_t len, const char *domain, const char *selector,
 		goto fail;
 	if (dkim_body_hash(msg + body, len - body, bh) == -1)
 		goto fail;
+	if (dkim_hdrs_init(&h, f, nf) == -1)
+		goto fail;
 	/* each signature is independent: neither covers the other */
 	if (rsa != NULL &&
-	    dkim_sign_one(f, nf, domain, selector, t, rsa, bh, out) == -1)
+	    dkim_sign_one(&h, domain, selector, t, rsa, bh, out) == -1)
 		goto fail;
 	if (ed != NULL) {
 		char edsel[DKIM_SELECTOR_MAX];
 		if (dkim_ed_selector(selector, edsel, sizeof(edsel)) == -1 ||
-		    dkim_sign_one(f, nf, domain, edsel, t, ed, bh, out) == -1)
+		    dkim_sign_one(&h, domain, edsel, t, ed, bh, out) == -1)
 			goto fail;
 	}
 	rc = 0;
@@ -608,6 +717,7 @@ fail:
 		out->len = start;
 		out->p[start] = '\0';
 	}
+	dkim_hdrs_clear(&h);
 	free(f);
 	return rc;
 }

@@ -17,6 +17,7 @@
 #include "../../src/mail/dkim.c"
 
 #include <openssl/sha.h>
+#include <pthread.h>
 
 static char *rsa_pem, *ed_pem;
 static struct dkim_key *rsa_key, *ed_key;
@@ -107,6 +108,81 @@ test_canon_header(void **state)
 	                "subject:Hello there world\r\n");
 	header_canon_is("X-Empty:", "x-empty:\r\n");
 	header_canon_is("X-Empty:   ", "x-empty:\r\n");
+}
+
+/*
+ * RFC 6376 §3.4.2 done one byte at a time, written apart from dkim.c, to
+ * check the run copying of dkim_canon_header against.
+ */
+static void
+ref_canon_header(struct buf *out, const char *p, size_t len)
+{
+	size_t i, n, k;
+	int sp = 0, started = 0;
+
+	for (n = 0; n < len && p[n] != ':'; n++)
+		;
+	i = n < len ? n + 1 : len;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	for (k = 0; k < n; k++)
+		buf_putc(out, p[k] >= 'A' && p[k] <= 'Z' ? p[k] + 32 : p[k]);
+	buf_putc(out, ':');
+	for (; i < len; i++) {
+		if (p[i] == '\r' || p[i] == '\n')
+			continue;
+		if (p[i] == ' ' || p[i] == '\t') {
+			sp = 1;
+			continue;
+		}
+		/* no SP before the first byte of the value */
+		if (sp && started)
+			buf_putc(out, ' ');
+		sp = 0;
+		started = 1;
+		buf_putc(out, p[i]);
+	}
+	buf_puts(out, "\r\n");
+}
+
+/* Runs of kept bytes, single and repeated WSP at every place, and random
+ * fields compared with the byte-at-a-time reference. */
+static void
+test_canon_header_runs(void **state)
+{
+	static const char alpha[] = "aB: \t\r\n,;x";
+	struct buf got, want;
+	char field[64];
+	unsigned int seed = 1;
+	size_t len, i;
+	int round;
+
+	header_canon_is("To: a b c", "to:a b c\r\n");
+	header_canon_is("To: a b c ", "to:a b c\r\n");
+	header_canon_is("To: a b  c", "to:a b c\r\n");
+	header_canon_is("To: a \r\n b\tc", "to:a b c\r\n");
+	header_canon_is("To:a \t b", "to:a b\r\n");
+	header_canon_is("To: a\r\nb", "to:ab\r\n");
+	header_canon_is("To: x ", "to:x\r\n");
+	header_canon_is("To: x  y z ", "to:x y z\r\n");
+	header_canon_is("No-Colon Here", "no-colon here:\r\n");
+	header_canon_is("Mixed-CASE \t:v", "mixed-case:v\r\n");
+	header_canon_is(":v", ":v\r\n");
+
+	for (round = 0; round < 20000; round++) {
+		len = (size_t)(rand_r(&seed) % (sizeof(field) - 1));
+		for (i = 0; i < len; i++)
+			field[i] = alpha[rand_r(&seed) % (sizeof(alpha) - 1)];
+		field[len] = '\0';
+		buf_init(&got, 0);
+		buf_init(&want, 0);
+		assert_int_equal(dkim_canon_header(&got, field, len, 0), 0);
+		ref_canon_header(&want, field, len);
+		assert_int_equal(got.len, want.len);
+		assert_memory_equal(got.p, want.p, got.len);
+		buf_clear(&got);
+		buf_clear(&want);
+	}
 }
 
 /* Fields split from a message: folding, name WSP, the body offset. */
@@ -502,6 +578,134 @@ test_sign_one_key(void **state)
 	buf_clear(&out);
 }
 
+/*
+ * The signed headers are canonicalized once per message; each signature
+ * puts its own field after them and takes it off again, also when it
+ * fails, so both sign the same header bytes.
+ */
+static void
+test_hdrs_shared(void **state)
+{
+	static const char m[] = "To: b@example.net\r\n"
+	                        "From: A <a@example.com>\r\n"
+	                        "X-No: x\r\n"
+	                        "to: c@example.net\r\n"
+	                        "Subject:  Hi \r\n"
+	                        "\r\n"
+	                        "body\r\n";
+	static const char canon[] = "from:A <a@example.com>\r\n"
+	                            "to:c@example.net\r\n"
+	                            "to:b@example.net\r\n"
+	                            "subject:Hi\r\n";
+	struct dkim_field *f;
+	struct dkim_hdrs h;
+	struct buf out;
+	const char *f2;
+	size_t nf, body, l1;
+	char bh[45], *r1, *r2;
+
+	assert_int_equal(dkim_split(m, strlen(m), &f, &nf, &body), 0);
+	assert_int_equal(dkim_hdrs_init(&h, f, nf), 0);
+	free(f); /* h borrows nothing from the fields */
+	assert_int_equal(h.nnames, 4);
+	assert_string_equal(h.names[0], "from");
+	assert_string_equal(h.names[1], "to");
+	assert_string_equal(h.names[2], "to");
+	assert_string_equal(h.names[3], "subject");
+	assert_string_equal(h.canon.p, canon);
+	assert_int_equal(dkim_body_hash(m + body, strlen(m + body), bh), 0);
+
+	buf_init(&out, 0);
+	assert_int_equal(
+	    dkim_sign_one(&h, "example.com", "s", 1, rsa_key, bh, &out), 0);
+	assert_int_equal(h.canon.len, strlen(canon));
+	assert_string_equal(h.canon.p, canon);
+	l1 = out.len;
+	assert_int_equal(
+	    dkim_sign_one(&h, "example.com", "s2", 1, ed_key, bh, &out), 0);
+	assert_int_equal(h.canon.len, strlen(canon));
+	assert_string_equal(h.canon.p, canon);
+	f2 = out.p + l1;
+	assert_memory_equal(f2, "DKIM-Signature: ", 16);
+	r1 = strndup(out.p, l1);
+	r2 = strndup(f2, out.len - l1);
+	assert_string_equal(tag(r1, "h"), "from:to:to:subject:from");
+	assert_string_equal(tag(r2, "h"), "from:to:to:subject:from");
+	assert_true(verify(r1, l1, rsa_key, canon, "body\r\n"));
+	assert_true(verify(r2, out.len - l1, ed_key, canon, "body\r\n"));
+	free(r1);
+	free(r2);
+	buf_clear(&out);
+
+	/* out too small: fails after signing, h is as it was */
+	buf_init(&out, 10);
+	assert_int_equal(
+	    dkim_sign_one(&h, "example.com", "s", 1, ed_key, bh, &out), -1);
+	assert_int_equal(h.canon.len, strlen(canon));
+	assert_string_equal(h.canon.p, canon);
+	buf_clear(&out);
+	dkim_hdrs_clear(&h);
+}
+
+/* One thread's share of test_threads: signs again and again. */
+struct sign_job {
+	const char *msg;
+	const char *want; /* the single-thread output */
+	int bad;          /* signatures that differed or failed */
+};
+
+static void *
+sign_thread(void *arg)
+{
+	struct sign_job *j = arg;
+	struct buf out;
+	int i;
+
+	buf_init(&out, 0);
+	for (i = 0; i < 20; i++) {
+		buf_reset(&out);
+		if (dkim_sign(j->msg, strlen(j->msg), "example.com", "pigeon",
+		              1764137621, rsa_key, ed_key, &out) == -1 ||
+		    strcmp(out.p, j->want) != 0)
+			j->bad++;
+	}
+	buf_clear(&out);
+	return NULL;
+}
+
+/* The shared SHA-256 and keys sign from several threads at once, with
+ * the bytes of one thread (both signatures are deterministic). */
+static void
+test_threads(void **state)
+{
+	static const char m[] = "From: a@example.com\r\nTo: b@example.net\r\n"
+	                        "Subject: threads\r\n\r\nbody\r\n";
+	struct sign_job jobs[4];
+	pthread_t th[4];
+	struct buf want;
+	int i;
+
+	assert_non_null(dkim_sha256());
+	assert_ptr_equal(dkim_sha256(), dkim_sha256());
+	assert_int_equal(EVP_MD_get_size(dkim_sha256()), 32);
+	buf_init(&want, 0);
+	assert_int_equal(dkim_sign(m, strlen(m), "example.com", "pigeon",
+	                           1764137621, rsa_key, ed_key, &want),
+	                 0);
+	for (i = 0; i < 4; i++) {
+		jobs[i].msg = m;
+		jobs[i].want = want.p;
+		jobs[i].bad = 0;
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, sign_thread, &jobs[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(jobs[i].bad, 0);
+	}
+	buf_clear(&want);
+}
+
 static void
 test_keys(void **state)
 {
@@ -570,11 +774,14 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_canon_body),
 	    cmocka_unit_test(test_canon_header),
+	    cmocka_unit_test(test_canon_header_runs),
 	    cmocka_unit_test(test_split),
 	    cmocka_unit_test(test_rfc8463),
 	    cmocka_unit_test(test_sign_verify),
 	    cmocka_unit_test(test_sign_minimal_and_full),
 	    cmocka_unit_test(test_sign_one_key),
+	    cmocka_unit_test(test_hdrs_shared),
+	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_folding_long),
 	};
