@@ -19,10 +19,12 @@ base64_encode(struct buf *out, const void *in, size_t len, int line)
 {
 	const unsigned char *p = in;
 	size_t n = base64_encoded_len(len), col = 0, i, k;
-	char q[4];
+	char q[4], *o;
 
 	if (buf_reserve(out, n + (line > 0 ? n / (size_t)line * 2 : 0)) == -1)
 		return -1;
+	/* The room is reserved: write straight into it. */
+	o = out->p + out->len;
 	for (i = 0; i < len; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16;
 		if (i + 1 < len)
@@ -37,13 +39,16 @@ base64_encode(struct buf *out, const void *in, size_t len, int line)
 		 * multiple of 4 is honoured too (RFC 2045 §6.8 uses 76). */
 		for (k = 0; k < 4; k++) {
 			if (line > 0 && col == (size_t)line) {
-				buf_append(out, "\r\n", 2);
+				*o++ = '\r';
+				*o++ = '\n';
 				col = 0;
 			}
-			buf_append(out, &q[k], 1);
+			*o++ = q[k];
 			col++;
 		}
 	}
+	out->len = (size_t)(o - out->p);
+	out->p[out->len] = '\0';
 	return 0;
 }
 
