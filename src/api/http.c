@@ -39,6 +39,8 @@ req_unref(struct req *rq)
 	pthread_mutex_unlock(&rq->mu);
 	if (!last)
 		return;
+	if (rq->idem != NULL) /* no one else holds rq now */
+		idem_release(rq);
 	json_object_put(rq->root);
 	auth_release(&rq->auth);
 	buf_clear(&rq->raw);
@@ -319,6 +321,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		/* Resumed by the queue callback: MHD has taken the
 		 * connection off its suspended list. */
 		rq->resumed = 0;
+		idem_release(rq);
 		if (rq->resp == NULL)
 			return MHD_NO;
 		rq->status = rq->resp_status;
@@ -343,7 +346,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (rq->body != NULL)
 		rq->body[rq->body_len] = '\0';
-	return (enum MHD_Result)rq->route->fn(rq);
+	ret = (enum MHD_Result)rq->route->fn(rq);
+	/* Answered at once: its Idempotency-Key is free again. */
+	if (rq->answered)
+		idem_release(rq);
+	return ret;
 }
 
 /* Copies s for a log line, control bytes, '"' and '\\' as %XX, so a
@@ -462,8 +469,10 @@ api_start(const struct config *cfg, struct queue *q, char *err, size_t errlen)
 	}
 	api->cfg = cfg;
 	api->q = q;
+	pthread_mutex_init(&api->idem_mu, NULL);
 	if (pthread_key_create(&api->store_key, store_key_free) != 0) {
 		snprintf(err, errlen, "pthread_key_create failed");
+		pthread_mutex_destroy(&api->idem_mu);
 		free(api);
 		return NULL;
 	}
@@ -494,6 +503,7 @@ api_start(const struct config *cfg, struct queue *q, char *err, size_t errlen)
 fail:
 	auth_free(api->auth);
 	pthread_key_delete(api->store_key);
+	pthread_mutex_destroy(&api->idem_mu);
 	free(api);
 	return NULL;
 }
@@ -529,5 +539,7 @@ api_stop(struct api *api)
 	}
 	auth_free(api->auth);
 	pthread_key_delete(api->store_key);
+	idem_free(api);
+	pthread_mutex_destroy(&api->idem_mu);
 	free(api);
 }

@@ -27,6 +27,11 @@
  * so that signing never copies the message (DESIGN §7). */
 #define DKIM_GAP 4096
 
+/* Buckets of the set of Idempotency-Keys in flight (idem.c). */
+#define IDEM_BUCKETS 256
+
+struct idem_entry;
+
 struct api {
 	const struct config *cfg;
 	struct queue *q;
@@ -35,6 +40,8 @@ struct api {
 	pthread_key_t store_key; /* per-thread read connection */
 	atomic_int inflight;     /* suspended connections */
 	atomic_int stopping;     /* api_stop has begun */
+	pthread_mutex_t idem_mu; /* guards idem[] and every req's idem */
+	struct idem_entry *idem[IDEM_BUCKETS];
 };
 
 struct json_object;
@@ -73,6 +80,7 @@ struct req {
 	struct store_msg sm;
 	const struct mailbox **rcpt; /* as the client wrote them */
 	char message_id[MSGID_MAX];
+	struct idem_entry *idem; /* this request's key in api->idem */
 };
 
 /* Drops one reference; the last one frees the request. */
@@ -105,6 +113,18 @@ int api_verify(struct req *rq);
  * the queue; the response comes from the queue callback. */
 int send_submit(struct req *rq, const struct auth_domain *dom,
                 const char *mail_from, const char *subject, time_t now);
+/* send.c: the response of SPEC §3.4 for n recipients and their states. */
+struct MHD_Response *send_response(struct req *rq, const char *message_id,
+                                   const char *const *addrs,
+                                   const enum rcpt_state *st, size_t n);
+/* idem.c: SPEC §2.4 Idempotency-Key, run before the body is parsed. 0:
+ * go on (no key, or the key is now held for this request); 1: answered
+ * (a replay, a 409, a 400 or a 503) with the MHD result in *ret. */
+int idem_begin(struct req *rq, enum MHD_Result *ret);
+/* Lets go of the request's key, if it holds one; any thread. */
+void idem_release(struct req *rq);
+/* Frees what is left of api->idem (at stop). */
+void idem_free(struct api *api);
 /* send.c: the sender-domain checks (10204, 10203); NULL after answering. */
 const struct auth_domain *send_domain(struct req *rq, const char *domain,
                                       struct api_error *err);

@@ -6,6 +6,7 @@
  * Order (SPEC §2.2; route, auth and Content-Length ran in http.c): JSON
  * schema (10001) → content rules (10202) → sender domain (10204) →
  * disabled (10203) → build, sign, size (10200) → queue (503/10002).
+ * An Idempotency-Key is looked at first (idem.c).
  * Rate limits and suppressions are not done yet.
  */
 #include <stdlib.h>
@@ -47,52 +48,67 @@ send_domain(struct req *rq, const char *domain, struct api_error *err)
 }
 
 static int
-put_list(struct buf *b, const char *key, struct req *rq,
-         const enum rcpt_state *st, unsigned mask)
+put_list(struct buf *b, const char *key, const char *const *addrs,
+         const enum rcpt_state *st, size_t n, unsigned mask)
 {
 	size_t i;
 	int first = 1;
 
 	if (buf_printf(b, "\"%s\":[", key) == -1)
 		return -1;
-	for (i = 0; i < rq->sm.nrcpts; i++) {
+	for (i = 0; i < n; i++) {
 		if (!(mask & (1u << st[i])))
 			continue;
 		if ((!first && buf_putc(b, ',') == -1) ||
-		    envelope_cstr(b, rq->rcpt[i]->address) == -1)
+		    envelope_cstr(b, addrs[i]) == -1)
 			return -1;
 		first = 0;
 	}
 	return buf_putc(b, ']');
 }
 
-/* The response of SPEC §3.4: all five keys, each recipient in one list,
- * as the client wrote it. */
-static struct MHD_Response *
-send_response(struct req *rq, const enum rcpt_state *st)
+/* The response of SPEC §3.4: all five keys, each recipient in one list. */
+struct MHD_Response *
+send_response(struct req *rq, const char *message_id, const char *const *addrs,
+              const enum rcpt_state *st, size_t n)
 {
 	struct buf b;
 
+	(void)rq;
 	buf_init(&b, 0);
 	if (envelope_open(&b) == -1 || buf_putc(&b, '{') == -1 ||
-	    put_list(&b, "delivered", rq, st, 1u << RCPT_DELIVERED) == -1 ||
-	    buf_putc(&b, ',') == -1 ||
-	    put_list(&b, "permanent_bounces", rq, st, 1u << RCPT_BOUNCED) ==
+	    put_list(&b, "delivered", addrs, st, n, 1u << RCPT_DELIVERED) ==
 	        -1 ||
 	    buf_putc(&b, ',') == -1 ||
-	    put_list(&b, "queued", rq, st,
+	    put_list(&b, "permanent_bounces", addrs, st, n,
+	             1u << RCPT_BOUNCED) == -1 ||
+	    buf_putc(&b, ',') == -1 ||
+	    put_list(&b, "queued", addrs, st, n,
 	             (1u << RCPT_QUEUED) | (1u << RCPT_DEFERRED) |
 	                 (1u << RCPT_FAILED)) == -1 ||
 	    buf_puts(&b, ",\"message_id\":") == -1 ||
-	    envelope_cstr(&b, rq->message_id) == -1 ||
-	    buf_putc(&b, ',') == -1 ||
-	    put_list(&b, "suppressed_recipients", rq, st,
+	    envelope_cstr(&b, message_id) == -1 || buf_putc(&b, ',') == -1 ||
+	    put_list(&b, "suppressed_recipients", addrs, st, n,
 	             1u << RCPT_SUPPRESSED) == -1 ||
 	    buf_putc(&b, '}') == -1 || envelope_close(&b) == -1) {
 		buf_clear(&b);
 		return NULL;
 	}
 	return req_json_response(&b);
+}
+
+/* The response of a send: each recipient as the client wrote it. */
+static struct MHD_Response *
+send_answer(struct req *rq, const enum rcpt_state *st)
+{
+	const char **addrs;
+	size_t i, n = rq->sm.nrcpts;
+
+	if ((addrs = arena_alloc(rq->a, (n + 1) * sizeof(*addrs))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		addrs[i] = rq->rcpt[i]->address;
+	return send_response(rq, rq->message_id, addrs, st, n);
 }
 
 /* queue_send_fn: runs on the writer or delivery thread. */
@@ -106,6 +122,9 @@ send_done(void *arg, int rc, const enum rcpt_state *states)
 	struct MHD_Response *r = NULL;
 	int status = 200;
 
+	/* Committed (key recorded) or refused (nothing written): a repeat
+	 * of the key is no longer in flight (SPEC §2.4). */
+	idem_release(rq);
 	pthread_mutex_lock(&rq->mu);
 	if (!rq->closed) {
 		if (rc == 0 && states == NULL) {
@@ -119,7 +138,7 @@ send_done(void *arg, int rc, const enum rcpt_state *states)
 			states = q;
 		}
 		if (rc == 0 && states != NULL)
-			r = send_response(rq, states);
+			r = send_answer(rq, states);
 		if (r == NULL)
 			r = req_error_response(rq, &e, &status);
 		else
@@ -238,8 +257,11 @@ api_send(struct req *rq)
 	const struct auth_domain *dom;
 	struct api_error e;
 	struct message *msg;
+	enum MHD_Result ret;
 	time_t now;
 
+	if (idem_begin(rq, &ret) != 0)
+		return ret;
 	if (jsonreq_parse(rq->body, rq->body_len, &rq->root, &e) == -1)
 		return req_error(rq, &e);
 	if ((msg = arena_alloc(rq->a, sizeof(*msg))) == NULL)

@@ -23,9 +23,12 @@ api_send_raw(struct req *rq)
 	struct raw_req r;
 	char why[256];
 	time_t now;
+	enum MHD_Result ret;
 	size_t i;
 	int rc;
 
+	if (idem_begin(rq, &ret) != 0)
+		return ret;
 	if (jsonreq_parse(rq->body, rq->body_len, &rq->root, &e) == -1)
 		return req_error(rq, &e);
 	if (jsonreq_send_raw(rq->a, rq->root, &r, &e) == -1)

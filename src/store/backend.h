@@ -43,6 +43,8 @@ struct store_ops {
 	                         char **, size_t *);
 	int (*message_status)(struct store *, const char *, const char *,
 	                      struct msg_status *);
+	int (*idem_get)(struct store *, const char *, const char *, int64_t,
+	                char *, struct msg_status *);
 };
 
 /* Every backend's connection starts with this. */

@@ -93,6 +93,15 @@ static const char *const migrations[] = {
     "  updated INTEGER NOT NULL);"
     "CREATE INDEX recipients_pending ON recipients (state, next_attempt);"
     "CREATE INDEX recipients_message ON recipients (message_id);",
+    /* 2: Idempotency-Key records (SPEC §2.4); msg_id is messages.id */
+    "CREATE TABLE idempotency ("
+    "  account_id TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  body_hash TEXT NOT NULL,"
+    "  msg_id INTEGER NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, key));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -131,6 +140,8 @@ enum st {
 	ST_RAW_BY_ID,
 	ST_MSG_BY_ID,
 	ST_RCPTS_OF,
+	ST_IDEM_PUT,
+	ST_IDEM_GET,
 	ST_COUNT
 };
 
@@ -212,6 +223,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RCPTS_OF] = "SELECT address, state, attempts, last_attempt, "
                     "next_attempt, last_reply FROM recipients "
                     "WHERE message_id = ?1 ORDER BY id",
+    /* A record past 24 h is only replaced: the api checks the age. */
+    [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (account_id, key, "
+                    "body_hash, msg_id, message_id, created) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_IDEM_GET] = "SELECT i.body_hash, m.id, m.message_id, m.created "
+                    "FROM idempotency i JOIN messages m ON m.id = i.msg_id "
+                    "WHERE i.account_id = ?1 AND i.key = ?2 "
+                    "AND i.created >= ?3",
 };
 
 struct sqlite_store {
@@ -821,7 +840,20 @@ sq_message_insert(struct store *s, struct store_msg *m)
 			return rc;
 		r->id = sqlite3_last_insert_rowid(SQ(s)->db);
 	}
-	return 0;
+	if (m->idem_key == NULL)
+		return 0;
+	/* SPEC §2.4: in the message's transaction, so a key is recorded
+	 * exactly when its message is. */
+	if ((st = stmt(s, ST_IDEM_PUT)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, m->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, m->idem_hash != NULL ? m->idem_hash : "", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, m->id);
+	sqlite3_bind_text(st, 5, m->message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, m->created);
+	return run(s, st, "idempotency insert");
 }
 
 static int
@@ -956,15 +988,56 @@ sq_message_raw_by_id(struct store *s, const char *account_id,
 	return rc;
 }
 
+/* Appends the recipients of message row id to out->rcpts. */
+static int
+read_rcpts(struct store *s, int64_t id, struct msg_status *out)
+{
+	sqlite3_stmt *st;
+	struct rcpt_status *nv;
+	size_t cap = 0;
+	int rc;
+
+	if ((st = stmt(s, ST_RCPTS_OF)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rcpt_status *r;
+
+		if (out->nrcpts == cap) {
+			cap = cap ? cap * 2 : 4;
+			nv = realloc(out->rcpts, cap * sizeof(*nv));
+			if (nv == NULL) {
+				snprintf(s->err, sizeof(s->err),
+				         "status: out of memory");
+				done(st);
+				return -1;
+			}
+			out->rcpts = nv;
+		}
+		r = &out->rcpts[out->nrcpts++];
+		r->address = col_dup(st, 0);
+		r->state = (enum rcpt_state)sqlite3_column_int(st, 1);
+		r->attempts = sqlite3_column_int(st, 2);
+		r->last_attempt = sqlite3_column_int64(st, 3);
+		r->next_attempt = sqlite3_column_int64(st, 4);
+		r->reply = col_dup(st, 5);
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(s, "message status");
+		done(st);
+		return -1;
+	}
+	done(st);
+	return 0;
+}
+
 static int
 sq_message_status(struct store *s, const char *account_id,
                   const char *message_id, struct msg_status *out)
 {
 	sqlite3_stmt *st;
-	struct rcpt_status *nv;
 	char buf[1024];
 	int64_t id;
-	size_t cap = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -983,41 +1056,47 @@ sq_message_status(struct store *s, const char *account_id,
 	out->message_id = col_dup(st, 1);
 	out->created = sqlite3_column_int64(st, 2);
 	done(st);
-	if ((st = stmt(s, ST_RCPTS_OF)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rcpt_status *r;
-
-		if (out->nrcpts == cap) {
-			cap = cap ? cap * 2 : 4;
-			nv = realloc(out->rcpts, cap * sizeof(*nv));
-			if (nv == NULL) {
-				snprintf(s->err, sizeof(s->err),
-				         "status: out of memory");
-				done(st);
-				goto fail;
-			}
-			out->rcpts = nv;
-		}
-		r = &out->rcpts[out->nrcpts++];
-		r->address = col_dup(st, 0);
-		r->state = (enum rcpt_state)sqlite3_column_int(st, 1);
-		r->attempts = sqlite3_column_int(st, 2);
-		r->last_attempt = sqlite3_column_int64(st, 3);
-		r->next_attempt = sqlite3_column_int64(st, 4);
-		r->reply = col_dup(st, 5);
+	if (read_rcpts(s, id, out) == -1) {
+		msg_status_clear(out);
+		return -1;
 	}
-	if (rc != SQLITE_DONE) {
-		set_err(s, "message status");
-		done(st);
-		goto fail;
-	}
-	done(st);
 	return 0;
-fail:
-	msg_status_clear(out);
-	return -1;
+}
+
+static int
+sq_idem_get(struct store *s, const char *account_id, const char *key,
+            int64_t since_ms, char body_hash[65], struct msg_status *out)
+{
+	sqlite3_stmt *st;
+	int64_t id;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	body_hash[0] = '\0';
+	if ((st = stmt(s, ST_IDEM_GET)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since_ms);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			set_err(s, "idempotency");
+		done(st);
+		return rc == SQLITE_DONE ? 1 : -1;
+	}
+	snprintf(body_hash, 65, "%s",
+	         sqlite3_column_text(st, 0) != NULL
+	             ? (const char *)sqlite3_column_text(st, 0)
+	             : "");
+	id = sqlite3_column_int64(st, 1);
+	out->message_id = col_dup(st, 2);
+	out->created = sqlite3_column_int64(st, 3);
+	done(st);
+	if (out->message_id == NULL || read_rcpts(s, id, out) == -1) {
+		msg_status_clear(out);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -1173,4 +1252,5 @@ static const struct store_ops sqlite_ops = {
     .message_raw = sq_message_raw,
     .message_raw_by_id = sq_message_raw_by_id,
     .message_status = sq_message_status,
+    .idem_get = sq_idem_get,
 };

@@ -301,3 +301,10 @@ msg_status_clear(struct msg_status *st)
 	free(st->rcpts);
 	memset(st, 0, sizeof(*st));
 }
+
+int
+store_idem_get(struct store *s, const char *account_id, const char *key,
+               int64_t since_ms, char body_hash[65], struct msg_status *out)
+{
+	return s->ops->idem_get(s, account_id, key, since_ms, body_hash, out);
+}

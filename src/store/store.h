@@ -99,6 +99,11 @@ struct store_msg {
 	int64_t created; /* unix ms; 0 = now (filled in by message_insert) */
 	struct store_rcpt *rcpts;
 	size_t nrcpts;
+	/* SPEC §2.4 Idempotency-Key: when idem_key is set, message_insert
+	 * also records (account_id, idem_key) → this message, in the same
+	 * transaction; idem_hash is the hex SHA-256 of the request body. */
+	const char *idem_key;
+	const char *idem_hash;
 };
 
 /* One recipient's new state after a delivery attempt. */
@@ -211,5 +216,13 @@ int store_message_raw_by_id(struct store *s, const char *account_id,
 int store_message_status(struct store *s, const char *account_id,
                          const char *message_id, struct msg_status *out);
 void msg_status_clear(struct msg_status *st);
+
+/* SPEC §2.4: the message recorded for an account's Idempotency-Key, if
+ * recorded at or after since_ms (unix ms): its request body's hash in
+ * body_hash and the message with its recipients' current states in out.
+ * 0 found, 1 none (or older), -1 error. */
+int store_idem_get(struct store *s, const char *account_id, const char *key,
+                   int64_t since_ms, char body_hash[65],
+                   struct msg_status *out);
 
 #endif

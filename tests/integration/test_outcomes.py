@@ -178,7 +178,6 @@ def test_dev_env(server):
 
 
 # -- Idempotency-Key ------------------------------------------------------------
-@pytest.mark.skip(reason="not built yet: Idempotency-Key (SPEC §2.4), management issue")
 def test_idempotency_key(server):
     key = secrets.token_hex(8)
     body = simple(to=uniq("ok"))
