@@ -21,8 +21,7 @@
 #include "../core/log.h"
 #include "http.h"
 
-#define IDEM_KEY_MAX 256                    /* characters, SPEC §2.4 */
-#define IDEM_TTL_MS (24LL * 60 * 60 * 1000) /* how long a key holds */
+#define IDEM_KEY_MAX 256 /* characters, SPEC §2.4 */
 
 /* One (account, key) being processed. */
 struct idem_entry {
@@ -189,7 +188,8 @@ idem_begin(struct req *rq, enum MHD_Result *ret)
 		rc = -1;
 	else
 		rc = store_idem_get(st, account, key,
-		                    clock_now_ms() - IDEM_TTL_MS, have, &ms);
+		                    clock_now_ms() - STORE_IDEM_TTL_MS, have,
+		                    &ms);
 	if (rc == -1) {
 		if (st != NULL)
 			log_warnx("idem: account=%s lookup failed: %s", account,

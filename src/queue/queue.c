@@ -17,6 +17,10 @@
  * is answered when the committed outcomes of every recipient's first
  * attempt have come back, or when its deadline passes, whichever comes
  * first. So every callback runs on the writer thread.
+ *
+ * Between batches the writer also deletes Idempotency-Key records past
+ * their 24 h (at start, then hourly), a bounded number per transaction
+ * so sends never wait long behind it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -79,10 +83,15 @@ struct queue {
 	struct op *rhead, *rtail;
 	int64_t retry_at;    /* monotonic ms */
 	int64_t retry_delay; /* ms, doubles while the store stays down */
+	int64_t purge_at;    /* monotonic ms: next Idempotency-Key purge */
+	size_t purged;       /* records deleted by the current purge */
 };
 
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 10000
+#define PURGE_EVERY_MS (60 * 60 * 1000)
+#define PURGE_RETRY_MS (60 * 1000)
+#define PURGE_BATCH 1000 /* records per transaction */
 
 static void
 op_push(struct queue *q, struct op *op)
@@ -424,6 +433,42 @@ retry_push(struct queue *q, struct op *op)
 	q->rtail = op;
 }
 
+/*
+ * Deletes one batch of expired Idempotency-Key records when a purge is
+ * due; a full batch leaves the purge due, so the next one follows once
+ * the sends waiting meanwhile are committed.
+ */
+static void
+purge_run(struct queue *q)
+{
+	int n = -1;
+
+	if (clock_mono_ms() < q->purge_at || q->rhead != NULL)
+		return;
+	if (store_begin(q->st) == 0) {
+		n = store_idem_purge(q->st, clock_now_ms() - STORE_IDEM_TTL_MS,
+		                     PURGE_BATCH);
+		if (n < 0 || store_commit(q->st) != 0)
+			n = -1;
+	}
+	if (n < 0) {
+		log_warnx("queue: purging expired idempotency keys failed, "
+		          "retrying in a minute: %s",
+		          store_error(q->st));
+		store_rollback(q->st);
+		q->purge_at = clock_mono_ms() + PURGE_RETRY_MS;
+		return;
+	}
+	q->purged += (size_t)n;
+	if (n == PURGE_BATCH)
+		return;
+	if (q->purged > 0)
+		log_info("queue: purged %zu idempotency keys older than 24 h",
+		         q->purged);
+	q->purged = 0;
+	q->purge_at = clock_mono_ms() + PURGE_EVERY_MS;
+}
+
 /* The earliest time the writer must wake without new operations. */
 static int64_t
 writer_wake(struct queue *q)
@@ -434,6 +479,9 @@ writer_wake(struct queue *q)
 		wake = q->whead->deadline;
 	if (q->rhead != NULL && (wake == 0 || q->retry_at < wake))
 		wake = q->retry_at;
+	/* The purge waits while held outcomes do. */
+	if (q->rhead == NULL && (wake == 0 || q->purge_at < wake))
+		wake = q->purge_at;
 	return wake;
 }
 
@@ -483,6 +531,7 @@ writer_main(void *arg)
 		waiters_expire(q, clock_mono_ms(), exiting);
 		if (exiting)
 			break;
+		purge_run(q);
 	}
 	return NULL;
 }
@@ -570,6 +619,7 @@ queue_start(const struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	rebuild_flush(&rb);
+	q->purge_at = clock_mono_ms(); /* the first purge comes at once */
 	if (rb.nrcpts > 0)
 		log_info("queue: schedule rebuilt: %zu recipients in %zu jobs",
 		         rb.nrcpts, rb.njobs);

@@ -45,6 +45,7 @@ struct store_ops {
 	                      struct msg_status *);
 	int (*idem_get)(struct store *, const char *, const char *, int64_t,
 	                char *, struct msg_status *);
+	int (*idem_purge)(struct store *, int64_t, int);
 };
 
 /* Every backend's connection starts with this. */

@@ -102,6 +102,8 @@ static const char *const migrations[] = {
     "  message_id TEXT NOT NULL,"
     "  created INTEGER NOT NULL,"
     "  PRIMARY KEY (account_id, key));",
+    /* 3: the purge of records past 24 h finds them by age */
+    "CREATE INDEX idempotency_created ON idempotency (created);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -142,6 +144,7 @@ enum st {
 	ST_RCPTS_OF,
 	ST_IDEM_PUT,
 	ST_IDEM_GET,
+	ST_IDEM_PURGE,
 	ST_COUNT
 };
 
@@ -231,6 +234,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "FROM idempotency i JOIN messages m ON m.id = i.msg_id "
                     "WHERE i.account_id = ?1 AND i.key = ?2 "
                     "AND i.created >= ?3",
+    [ST_IDEM_PURGE] = "DELETE FROM idempotency WHERE rowid IN ("
+                      "SELECT rowid FROM idempotency WHERE created < ?1 "
+                      "LIMIT ?2)",
 };
 
 struct sqlite_store {
@@ -1223,6 +1229,20 @@ fail:
 	return NULL;
 }
 
+static int
+sq_idem_purge(struct store *s, int64_t before_ms, int limit)
+{
+	sqlite3_stmt *st;
+
+	if ((st = stmt(s, ST_IDEM_PURGE)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int(st, 2, limit);
+	if (run(s, st, "idempotency purge") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db);
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1253,4 +1273,5 @@ static const struct store_ops sqlite_ops = {
     .message_raw_by_id = sq_message_raw_by_id,
     .message_status = sq_message_status,
     .idem_get = sq_idem_get,
+    .idem_purge = sq_idem_purge,
 };

@@ -308,3 +308,9 @@ store_idem_get(struct store *s, const char *account_id, const char *key,
 {
 	return s->ops->idem_get(s, account_id, key, since_ms, body_hash, out);
 }
+
+int
+store_idem_purge(struct store *s, int64_t before_ms, int limit)
+{
+	return s->ops->idem_purge(s, before_ms, limit);
+}

@@ -224,5 +224,11 @@ void msg_status_clear(struct msg_status *st);
 int store_idem_get(struct store *s, const char *account_id, const char *key,
                    int64_t since_ms, char body_hash[65],
                    struct msg_status *out);
+/* How long an Idempotency-Key holds (SPEC §2.4). */
+#define STORE_IDEM_TTL_MS (24LL * 60 * 60 * 1000)
+/* Deletes at most limit Idempotency-Key records created before
+ * before_ms (unix ms), inside the caller's transaction: the number
+ * deleted, or -1. */
+int store_idem_purge(struct store *s, int64_t before_ms, int limit);
 
 #endif

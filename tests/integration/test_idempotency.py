@@ -248,6 +248,42 @@ def test_record_survives_a_restart(make_server):
     assert_conflict(r, "different request body")
 
 
+def test_expired_records_are_purged(make_server):
+    """Records past 24 h are deleted (at start, then hourly); the message
+    they named stays readable, a fresh key still replays."""
+    s = make_server("idem-purge").start()
+    old = [key() for _ in range(3)]
+    sent = [assert_send_result(s.send(simple(to=uniq("ok")),
+                                      headers={"Idempotency-Key": k}))
+            for k in old]
+    fk, fbody = key(), simple(to=uniq("ok"))
+    fresh = assert_send_result(s.send(fbody, headers={"Idempotency-Key": fk}))
+    c = db(s)
+    try:
+        n = c.execute("UPDATE idempotency SET created = created - ? "
+                      "WHERE key IN (?, ?, ?)",
+                      (25 * 3600 * 1000, *old)).rowcount
+    finally:
+        c.close()
+    assert n == 3
+    s.stop()
+    s.start()
+
+    def left():
+        c = db(s)
+        try:
+            return [k for (k,) in c.execute("SELECT key FROM idempotency")]
+        finally:
+            c.close()
+    assert s.wait_for(lambda: left() == [fk]), left()
+    assert "purged 3 idempotency keys older than 24 h" in s.stderr()
+    r = s.send(fbody, headers={"Idempotency-Key": fk})
+    assert assert_send_result(r)["message_id"] == fresh["message_id"]
+    assert r.headers.get("Idempotent-Replayed") == "true", r
+    for a in sent:
+        assert s.message(a["message_id"]).status == 200
+
+
 def test_store_down_does_not_record_the_key(make_server):
     """A 503 (the queue cannot write) leaves the key free: the retry
     with the same key is sent, once."""

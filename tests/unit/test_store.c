@@ -424,6 +424,51 @@ test_messages(void **state)
 	assert_string_equal(rcpt_state_name(RCPT_SUPPRESSED), "suppressed");
 }
 
+/* Expired Idempotency-Key records go in bounded batches; the messages
+ * they named and the keys still within 24 h stay. */
+static void
+test_idem_purge(void **state)
+{
+	struct fixture *f = *state;
+	static const char *keys[] = {"k1", "k2", "k3", "k4"};
+	static const char *ids[] = {"<i1@example.com>", "<i2@example.com>",
+	                            "<i3@example.com>", "<i4@example.com>"};
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct msg_status st;
+	char hash[65];
+	int64_t now = 1790000000000LL;
+
+	seed(f->s);
+	assert_int_equal(store_begin(f->s), 0);
+	for (int i = 0; i < 4; i++) {
+		msg_init(&m, r, ids[i], 1);
+		m.idem_key = keys[i];
+		m.idem_hash = "00";
+		/* three a day old and more, the last one an hour old */
+		m.created = i < 3 ? now - STORE_IDEM_TTL_MS - 1000 * (i + 1)
+		                  : now - 3600 * 1000;
+		assert_int_equal(store_message_insert(f->s, &m), 0);
+	}
+	assert_int_equal(store_commit(f->s), 0);
+
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_idem_purge(f->s, now - STORE_IDEM_TTL_MS, 2), 2);
+	assert_int_equal(store_idem_purge(f->s, now - STORE_IDEM_TTL_MS, 2), 1);
+	assert_int_equal(store_idem_purge(f->s, now - STORE_IDEM_TTL_MS, 2), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(
+		    store_idem_get(f->s, ACC, keys[i], 0, hash, &st), 1);
+	assert_int_equal(store_idem_get(f->s, ACC, "k4", 0, hash, &st), 0);
+	assert_string_equal(st.message_id, "<i4@example.com>");
+	assert_string_equal(hash, "00");
+	msg_status_clear(&st);
+	assert_int_equal(store_message_status(f->s, ACC, ids[0], &st), 0);
+	msg_status_clear(&st);
+}
+
 static void
 test_message_fk(void **state)
 {
@@ -456,6 +501,7 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_message_fk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idem_purge, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
