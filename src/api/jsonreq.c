@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -22,7 +23,9 @@
 #include "../mail/limits.h"
 #include "jsonreq.h"
 
-#define SHOW_MAX 100 /* bytes of a client value quoted in a message */
+#define SHOW_MAX 100       /* bytes of a client value quoted in a message */
+#define MIME_NAME_MAX 127  /* a MIME type or subtype name, RFC 6838 §4.2 */
+#define CONTENT_ID_MAX 250 /* keeps "Content-ID: <…>" under 998 */
 
 struct rd {
 	struct arena *a;
@@ -291,14 +294,36 @@ is_token(const char *s, size_t n)
 	return 1;
 }
 
-/* "type/subtype", nothing else (no parameters). */
+/* "type/subtype", nothing else (no parameters); each name ≤ 127
+ * characters (RFC 6838 §4.2). */
 static int
 is_mime_type(const char *s, size_t n)
 {
 	const char *sl = memchr(s, '/', n);
+	size_t tn = sl != NULL ? (size_t)(sl - s) : 0;
 
-	return sl != NULL && is_token(s, (size_t)(sl - s)) &&
-	       is_token(sl + 1, n - (size_t)(sl - s) - 1);
+	return sl != NULL && tn <= MIME_NAME_MAX &&
+	       n - tn - 1 <= MIME_NAME_MAX && is_token(s, tn) &&
+	       is_token(sl + 1, n - tn - 1);
+}
+
+/* A Content-ID without its brackets: 1 to CONTENT_ID_MAX characters of
+ * RFC 5322 atext, '.' and '@' (the msg-id alphabet, §3.6.4). */
+static int
+is_content_id(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > CONTENT_ID_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') ||
+		      (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.@", c))))
+			return 0;
+	}
+	return 1;
 }
 
 /* A required string member of an attachment. 0, or -1 (schema). */
@@ -333,7 +358,8 @@ att_content(struct rd *r, const char *ptr, const char *label,
 
 	if (!is_mime_type(at->type, tn)) {
 		content(r, ptr_key(r, ptr, "type"),
-		        "%s: type '%.*s' is not of the form type/subtype",
+		        "%s: type '%.*s' is not of the form type/subtype "
+		        "(at most 127 characters each)",
 		        label, tn > SHOW_MAX ? SHOW_MAX : (int)tn, at->type);
 		return;
 	}
@@ -349,10 +375,12 @@ att_content(struct rd *r, const char *ptr, const char *label,
 			id++;
 			idn -= 2;
 		}
-		if (idn == 0 || has_crlfnul(id, idn) || memchr(id, '<', idn) ||
-		    memchr(id, '>', idn) || memchr(id, ' ', idn)) {
+		if (!is_content_id(id, idn)) {
 			content(r, ptr_key(r, ptr, "content_id"),
-			        "%s: content_id is not valid", label);
+			        "%s: content_id is not valid: use 1-250 "
+			        "letters, digits, '.', '@' and "
+			        "!#$%%&'*+-/=?^_`{|}~",
+			        label);
 			return;
 		}
 		at->content_id = arena_strndup(r->a, id, idn);
@@ -431,6 +459,16 @@ read_att(struct rd *r, struct json_object *o, const char *ptr,
 	return 0;
 }
 
+/* 1 when m already has a header of that name, in any case. */
+static int
+header_seen(const struct message *m, const char *name)
+{
+	for (size_t i = 0; i < m->nheaders; i++)
+		if (strcasecmp(m->headers[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
 /* SPEC §5 through headers_check(HDR_API). 0, or -1 (schema). */
 static int
 read_headers(struct rd *r, struct json_object *root, struct message *m)
@@ -475,8 +513,16 @@ read_headers(struct rd *r, struct json_object *root, struct message *m)
 			content(r, ptr, "%s", why);
 			continue;
 		}
+		if (header_seen(m, canon ? canon : name)) {
+			content(r, ptr,
+			        "Header '%.*s' is given more than once (names "
+			        "are case-insensitive).",
+			        SHOW_MAX, canon ? canon : name);
+			continue;
+		}
 		m->headers[m->nheaders].name = canon ? canon : name;
 		m->headers[m->nheaders].value = val;
+		m->headers[m->nheaders].structured = headers_structured(canon);
 		m->nheaders++;
 	}
 	if (r->content.kind == AE_NONE &&

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/utf8.h"
 #include "headers.h"
 #include "limits.h"
 
@@ -31,6 +32,7 @@ enum hdr_class {
 
 #define HF_PREFIX 0x01 /* name is a prefix ("ARC-") */
 #define HF_RAW_OK 0x02 /* a client may write it in a raw message */
+#define HF_STRUCT 0x04 /* structured: ASCII, never RFC 2047-encoded */
 
 /* A value rule: 0, or -1 with a sentence after "Header 'Name' ". */
 typedef int hdr_rule_fn(const char *v, size_t len, struct hdr_state *st,
@@ -49,29 +51,29 @@ static hdr_rule_fn rule_lu, rule_lu_post, rule_precedence, rule_auto,
 
 static const struct hdr_row hdr_table[] = {
     /* Allowlisted (SPEC §5). */
-    {"In-Reply-To", HC_ALLOW, 0, NULL, NULL},
-    {"References", HC_ALLOW, 0, NULL, NULL},
-    {"List-Unsubscribe", HC_ALLOW, 0, NULL, rule_lu},
-    {"List-Unsubscribe-Post", HC_ALLOW, 0, NULL, rule_lu_post},
-    {"List-Id", HC_ALLOW, 0, NULL, NULL},
-    {"List-Archive", HC_ALLOW, 0, NULL, NULL},
-    {"List-Help", HC_ALLOW, 0, NULL, NULL},
-    {"List-Owner", HC_ALLOW, 0, NULL, NULL},
-    {"List-Post", HC_ALLOW, 0, NULL, NULL},
-    {"List-Subscribe", HC_ALLOW, 0, NULL, NULL},
-    {"Precedence", HC_ALLOW, 0, NULL, rule_precedence},
-    {"Auto-Submitted", HC_ALLOW, 0, NULL, rule_auto},
-    {"Content-Language", HC_ALLOW, 0, NULL, NULL},
+    {"In-Reply-To", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"References", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"List-Unsubscribe", HC_ALLOW, HF_STRUCT, NULL, rule_lu},
+    {"List-Unsubscribe-Post", HC_ALLOW, HF_STRUCT, NULL, rule_lu_post},
+    {"List-Id", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"List-Archive", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"List-Help", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"List-Owner", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"List-Post", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"List-Subscribe", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"Precedence", HC_ALLOW, HF_STRUCT, NULL, rule_precedence},
+    {"Auto-Submitted", HC_ALLOW, HF_STRUCT, NULL, rule_auto},
+    {"Content-Language", HC_ALLOW, HF_STRUCT, NULL, NULL},
     {"Keywords", HC_ALLOW, 0, NULL, NULL},
     {"Comments", HC_ALLOW, 0, NULL, NULL},
-    {"Importance", HC_ALLOW, 0, NULL, rule_importance},
-    {"Priority", HC_ALLOW, 0, NULL, rule_priority},
-    {"Sensitivity", HC_ALLOW, 0, NULL, rule_sensitivity},
+    {"Importance", HC_ALLOW, HF_STRUCT, NULL, rule_importance},
+    {"Priority", HC_ALLOW, HF_STRUCT, NULL, rule_priority},
+    {"Sensitivity", HC_ALLOW, HF_STRUCT, NULL, rule_sensitivity},
     {"Organization", HC_ALLOW, 0, NULL, NULL},
-    {"Require-Recipient-Valid-Since", HC_ALLOW, 0, NULL, NULL},
-    {"Expires", HC_ALLOW, 0, NULL, NULL},
-    {"Reply-By", HC_ALLOW, 0, NULL, NULL},
-    {"Archived-At", HC_ALLOW, 0, NULL, NULL},
+    {"Require-Recipient-Valid-Since", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"Expires", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"Reply-By", HC_ALLOW, HF_STRUCT, NULL, NULL},
+    {"Archived-At", HC_ALLOW, HF_STRUCT, NULL, NULL},
     /* Set by pigeon. */
     {"Date", HC_SERVER, HF_RAW_OK, NULL, NULL},
     {"Message-ID", HC_SERVER, HF_RAW_OK, NULL, NULL},
@@ -239,41 +241,6 @@ rule_lu_post(const char *v, size_t len, struct hdr_state *st, const char **why)
 	return 0;
 }
 
-/* RFC 3629 §4 well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF). */
-static int
-utf8_valid(const unsigned char *p, size_t n)
-{
-	size_t i = 0, len, k;
-	uint32_t cp;
-
-	while (i < n) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (p[i] >= 0xc2 && p[i] <= 0xdf)
-			len = 2, cp = p[i] & 0x1f;
-		else if (p[i] >= 0xe0 && p[i] <= 0xef)
-			len = 3, cp = p[i] & 0x0f;
-		else if (p[i] >= 0xf0 && p[i] <= 0xf4)
-			len = 4, cp = p[i] & 0x07;
-		else
-			return 0;
-		if (n - i < len)
-			return 0;
-		for (k = 1; k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
 /*
  * The client's header name, printable for a message: at most 64 bytes,
  * anything outside printable ASCII shown as '?'.
@@ -342,6 +309,34 @@ is_x_name(const char *name, size_t nlen)
 	return 1;
 }
 
+/*
+ * A structured value is written as given (outer white space trimmed) and
+ * folded only at its white space: it must be printable ASCII, and no
+ * word may be too long to fold under 998 octets.
+ */
+static int
+struct_value_check(const char *v, size_t len, const char **why)
+{
+	size_t i, run = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c >= 0x7f || (c < ' ' && c != '\t')) {
+			*why = "has a non-ASCII value. It is a structured "
+			       "header and cannot be encoded; encode a "
+			       "display name as an RFC 2047 encoded-word.";
+			return -1;
+		}
+		run = c == ' ' || c == '\t' ? 0 : run + 1;
+		if (run > MAX_STRUCT_WORD) {
+			*why = "has a value with a word of over 900 "
+			       "characters. Separate the parts with spaces.";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static const struct hdr_row *
 lookup(const char *name, size_t nlen)
 {
@@ -381,7 +376,7 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 			    why, whylen, name, nlen,
 			    "is not allowed. X- header names may only use "
 			    "letters, digits, '_' and '-'.");
-		if (mode == HDR_API && nlen > MAX_HEADER_NAME)
+		if (nlen > MAX_HEADER_NAME)
 			return refuse(
 			    why, whylen, name, nlen,
 			    "is not allowed. Header names are limited to 100 "
@@ -426,9 +421,12 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 		if (vlen > MAX_HEADER_VALUE)
 			return refuse(why, whylen, name, nlen,
 			              "has a value longer than 2048 bytes.");
-		if (!utf8_valid((const unsigned char *)value, vlen))
+		if (!utf8_valid(value, vlen))
 			return refuse(why, whylen, name, nlen,
 			              "has a value that is not valid UTF-8.");
+		if (r != NULL && (r->flags & HF_STRUCT) &&
+		    struct_value_check(value, vlen, &rwhy) == -1)
+			return refuse(why, whylen, name, nlen, rwhy);
 		if (allowlisted && st->allowlisted >= MAX_ALLOWLISTED_HEADERS)
 			return refuse(
 			    why, whylen, name, nlen,
@@ -457,6 +455,17 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 	st->total += add;
 	*canon = r != NULL ? r->name : NULL;
 	return 0;
+}
+
+int
+headers_structured(const char *canon)
+{
+	const struct hdr_row *r;
+
+	if (canon == NULL)
+		return 0;
+	r = lookup(canon, strlen(canon));
+	return r != NULL && (r->flags & HF_STRUCT);
 }
 
 int

@@ -33,6 +33,11 @@ int headers_check(enum hdr_mode mode, const char *name, size_t nlen,
                   const char *value, size_t vlen, struct hdr_state *st,
                   const char **canon, char *why, size_t whylen);
 
+/* 1 when the header named canon (as set by headers_check) is structured:
+ * its value is written trimmed of outer white space, folded only at
+ * white space, never RFC 2047-encoded. */
+int headers_structured(const char *canon);
+
 /* Rules that need the whole set (List-Unsubscribe-Post needs an https
  * List-Unsubscribe). 0, or -1 with why. */
 int headers_finish(enum hdr_mode mode, const struct hdr_state *st, char *why,

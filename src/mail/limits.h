@@ -16,6 +16,8 @@
 #define MAX_HEADERS_TOTAL 16384 /* sum of name+2+value+2 */
 #define MAX_ALLOWLISTED_HEADERS 20
 #define MAX_LINE 998 /* RFC 5322 §2.1.1 */
+/* a structured header value's longest word: it must fold under MAX_LINE */
+#define MAX_STRUCT_WORD 900
 #define MESSAGE_ID_RANDOM 36
 
 #endif

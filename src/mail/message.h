@@ -22,6 +22,7 @@ struct mailbox {
 struct header {
 	const char *name;  /* canonical casing (SPEC §5) */
 	const char *value; /* UTF-8, no CR/LF/NUL */
+	int structured;    /* ASCII, written trimmed, never encoded */
 };
 
 enum disposition { DISP_ATTACHMENT, DISP_INLINE };

@@ -483,6 +483,28 @@ hdr_text(struct buf *out, const char *name, const char *value)
 	return hdr_end(out);
 }
 
+/*
+ * A structured value (headers_structured()): printable ASCII, written as
+ * given without its outer white space, folded only at white space, never
+ * encoded (RFC 2047 §5 keeps encoded-words out of msg-ids and URIs).
+ */
+static int
+hdr_structured(struct buf *out, const char *name, const char *value)
+{
+	size_t col, len = strlen(value);
+
+	while (len > 0 && is_wsp((unsigned char)*value)) {
+		value++;
+		len--;
+	}
+	while (len > 0 && is_wsp((unsigned char)value[len - 1]))
+		len--;
+	if (hdr_start(out, name, &col) == -1 ||
+	    (len > 0 && words_put(out, value, len, &col, SEP_FIRST) == -1))
+		return -1;
+	return hdr_end(out);
+}
+
 /* RFC 2231 §7 attribute-char, minus a few a reader might trip on. */
 static int
 pct_literal(int c)
@@ -896,8 +918,11 @@ mime_build(const struct message *m, const char *message_id, time_t date,
 	               d, message_id) == -1)
 		return -1;
 	for (i = 0; i < m->nheaders; i++)
-		if (hdr_text(out, m->headers[i].name, m->headers[i].value) ==
-		    -1)
+		if ((m->headers[i].structured
+		         ? hdr_structured(out, m->headers[i].name,
+		                          m->headers[i].value)
+		         : hdr_text(out, m->headers[i].name,
+		                    m->headers[i].value)) == -1)
 			return -1;
 	return put_mixed(out, m);
 }

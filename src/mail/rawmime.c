@@ -216,12 +216,16 @@ rawmime_msgid_ok(const char *v, size_t n)
 	return nat == 1 && at > 1 && at < n - 2;
 }
 
+/* min..max digits at *p; their value in *val. 0, or -1. */
 static int
-rawmime_digits(const char **p, const char *end, size_t min, size_t max)
+rawmime_digits(const char **p, const char *end, size_t min, size_t max,
+               int *val)
 {
 	size_t n = 0;
 
+	*val = 0;
 	while (*p < end && **p >= '0' && **p <= '9' && n < max) {
+		*val = *val * 10 + (**p - '0');
 		(*p)++;
 		n++;
 	}
@@ -235,11 +239,34 @@ rawmime_cfws(const char **p, const char *end)
 		(*p)++;
 }
 
+/* The index of the 3-letter name at p in names[0..n), or -1. */
+static int
+rawmime_name3(const char *p, const char *end, const char *const *names, int n)
+{
+	for (int i = 0; end - p >= 3 && i < n; i++)
+		if (strncasecmp(p, names[i], 3) == 0)
+			return i;
+	return -1;
+}
+
+/* Day of the week (0 = Monday) of a proleptic Gregorian date. */
+static int
+rawmime_weekday(int y, int m, int d)
+{
+	static const int t[] = {0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4};
+
+	if (m < 3)
+		y--;
+	/* Sakamoto's method gives 0 = Sunday */
+	return (y + y / 4 - y / 100 + y / 400 + t[m - 1] + d + 6) % 7;
+}
+
 /*
- * RFC 5322 §3.3 date-time, checked for shape, not for calendar sense:
- * [day-name ","] day month year hour ":" minute [":" second] zone, with
- * a numeric zone or one of the obsolete names (§4.3), then an optional
- * comment such as "(PDT)".
+ * RFC 5322 §3.3 date-time: [day-name ","] day month year hour ":" minute
+ * [":" second] zone, with a numeric zone or one of the obsolete names
+ * (§4.3), then an optional comment such as "(PDT)". The date must exist,
+ * the day name (when given) must be its day, the time and the zone's
+ * minutes must be in range (a leap second, :60, is allowed).
  */
 static int
 rawmime_date_ok(const char *v, size_t n)
@@ -251,45 +278,51 @@ rawmime_date_ok(const char *v, size_t n)
 	                                   "Fri", "Sat", "Sun"};
 	static const char *const zones[] = {"UT",  "GMT", "EST", "EDT", "CST",
 	                                    "CDT", "MST", "MDT", "PST", "PDT"};
+	static const int mdays[] = {31, 29, 31, 30, 31, 30,
+	                            31, 31, 30, 31, 30, 31};
 	const char *p = v, *end = v + n;
+	int wday = -1, day, mon, year, hh, mm, ss = 0, zone;
 	size_t i;
 	int ok;
 
 	rawmime_cfws(&p, end);
 	if (end - p >= 4 && p[3] == ',') {
-		for (ok = 0, i = 0; i < 7; i++)
-			ok |= strncasecmp(p, days[i], 3) == 0;
-		if (!ok)
+		if ((wday = rawmime_name3(p, end, days, 7)) < 0)
 			return 0;
 		p += 4;
 		rawmime_cfws(&p, end);
 	}
-	if (rawmime_digits(&p, end, 1, 2) == -1)
+	if (rawmime_digits(&p, end, 1, 2, &day) == -1)
 		return 0;
 	rawmime_cfws(&p, end);
-	if (end - p < 3)
-		return 0;
-	for (ok = 0, i = 0; i < 12; i++)
-		ok |= strncasecmp(p, months[i], 3) == 0;
-	if (!ok)
+	if ((mon = rawmime_name3(p, end, months, 12)) < 0)
 		return 0;
 	p += 3;
 	rawmime_cfws(&p, end);
-	if (rawmime_digits(&p, end, 4, 4) == -1)
+	if (rawmime_digits(&p, end, 4, 4, &year) == -1 || year < 1900)
+		return 0;
+	if (day < 1 || day > mdays[mon] ||
+	    (mon == 1 && day == 29 &&
+	     !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))))
+		return 0;
+	if (wday >= 0 && rawmime_weekday(year, mon + 1, day) != wday)
 		return 0;
 	rawmime_cfws(&p, end);
-	if (rawmime_digits(&p, end, 2, 2) == -1 || p == end || *p++ != ':' ||
-	    rawmime_digits(&p, end, 2, 2) == -1)
+	if (rawmime_digits(&p, end, 2, 2, &hh) == -1 || p == end ||
+	    *p++ != ':' || rawmime_digits(&p, end, 2, 2, &mm) == -1)
 		return 0;
 	if (p < end && *p == ':') {
 		p++;
-		if (rawmime_digits(&p, end, 2, 2) == -1)
+		if (rawmime_digits(&p, end, 2, 2, &ss) == -1)
 			return 0;
 	}
+	if (hh > 23 || mm > 59 || ss > 60)
+		return 0;
 	rawmime_cfws(&p, end);
 	if (p < end && (*p == '+' || *p == '-')) {
 		p++;
-		if (rawmime_digits(&p, end, 4, 4) == -1)
+		if (rawmime_digits(&p, end, 4, 4, &zone) == -1 ||
+		    zone % 100 > 59)
 			return 0;
 	} else {
 		for (ok = 0, i = 0; i < 10 && !ok; i++) {
@@ -308,6 +341,35 @@ rawmime_date_ok(const char *v, size_t n)
 	if (p < end && (*p != '(' || end[-1] != ')'))
 		return 0;
 	return 1;
+}
+
+/*
+ * RFC 5322 §2.1.1: the first body line longer than MAX_LINE octets
+ * (without its CRLF); its 1-based number within the body in *lineno and
+ * its length in *linelen. 0 when there is none.
+ */
+static int
+rawmime_long_line(const char *body, size_t len, size_t *lineno, size_t *linelen)
+{
+	const char *p = body, *end = body + len, *nl;
+	size_t n = 0, l;
+
+	while (p < end) {
+		n++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		l = (size_t)((nl != NULL ? nl : end) - p);
+		if (l > 0 && nl != NULL && p[l - 1] == '\r')
+			l--;
+		if (l > MAX_LINE) {
+			*lineno = n;
+			*linelen = l;
+			return 1;
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return 0;
 }
 
 /* Appends to out; -2 when that would pass out's cap, -1 out of memory. */
@@ -401,7 +463,8 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 	const struct rawmime_field *f;
 	const char *msg, *canon, *v, *date = NULL, *msgid = NULL;
 	char *keep, added[MSGID_MAX + 64], datebuf[40];
-	size_t mlen, i, vlen, ndate = 0, nmsgid = 0, nfrom = 0, start;
+	size_t mlen, i, vlen, ndate = 0, nmsgid = 0, nfrom = 0, start, line,
+	                      llen;
 	int rc = -1, r;
 
 	memset(&st, 0, sizeof(st));
@@ -483,6 +546,15 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 	}
 	if (headers_finish(HDR_RAW, &st, why, whylen) == -1)
 		goto fail;
+	if (rawmime_long_line(msg + rm.body_off, mlen - rm.body_off, &line,
+	                      &llen)) {
+		rawmime_why(why, whylen,
+		            "Line %zu of the body is %zu octets long; lines "
+		            "may be at most 998 (RFC 5322 §2.1.1). Encode the "
+		            "part as quoted-printable or base64.",
+		            line, llen);
+		goto fail;
+	}
 
 	/*
 	 * A Date or Message-ID is kept when it is the only one and well

@@ -251,3 +251,40 @@ def test_bare_cr_not_passed_through(server):
     res = assert_send_result(r)
     raw, hs, m = stored(server, res)
     assert b"\r" not in raw.replace(b"\r\n", b"")
+
+
+def test_x_header_name_limit(server):
+    """SPEC §5: X- names are ≤ 100 characters in raw messages too."""
+    ok = "X-" + "a" * 98
+    res = assert_send_result(server.send_raw(raw_body(
+        mime_message=mime(*BASE, ok + ": v"))))
+    raw, hs, m = stored(server, res)
+    assert ok in [k for k, v in hs]
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, ok + "a: v")))
+    assert_error(r, 10202)
+    assert_human(r, "100 characters")
+
+
+def test_body_line_over_998_refused(server):
+    """RFC 5322 §2.1.1: a relay would rewrap such a line and break the
+    signature, so the client hears it now."""
+    res = assert_send_result(server.send_raw(raw_body(
+        mime_message=mime(*BASE, body="first\r\n" + "x" * 998))))
+    raw, hs, m = stored(server, res)
+    dkim_verify_all(server, raw, strict=False)
+    r = server.send_raw(raw_body(
+        mime_message=mime(*BASE, body="first\n" + "x" * 5000 + "\nlast")))
+    assert_error(r, 10202)
+    assert_human(r, "Line 2 of the body", "5000 octets", "quoted-printable")
+
+
+@pytest.mark.parametrize("date", ["Mon, 01 Jan 2024 25:00:00 +0100",
+                                  "Sat, 31 Feb 2024 10:00:00 +0100",
+                                  "Tue, 01 Jan 2024 10:00:00 +0100"])
+def test_impossible_date_replaced(server, date):
+    res = assert_send_result(server.send_raw(raw_body(
+        mime_message=mime(*BASE, "Date: " + date))))
+    raw, hs, m = stored(server, res)
+    dates = [v for k, v in hs if k.lower() == "date"]
+    assert len(dates) == 1 and dates[0] != date, dates
+    assert email.utils.parsedate_to_datetime(dates[0]) is not None

@@ -513,3 +513,76 @@ def test_refusal_message_names_rule(server):
     r = server.send(simple(headers={"Date": "Mon, 1 Jan 2024 00:00:00 +0000"}))
     text = assert_human(r, "Date")
     assert "not allowed" in text.lower() or "set by" in text.lower(), text
+
+
+# -- what is written is what was checked --------------------------------------
+@pytest.mark.parametrize("name,value,written", [
+    ("Precedence", " bulk ", "bulk"),
+    ("List-Unsubscribe-Post", " List-Unsubscribe=One-Click",
+     "List-Unsubscribe=One-Click"),
+    ("In-Reply-To", " <a@example.com>", "<a@example.com>"),
+    ("List-Id", "Shop news <news.example.com>", "Shop news <news.example.com>"),
+])
+def test_structured_headers_written_as_checked(server, name, value, written):
+    """Structured headers are never RFC 2047-encoded: outer white space is
+    dropped and the value goes out as the rule saw it."""
+    h = {name: value}
+    if name == "List-Unsubscribe-Post":
+        h["List-Unsubscribe"] = "<https://example.com/u>"
+    res = assert_send_result(server.send(simple(headers=h)))
+    got = [v for k, v in headers_of(server, res) if k.lower() == name.lower()]
+    assert got == [written], got
+
+
+def test_long_references_fold_at_spaces(server):
+    ids = " ".join("<thread-%03d@example.com>" % i for i in range(80))
+    res = assert_send_result(server.send(simple(headers={"References": ids})))
+    raw = fetch(server, res["message_id"])
+    assert max(len(x) for x in raw.split(b"\r\n")) <= 78
+    got = [v for k, v in raw_headers(raw) if k.lower() == "references"]
+    assert " ".join(got[0].split()) == ids
+
+
+@pytest.mark.parametrize("name,value", [
+    ("In-Reply-To", "<é@example.com>"),
+    ("List-Id", "Zoë list <list.example.com>"),
+    ("List-Unsubscribe", "<https://example.com/é>"),
+])
+def test_structured_header_non_ascii_refused(server, name, value):
+    refused(server.send(simple(headers={name: value})), name, "non-ASCII")
+
+
+def test_structured_header_unfoldable_word_refused(server):
+    r = server.send(simple(headers={"References": "<" + "a" * 899 + ">"}))
+    refused(r, "References", "900")
+
+
+@pytest.mark.parametrize("pair", [("References", "references"),
+                                  ("X-A", "x-a")])
+def test_header_given_twice_refused(server, pair):
+    r = server.send(simple(headers={pair[0]: "<a@b.example>",
+                                    pair[1]: "<c@d.example>"}))
+    refused(r, "more than once")
+
+
+def test_content_id_limits(server):
+    def inline(cid):
+        return simple(html='<img src="cid:x">', attachments=[{
+            "content": b64(b"png"), "filename": "x.png", "type": "image/png",
+            "disposition": "inline", "content_id": cid}])
+    res = assert_send_result(server.send(inline("a" * 250)))
+    raw = fetch(server, res["message_id"])
+    assert max(len(x) for x in raw.split(b"\r\n")) <= 998
+    for cid in ["a" * 251, "lögo", 'a"b', "a;b", "a b", ""]:
+        r = server.send(inline(cid))
+        assert_error(r, 10202, "/attachments/0/content_id")
+        assert_human(r, "content_id")
+
+
+def test_type_name_limits(server):
+    ok = "application/" + "x" * 127
+    assert_send_result(server.send(simple(attachments=[att(b"x", typ=ok)])))
+    for typ in ["application/" + "x" * 128, "x" * 128 + "/y"]:
+        r = server.send(simple(attachments=[att(b"x", typ=typ)]))
+        assert_error(r, 10202, "/attachments/0/type")
+        assert_human(r, "127")

@@ -68,8 +68,9 @@ test_x_headers(void **state)
 	name[101] = '\0';
 	assert_int_equal(api(name, "v"), -1);
 	assert_non_null(strstr(why, "limited to 100 characters"));
-	/* RAW mode has no size rules. */
-	assert_int_equal(raw(name, "v"), 0);
+	/* The name limit holds for raw messages too (SPEC §5). */
+	assert_int_equal(raw(name, "v"), -1);
+	assert_non_null(strstr(why, "limited to 100 characters"));
 }
 
 static void
@@ -464,6 +465,44 @@ test_short_why(void **state)
 	    -1);
 }
 
+/* Structured headers are written as given (RFC 2047 §5 keeps
+ * encoded-words out of msg-ids and URIs): ASCII only, foldable. */
+static void
+test_structured(void **state)
+{
+	char big[1000];
+
+	assert_int_equal(api("In-Reply-To", "<a@example.com>"), 0);
+	assert_true(headers_structured(canon));
+	assert_int_equal(api("In-Reply-To", "<\xc3\xa9@example.com>"), -1);
+	assert_string_equal(why, "Header 'In-Reply-To' has a non-ASCII value. "
+	                         "It is a structured header and cannot be "
+	                         "encoded; encode a display name as an RFC "
+	                         "2047 encoded-word.");
+	assert_int_equal(api("List-Id", "Zo\xc3\xab <list.example.com>"), -1);
+	assert_int_equal(api("Precedence", " bulk "), 0);
+	/* a word that could not fold under 998 octets */
+	memset(big, 'a', sizeof(big));
+	big[0] = '<';
+	big[899] = '>';
+	big[900] = '\0';
+	assert_int_equal(api("References", big), 0);
+	big[899] = 'a';
+	big[900] = '>';
+	big[901] = '\0';
+	assert_int_equal(api("References", big), -1);
+	assert_non_null(strstr(why, "a word of over 900 characters"));
+	/* unstructured ones may be anything UTF-8, encoded when written */
+	assert_int_equal(api("Comments", "caf\xc3\xa9"), 0);
+	assert_false(headers_structured(canon));
+	assert_int_equal(api("Keywords", "caf\xc3\xa9"), 0);
+	assert_false(headers_structured(canon));
+	assert_int_equal(api("X-Caf", "caf\xc3\xa9"), 0);
+	assert_false(headers_structured(NULL));
+	/* raw messages are not rewritten: no such rule */
+	assert_int_equal(raw("In-Reply-To", "<\xc3\xa9@example.com>"), 0);
+}
+
 int
 main(void)
 {
@@ -480,6 +519,7 @@ main(void)
 	    cmocka_unit_test(test_total_16k),
 	    cmocka_unit_test(test_raw_mode),
 	    cmocka_unit_test(test_short_why),
+	    cmocka_unit_test(test_structured),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

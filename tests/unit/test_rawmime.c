@@ -277,6 +277,24 @@ test_keep(void **state)
 	assert_null(strstr(out.p, NOW_DATE));
 	assert_null(res.subject);
 	buf_clear(&out);
+	/* a leap day, a leap second, the day names of both centuries */
+	static const char *const good[] = {
+	    "Thu, 29 Feb 2024 23:59:60 -0800",
+	    "Tue, 29 Feb 2000 00:00 +0000",
+	    "Thu, 26 Nov 2026 09:05:29 +0000",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char mm[256];
+
+		snprintf(mm, sizeof(mm),
+		         "From: a@example.com\r\nDate: %s\r\n"
+		         "Message-ID: <a@b>\r\n\r\n",
+		         good[i]);
+		assert_int_equal(prep(mm, 1, 0, &out, &res), 0);
+		if (strcmp(out.p, mm) != 0)
+			fail_msg("date '%s' not kept: '%s'", good[i], out.p);
+		buf_clear(&out);
+	}
 }
 
 /* Date and Message-ID added at the end of the header section. */
@@ -324,6 +342,17 @@ test_replace(void **state)
 	    "26 Nov 2025 06:13:41 +00",
 	    "26 Foo 2025 06:13:41 +0000",
 	    "26 Nov 2025 06:13:41 +0000 junk",
+	    /* the right shape, but no such time */
+	    "Mon, 01 Jan 2024 25:00:00 +0100",
+	    "Sat, 31 Feb 2024 10:00:00 +0100",
+	    "Tue, 01 Jan 2024 10:00:00 +0100", /* a Monday */
+	    "29 Feb 2023 10:00 +0000",
+	    "29 Feb 1900 10:00 +0000",
+	    "26 Nov 2025 06:60:00 +0000",
+	    "26 Nov 2025 06:13:61 +0000",
+	    "26 Nov 2025 06:13:41 +0075",
+	    "0 Nov 2025 06:13:41 +0000",
+	    "26 Nov 1899 06:13:41 +0000",
 	};
 	struct rawmime_result res;
 	struct buf out;
@@ -450,6 +479,37 @@ test_cap(void **state)
 	buf_clear(&out);
 }
 
+/* RFC 5322 §2.1.1: a body line over 998 octets is refused, not sent on to
+ * be rewrapped (and its signature broken) by a relay. */
+static void
+test_long_body_line(void **state)
+{
+	struct rawmime_result res;
+	struct buf out;
+	char m[2200];
+	size_t h;
+
+	h = (size_t)snprintf(m, sizeof(m), "From: a@example.com\r\n\r\nok\r\n");
+	memset(m + h, 'x', 998);
+	strcpy(m + h + 998, "\r\nend");
+	assert_int_equal(prep(m, 1, 0, &out, &res), 0);
+	buf_clear(&out);
+	/* the last line, without a line break */
+	memset(m + h, 'x', 999);
+	m[h + 999] = '\0';
+	assert_int_equal(prep(m, 1, 0, &out, &res), -1);
+	assert_string_equal(why, "Line 2 of the body is 999 octets long; lines "
+	                         "may be at most 998 (RFC 5322 §2.1.1). Encode "
+	                         "the part as quoted-printable or base64.");
+	assert_int_equal(out.len, 0);
+	buf_clear(&out);
+	/* LF-only input: counted after the change to CRLF */
+	strcpy(m + h + 999, "\nend\n");
+	assert_int_equal(prep(m, 1, 0, &out, &res), -1);
+	assert_non_null(strstr(why, "Line 2 of the body is 999 octets"));
+	buf_clear(&out);
+}
+
 int
 main(void)
 {
@@ -463,6 +523,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_bcc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_body_line, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
