@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "../core/base64.h"
+#include "../core/utf8.h"
 #include "../mail/addr.h"
 #include "../mail/headers.h"
 #include "../mail/limits.h"
@@ -139,16 +140,17 @@ static int
 read_addr(struct rd *r, struct json_object *v, const char *ptr,
           const char *label, struct mailbox *out)
 {
-	struct json_object *x = v, *nv;
+	struct json_object *x = v, *nv, *xa = NULL, *xe = NULL;
 	const char *s, *name = NULL, *why, *aptr = ptr;
 	size_t n, nlen = 0;
 	int ha, he;
 
 	memset(out, 0, sizeof(*out));
 	if (json_object_is_type(v, json_type_object)) {
-		/* SPEC §3.1: "email" is our alias of "address", never both. */
-		ha = json_object_object_get_ex(v, "address", NULL);
-		he = json_object_object_get_ex(v, "email", NULL);
+		/* SPEC §3.1: "email" is our alias of "address", never both;
+		 * a null one counts as absent, as for "name". */
+		ha = json_object_object_get_ex(v, "address", &xa) && xa;
+		he = json_object_object_get_ex(v, "email", &xe) && xe;
 		if (ha && he)
 			return schema(
 			    r, ptr,
@@ -158,7 +160,7 @@ read_addr(struct rd *r, struct json_object *v, const char *ptr,
 			return schema(r, ptr_key(r, ptr, "address"),
 			              "%s: address is required", label);
 		aptr = ptr_key(r, ptr, ha ? "address" : "email");
-		json_object_object_get_ex(v, ha ? "address" : "email", &x);
+		x = ha ? xa : xe;
 		if (!json_object_is_type(x, json_type_string))
 			return schema(r, aptr, "%s: address must be a string",
 			              label);
@@ -179,11 +181,11 @@ read_addr(struct rd *r, struct json_object *v, const char *ptr,
 	s = json_object_get_string(x);
 	n = (size_t)json_object_get_string_len(x);
 	if (addr_is_name_addr(s, n))
-		return schema(
-		    r, aptr,
-		    "%s: '%.*s' has a display name; give the bare address "
-		    "only",
-		    label, n > SHOW_MAX ? SHOW_MAX : (int)n, s);
+		return schema(r, aptr,
+		              "%s: '%.*s' %s; give the bare address only",
+		              label, n > SHOW_MAX ? SHOW_MAX : (int)n, s,
+		              s[0] == '<' ? "is in angle brackets"
+		                          : "has a display name");
 	if (r->content.kind != AE_NONE)
 		return 1;
 	if (addr_parse(r->a, s, n, out, &why) == -1)
@@ -560,6 +562,18 @@ read_atts(struct rd *r, struct json_object *root, struct message *m)
 		if (read_att(r, json_object_array_get_idx(v, i), ptr, label,
 		             &m->atts[i]) == -1)
 			return -1;
+		/* RFC 2045 §7: Content-IDs are unique in a message */
+		for (size_t j = 0; m->atts[i].content_id != NULL && j < i; j++)
+			if (m->atts[j].content_id != NULL &&
+			    strcmp(m->atts[j].content_id,
+			           m->atts[i].content_id) == 0) {
+				content(
+				    r, ptr_key(r, ptr, "content_id"),
+				    "%s: content_id '%s' is already used by "
+				    "attachments[%zu]",
+				    label, m->atts[i].content_id, j);
+				break;
+			}
 	}
 	m->natts = n;
 	return 0;
@@ -614,6 +628,74 @@ key_has_nul(const char *s, size_t n)
 	return 0;
 }
 
+/* The value of 4 hex digits (the text parsed, so they are hex). */
+static unsigned
+hex4(const char *s)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = v << 4 | (unsigned)(s[i] <= '9'   ? s[i] - '0'
+		                        : s[i] <= 'F' ? s[i] - 'A' + 10
+		                                      : s[i] - 'a' + 10);
+	return v;
+}
+
+/*
+ * What json-c lets through and RFC 8259 does not: bytes in strings that
+ * are not UTF-8 (overlongs, surrogates, past U+10FFFF; §8.1), raw control
+ * characters in strings (§7), and \u escapes of unpaired surrogates,
+ * which json-c would quietly turn into U+FFFD (§8.2). The text already
+ * parsed, so its strings and escapes are well delimited. NULL, or what
+ * is wrong.
+ */
+static const char *
+text_flaw(const char *s, size_t n)
+{
+	static const char lone[] = "the body is not valid JSON: a string has "
+	                           "an unpaired UTF-16 surrogate escape";
+	size_t i = 0, k;
+	unsigned cp;
+	int in = 0;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!in || c == '"') {
+			in ^= c == '"';
+			i++;
+		} else if (c < 0x20)
+			return "the body is not valid JSON: a string has an "
+			       "unescaped control character";
+		else if (c >= 0x80) {
+			if ((k = utf8_seq((const unsigned char *)s + i,
+			                  n - i)) == 0)
+				return "the body is not valid JSON: it is not "
+				       "valid UTF-8";
+			i += k;
+		} else if (c != '\\')
+			i++;
+		else if (s[i + 1] != 'u')
+			i += 2;
+		else {
+			cp = hex4(s + i + 2);
+			i += 6;
+			if (cp >= 0xdc00 && cp <= 0xdfff)
+				return lone;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (i + 6 > n || s[i] != '\\' ||
+				    s[i + 1] != 'u')
+					return lone;
+				cp = hex4(s + i + 2);
+				if (cp < 0xdc00 || cp > 0xdfff)
+					return lone;
+				i += 6;
+			}
+		}
+	}
+	return NULL;
+}
+
 int
 jsonreq_parse(const char *body, size_t len, struct json_object **root,
               struct api_error *err)
@@ -653,6 +735,8 @@ jsonreq_parse(const char *body, size_t len, struct json_object **root,
 		err->detail = "the body must be a JSON object";
 		goto fail;
 	}
+	if ((err->detail = text_flaw(body, len)) != NULL)
+		goto fail;
 	if (key_has_nul(body, len)) {
 		err->kind = AE_INVALID;
 		err->detail = "an object key contains a NUL character "

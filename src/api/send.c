@@ -37,11 +37,20 @@ send_domain(struct req *rq, const char *domain, struct api_error *err)
 		    domain);
 		return NULL;
 	}
-	if (!d->d.enabled || !rq->auth.account->sending_enabled) {
+	if (!rq->auth.account->sending_enabled || !d->d.enabled) {
 		err->kind = AE_DISABLED;
 		err->pointer = "/from";
 		err->detail =
-		    arena_printf(rq->a, "sending is disabled for '%s'", domain);
+		    !rq->auth.account->sending_enabled
+		        ? arena_printf(rq->a,
+		                       "sending is disabled for this account "
+		                       "(pigeon account set %s "
+		                       "--sending-enabled yes)",
+		                       rq->auth.account->id)
+		        : arena_printf(rq->a,
+		                       "sending is disabled for '%s' (pigeon "
+		                       "domain set %s --enabled yes)",
+		                       domain, domain);
 		return NULL;
 	}
 	return d;

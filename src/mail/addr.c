@@ -19,7 +19,6 @@
  * It is not an RFC 5322 parser: headers written by clients of send_raw
  * are rawmime's business.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,7 +50,7 @@
 #define WHY_LABEL_LONG "has a domain label longer than 63 octets"
 #define WHY_DOMAIN_LONG "has a domain longer than 253 octets"
 #define WHY_IDN "has an internationalized domain that is not valid"
-#define WHY_LITERAL "has an address literal that is not valid"
+#define WHY_LITERAL "has an address literal; give a domain name"
 #define WHY_NOMEM "could not be parsed (out of memory)"
 
 /*
@@ -217,37 +216,7 @@ check_ldh(char *d, size_t len, const char **why)
 }
 
 /*
- * RFC 5321 §4.1.3 address literal: "[1.2.3.4]" or "[IPv6:...]". Returns
- * the canonical text (tag "IPv6:", hex lowercased) from the arena, or NULL
- * with *why.
- */
-static char *
-parse_literal(struct arena *a, const char *d, size_t len, const char **why)
-{
-	char ip[INET6_ADDRSTRLEN + 8], *out;
-	unsigned char bin[16];
-	size_t i;
-
-	*why = WHY_LITERAL;
-	if (len < 3 || d[len - 1] != ']' || len - 2 >= sizeof(ip))
-		return NULL;
-	memcpy(ip, d + 1, len - 2);
-	ip[len - 2] = '\0';
-	if (strncasecmp(ip, "IPv6:", 5) == 0) {
-		if (inet_pton(AF_INET6, ip + 5, bin) != 1)
-			return NULL;
-		memcpy(ip, "IPv6:", 5);
-		for (i = 5; ip[i]; i++)
-			ip[i] = (char)tolower((unsigned char)ip[i]);
-	} else if (inet_pton(AF_INET, ip, bin) != 1)
-		return NULL;
-	if ((out = arena_printf(a, "[%s]", ip)) == NULL)
-		*why = WHY_NOMEM;
-	return out;
-}
-
-/*
- * The domain: an address literal, an LDH name, or an IDN converted to
+ * The domain: an LDH name, or an IDN converted to
  * A-labels (IDNA2008 with the UTS #46 mapping, so U-labels are
  * lowercased and NFC-normalised first). Returns the domain for the
  * envelope from the arena, or NULL with *why.
@@ -263,8 +232,12 @@ parse_domain(struct arena *a, const char *d, size_t len, const char **why)
 		*why = WHY_DOMAIN_EMPTY;
 		return NULL;
 	}
-	if (d[0] == '[')
-		return parse_literal(a, d, len, why);
+	if (d[0] == '[') {
+		/* SPEC §3.1: LDH labels or an IDN, so no "[192.0.2.1]":
+		 * mail goes where DNS says, never to a bare address */
+		*why = WHY_LITERAL;
+		return NULL;
+	}
 	for (i = 0; i < len; i++) {
 		if ((unsigned char)d[i] >= 0x80)
 			ascii = 0;

@@ -401,7 +401,10 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 	           strncasecmp(name, "Content-", 8) == 0)
 		; /* a MIME header of the client's own body: canon NULL */
 	else
-		return refuse(why, whylen, name, nlen, "is not allowed.");
+		return refuse(why, whylen, name, nlen,
+		              "is not allowed. Use an X- header, or an "
+		              "allowlisted one such as In-Reply-To, References "
+		              "or List-Unsubscribe.");
 
 	if (mode == HDR_API) {
 		/* SPEC §5: every value UTF-8, non-empty, ≤ 2048 bytes, no

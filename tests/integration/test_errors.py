@@ -97,6 +97,27 @@ def test_10001_not_a_json_object(server, body):
     assert_error(r, 10001)
 
 
+@pytest.mark.parametrize("field,raw,why", [
+    ("subject", b"h\xed\xa0\x80", "UTF-8"),           # a surrogate
+    ("text", b"x\xc0\xafy", "UTF-8"),                  # overlong '/'
+    ("text", b"\xf4\x90\x80\x80", "UTF-8"),           # past U+10FFFF
+    ("subject", b"a\x01b", "control character"),
+    ("to", b"a\\ud800@example.net", "surrogate"),      # would be U+FFFD
+    ("subject", b"\\udc00", "surrogate"),
+])
+def test_10001_not_utf8_json(server, field, raw, why):
+    """RFC 8259 §8.1: JSON is UTF-8; a body that is not is not JSON, in
+    any field, and nothing of it reaches a message."""
+    fields = {"from": b'"sender@example.com"', "to": b'"a@example.net"',
+              "subject": b'"s"', "text": b'"t"'}
+    fields[field] = b'"' + raw + b'"'
+    body = b"{" + b",".join(b'"%s":%s' % (k.encode(), v)
+                            for k, v in fields.items()) + b"}"
+    r = server.send(body)
+    assert_error(r, 10001)
+    assert_human(r, why)
+
+
 @pytest.mark.parametrize("field,value,pointer", [
     ("subject", 5, "/subject"),
     ("subject", None, None),  # removed below: missing
@@ -137,6 +158,10 @@ def test_10001_name_angle_string(server):
     assert_error(r, 10001)
     r = server.send(simple(**{"from": "Sender <sender@example.com>"}))
     assert_error(r, 10001)
+    assert_human(r, "has a display name", "bare address")
+    r = server.send(simple(to="<bob@example.net>"))
+    assert_error(r, 10001, "/to")
+    assert_human(r, "angle brackets", "bare address")
 
 
 def test_10001_unknown_disposition(server):
@@ -150,6 +175,13 @@ def test_10001_address_and_email_both(server):
     r = server.send(simple(to={"address": "a@example.net",
                                "email": "a@example.net"}))
     assert_error(r, 10001)
+    # a null alias is absent, like a null name
+    assert_send_result(server.send(simple(to={"address": "a@example.net",
+                                              "email": None})))
+    assert_send_result(server.send(simple(to={"email": "a@example.net",
+                                              "address": None})))
+    r = server.send(simple(to={"email": None, "address": None}))
+    assert_error(r, 10001, "/to/address")
 
 
 def test_10001_send_raw_schema(server):
@@ -358,6 +390,7 @@ def test_10203_account_sending_disabled(server):
                                            account=a["account"]), 403)
     assert r, "sending-enabled change not seen within 6 s"
     assert_error(r, 10203)
+    assert_human(r, "disabled for this account", a["account"])
     raw = dict(RAW, **{"from": "x@" + dom})
     raw["mime_message"] = raw["mime_message"].replace("sender@example.com",
                                                       "x@" + dom)
@@ -381,6 +414,7 @@ def test_10203_domain_disabled(server):
     r = _until(server, lambda: server.send(body), 403)
     assert r, "domain disable not seen within 6 s"
     assert_error(r, 10203)
+    assert_human(r, "disabled for '%s'" % dom, "domain set")
     # the other domain of the account still works
     assert_send_result(server.send(simple()))
 

@@ -67,6 +67,7 @@ def test_single_object_to(server):
     "a@example.net\r\nBcc: x@evil.com", "a\r\n@example.net",
     "a\x00b@example.net", "<a@example.net>", " a@example.net",
     "a@example.net ", "a@" + "b" * 64 + ".net",
+    "a@[192.0.2.1]", "a@[IPv6:2001:db8::1]",  # SPEC §3.1: domain names
 ])
 def test_bad_address_syntax(server, addr):
     r = server.send(simple(to=["ok@example.net", addr]))
@@ -586,3 +587,16 @@ def test_type_name_limits(server):
         r = server.send(simple(attachments=[att(b"x", typ=typ)]))
         assert_error(r, 10202, "/attachments/0/type")
         assert_human(r, "127")
+
+
+def test_content_id_unique(server):
+    def inline(cid):
+        return {"content": b64(b"png"), "filename": "x.png",
+                "type": "image/png", "disposition": "inline",
+                "content_id": cid}
+    r = server.send(simple(html="<p>x</p>", attachments=[
+        inline("logo"), inline("other"), inline("<logo>")]))
+    assert_error(r, 10202, "/attachments/2/content_id")
+    assert_human(r, "'logo' is already used by attachments[0]")
+    assert_send_result(server.send(simple(html="<p>x</p>", attachments=[
+        inline("logo"), inline("Logo")])))

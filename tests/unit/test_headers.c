@@ -167,7 +167,10 @@ static void
 test_unknown(void **state)
 {
 	assert_int_equal(api("Foo", "x"), -1);
-	assert_string_equal(why, "Header 'Foo' is not allowed.");
+	assert_string_equal(why,
+	                    "Header 'Foo' is not allowed. Use an X- "
+	                    "header, or an allowlisted one such as "
+	                    "In-Reply-To, References or List-Unsubscribe.");
 	assert_int_equal(api("Sender", "x"), -1);
 	assert_int_equal(api("Content-Disposition", "x"), -1);
 	assert_int_equal(api("", "x"), -1);

@@ -113,6 +113,46 @@ test_not_json(void **state)
 	}
 }
 
+/* RFC 8259 §7, §8.1, §8.2: what json-c would let through. */
+static void
+test_not_utf8_json(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *why;
+	} bad[] = {
+	    {"{" BASE ",\"to\":\"b@x.io\",\"subject\":\"h\xed\xa0\x80\"}",
+	     "not valid UTF-8"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"x\xc0\xafy\"}",
+	     "not valid UTF-8"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\xe0\x80\xaf\"}",
+	     "not valid UTF-8"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\xf4\x90\x80\x80\"}",
+	     "not valid UTF-8"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\xf5\x80\x80\x80\"}",
+	     "not valid UTF-8"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"a\x01b\"}", "control"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"a\tb\"}", "control"},
+	    {"{" BASE ",\"to\":\"a\\ud800@x.io\"}", "surrogate"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\\udc00\"}", "surrogate"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\\uD800\\u0041\"}",
+	     "surrogate"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\\ud800\"}", "surrogate"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (send_json(bad[i].json) != AE_SCHEMA)
+			fail_msg("case %zu accepted", i);
+		assert_non_null(strstr(E.detail, bad[i].why));
+	}
+	/* a pair, escaped and raw, and escaped backslashes before a 'u' */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\","
+	                           "\"z\":\"\\ud83d\\ude00 \xf0\x9f\x98\x80 "
+	                           "\\\\ud800 \\\\\\\"\"}"),
+	                 AE_NONE);
+}
+
 static void
 test_depth(void **state)
 {
@@ -604,6 +644,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_minimal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_utf8_json, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_depth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_from_forms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_name_addr, setup, teardown),
