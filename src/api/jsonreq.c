@@ -22,6 +22,7 @@
 #include "../mail/addr.h"
 #include "../mail/headers.h"
 #include "../mail/limits.h"
+#include "../mail/mime.h"
 #include "jsonreq.h"
 
 #define SHOW_MAX 100       /* bytes of a client value quoted in a message */
@@ -402,6 +403,18 @@ att_content(struct rd *r, const char *ptr, const char *label,
 	if (base64_decode(&dec, b64, b64n) == -1) {
 		content(r, ptr_key(r, ptr, "content"),
 		        "%s: content is not valid base64", label);
+		return;
+	}
+	if (mime_att_encoding(at->type, p, dec.len) == NULL) {
+		content(
+		    r, ptr_key(r, ptr, "type"),
+		    strncasecmp(at->type, "multipart/", 10) == 0
+		        ? "%s: type '%s' cannot be an attachment; send the "
+		          "parts as attachments of their own"
+		        : "%s: a '%s' attachment must be 7-bit text (ASCII, "
+		          "lines of at most 998 octets, RFC 2046 §5.2); "
+		          "send it as application/octet-stream",
+		    label, at->type);
 		return;
 	}
 	at->content = p;

@@ -13,6 +13,7 @@
  * the first failure returns -1.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "../core/base64.h"
 #include "../core/clock.h"
@@ -719,12 +720,26 @@ leaf_text(struct buf *out, const char *sub, const char *p, size_t len, int top)
 	return 0;
 }
 
-/* An attachment leaf, base64 (RFC 2045 §6.8), 76-char lines. */
+const char *
+mime_att_encoding(const char *type, const void *p, size_t len)
+{
+	if (strncasecmp(type, "multipart/", 10) == 0)
+		return NULL;
+	if (strcasecmp(type, "message/rfc822") == 0 ||
+	    strcasecmp(type, "message/partial") == 0 ||
+	    strcasecmp(type, "message/external-body") == 0)
+		return body_is_7bit(p, len) ? "7bit" : NULL;
+	return "base64";
+}
+
+/* An attachment leaf: base64 (RFC 2045 §6.8) in 76-char lines, or an
+ * attached message in 7bit with CRLF line ends. */
 static int
 leaf_att(struct buf *out, const struct attachment *a, int top)
 {
 	const char *type = a->type ? a->type : "application/octet-stream";
 	const char *fn = a->filename;
+	const char *enc = mime_att_encoding(type, a->content, a->len);
 	size_t col;
 	int inl = a->disposition == DISP_INLINE;
 
@@ -739,13 +754,17 @@ leaf_att(struct buf *out, const struct attachment *a, int top)
 	    (fn && param_put(out, &col, "filename", fn) == -1) ||
 	    hdr_end(out) == -1)
 		return -1;
-	if (buf_puts(out, "Content-Transfer-Encoding: base64\r\n") == -1)
+	if (enc == NULL)
+		return -1; /* the front refuses these */
+	if (buf_printf(out, "Content-Transfer-Encoding: %s\r\n", enc) == -1)
 		return -1;
 	if (inl && a->content_id != NULL &&
 	    buf_printf(out, "Content-ID: <%s>\r\n", a->content_id) == -1)
 		return -1;
 	if (buf_append(out, "\r\n", 2) == -1 ||
-	    base64_encode(out, a->content, a->len, B64_COL) == -1)
+	    (*enc == 'b'
+	         ? base64_encode(out, a->content, a->len, B64_COL)
+	         : body_put_7bit(out, (const char *)a->content, a->len)) == -1)
 		return -1;
 	if (top && !ends_crlf(out) && buf_append(out, "\r\n", 2) == -1)
 		return -1;
@@ -757,6 +776,19 @@ leaf_att(struct buf *out, const struct attachment *a, int top)
  * cannot occur in quoted-printable or base64 output; a 7bit body that
  * happens to contain it makes us draw again (RFC 2046 §5.1.1).
  */
+/* 1 when an attachment written as is (7bit) contains b. */
+static int
+att_holds(const struct message *m, const char *b)
+{
+	for (size_t i = 0; i < m->natts; i++)
+		if (m->atts[i].type != NULL &&
+		    strncasecmp(m->atts[i].type, "message/", 8) == 0 &&
+		    memmem(m->atts[i].content, m->atts[i].len, b,
+		           BOUNDARY_LEN) != NULL)
+			return 1;
+	return 0;
+}
+
 static void
 boundary_new(const struct message *m, char b[BOUNDARY_LEN + 1])
 {
@@ -770,6 +802,8 @@ boundary_new(const struct message *m, char b[BOUNDARY_LEN + 1])
 			continue;
 		if (m->html != NULL &&
 		    memmem(m->html, m->html_len, b, BOUNDARY_LEN) != NULL)
+			continue;
+		if (att_holds(m, b))
 			continue;
 		break;
 	}

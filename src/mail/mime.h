@@ -24,6 +24,11 @@ int mime_build(const struct message *m, const char *message_id, time_t date,
  * plain string needing quotes becomes a quoted-string. Folds at 78 columns
  * given the starting column. */
 int mime_encode_phrase(struct buf *out, const char *s, size_t *col);
+/* The Content-Transfer-Encoding of an attachment of that type and
+ * content: "base64", or "7bit" for message/rfc822 and the other types
+ * RFC 2046 §5.2 keeps out of base64; NULL when it cannot be sent (a
+ * multipart type, or such a message with 8-bit content or long lines). */
+const char *mime_att_encoding(const char *type, const void *p, size_t len);
 int mime_encode_text(struct buf *out, const char *s, size_t *col);
 
 #endif

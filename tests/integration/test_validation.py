@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import (SENDER, assert_error, assert_human, assert_send_result,
-                      b64, fetch, parse, raw_headers, simple)
+                      b64, dkim_verify_all, fetch, parse, raw_headers, simple)
 
 LIMIT = 5 * 1024 * 1024
 
@@ -600,3 +600,31 @@ def test_content_id_unique(server):
     assert_human(r, "'logo' is already used by attachments[0]")
     assert_send_result(server.send(simple(html="<p>x</p>", attachments=[
         inline("logo"), inline("Logo")])))
+
+
+def test_attached_message_is_7bit(server):
+    """RFC 2046 §5.2.1: message/rfc822 is never base64; a 7-bit one goes
+    as is, with CRLF line ends."""
+    inner = (b"From: a@example.org\nTo: b@example.org\nSubject: fwd\n\n"
+             b"the forwarded text\n")
+    res = assert_send_result(server.send(simple(attachments=[
+        att(inner, "fwd.eml", "message/rfc822")])))
+    raw = fetch(server, res["message_id"])
+    m = parse(raw)
+    part = [p for p in m.walk() if p.get_content_type() == "message/rfc822"]
+    assert len(part) == 1
+    assert part[0]["Content-Transfer-Encoding"] == "7bit"
+    assert part[0].get_payload()[0]["Subject"] == "fwd"
+    assert inner.replace(b"\n", b"\r\n") in raw
+    dkim_verify_all(server, raw)
+
+
+@pytest.mark.parametrize("typ,data,needle", [
+    ("message/rfc822", "From: a@example.org\n\nh\u00e9".encode(), "7-bit"),
+    ("message/rfc822", b"From: a@example.org\n\n" + b"x" * 999, "7-bit"),
+    ("multipart/mixed", b"--b\r\n\r\nx\r\n--b--\r\n", "cannot be"),
+])
+def test_attachment_composite_types_refused(server, typ, data, needle):
+    r = server.send(simple(attachments=[att(data, "x.eml", typ)]))
+    assert_error(r, 10202, "/attachments/0/type")
+    assert_human(r, needle)
