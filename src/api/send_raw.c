@@ -36,10 +36,14 @@ api_send_raw(struct req *rq)
 	now = clock_now();
 	/* Content rules of the message itself come before the sender
 	 * domain (SPEC §2.2). */
+	/* Room for the message and the Date and Message-ID pigeon may
+	 * add; past the cap, rawmime_prepare says so (-2). */
 	buf_init(&rq->raw, DKIM_GAP + MAX_MESSAGE_SIZE);
-	if (buf_reserve(&rq->raw, DKIM_GAP + r.mime_len + 1024) == -1)
-		return req_fail(rq, AE_TOO_BIG, NULL,
-		                "the message is over 5 MiB");
+	if (buf_reserve(&rq->raw,
+	                DKIM_GAP + (r.mime_len + 1024 < MAX_MESSAGE_SIZE
+	                                ? r.mime_len + 1024
+	                                : MAX_MESSAGE_SIZE)) == -1)
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
 	memset(rq->raw.p, ' ', DKIM_GAP);
 	rq->raw.len = DKIM_GAP;
 	memset(&res, 0, sizeof(res));

@@ -288,3 +288,29 @@ def test_impossible_date_replaced(server, date):
     dates = [v for k, v in hs if k.lower() == "date"]
     assert len(dates) == 1 and dates[0] != date, dates
     assert email.utils.parsedate_to_datetime(dates[0]) is not None
+
+
+def test_size_limit_exact(server):
+    """SPEC §4: ≤ 5 MiB after pigeon's changes, DKIM-Signature included:
+    a message that comes out at exactly 5,242,880 bytes is sent, one
+    byte more is 10200."""
+    limit = 5 * 1024 * 1024
+
+    def message(n, tag):
+        """A message of n bytes in lines of 78 (Date and Message-ID given,
+        so only the signatures are added)."""
+        m = mime(*BASE, "Date: Thu, 26 Nov 2026 10:00:00 +0000",
+                 "Message-ID: <size-%s@example.com>" % tag, body="")
+        full, rest = divmod(n - len(m), 78)
+        return m + ("x" * 76 + "\r\n") * full + "y" * rest
+
+    def send(msg):
+        return server.send_raw(raw_body(mime_message=msg))
+
+    probe = message(10000, "probe")
+    res = assert_send_result(send(probe), pigeon_id=False)
+    overhead = len(fetch(server, res["message_id"])) - len(probe)
+    exact = message(limit - overhead, "exact")
+    res = assert_send_result(send(exact), pigeon_id=False)
+    assert len(fetch(server, res["message_id"])) == limit
+    assert_error(send(message(limit - overhead + 1, "over")), 10200)
