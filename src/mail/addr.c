@@ -26,6 +26,7 @@
 
 #include <idn2.h>
 
+#include "../core/utf8.h"
 #include "addr.h"
 #include "limits.h"
 
@@ -36,6 +37,7 @@
 #define WHY_INVALID "is not a valid address"
 #define WHY_CTRL "contains CR, LF, NUL or another control character"
 #define WHY_UTF8 "is not valid UTF-8"
+#define WHY_HIDDEN "contains a Unicode space or an invisible character"
 #define WHY_SPACE "contains whitespace outside a quoted local part"
 #define WHY_NAME "has a display name; give the bare address only"
 #define WHY_NOAT "has no '@'"
@@ -54,39 +56,23 @@
 #define WHY_NOMEM "could not be parsed (out of memory)"
 
 /*
- * Length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629 §4: no
- * overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+ * 1 for the code point of the n-octet sequence at p (valid UTF-8) when
+ * it is Unicode white space or invisible (zero-width, bidi controls,
+ * soft hyphen, BOM): an address holding one shows as another address.
  */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
+static int
+is_hidden(const unsigned char *p, size_t n)
 {
-	size_t len, i;
-	uint32_t cp;
+	uint32_t cp = n == 2 ? (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)
+	              : n == 3
+	                  ? (uint32_t)(p[0] & 0x0f) << 12 |
+	                        (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f)
+	                  : 0;
 
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
+	return cp == 0x85 || cp == 0xa0 || cp == 0xad || cp == 0x1680 ||
+	       cp == 0x180e || (cp >= 0x2000 && cp <= 0x200f) ||
+	       (cp >= 0x2028 && cp <= 0x202f) ||
+	       (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 || cp == 0xfeff;
 }
 
 /* RFC 5322 §3.2.3 atext, plus any non-ASCII byte (RFC 6531 §3.3). */
@@ -303,6 +289,10 @@ addr_parse(struct arena *a, const char *s, size_t len, struct mailbox *out,
 		}
 		if ((n = utf8_seq(p + i, len - i)) == 0) {
 			*why = WHY_UTF8;
+			return -1;
+		}
+		if (n > 1 && is_hidden(p + i, n)) {
+			*why = WHY_HIDDEN;
 			return -1;
 		}
 	}

@@ -68,6 +68,7 @@ def test_single_object_to(server):
     "a\x00b@example.net", "<a@example.net>", " a@example.net",
     "a@example.net ", "a@" + "b" * 64 + ".net",
     "a@[192.0.2.1]", "a@[IPv6:2001:db8::1]",  # SPEC §3.1: domain names
+    "a\u00a0b@example.net", "a@example.net\u200b",  # shown as another
 ])
 def test_bad_address_syntax(server, addr):
     r = server.send(simple(to=["ok@example.net", addr]))

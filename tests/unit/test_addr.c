@@ -110,6 +110,24 @@ static const struct bad bads[] = {
     {"jane@example-.com", 0, "has a domain that is not valid"},
     {"jane@exa_mple.com", 0, "has a domain that is not valid"},
     {"jane@1.2.3.4", 0, "has a domain that is not valid"},
+    /* Unicode spaces and invisible characters, anywhere */
+    {"a\xc2\xa0"
+     "b@example.com",
+     0, "contains a Unicode space or an invisible character"},
+    {"a\xe2\x80\xa8"
+     "b@example.com",
+     0, "contains a Unicode space or an invisible character"},
+    {"a@example.com\xe2\x80\x8b", 0,
+     "contains a Unicode space or an invisible character"},
+    {"a@b\xc2\xad"
+     "c.example",
+     0, "contains a Unicode space or an invisible character"},
+    {"\xe2\x80\xae"
+     "ab@example.com",
+     0, "contains a Unicode space or an invisible character"},
+    {"\xef\xbb\xbf"
+     "a@example.com",
+     0, "contains a Unicode space or an invisible character"},
     /* SPEC §3.1: domain names only */
     {"a@[192.0.2.1]", 0, "has an address literal; give a domain name"},
     {"a@[IPv6:2001:DB8::1]", 0, "has an address literal; give a domain name"},
