@@ -6,7 +6,8 @@
  *
  * The checks run in the order of SPEC §2.2: route → auth → Content-Length
  * and size (before the body is read) → the handler (schema, content,
- * sender domain, build, queue).
+ * sender domain, build, queue). Ahead of them all, a request that could
+ * be framed two ways is refused and its connection closed (req_framing).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -72,19 +74,27 @@ req_json_response(struct buf *b)
 	return r;
 }
 
-enum MHD_Result
-req_json(struct req *rq, int status, struct buf *b)
+/* Queues r (released here) with status as rq's answer. */
+static enum MHD_Result
+req_queue(struct req *rq, int status, struct MHD_Response *r)
 {
-	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if ((r = req_json_response(b)) == NULL)
-		return MHD_NO;
 	rq->status = status;
 	rq->answered = 1;
 	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+enum MHD_Result
+req_json(struct req *rq, int status, struct buf *b)
+{
+	struct MHD_Response *r;
+
+	if ((r = req_json_response(b)) == NULL)
+		return MHD_NO;
+	return req_queue(rq, status, r);
 }
 
 struct MHD_Response *
@@ -116,16 +126,11 @@ enum MHD_Result
 req_error(struct req *rq, const struct api_error *e)
 {
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 	int status;
 
 	if ((r = req_error_response(rq, e, &status)) == NULL)
 		return MHD_NO;
-	rq->status = status;
-	rq->answered = 1;
-	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return req_queue(rq, status, r);
 }
 
 enum MHD_Result
@@ -160,13 +165,19 @@ req_store(struct req *rq)
 	return st;
 }
 
+/* GET /healthz, in the envelope of SPEC §2.1. */
 int
 api_healthz(struct req *rq)
 {
 	struct buf b;
 
 	buf_init(&b, 0);
-	buf_puts(&b, "{\"status\":\"ok\"}");
+	if (envelope_open(&b) == -1 ||
+	    buf_puts(&b, "{\"status\":\"ok\"}") == -1 ||
+	    envelope_close(&b) == -1) {
+		buf_clear(&b);
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
 	return req_json(rq, 200, &b);
 }
 
@@ -193,6 +204,136 @@ header(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+struct header_count {
+	const char *name;
+	int n;
+};
+
+static enum MHD_Result
+header_count_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                 const char *value)
+{
+	struct header_count *hc = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, hc->name) == 0)
+		hc->n++;
+	return MHD_YES;
+}
+
+/* How many times the request carries header name (MHD keeps each). */
+static int
+header_count(struct MHD_Connection *c, const char *name)
+{
+	struct header_count hc = {name, 0};
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, header_count_one, &hc);
+	return hc.n;
+}
+
+int
+req_header(struct req *rq, const char *name, const char **out)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (MHD_lookup_connection_value_n(rq->conn, MHD_HEADER_KIND, name,
+	                                  strlen(name), &v, &n) != MHD_YES)
+		return 0;
+	if (header_count(rq->conn, name) > 1)
+		return HDR_REPEATED;
+	if (v == NULL)
+		v = "";
+	/* RFC 9110 §5.5: a NUL is never part of a value. libmicrohttpd
+	 * 0.9.75 measures values with strlen(), so there n always equals
+	 * strlen(v) and a value is cut at its first NUL unseen; a library
+	 * that keeps the real length lets this refuse it. */
+	if (strlen(v) != n)
+		return HDR_NUL;
+	while (n > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		n--;
+	}
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if ((*out = arena_strndup(rq->a, v, n)) == NULL)
+		return HDR_NOMEM;
+	return 0;
+}
+
+/*
+ * Authenticates rq (SPEC §2.3) from its Authorization, X-Auth-Email and
+ * X-Auth-Key headers, each read by req_header(): one given twice is a
+ * 401. 0, or -1 with e filled.
+ */
+static int
+req_auth(struct req *rq, struct api_error *e)
+{
+	static const char *const names[] = {"Authorization", "X-Auth-Email",
+	                                    "X-Auth-Key"};
+	const char *v[sizeof(names) / sizeof(names[0])];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		*e = (struct api_error){AE_UNAUTHORIZED, NULL, NULL};
+		if ((rc = req_header(rq, names[i], &v[i])) == 0)
+			continue;
+		if (rc == HDR_REPEATED)
+			e->detail = arena_printf(
+			    rq->a, "the %s header was given more than once",
+			    names[i]);
+		else if (rc == HDR_NUL)
+			e->detail = arena_printf(
+			    rq->a, "the %s header holds a NUL byte", names[i]);
+		else
+			e->kind = AE_INTERNAL;
+		return -1;
+	}
+	return auth_check(rq->api->auth, v[0], v[1], v[2], rq->params.account,
+	                  rq->route->perm, rq->route->flags & ROUTE_SENDING,
+	                  &rq->auth, e);
+}
+
+/*
+ * RFC 9112 §6.1, §6.3: a request with more than one Content-Length, or
+ * with both Transfer-Encoding and Content-Length, can be framed two ways
+ * (by us and by a proxy in front). It is answered 400 and the connection
+ * closed, so that no byte after its headers is read as a request.
+ * 1 when answered (the MHD result in *ret), else 0.
+ */
+static int
+req_framing(struct req *rq, enum MHD_Result *ret)
+{
+	struct api_error e = {AE_SCHEMA, NULL, NULL};
+	struct MHD_Response *r;
+	int ncl, status;
+
+	ncl = header_count(rq->conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (ncl > 1)
+		e.detail =
+		    "the request has more than one Content-Length header";
+	else if (ncl == 1 &&
+	         header_count(rq->conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 0)
+		e = (struct api_error){AE_NO_LENGTH, NULL,
+		                       "the request has both Transfer-Encoding "
+		                       "and Content-Length"};
+	else
+		return 0;
+	*ret = MHD_NO;
+	if ((r = req_error_response(rq, &e, &status)) == NULL)
+		return 1;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") !=
+	    MHD_YES) {
+		MHD_destroy_response(r);
+		return 1;
+	}
+	*ret = req_queue(rq, status, r);
+	return 1;
+}
+
 /*
  * The first call for a request: route, auth and the Content-Length rules,
  * all before a byte of the body is read. Returns the MHD result; sets
@@ -207,7 +348,6 @@ req_begin(struct req *rq)
 	char *end;
 	unsigned long long n;
 	struct MHD_Response *r;
-	enum MHD_Result ret;
 	int rc, status;
 
 	rc = router_match(rq->a, rq->method, rq->path, &rq->route, &rq->params,
@@ -221,27 +361,17 @@ req_begin(struct req *rq)
 		if ((r = req_error_response(rq, &e, &status)) == NULL)
 			return MHD_NO;
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-		rq->status = status;
-		rq->answered = 1;
-		ret = MHD_queue_response(rq->conn, (unsigned)status, r);
-		MHD_destroy_response(r);
-		return ret;
+		return req_queue(rq, status, r);
 	}
-	if (!(rq->route->flags & ROUTE_NOAUTH) &&
-	    auth_check(rq->api->auth, header(rq->conn, "Authorization"),
-	               header(rq->conn, "X-Auth-Email"),
-	               header(rq->conn, "X-Auth-Key"), rq->params.account,
-	               rq->route->perm, rq->route->flags & ROUTE_SENDING,
-	               &rq->auth, &e) == -1)
+	if (!(rq->route->flags & ROUTE_NOAUTH) && req_auth(rq, &e) == -1)
 		return req_error(rq, &e);
 	if (!(rq->route->flags & ROUTE_BODY))
 		return MHD_YES;
 	/* SPEC §2.2: no Content-Length (chunked) → 10201; too big → 10200,
-	 * without reading the body. */
+	 * without reading the body. Both headers at once never get here
+	 * (req_framing). */
 	if ((cl = header(rq->conn, MHD_HTTP_HEADER_CONTENT_LENGTH)) == NULL ||
 	    header(rq->conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
-		/* Transfer-Encoding beside a Content-Length is a request
-		 * smuggling signal (RFC 9112 §6.3): refused the same way. */
 		return req_fail(rq, AE_NO_LENGTH, NULL,
 		                "the request needs a Content-Length and no "
 		                "Transfer-Encoding");
@@ -298,6 +428,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		}
 		*con_cls = rq;
+		if (req_framing(rq, &ret)) {
+			rq->begun = 1; /* answered: no req_begin */
+			return ret;
+		}
 		/* A request with a body is judged before the body is read
 		 * (an early answer closes the connection); one without is
 		 * judged on the next call, so that its error keeps the

@@ -98,6 +98,18 @@ enum MHD_Result req_fail(struct req *rq, enum api_err kind, const char *pointer,
 /* Builds an error response without queueing it (for the async path). */
 struct MHD_Response *req_error_response(struct req *rq,
                                         const struct api_error *e, int *status);
+/* req_header() results besides 0. */
+enum {
+	HDR_REPEATED = -1, /* the header is given more than once */
+	HDR_NUL = -2,      /* its value holds a NUL byte */
+	HDR_NOMEM = -3,
+};
+/*
+ * The value of the request header name, without its leading and trailing
+ * OWS (RFC 9110 §5.5), copied into rq's arena; *out is NULL when the
+ * header is absent. 0, or one of HDR_* with *out NULL.
+ */
+int req_header(struct req *rq, const char *name, const char **out);
 /* The calling thread's read connection to the store, or NULL. */
 struct store *req_store(struct req *rq);
 

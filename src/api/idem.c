@@ -19,6 +19,7 @@
 #include "../core/clock.h"
 #include "../core/hash.h"
 #include "../core/log.h"
+#include "../core/utf8.h"
 #include "http.h"
 
 #define IDEM_KEY_MAX 256 /* characters, SPEC §2.4 */
@@ -44,6 +45,22 @@ idem_hash(const char *account, const char *key)
 	for (p = key; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
 	return h;
+}
+
+/* SPEC §2.4 counts characters: code points when s[0..n) is UTF-8, else
+ * bytes. */
+static size_t
+key_chars(const char *s, size_t n)
+{
+	size_t i = 0, k, chars = 0;
+
+	while (i < n) {
+		if ((k = utf8_seq((const unsigned char *)s + i, n - i)) == 0)
+			return n;
+		i += k;
+		chars++;
+	}
+	return chars;
 }
 
 /* Adds (account, key) to the set for rq: 0, or -1 when it is there
@@ -159,18 +176,28 @@ idem_begin(struct req *rq, enum MHD_Result *ret)
 	const char *key;
 	int oom, rc;
 
-	key = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-	                                  "Idempotency-Key");
-	if (key == NULL)
-		return 0;
-	if (key[0] == '\0' || strlen(key) > IDEM_KEY_MAX) {
+	/* The key is an arena copy: the queue may outlive the connection. */
+	switch (req_header(rq, "Idempotency-Key", &key)) {
+	case 0:
+		break;
+	case HDR_REPEATED:
 		*ret = req_fail(rq, AE_SCHEMA, NULL,
-		                "Idempotency-Key must be 1 to 256 characters");
+		                "the Idempotency-Key header was given more "
+		                "than once");
+		return 1;
+	case HDR_NUL:
+		*ret = req_fail(rq, AE_SCHEMA, NULL,
+		                "the Idempotency-Key header holds a NUL byte");
+		return 1;
+	default:
+		*ret = req_fail(rq, AE_INTERNAL, NULL, NULL);
 		return 1;
 	}
-	/* The queue may outlive the connection: keep our own copy. */
-	if ((key = arena_strdup(rq->a, key)) == NULL) {
-		*ret = req_fail(rq, AE_INTERNAL, NULL, NULL);
+	if (key == NULL)
+		return 0;
+	if (key[0] == '\0' || key_chars(key, strlen(key)) > IDEM_KEY_MAX) {
+		*ret = req_fail(rq, AE_SCHEMA, NULL,
+		                "Idempotency-Key must be 1 to 256 characters");
 		return 1;
 	}
 	if (idem_hold(rq, account, key, &oom) == -1) {

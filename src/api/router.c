@@ -5,6 +5,7 @@
  * "*name" segment captures everything up to the rest of the pattern, so
  * a Message-ID may hold a '/' (RFC 5322 dot-atom-text allows it). Rows
  * are tried in order: the longer of two overlapping patterns comes first.
+ * A GET row answers HEAD too (RFC 9110 §9.3.2); MHD leaves the body out.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,15 @@ static const struct route routes[] = {
 };
 
 #define PREFIX "/client/v4"
+
+/* 1 when a request with method is served by a row with row_method. */
+static int
+method_match(const char *method, const char *row_method)
+{
+	if (strcmp(method, row_method) == 0)
+		return 1;
+	return strcmp(method, "HEAD") == 0 && strcmp(row_method, "GET") == 0;
+}
 
 /* 1 when path matches pattern, with the captures in params. */
 static int
@@ -83,6 +93,7 @@ router_match(struct arena *a, const char *method, const char *path,
 {
 	struct route_params tmp;
 	char *trim = NULL;
+	const char *m;
 	size_t i, n, used = 0;
 	int rc = ROUTE_NONE;
 
@@ -100,17 +111,17 @@ router_match(struct arena *a, const char *method, const char *path,
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!match(a, routes[i].pattern, path, &tmp))
 			continue;
-		if (strcmp(method, routes[i].method) == 0) {
+		if (method_match(method, routes[i].method)) {
 			*out = &routes[i];
 			*params = tmp;
 			return ROUTE_FOUND;
 		}
 		rc = ROUTE_METHOD;
-		if (strstr(allow, routes[i].method) == NULL &&
-		    used + strlen(routes[i].method) + 3 < allowlen)
+		m = strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD"
+		                                         : routes[i].method;
+		if (strstr(allow, m) == NULL && used + strlen(m) + 3 < allowlen)
 			used += (size_t)snprintf(allow + used, allowlen - used,
-			                         "%s%s", used ? ", " : "",
-			                         routes[i].method);
+			                         "%s%s", used ? ", " : "", m);
 	}
 	return rc;
 }

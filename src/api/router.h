@@ -40,7 +40,7 @@ enum { ROUTE_FOUND = 0, ROUTE_NONE = -1, ROUTE_METHOD = -2 };
  * Finds the row for method and path (the path without its query; a
  * leading /client/v4 is ignored). ROUTE_FOUND with *out and *params set;
  * ROUTE_NONE; or ROUTE_METHOD when the path is known with other methods,
- * listed in allow ("GET, POST").
+ * listed in allow ("GET, HEAD"). HEAD finds the GET row.
  */
 int router_match(struct arena *a, const char *method, const char *path,
                  const struct route **out, struct route_params *params,

@@ -218,7 +218,7 @@ test_router(void **state)
 	assert_int_equal(
 	    router_match(a, "DELETE", "/healthz", &r, &p, allow, sizeof(allow)),
 	    ROUTE_METHOD);
-	assert_string_equal(allow, "GET");
+	assert_string_equal(allow, "GET, HEAD");
 	/* unknown */
 	assert_int_equal(router_match(a, "POST",
 	                              "/accounts/abc/email/sending/nope", &r,

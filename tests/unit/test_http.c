@@ -213,7 +213,9 @@ test_healthz_verify(void **state)
 
 	request("GET", "/healthz", NULL, NULL, &r);
 	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, "{\"status\":\"ok\"}");
+	assert_string_equal(r.body, "{\"success\":true,\"errors\":[],"
+	                            "\"messages\":[],\"result\":{\"status\":"
+	                            "\"ok\"}}");
 	resp_clear(&r);
 	request("GET", "/client/v4/user/tokens/verify", TOKEN, NULL, &r);
 	assert_int_equal(r.status, 200);
