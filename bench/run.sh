@@ -5,9 +5,12 @@
 # minimal libmicrohttpd server answering the same request with a fixed
 # body (bench/ceiling.c). Prints markdown for bench/RESULTS.md.
 #
-# Usage: bench/run.sh [seconds] [connections]     (defaults 10, 64)
+# Usage: bench/run.sh [seconds] [connections[,connections…]]  (10, 64)
+#        e.g. bench/run.sh 10 1,4,16,64 for latency against load
 # Env:   PIGEON_BIN (build/pigeon), CEILING_BIN (build/ceiling),
-#        SKIP_SPEED=1 to leave out `openssl speed`.
+#        SKIP_SPEED=1 to leave out `openssl speed`,
+#        RUNS="dev0 dev5000 rsa0 rsa5000 ceiling" (the default: all) to
+#        choose the runs, for each connection count.
 #
 # pigeon runs (each on a fresh store, send_wait_ms 0 and 5000):
 #   dev   the dev domain example.com: RSA-2048 + Ed25519 signatures
@@ -22,7 +25,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TIMEFORMAT='%U %S' # bash's time: wrk's user and system CPU seconds
 secs=${1:-10}
-conns=${2:-64}
+conns_list=${2:-64}
+runs=${RUNS:-dev0 dev5000 rsa0 rsa5000 ceiling}
+conns=0
+threads=0
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 ceiling=${CEILING_BIN:-$PWD/build/ceiling}
 port=18587
@@ -120,7 +126,7 @@ pigeon_run() { # send_wait_ms domain(dev|rsa)
 	c0=$(cpu_ticks "$pid")
 	read -r b0 s0 < <(busy_ticks)
 	{ time BENCH_FROM=$from BENCH_IDS=$tmp/acked \
-	    wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/send.lua \
+	    wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s bench/send.lua \
 	    "http://127.0.0.1:$port" >"$tmp/wrk.out" 2>&1; } 2>"$tmp/wrk.time"
 	c1=$(cpu_ticks "$pid")
 	read -r b1 s1 < <(busy_ticks)
@@ -137,8 +143,8 @@ pigeon_run() { # send_wait_ms domain(dev|rsa)
 	n200=$(field status200 "$tmp/wrk.out")
 	cpu=$(awk -v t=$((c1 - c0)) -v n="$n200" -v hz="$(getconf CLK_TCK)" \
 	    'BEGIN { printf "%.0f", n ? t / hz * 1e6 / n : 0 }')
-	printf '| pigeon, %s, send_wait_ms %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-	    "$2" "$1" "$(field rps "$tmp/wrk.out")" \
+	printf '| pigeon, %s, send_wait_ms %s, %s conns | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+	    "$2" "$1" "$conns" "$(field rps "$tmp/wrk.out")" \
 	    "$(field p50_ms "$tmp/wrk.out")" "$(field p99_ms "$tmp/wrk.out")" \
 	    "$(field max_ms "$tmp/wrk.out")" "$n200" \
 	    "$(( $(field non200 "$tmp/wrk.out") + $(field socket_errors "$tmp/wrk.out") ))" \
@@ -156,7 +162,7 @@ ceiling_run() {
 	wait_http "$cport"
 	c0=$(cpu_ticks "$pid")
 	read -r b0 s0 < <(busy_ticks)
-	{ time wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/send.lua \
+	{ time wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s bench/send.lua \
 	    "http://127.0.0.1:$cport" >"$tmp/wrk.out" 2>&1; } 2>"$tmp/wrk.time"
 	read -r b1 s1 < <(busy_ticks)
 	c1=$(cpu_ticks "$pid")
@@ -167,8 +173,9 @@ ceiling_run() {
 	n=$(field requests "$tmp/wrk.out")
 	cpu=$(awk -v t=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
 	    'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-	printf '| ceiling (bench/ceiling.c), fixed reply | %.0f | %s | %s | %s | %s | %s | - | - | - | %s | %s |\n' \
-	    "$(field rps "$tmp/wrk.out")" "$(field p50_ms "$tmp/wrk.out")" \
+	printf '| ceiling (bench/ceiling.c), fixed reply, %s conns | %.0f | %s | %s | %s | %s | %s | - | - | - | %s | %s |\n' \
+	    "$conns" "$(field rps "$tmp/wrk.out")" \
+	    "$(field p50_ms "$tmp/wrk.out")" \
 	    "$(field p99_ms "$tmp/wrk.out")" "$(field max_ms "$tmp/wrk.out")" \
 	    "$n" "$(( $(field status_ge400 "$tmp/wrk.out") + $(field socket_errors "$tmp/wrk.out") ))" \
 	    "$cpu" "$(load_cols "$b0" "$s0" "$b1" "$s1" $((c1 - c0)))"
@@ -177,7 +184,8 @@ ceiling_run() {
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 echo "software: $(openssl version | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), pigeon $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+local changes')"
-echo "command: bench/run.sh $secs $conns  (wrk -t2 -c$conns -d${secs}s --latency -s bench/send.lua)"
+echo "command: bench/run.sh $secs $conns_list  (wrk -t2 -c<conns> -d${secs}s --latency -s bench/send.lua; -t1 for 1 connection)"
+[ -z "${RUNS:-}" ] || echo "runs: $runs"
 echo
 if [ -z "${SKIP_SPEED:-}" ]; then
 	echo '```'
@@ -192,11 +200,19 @@ if [ -z "${SKIP_SPEED:-}" ]; then
 fi
 echo "| run | sends/s | p50 ms | p99 ms | max ms | 200s | not 200 | stored | lost | extra | server CPU µs/send | wrk cores | others' cores | steal cores |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-pigeon_run 0 dev
-pigeon_run 5000 dev
-pigeon_run 0 rsa
-pigeon_run 5000 rsa
-ceiling_run
+for conns in ${conns_list//,/ }; do
+	threads=$((conns < 2 ? 1 : 2))
+	for r in $runs; do
+		case $r in
+		dev0) pigeon_run 0 dev ;;
+		dev5000) pigeon_run 5000 dev ;;
+		rsa0) pigeon_run 0 rsa ;;
+		rsa5000) pigeon_run 5000 rsa ;;
+		ceiling) ceiling_run ;;
+		*) echo "bench: unknown run '$r' in RUNS" >&2; exit 2 ;;
+		esac
+	done
+done
 if [ "$bad" -ne 0 ]; then
 	echo "bench: FAIL: an acknowledged message is missing or a send failed" >&2
 	exit 1
