@@ -657,8 +657,9 @@ hex4(const char *s)
 /*
  * What json-c lets through and RFC 8259 does not: bytes in strings that
  * are not UTF-8 (overlongs, surrogates, past U+10FFFF; §8.1), raw control
- * characters in strings (§7), and \u escapes of unpaired surrogates,
- * which json-c would quietly turn into U+FFFD (§8.2). The text already
+ * characters in strings (§7), \u escapes of unpaired surrogates, which
+ * json-c would quietly turn into U+FFFD (§8.2), and the NaN and Infinity
+ * of JavaScript (outside strings the only capital is E, §6). The text already
  * parsed, so its strings and escapes are well delimited. NULL, or what
  * is wrong.
  */
@@ -674,6 +675,9 @@ text_flaw(const char *s, size_t n)
 	while (i < n) {
 		unsigned char c = (unsigned char)s[i];
 
+		if (!in && c >= 'A' && c <= 'Z' && c != 'E')
+			return "the body is not valid JSON: NaN and Infinity "
+			       "are not JSON numbers";
 		if (!in || c == '"') {
 			in ^= c == '"';
 			i++;

@@ -273,8 +273,8 @@ fail:
 }
 
 /*
- * Plain when printable ASCII (or tab), not starting with white space,
- * without "=?" (which a reader would take for an encoded-word) and
+ * Plain when printable ASCII (or tab), not starting or ending with white
+ * space, without "=?" (which a reader would take for an encoded-word) and
  * without a word so long that the line could not stay under 998 octets.
  */
 static int
@@ -283,8 +283,10 @@ text_is_plain(const char *s, size_t len)
 	size_t i, run = 0;
 	unsigned char c;
 
-	/* leading white space would merge with the one after "Name:" */
-	if (len > 0 && is_wsp((unsigned char)s[0]))
+	/* leading white space would merge with the one after "Name:";
+	 * trailing white space is often stripped in transit */
+	if (len > 0 &&
+	    (is_wsp((unsigned char)s[0]) || is_wsp((unsigned char)s[len - 1])))
 		return 0;
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];

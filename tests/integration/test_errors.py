@@ -91,6 +91,10 @@ def test_success_envelope(server):
     b"not json", b"{", b"[]", b'"a string"', b"null", b"42", b"",
     b'{"from": "sender@example.com", "to": "a@example.net", "subject": '
     b'"x", "text": "y"} trailing',
+    b'{"from": "sender@example.com", "to": "a@example.net", "subject": '
+    b'"x", "text": "y", "z": NaN}',
+    b'{"from": "sender@example.com", "to": "a@example.net", "subject": '
+    b'"x", "text": "y", "z": [-Infinity]}',
 ])
 def test_10001_not_a_json_object(server, body):
     r = server.send(body)

@@ -289,6 +289,19 @@ def test_plain_ascii_subject_not_encoded(server):
     assert dict(raw_headers(raw))["Subject"] == "Monthly report 2024"
 
 
+@pytest.mark.parametrize("subj", ["trailing space ", "tab\tend\t", "x  "])
+def test_subject_trailing_space_survives(server, subj):
+    """Trailing white space is often stripped in transit; an encoded-word
+    keeps it."""
+    body = simple(subject=subj, headers={"X-Note": subj})
+    res = assert_send_result(server.send(body))
+    m, raw = check_message(server, res, body)
+    assert m["Subject"] == subj
+    assert m["X-Note"] == subj
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert not any(ln.endswith((b" ", b"\t")) for ln in head.split(b"\r\n"))
+
+
 def test_custom_headers_and_cc_bcc_reply_to(server):
     hdrs = {"X-Campaign": "spring", "In-Reply-To": "<p1@example.net>",
             "References": "<p0@example.net> <p1@example.net>",

@@ -138,6 +138,8 @@ test_not_utf8_json(void **state)
 	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\\uD800\\u0041\"}",
 	     "surrogate"},
 	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":\"\\ud800\"}", "surrogate"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":NaN}", "NaN"},
+	    {"{" BASE ",\"to\":\"b@x.io\",\"z\":[-Infinity]}", "Infinity"},
 	};
 	size_t i;
 
@@ -147,7 +149,7 @@ test_not_utf8_json(void **state)
 		assert_non_null(strstr(E.detail, bad[i].why));
 	}
 	/* a pair, escaped and raw, and escaped backslashes before a 'u' */
-	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\","
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\",\"n\":1E5,"
 	                           "\"z\":\"\\ud83d\\ude00 \xf0\x9f\x98\x80 "
 	                           "\\\\ud800 \\\\\\\"\"}"),
 	                 AE_NONE);
