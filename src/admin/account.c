@@ -126,11 +126,8 @@ admin_account_set(struct admin *a)
 	size_t i;
 
 	memset(&ac, 0, sizeof(ac));
-	if (admin_id_parse(a->args[0], id) == -1)
-		return admin_err(
-		    ADMIN_USAGE,
-		    "account set: ID '%s' is not 32 hex characters",
-		    a->args[0]);
+	if (admin_id_arg("account set", "ID", a->args[0], id, NULL) != 0)
+		return ADMIN_USAGE;
 	if ((v = admin_opt(a, "--entitled")) != NULL) {
 		if (admin_parse_bool(v, &entitled) == -1)
 			return admin_err(ADMIN_USAGE,

@@ -101,6 +101,19 @@ admin_store_open(struct admin *a)
 	return s;
 }
 
+struct store *
+admin_account_open(struct admin *a, const char *id, struct account *ac)
+{
+	struct store *s;
+
+	if ((s = admin_store_open(a)) != NULL &&
+	    admin_account_load(s, id, ac) == -1) {
+		store_close(s);
+		s = NULL;
+	}
+	return s;
+}
+
 int
 admin_account_load(struct store *s, const char *id, struct account *ac)
 {
@@ -381,6 +394,18 @@ admin_id_parse(const char *s, char out[ID_LEN + 1])
 	}
 	out[ID_LEN] = '\0';
 	return 0;
+}
+
+int
+admin_id_arg(const char *cmd, const char *what, const char *arg,
+             char id[ID_LEN + 1], const char *see)
+{
+	if (admin_id_parse(arg, id) == 0)
+		return 0;
+	return admin_err(ADMIN_USAGE,
+	                 "%s: %s '%s' is not 32 hex characters%s%s%s", cmd,
+	                 what, arg, see ? " (see pigeon " : "", see ? see : "",
+	                 see ? ")" : "");
 }
 
 void

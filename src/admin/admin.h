@@ -73,6 +73,10 @@ int admin_err(int status, const char *fmt, ...)
 int admin_mkdirs(const char *path);
 /* Creates state_dir and opens the store; NULL after admin_err. */
 struct store *admin_store_open(struct admin *a);
+/* admin_store_open() and the account id loaded into ac; NULL after
+ * admin_err (the store closed again). */
+struct store *admin_account_open(struct admin *a, const char *id,
+                                 struct account *ac);
 
 /* Reads an account / zone / sending domain (by name) for a command: 0, or
  * -1 after admin_err ("no account …" when it does not exist). */
@@ -95,6 +99,11 @@ int admin_domain_name(const char *in, char *out, size_t outlen);
 int admin_selector_ok(const char *s);
 /* 32 hex chars, lowercased into out. */
 int admin_id_parse(const char *s, char out[ID_LEN + 1]);
+/* admin_id_parse() of a command's argument: 0, or ADMIN_USAGE after
+ * "CMD: WHAT 'ARG' is not 32 hex characters" and, when see is set,
+ * " (see pigeon SEE)". */
+int admin_id_arg(const char *cmd, const char *what, const char *arg,
+                 char id[ID_LEN + 1], const char *see);
 void admin_new_id(char out[ID_LEN + 1]);
 void admin_new_secret(char out[TOKEN_LEN + 1]);
 

@@ -107,11 +107,9 @@ admin_domain_create(struct admin *a)
 
 	memset(&z, 0, sizeof(z));
 	memset(&d, 0, sizeof(d));
-	if (admin_id_parse(a->args[0], zid) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "domain create: ZONE_ID '%s' is "
-		                 "not 32 hex characters (see pigeon zone list)",
-		                 a->args[0]);
+	if (admin_id_arg("domain create", "ZONE_ID", a->args[0], zid,
+	                 "zone list") != 0)
+		return ADMIN_USAGE;
 	if (admin_domain_name(a->args[1], name, sizeof(name)) == -1)
 		return admin_err(ADMIN_USAGE,
 		                 "domain create: '%s' is not a "

@@ -82,11 +82,9 @@ admin_token_create(struct admin *a)
 
 	memset(&ac, 0, sizeof(ac));
 	memset(&t, 0, sizeof(t));
-	if (admin_id_parse(a->args[0], id) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "token create: ACCOUNT_ID '%s' "
-		                 "is not 32 hex characters",
-		                 a->args[0]);
+	if (admin_id_arg("token create", "ACCOUNT_ID", a->args[0], id, NULL) !=
+	    0)
+		return ADMIN_USAGE;
 	if (name && !text_ok(name, MAX_TOKEN_NAME))
 		return admin_err(ADMIN_USAGE,
 		                 "token create: --name must be "
@@ -117,9 +115,7 @@ admin_token_create(struct admin *a)
 		                 "'%s' is not an email address",
 		                 email);
 
-	if ((s = admin_store_open(a)) == NULL)
-		goto fail;
-	if (admin_account_load(s, id, &ac) == -1)
+	if ((s = admin_account_open(a, id, &ac)) == NULL)
 		goto fail;
 	if (admin_token_new(s, id, name, perms, expires, email, &t, secret) ==
 	    -1)
@@ -165,14 +161,9 @@ admin_token_list(struct admin *a)
 	int status = ADMIN_FAIL;
 
 	memset(&ac, 0, sizeof(ac));
-	if (admin_id_parse(a->args[0], id) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "token list: ACCOUNT_ID '%s' is "
-		                 "not 32 hex characters",
-		                 a->args[0]);
-	if ((s = admin_store_open(a)) == NULL)
-		goto fail;
-	if (admin_account_load(s, id, &ac) == -1)
+	if (admin_id_arg("token list", "ACCOUNT_ID", a->args[0], id, NULL) != 0)
+		return ADMIN_USAGE;
+	if ((s = admin_account_open(a, id, &ac)) == NULL)
 		goto fail;
 	if (store_token_list(s, id, &v, &n) != 0) {
 		admin_err(ADMIN_FAIL, "cannot list tokens: %s", store_error(s));
@@ -211,12 +202,9 @@ admin_token_revoke(struct admin *a)
 	char id[ID_LEN + 1];
 	int status = ADMIN_FAIL, rc;
 
-	if (admin_id_parse(a->args[0], id) == -1)
-		return admin_err(
-		    ADMIN_USAGE,
-		    "token revoke: TOKEN_ID '%s' is "
-		    "not 32 hex characters (see pigeon token list)",
-		    a->args[0]);
+	if (admin_id_arg("token revoke", "TOKEN_ID", a->args[0], id,
+	                 "token list") != 0)
+		return ADMIN_USAGE;
 	if ((s = admin_store_open(a)) == NULL)
 		goto fail;
 	rc = store_token_revoke(s, id);

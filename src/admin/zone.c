@@ -43,19 +43,15 @@ admin_zone_create(struct admin *a)
 
 	memset(&ac, 0, sizeof(ac));
 	memset(&z, 0, sizeof(z));
-	if (admin_id_parse(a->args[0], id) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "zone create: ACCOUNT_ID '%s' "
-		                 "is not 32 hex characters",
-		                 a->args[0]);
+	if (admin_id_arg("zone create", "ACCOUNT_ID", a->args[0], id, NULL) !=
+	    0)
+		return ADMIN_USAGE;
 	if (admin_domain_name(a->args[1], name, sizeof(name)) == -1)
 		return admin_err(ADMIN_USAGE,
 		                 "zone create: '%s' is not a "
 		                 "domain name like example.com",
 		                 a->args[1]);
-	if ((s = admin_store_open(a)) == NULL)
-		goto fail;
-	if (admin_account_load(s, id, &ac) == -1)
+	if ((s = admin_account_open(a, id, &ac)) == NULL)
 		goto fail;
 	if (admin_zone_new(s, &ac, name, &z) == -1)
 		goto fail;
@@ -84,14 +80,9 @@ admin_zone_list(struct admin *a)
 	int status = ADMIN_FAIL;
 
 	memset(&ac, 0, sizeof(ac));
-	if (admin_id_parse(a->args[0], id) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "zone list: ACCOUNT_ID '%s' is "
-		                 "not 32 hex characters",
-		                 a->args[0]);
-	if ((s = admin_store_open(a)) == NULL)
-		goto fail;
-	if (admin_account_load(s, id, &ac) == -1)
+	if (admin_id_arg("zone list", "ACCOUNT_ID", a->args[0], id, NULL) != 0)
+		return ADMIN_USAGE;
+	if ((s = admin_account_open(a, id, &ac)) == NULL)
 		goto fail;
 	if (store_zone_list(s, id, &v, &n) != 0) {
 		admin_err(ADMIN_FAIL, "cannot list zones: %s", store_error(s));
