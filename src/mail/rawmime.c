@@ -528,6 +528,12 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 				    "Header 'From' appears more than once.");
 				goto fail;
 			}
+			/* RFC 5322 §3.6.2: a mailbox, so at least an '@' */
+			if (memchr(v, '@', vlen) == NULL) {
+				rawmime_why(why, whylen,
+				            "Header 'From' has no address.");
+				goto fail;
+			}
 			res->from = v;
 		} else if (rawmime_is(f, "Subject")) {
 			if (res->subject == NULL)

@@ -314,3 +314,11 @@ def test_size_limit_exact(server):
     res = assert_send_result(send(exact), pigeon_id=False)
     assert len(fetch(server, res["message_id"])) == limit
     assert_error(send(message(limit - overhead + 1, "over")), 10200)
+
+
+@pytest.mark.parametrize("hdr", ["From: ", "From: undisclosed"])
+def test_from_without_address_refused(server, hdr):
+    r = server.send_raw(raw_body(mime_message=mime(
+        hdr, "To: rcpt@example.net", "Subject: Hi")))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "'From' has no address")

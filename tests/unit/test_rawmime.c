@@ -190,6 +190,8 @@ test_refusals(void **state)
 	prep_refused("", "no 'From' header");
 	prep_refused("From: a@example.com\r\nFrom: b@example.com\r\n\r\nx",
 	             "more than once");
+	prep_refused("From: \r\nSubject: s\r\n\r\nx", "'From' has no address");
+	prep_refused("From: not an address\r\n\r\nx", "'From' has no address");
 	{
 		/* a NUL in the body (strlen would stop at it) */
 		struct rawmime_result res;
