@@ -1,10 +1,12 @@
 /*
  * serve: `pigeon serve` — runs the service until SIGTERM or SIGINT.
  *
- * Start: log level, state_dir, the store (migrations), in dev mode the
- * first-start bootstrap of SPEC §10, then the queue (writer + delivery)
- * and the HTTP front. Stop: the HTTP front first (no new requests, the
- * ones in flight finish), then the queue (commits what is in flight).
+ * Start: log level; the state_dir lock and the listening socket, so a
+ * start that cannot have them changes nothing; the store (migrations),
+ * in dev mode the first-start bootstrap of SPEC §10 and dev.env; then
+ * the queue (writer + delivery) and the HTTP front. Stop: the HTTP front
+ * first (no new requests, the ones in flight finish), then the queue
+ * (commits what is in flight).
  *
  * Signals are blocked before any thread starts, so every thread inherits
  * the mask and only sigwait() here sees them.
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +32,7 @@
 #define DEV_ENV_MAX (64 * 1024)
 #define DEV_ZONE "example.com"
 #define BASE_URL_KEY "CLOUDFLARE_BASE_URL="
+#define LOCK_FILE "pigeon.lock"
 
 /* The URL clients use: a wildcard listen address is reached on loopback;
  * IPv6 literals take brackets (RFC 3986 §3.2.2). */
@@ -170,21 +174,30 @@ out:
 	return rc;
 }
 
+/* What dev.env needs once the server listens: a new file (a new token's
+ * secret), or only its URL line brought up to date. */
+struct dev_env {
+	char path[4096];
+	char secret[TOKEN_LEN + 1]; /* set: write a new file */
+	char account_id[ID_LEN + 1];
+};
+
 /*
  * SPEC §10, first start: account "dev", zone and sending domain
- * example.com (RSA + Ed25519 keys), a send,read,manage token, and
- * <state_dir>/dev.env. Later starts only repair dev.env: a new token when
- * the file is gone (the old secret is unknowable), the URL line when the
- * port moved.
+ * example.com (RSA + Ed25519 keys), a send,read,manage token; dev.env
+ * is written by dev_env_apply(), once the port is known to be ours.
+ * Later starts only
+ * repair dev.env: a new token when the file is gone (the old secret is
+ * unknowable), the URL line when the port moved.
  */
 static int
-dev_bootstrap(struct admin *a, struct store *s)
+dev_bootstrap(struct admin *a, struct store *s, struct dev_env *env)
 {
 	struct account *v = NULL, ac;
 	struct zone z;
 	struct domain d;
 	struct token t;
-	char path[4096], url[320], secret[TOKEN_LEN + 1];
+	char *path = env->path, *secret = env->secret;
 	const struct account *use;
 	size_t n = 0, i;
 	int rc = -1;
@@ -193,9 +206,8 @@ dev_bootstrap(struct admin *a, struct store *s)
 	memset(&z, 0, sizeof(z));
 	memset(&d, 0, sizeof(d));
 	memset(&t, 0, sizeof(t));
-	secret[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%s", a->cfg.state_dir, DEV_ENV);
-	base_url(&a->cfg, url, sizeof(url));
+	memset(env, 0, sizeof(*env));
+	snprintf(path, sizeof(env->path), "%s/%s", a->cfg.state_dir, DEV_ENV);
 	if (store_account_list(s, &v, &n) != 0) {
 		admin_err(-1, "cannot list accounts: %s", store_error(s));
 		goto out;
@@ -208,8 +220,7 @@ dev_bootstrap(struct admin *a, struct store *s)
 		                    PERM_SEND | PERM_READ | PERM_MANAGE, 0,
 		                    NULL, &t, secret) == -1)
 			goto out;
-		if (env_write(path, url, secret, ac.id) == -1)
-			goto out;
+		snprintf(env->account_id, sizeof(env->account_id), "%s", ac.id);
 		log_info("dev: bootstrapped account=%s zone=%s domain=%s "
 		         "token=%s",
 		         ac.id, DEV_ZONE, DEV_ZONE, t.id);
@@ -224,15 +235,13 @@ dev_bootstrap(struct admin *a, struct store *s)
 		                    PERM_SEND | PERM_READ | PERM_MANAGE, 0,
 		                    NULL, &t, secret) == -1)
 			goto out;
-		if (env_write(path, url, secret, use->id) == -1)
-			goto out;
+		snprintf(env->account_id, sizeof(env->account_id), "%s",
+		         use->id);
 		log_info("dev: %s was missing: new token=%s for account=%s",
 		         path, t.id, use->id);
-	} else if (env_update_url(path, url) == -1)
-		goto out;
+	}
 	rc = 0;
 out:
-	explicit_bzero(secret, sizeof(secret));
 	token_clear(&t);
 	domain_clear(&d);
 	zone_clear(&z);
@@ -241,16 +250,91 @@ out:
 	return rc;
 }
 
+/* Writes dev.env (new) or its URL line (existing). 0 or -1. */
+static int
+dev_env_apply(const struct config *cfg, struct dev_env *env)
+{
+	char url[320];
+	int rc;
+
+	base_url(cfg, url, sizeof(url));
+	rc = env->secret[0] != '\0'
+	         ? env_write(env->path, url, env->secret, env->account_id)
+	         : env_update_url(env->path, url);
+	explicit_bzero(env->secret, sizeof(env->secret));
+	return rc;
+}
+
+/*
+ * One server per state_dir: two would deliver the same recipients. An
+ * flock on state_dir/pigeon.lock, which holds the pid, for as long as the
+ * process lives. The descriptor, or -1 after admin_err.
+ */
+static int
+state_lock(const struct config *cfg)
+{
+	char path[4096], pid[32] = "";
+	ssize_t n;
+	int fd, saved;
+
+	if (admin_mkdirs(cfg->state_dir) == -1)
+		return admin_err(-1, "cannot create state_dir %s: %s",
+		                 cfg->state_dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/" LOCK_FILE, cfg->state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return admin_err(-1, "cannot open %s: %s", path,
+		                 strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno;
+		if ((n = pread(fd, pid, sizeof(pid) - 1, 0)) > 0)
+			pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		if (saved != EWOULDBLOCK)
+			return admin_err(-1, "cannot lock %s: %s", path,
+			                 strerror(saved));
+		return admin_err(-1,
+		                 "state_dir %s is in use by another pigeon "
+		                 "serve%s%s%s; stop it, or give this one a "
+		                 "state_dir of its own",
+		                 cfg->state_dir, pid[0] ? " (pid " : "", pid,
+		                 pid[0] ? ")" : "");
+	}
+	if (ftruncate(fd, 0) == -1 ||
+	    dprintf(fd, "%ld\n", (long)getpid()) < 0) {
+		saved = errno;
+		close(fd);
+		return admin_err(-1, "cannot write %s: %s", path,
+		                 strerror(saved));
+	}
+	return fd;
+}
+
+/* What an operator should know before the first request. */
+static void
+serve_warnings(const struct config *cfg)
+{
+	if (!cfg->dev)
+		log_warnx("route=capture: mail is kept here and nothing leaves "
+		          "this machine (MX and relay delivery are not built "
+		          "yet)");
+	if (strchr(cfg->hostname, '.') == NULL)
+		log_warnx("hostname '%s' is not a full domain name; the SPF "
+		          "and MX records of pigeon domain dns name it (set "
+		          "hostname in the config)",
+		          cfg->hostname);
+}
+
 int
 admin_serve(struct admin *a)
 {
 	struct store *s = NULL;
 	struct queue *q = NULL;
 	struct api *api = NULL;
+	struct dev_env env;
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[512], url[320];
 	sigset_t set;
-	int sig = 0, status = ADMIN_FAIL;
+	int sig = 0, status = ADMIN_FAIL, lock = -1, lfd = -1;
 
 	if (log_level_parse(a->cfg.log_level, &lvl) == -1)
 		return admin_err(ADMIN_FAIL,
@@ -266,9 +350,21 @@ admin_serve(struct admin *a)
 		return admin_err(ADMIN_FAIL, "pthread_sigmask: %s",
 		                 strerror(errno));
 
+	/* The state_dir and the port first: a start that cannot have them
+	 * changes nothing and delivers nothing. */
+	memset(&env, 0, sizeof(env));
+	if ((lock = state_lock(&a->cfg)) == -1)
+		goto fail;
+	err[0] = '\0';
+	if ((lfd = api_listen(&a->cfg, err, sizeof(err))) == -1) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
 	if ((s = admin_store_open(a)) == NULL)
 		goto fail;
-	if (a->cfg.dev && dev_bootstrap(a, s) == -1)
+	/* the port is ours: dev.env may point at it */
+	if (a->cfg.dev && (dev_bootstrap(a, s, &env) == -1 ||
+	                   dev_env_apply(&a->cfg, &env) == -1))
 		goto fail;
 	store_close(s);
 	s = NULL;
@@ -279,11 +375,13 @@ admin_serve(struct admin *a)
 		goto fail;
 	}
 	err[0] = '\0';
-	if ((api = api_start(&a->cfg, q, err, sizeof(err))) == NULL) {
-		admin_err(ADMIN_FAIL, "cannot listen on %s:%d: %s",
-		          a->cfg.http_listen, a->cfg.http_port, err);
+	api = api_start(&a->cfg, q, lfd, err, sizeof(err));
+	lfd = -1; /* api_start's now */
+	if (api == NULL) {
+		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
 	}
+	serve_warnings(&a->cfg);
 	base_url(&a->cfg, url, sizeof(url));
 	log_info("listening http=%s:%d api=%s", a->cfg.http_listen,
 	         a->cfg.http_port, url);
@@ -323,5 +421,10 @@ fail:
 	if (q)
 		queue_stop(q);
 	store_close(s);
+	explicit_bzero(env.secret, sizeof(env.secret));
+	if (lfd != -1)
+		close(lfd);
+	if (lock != -1)
+		close(lock);
 	return status;
 }

@@ -12,9 +12,14 @@
 
 struct api;
 
-/* Listens on cfg->http_listen:http_port; NULL with err on failure. */
-struct api *api_start(const struct config *cfg, struct queue *q, char *err,
-                      size_t errlen);
+/* A socket bound and listening on cfg->http_listen:http_port, so that
+ * `serve` knows the port is its own before it starts anything else; -1
+ * with err (the address and the system's reason) on failure. */
+int api_listen(const struct config *cfg, char *err, size_t errlen);
+/* Serves on listen_fd (from api_listen, owned from then on), or on
+ * cfg->http_listen:http_port when it is -1; NULL with err on failure. */
+struct api *api_start(const struct config *cfg, struct queue *q, int listen_fd,
+                      char *err, size_t errlen);
 /* Stops accepting connections and waits for requests in flight. */
 void api_stop(struct api *api);
 

@@ -587,9 +587,45 @@ listen_addr(const struct config *cfg, struct sockaddr_storage *ss,
 	return -1;
 }
 
-struct api *
-api_start(const struct config *cfg, struct queue *q, char *err, size_t errlen)
+int
+api_listen(const struct config *cfg, char *err, size_t errlen)
 {
+	struct sockaddr_storage ss;
+	unsigned flags = 0;
+	int fd, on = 1, saved;
+
+	if (listen_addr(cfg, &ss, &flags) == -1) {
+		snprintf(err, errlen, "http_listen: '%s' is not an address",
+		         cfg->http_listen);
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    bind(fd, (struct sockaddr *)&ss,
+	         ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                  : sizeof(struct sockaddr_in)) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		saved = errno;
+		snprintf(err, errlen, "cannot listen on %s:%d: %s%s",
+		         cfg->http_listen, cfg->http_port, strerror(saved),
+		         saved == EADDRINUSE
+		             ? " (another pigeon, or another program, has it; "
+		               "set http_port in a config file: pigeon serve "
+		               "--dev -c FILE, or make run ARGS='-c FILE')"
+		             : "");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct api *
+api_start(const struct config *cfg, struct queue *q, int listen_fd, char *err,
+          size_t errlen)
+{
+	struct MHD_OptionItem where[2] = {{MHD_OPTION_END, 0, NULL},
+	                                  {MHD_OPTION_END, 0, NULL}};
 	struct sockaddr_storage ss;
 	struct api *api;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
@@ -599,6 +635,8 @@ api_start(const struct config *cfg, struct queue *q, char *err, size_t errlen)
 
 	if ((api = calloc(1, sizeof(*api))) == NULL) {
 		snprintf(err, errlen, "out of memory");
+		if (listen_fd != -1)
+			close(listen_fd);
 		return NULL;
 	}
 	api->cfg = cfg;
@@ -608,25 +646,38 @@ api_start(const struct config *cfg, struct queue *q, char *err, size_t errlen)
 		snprintf(err, errlen, "pthread_key_create failed");
 		pthread_mutex_destroy(&api->idem_mu);
 		free(api);
+		if (listen_fd != -1)
+			close(listen_fd);
 		return NULL;
 	}
-	if ((api->auth = auth_new(cfg, err, errlen)) == NULL)
-		goto fail;
-	if (listen_addr(cfg, &ss, &flags) == -1) {
-		snprintf(err, errlen, "http_listen: '%s' is not an address",
-		         cfg->http_listen);
+	if ((api->auth = auth_new(cfg, err, errlen)) == NULL ||
+	    listen_addr(cfg, &ss, &flags) == -1) {
+		if (api->auth != NULL)
+			snprintf(err, errlen,
+			         "http_listen: '%s' is not an address",
+			         cfg->http_listen);
+		if (listen_fd != -1)
+			close(listen_fd); /* MHD never saw it */
 		goto fail;
 	}
 	if (threads <= 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		threads = 1;
+	/* where to listen: the socket given, or the address */
+	if (listen_fd != -1)
+		where[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
+		                                   listen_fd, NULL};
+	else
+		where[0] =
+		    (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
 	api->mhd = MHD_start_daemon(
 	    flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, api,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)conn_limit(),
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
+	    MHD_OPTION_ARRAY, where, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)conn_limit(), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+	    api, MHD_OPTION_END);
 	if (api->mhd == NULL) {
+		/* MHD logged why; a socket given to it is its to close */
 		snprintf(err, errlen, "http: cannot listen on %s:%d",
 		         cfg->http_listen, cfg->http_port);
 		goto fail;

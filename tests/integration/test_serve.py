@@ -6,6 +6,7 @@ dev.env is deleted).
 """
 import os
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -269,3 +270,77 @@ def test_dev_default_state_dir_is_cwd_var(tmp_path):
     assert rc == 0, err
     assert "ERROR: AddressSanitizer" not in err and \
         "runtime error:" not in err, err
+
+
+# -- one server per state_dir, the port first ----------------------------------
+def run_serve(args, cwd, timeout=20):
+    """Runs pigeon to its exit: (exit code, stderr)."""
+    p = subprocess.run([PIGEON_BIN, "serve"] + args, cwd=str(cwd),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def test_second_server_on_a_state_dir_refused(make_server, tmp_path):
+    """Two servers on one store would deliver the same recipients: the
+    second is refused, says by whom, and changes nothing."""
+    s = make_server("lock").start()
+    env_before = open(os.path.join(s.state_dir, "dev.env")).read()
+    conf = tmp_path / "b.conf"
+    conf.write_text("state_dir %s\nhttp_port %d\n" % (s.state_dir,
+                                                      free_port()))
+    rc, err = run_serve(["--dev", "-c", str(conf)], tmp_path)
+    assert rc == 1, err
+    line = [ln for ln in err.splitlines() if ln.startswith("pigeon: ")]
+    assert line and "is in use by another pigeon serve (pid %d)" % \
+        s.proc.pid in line[0], err
+    assert open(os.path.join(s.state_dir, "dev.env")).read() == env_before
+    assert_send_result(s.send(simple()))
+
+
+def test_busy_port_changes_nothing(make_server, tmp_path):
+    """A start whose port is taken says why and how to pick another, and
+    neither creates a store nor rewrites dev.env."""
+    s = make_server("busy").start()
+    env_before = open(os.path.join(s.state_dir, "dev.env")).read()
+    conf = tmp_path / "c.conf"
+    conf.write_text("http_port %d\n" % s.port)
+    rc, err = run_serve(["--dev", "-c", str(conf)], tmp_path)
+    assert rc == 1, err
+    line = [ln for ln in err.splitlines() if ln.startswith("pigeon: ")]
+    assert line, err
+    assert "cannot listen on 127.0.0.1:%d: Address already in use" % \
+        s.port in line[0], err
+    assert "http_port" in line[0], err
+    assert not (tmp_path / "var" / "pigeon.db").exists()
+    assert not (tmp_path / "var" / "dev.env").exists()
+    assert open(os.path.join(s.state_dir, "dev.env")).read() == env_before
+    assert_send_result(s.send(simple()))
+
+
+def test_capture_outside_dev_is_announced(tmp_path):
+    """Without --dev nothing leaves the machine yet: the log says so, and
+    that a short hostname ends up in the DNS records."""
+    port = free_port()
+    conf = tmp_path / "p.conf"
+    conf.write_text("state_dir %s\nhttp_port %d\nhostname mailhost\n" %
+                    (tmp_path / "var", port))
+    p = subprocess.Popen([PIGEON_BIN, "serve", "-c", str(conf)],
+                         cwd=str(tmp_path), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                assert p.poll() is None, p.stderr.read().decode()
+                time.sleep(0.05)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=EXIT_WITHIN)
+        err = p.stderr.read().decode("utf-8", "replace")
+    assert rc == 0, err
+    assert "nothing leaves this machine" in err, err
+    assert "hostname 'mailhost' is not a full domain name" in err, err

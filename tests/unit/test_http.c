@@ -186,7 +186,7 @@ setup(void **state)
 	free(pem);
 	store_close(st);
 	if ((q = queue_start(&cfg, err, sizeof(err))) == NULL ||
-	    (api = api_start(&cfg, q, err, sizeof(err))) == NULL) {
+	    (api = api_start(&cfg, q, -1, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "start: %s\n", err);
 		return -1;
 	}
