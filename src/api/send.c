@@ -33,7 +33,9 @@ send_domain(struct req *rq, const char *domain, struct api_error *err)
 		err->kind = AE_SENDER;
 		err->pointer = "/from";
 		err->detail = arena_printf(
-		    rq->a, "'%s' is not a sending domain of this account",
+		    rq->a,
+		    "'%s' is not a sending domain of this account (add it "
+		    "with pigeon zone create and pigeon domain create)",
 		    domain);
 		return NULL;
 	}
@@ -90,11 +92,10 @@ send_response(struct req *rq, const char *message_id, const char *const *addrs,
 	        -1 ||
 	    buf_putc(&b, ',') == -1 ||
 	    put_list(&b, "permanent_bounces", addrs, st, n,
-	             1u << RCPT_BOUNCED) == -1 ||
+	             (1u << RCPT_BOUNCED) | (1u << RCPT_FAILED)) == -1 ||
 	    buf_putc(&b, ',') == -1 ||
 	    put_list(&b, "queued", addrs, st, n,
-	             (1u << RCPT_QUEUED) | (1u << RCPT_DEFERRED) |
-	                 (1u << RCPT_FAILED)) == -1 ||
+	             (1u << RCPT_QUEUED) | (1u << RCPT_DEFERRED)) == -1 ||
 	    buf_puts(&b, ",\"message_id\":") == -1 ||
 	    envelope_cstr(&b, message_id) == -1 || buf_putc(&b, ',') == -1 ||
 	    put_list(&b, "suppressed_recipients", addrs, st, n,

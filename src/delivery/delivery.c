@@ -62,10 +62,13 @@ delivery_backoff(int attempts, const struct config *cfg)
 		d *= 2;
 	if (d > max)
 		d = max;
-	/* ±10% so that retries of one burst spread out */
+	/* ±10% so that retries of one burst spread out; never past the
+	 * cap */
 	span = d / 5;
 	if (span > 0)
 		d = d - d / 10 + (int64_t)(random_u64() % (uint64_t)(span + 1));
+	if (d > max)
+		d = max;
 	return d < 1 ? 1 : d;
 }
 
@@ -229,53 +232,74 @@ job_done(void *arg, struct delivery_job *j)
 	struct delivery *d = arg;
 	struct delivery_report *rep = NULL;
 	int64_t now = clock_now_ms(), age = now - j->created_ms;
-	int64_t due = 0;
+	int64_t expiry = j->created_ms + d->cfg->max_queue_age * 1000;
+	int64_t due = 0, next;
+	enum rcpt_state *st;
 	size_t keep = 0;
 
-	if ((rep = calloc(1, sizeof(*rep))) != NULL &&
+	if ((st = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*st))) == NULL ||
+	    (rep = calloc(1, sizeof(*rep))) == NULL ||
 	    (rep->outcomes = calloc(j->nrcpts, sizeof(*rep->outcomes))) ==
 	        NULL) {
 		free(rep);
 		rep = NULL;
-	}
-	if (rep == NULL)
 		log_warnx("delivery: msg=%s: out of memory, outcomes not "
 		          "recorded",
 		          j->message_id);
-	else
+	} else
 		rep->msg_id = j->msg_id;
+	/* The deferred recipients of a job stay one job: one next attempt
+	 * for all, the earliest of their backoffs, and never after the
+	 * expiry, where the last attempt decides (SPEC §6.3). */
 	for (size_t i = 0; i < j->nrcpts; i++) {
 		struct delivery_rcpt *r = &j->rcpts[i];
-		enum rcpt_state st;
-		int64_t next = 0;
+		enum rcpt_state s;
 
 		r->attempts++;
-		st = delivery_classify(r, age, d->cfg);
-		if (st == RCPT_DEFERRED)
-			next = now + delivery_backoff(r->attempts, d->cfg);
+		s = delivery_classify(r, age, d->cfg);
+		if (st != NULL)
+			st[i] = s;
+		if (s != RCPT_DEFERRED)
+			continue;
+		next = now + delivery_backoff(r->attempts, d->cfg);
+		if (due == 0 || next < due)
+			due = next;
+	}
+	if (due > expiry)
+		due = expiry > now ? expiry : now;
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		struct delivery_rcpt *r = &j->rcpts[i];
+		enum rcpt_state s =
+		    st != NULL ? st[i] : delivery_classify(r, age, d->cfg);
+		char tail[48] = "";
+
+		if (s == RCPT_DEFERRED)
+			snprintf(tail, sizeof(tail), " next=+%.1fs",
+			         (double)(due - now) / 1000.0);
+		else if (s == RCPT_FAILED)
+			snprintf(tail, sizeof(tail), " expired=max_queue_age");
 		log_info("msg=%s rcpt=%s route=%s attempt=%d status=%s dsn=%s "
-		         "reply=\"%s\" delay=%.1fs",
+		         "reply=\"%s\" delay=%.1fs%s",
 		         j->message_id, r->address, d->route->name, r->attempts,
-		         rcpt_state_name(st), dsn_of(r), r->reply,
-		         (double)age / 1000.0);
+		         rcpt_state_name(s), dsn_of(r), r->reply,
+		         (double)age / 1000.0, tail);
 		if (rep != NULL) {
 			struct store_outcome *o = &rep->outcomes[rep->n++];
 
 			o->rcpt_id = r->id;
-			o->state = st;
+			o->state = s;
 			o->attempts = r->attempts;
 			o->last_attempt = j->started_ms;
-			o->next_attempt = next;
+			o->next_attempt = s == RCPT_DEFERRED ? due : 0;
 			o->reply = r->reply[0] ? strdup(r->reply) : NULL;
 		}
-		if (st != RCPT_DEFERRED) {
+		if (s != RCPT_DEFERRED) {
 			free(r->address);
 			continue;
 		}
-		if (due == 0 || next < due)
-			due = next;
 		j->rcpts[keep++] = *r;
 	}
+	free(st);
 	j->nrcpts = keep;
 	if (keep == 0) {
 		job_unlink(d, j);

@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "../core/clock.h"
@@ -238,20 +239,78 @@ waiters_expire(struct queue *q, int64_t now, int all)
  * op's message is committed: hand its deliverable recipients to the
  * engine, and answer now or leave a waiter.
  */
+/* The destination of an envelope address: its domain. */
+static const char *
+rcpt_domain(const char *address)
+{
+	const char *at = strrchr(address, '@');
+
+	return at != NULL ? at + 1 : address;
+}
+
+/*
+ * SPEC §6.3: one delivery job, one transaction, per (message,
+ * destination). The jobs of m's queued recipients, in jobs[] (room for
+ * m->nrcpts); their number, or -1 when one could not be made (the
+ * message is durable: the next start schedules it).
+ */
+static int
+send_jobs(const struct store_msg *m, const enum rcpt_state *states,
+          struct delivery_job **jobs)
+{
+	struct delivery_job *job;
+	const char *dom;
+	char *taken;
+	int n = 0;
+
+	if ((taken = calloc(m->nrcpts ? m->nrcpts : 1, 1)) == NULL)
+		return -1;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		if (states[i] != RCPT_QUEUED || taken[i])
+			continue;
+		dom = rcpt_domain(m->rcpts[i].address);
+		if ((job = delivery_job_new(m->id, m->message_id, m->domain_id,
+		                            m->created, 1)) == NULL)
+			goto fail;
+		jobs[n++] = job;
+		for (size_t k = i; k < m->nrcpts; k++) {
+			if (states[k] != RCPT_QUEUED || taken[k] ||
+			    strcasecmp(rcpt_domain(m->rcpts[k].address), dom) !=
+			        0)
+				continue;
+			if (delivery_job_add(job, m->rcpts[k].id,
+			                     m->rcpts[k].address, 0) == -1)
+				goto fail;
+			taken[k] = 1;
+		}
+	}
+	free(taken);
+	return n;
+fail:
+	while (n > 0)
+		delivery_job_free(jobs[--n]);
+	free(taken);
+	return -1;
+}
+
 static void
 send_committed(struct queue *q, struct op *op)
 {
 	struct store_msg *m = op->m;
-	struct delivery_job *job = NULL;
+	struct delivery_job **jobs;
 	struct waiter *w = NULL;
 	enum rcpt_state *states;
 	size_t deliverable = 0;
+	int njobs = 0;
 
-	if ((states = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*states))) ==
-	    NULL) {
+	states = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*states));
+	jobs = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*jobs));
+	if (states == NULL || jobs == NULL) {
 		/* committed but unanswerable: the caller must still hear */
 		log_warnx("queue: msg=%s: out of memory answering a send",
 		          m->message_id);
+		free(states);
+		free(jobs);
 		op->cb(op->arg, 0, NULL);
 		return;
 	}
@@ -260,23 +319,12 @@ send_committed(struct queue *q, struct op *op)
 		if (states[i] == RCPT_QUEUED)
 			deliverable++;
 	}
-	if (deliverable > 0) {
-		job = delivery_job_new(m->id, m->message_id, m->domain_id,
-		                       m->created, deliverable);
-		for (size_t i = 0; job != NULL && i < m->nrcpts; i++)
-			if (states[i] == RCPT_QUEUED &&
-			    delivery_job_add(job, m->rcpts[i].id,
-			                     m->rcpts[i].address, 0) == -1) {
-				delivery_job_free(job);
-				job = NULL;
-			}
-		if (job == NULL)
-			/* durable: the next start will schedule it */
-			log_warnx("queue: msg=%s: out of memory scheduling "
-			          "delivery",
-			          m->message_id);
+	if (deliverable > 0 && (njobs = send_jobs(m, states, jobs)) == -1) {
+		njobs = 0;
+		log_warnx("queue: msg=%s: out of memory scheduling delivery",
+		          m->message_id);
 	}
-	if (job != NULL && op->wait_ms > 0)
+	if (njobs > 0 && op->wait_ms > 0)
 		w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		op->cb(op->arg, 0, states);
@@ -290,8 +338,9 @@ send_committed(struct queue *q, struct op *op)
 		w->deadline = clock_mono_ms() + op->wait_ms;
 		waiter_add(q, w);
 	}
-	if (job != NULL)
-		delivery_submit(q->engine, job);
+	for (int i = 0; i < njobs; i++)
+		delivery_submit(q->engine, jobs[i]);
+	free(jobs);
 }
 
 /* One group commit: everything in ops, or nothing. */
@@ -536,11 +585,14 @@ writer_main(void *arg)
 	return NULL;
 }
 
-/* Rebuilding the schedule: consecutive rows of one message due at the
- * same time make one job. */
+/* Rebuilding the schedule: the pending recipients of one message (the
+ * scan gives them together) make one job per destination, due at the
+ * earliest of their next attempts. */
 struct rebuild {
 	struct delivery *engine;
-	struct delivery_job *job;
+	int64_t msg_id;
+	struct delivery_job **jobs; /* of msg_id, one per domain */
+	size_t n, cap;
 	int64_t now;
 	size_t nrcpts, njobs;
 	int failed;
@@ -549,36 +601,57 @@ struct rebuild {
 static void
 rebuild_flush(struct rebuild *rb)
 {
-	if (rb->job != NULL) {
-		delivery_submit(rb->engine, rb->job);
-		rb->njobs++;
+	for (size_t i = 0; i < rb->n; i++)
+		delivery_submit(rb->engine, rb->jobs[i]);
+	rb->njobs += rb->n;
+	rb->n = 0;
+}
+
+/* The job of r's message and destination, made when new; NULL. */
+static struct delivery_job *
+rebuild_job(struct rebuild *rb, const struct pending_rcpt *r)
+{
+	struct delivery_job *j, **nv;
+	const char *dom = rcpt_domain(r->address);
+
+	if (r->msg_id != rb->msg_id) {
+		rebuild_flush(rb);
+		rb->msg_id = r->msg_id;
 	}
-	rb->job = NULL;
+	for (size_t i = 0; i < rb->n; i++)
+		if (strcasecmp(rcpt_domain(rb->jobs[i]->rcpts[0].address),
+		               dom) == 0)
+			return rb->jobs[i];
+	if (rb->n == rb->cap) {
+		size_t cap = rb->cap ? rb->cap * 2 : 8;
+		if ((nv = realloc(rb->jobs, cap * sizeof(*nv))) == NULL)
+			return NULL;
+		rb->jobs = nv;
+		rb->cap = cap;
+	}
+	if ((j = delivery_job_new(r->msg_id, r->message_id, r->domain_id,
+	                          r->created_ms, 1)) == NULL)
+		return NULL;
+	j->due_ms = 0;
+	return rb->jobs[rb->n++] = j;
 }
 
 static int
 rebuild_row(void *arg, const struct pending_rcpt *r)
 {
 	struct rebuild *rb = arg;
+	struct delivery_job *j;
 	int64_t due = r->state == RCPT_QUEUED ? rb->now : r->next_attempt;
 
-	if (rb->job == NULL || rb->job->msg_id != r->msg_id ||
-	    rb->job->due_ms != due) {
-		rebuild_flush(rb);
-		rb->job = delivery_job_new(r->msg_id, r->message_id,
-		                           r->domain_id, r->created_ms, 1);
-		if (rb->job == NULL)
-			goto fail;
-		rb->job->due_ms = due;
+	if ((j = rebuild_job(rb, r)) == NULL ||
+	    delivery_job_add(j, r->rcpt_id, r->address, r->attempts) == -1) {
+		rb->failed = 1;
+		return -1;
 	}
-	if (delivery_job_add(rb->job, r->rcpt_id, r->address, r->attempts) ==
-	    -1)
-		goto fail;
+	if (j->due_ms == 0 || due < j->due_ms)
+		j->due_ms = due;
 	rb->nrcpts++;
 	return 0;
-fail:
-	rb->failed = 1;
-	return -1;
 }
 
 struct queue *
@@ -613,12 +686,15 @@ queue_start(const struct config *cfg, char *err, size_t errlen)
 	rb.engine = q->engine;
 	rb.now = clock_now_ms();
 	if (store_pending_scan(q->st, rebuild_row, &rb) == -1 || rb.failed) {
-		delivery_job_free(rb.job);
+		while (rb.n > 0)
+			delivery_job_free(rb.jobs[--rb.n]);
+		free(rb.jobs);
 		snprintf(err, errlen, "queue: rebuilding the schedule: %s",
 		         rb.failed ? "out of memory" : store_error(q->st));
 		goto fail;
 	}
 	rebuild_flush(&rb);
+	free(rb.jobs);
 	q->purge_at = clock_mono_ms(); /* the first purge comes at once */
 	if (rb.nrcpts > 0)
 		log_info("queue: schedule rebuilt: %zu recipients in %zu jobs",

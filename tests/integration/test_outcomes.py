@@ -190,3 +190,71 @@ def test_idempotency_key(server):
     assert r3.status == 409, r3
     assert r3.json["success"] is False and \
         r3.json["errors"][0]["code"] == 10001, r3
+
+
+# -- one transaction per (message, destination), expiry, replays ---------------
+def test_slow_destination_does_not_hold_up_others(server):
+    """SPEC §6.3: one transaction per (message, destination): a slow
+    domain answers late, the others at once."""
+    ok, defer = uniq("ok", "example.net"), uniq("defer", "example.net")
+    slow = uniq("slow", "example.org")
+    t0 = time.time()
+    res = assert_send_result(server.send(simple(to=[ok, defer], cc=slow)),
+                             [ok, defer, slow])
+    assert res["delivered"] == [ok], res
+    assert sorted(res["queued"]) == sorted([defer, slow]), res
+    # defer's retries go on while slow is still answering (4 s)
+    st = wait_status(server, res["message_id"], defer, "delivered",
+                     timeout=3)
+    assert st["status"] == "delivered", st
+    assert time.time() - t0 < 3.5
+    assert status_of(server, res["message_id"])[slow]["status"] != \
+        "delivered"
+    st = wait_status(server, res["message_id"], slow, "delivered")
+    assert st["status"] == "delivered", st
+
+
+def test_expiry_is_an_attempt_not_a_late_one(make_server):
+    """SPEC §6.3: retried until max_queue_age, then failed: the last
+    attempt is at the expiry, not a whole backoff after it; a final
+    recipient is a permanent failure in a replayed response."""
+    s = make_server("expiry", send_wait_ms=0, retry_base_ms=3000,
+                    retry_max_ms=3000, max_queue_age="2s").start()
+    a = uniq("fail")
+    t0 = time.time()
+    res = assert_send_result(s.send(simple(to=a),
+                                    headers={"Idempotency-Key": a}), [a])
+    st = status_of(s, res["message_id"])[a]
+    # the next attempt is never after the expiry
+    for _ in range(20):
+        st = status_of(s, res["message_id"])[a]
+        if st["status"] == "deferred":
+            break
+        time.sleep(0.05)
+    assert st["status"] == "deferred", st
+    assert st["next_attempt"] is not None
+    st = wait_status(s, res["message_id"], a, "failed", timeout=6)
+    assert st["status"] == "failed", st
+    assert time.time() - t0 < 2.9, "failed %.1f s after the send" % \
+        (time.time() - t0)
+    assert st["next_attempt"] is None
+    assert "expired=max_queue_age" in s.stderr()
+    r = s.send(simple(to=a), headers={"Idempotency-Key": a})
+    again = assert_send_result(r, [a])
+    assert again["permanent_bounces"] == [a] and again["queued"] == [], again
+
+
+def test_restart_keeps_one_job_per_destination(make_server):
+    """After a restart the pending recipients of one message and domain
+    are still tried together."""
+    s = make_server("regroup", send_wait_ms=0, retry_base_ms=60000,
+                    retry_max_ms=60000).start()
+    rc = [uniq("fail", "example.net") for _ in range(3)] + \
+        [uniq("fail", "example.org")]
+    res = assert_send_result(s.send(simple(to=rc)), rc)
+    for a in rc:
+        assert wait_status(s, res["message_id"], a, "deferred")["status"] \
+            == "deferred"
+    s.stop()
+    s.start()
+    assert "schedule rebuilt: 4 recipients in 2 jobs" in s.stderr()
