@@ -241,6 +241,9 @@ auth_check(struct auth *au, const char *bearer, const char *email,
 {
 	const struct token *t;
 	const char *secret;
+	/* what a client may hear: nothing about which check failed */
+	const char *why = "the token is not valid (unknown, revoked or "
+	                  "expired)";
 	char hex[65];
 	int global;
 
@@ -254,8 +257,11 @@ auth_check(struct auth *au, const char *bearer, const char *email,
 		return fail(err, AE_UPSTREAM);
 
 	if (bearer != NULL) {
-		if (strncasecmp(bearer, "Bearer ", 7) != 0)
+		if (strncasecmp(bearer, "Bearer ", 7) != 0) {
+			why = "the Authorization header must be 'Bearer "
+			      "<token>'";
 			goto unauthorized;
+		}
 		secret = bearer + 7;
 		while (*secret == ' ')
 			secret++;
@@ -263,8 +269,11 @@ auth_check(struct auth *au, const char *bearer, const char *email,
 	} else if (email != NULL && key != NULL) {
 		secret = key;
 		global = 1;
-	} else
+		why = "the X-Auth-Email and X-Auth-Key pair is not valid";
+	} else {
+		why = "no credentials: send Authorization: Bearer <token>";
 		goto unauthorized;
+	}
 	if (*secret == '\0' || strlen(secret) > 512)
 		goto unauthorized;
 	hash_sha256_hex(secret, strlen(secret), hex);
@@ -294,10 +303,15 @@ auth_check(struct auth *au, const char *bearer, const char *email,
 	return 0;
 forbidden:
 	auth_release(ctx);
-	return fail(err, AE_FORBIDDEN);
+	fail(err, AE_FORBIDDEN);
+	err->detail = "this token may not do that here: the account in the "
+	              "path is not its own, or it lacks the permission";
+	return -1;
 unauthorized:
 	auth_release(ctx);
-	return fail(err, AE_UNAUTHORIZED);
+	fail(err, AE_UNAUTHORIZED);
+	err->detail = why;
+	return -1;
 }
 
 const struct auth_domain *

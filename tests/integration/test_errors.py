@@ -272,8 +272,23 @@ def test_10202_bad_address(server):
 def test_10101_no_authorization(server):
     r = server.send(simple(), auth=False)
     assert_error(r, 10101)
+    assert_human(r, "no credentials", "Bearer")
     r = server.send_raw(RAW, auth=False)
     assert_error(r, 10101)
+
+
+def test_10101_messages_say_what_to_send_not_why(server):
+    """The sentence helps a client that sends the wrong shape and tells
+    nothing about which check a bad token failed."""
+    r = server.send(simple(), auth=False,
+                    headers={"Authorization": server.token})
+    assert_human(r, "must be 'Bearer <token>'")
+    texts = set()
+    for hdr in ["Bearer " + "x" * 40, "Bearer " + server.token[:-1]]:
+        r = server.send(simple(), auth=False,
+                        headers={"Authorization": hdr})
+        texts.add(assert_human(r, "not valid"))
+    assert len(texts) == 1, texts
 
 
 @pytest.mark.parametrize("hdr", [
