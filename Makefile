@@ -22,10 +22,11 @@ build-asan/build.ninja:
 build-asan: build-asan/build.ninja
 	ninja -C build-asan
 
+# make run ARGS='-c my.conf' applies my.conf on top of the dev defaults.
 run:
 	@scripts/deps.sh build
 	@$(MAKE) --no-print-directory build
-	./$(BUILD)/pigeon serve --dev
+	./$(BUILD)/pigeon serve --dev $(ARGS)
 
 test: deps
 	@$(MAKE) --no-print-directory build build-asan

@@ -30,7 +30,7 @@ static const struct admin_cmd commands[] = {
      {{NULL}}},
     {"account", "create", "NAME", 1, admin_account_create,
      "create an account (entitled, may send, no limits); prints its id",
-     "pigeon account create acme -c /etc/pigeon.conf",
+     "pigeon account create acme -c /etc/pigeon/pigeon.conf",
      {{"--id", "HEX32", "use this id (32 hex chars), not a random one"}}},
     {"account", "set", "ID", 1, admin_account_set,
      "change an account's flags and limits",
@@ -87,7 +87,7 @@ static const struct admin_cmd commands[] = {
      {{NULL}}},
     {"check", NULL, "", 0, admin_check,
      "validate the configuration and that state_dir is usable; exit 0 or 1",
-     "pigeon check -c /etc/pigeon.conf",
+     "pigeon check -c /etc/pigeon/pigeon.conf",
      {{"-v", NULL, "also print every directive with its value"}}},
 };
 /* clang-format on */

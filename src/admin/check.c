@@ -87,6 +87,13 @@ admin_check(struct admin *a)
 		                 a->cfg.state_dir, at, strerror(errno));
 	if (admin_opt(a, "-v"))
 		config_dump(&a->cfg, stdout);
+	/* not an error, and no matter in dev mode */
+	if (!a->cfg.dev && strchr(a->cfg.hostname, '.') == NULL)
+		fprintf(stderr,
+		        "pigeon: warning: hostname '%s' is not a full domain "
+		        "name; pigeon domain dns puts it in the SPF and MX "
+		        "records (set hostname in the config)\n",
+		        a->cfg.hostname);
 	if (a->json) {
 		o = json_object_new_object();
 		json_object_object_add(o, "ok", json_object_new_boolean(1));

@@ -313,10 +313,10 @@ state_lock(const struct config *cfg)
 static void
 serve_warnings(const struct config *cfg)
 {
-	if (!cfg->dev)
-		log_warnx("route=capture: mail is kept here and nothing leaves "
-		          "this machine (MX and relay delivery are not built "
-		          "yet)");
+	if (cfg->dev)
+		return;
+	log_warnx("route=capture: mail is kept here and nothing leaves this "
+	          "machine (MX and relay delivery are not built yet)");
 	if (strchr(cfg->hostname, '.') == NULL)
 		log_warnx("hostname '%s' is not a full domain name; the SPF "
 		          "and MX records of pigeon domain dns name it (set "

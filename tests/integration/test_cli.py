@@ -179,9 +179,19 @@ def test_domain_outside_zone_and_duplicate(offline):
 # -- check --------------------------------------------------------------------
 def test_check_good_and_bad(offline, tmp_path):
     s = offline
-    p = run("check", "-c", s.conf_path, cwd=s.dir)
+    good = tmp_path / "good.conf"
+    with open(s.conf_path) as f:
+        good.write_text(f.read() + "hostname mail.example.test\n")
+    p = run("check", "-c", str(good), cwd=s.dir)
     assert p.returncode == 0, p.err
     assert p.err == ""
+    # a short hostname is allowed, with a warning: it lands in SPF and MX
+    short = tmp_path / "short.conf"
+    short.write_text(good.read_text() + "hostname mailhost\n")
+    p = run("check", "-c", str(short), cwd=s.dir)
+    assert p.returncode == 0, p.err
+    assert p.err.startswith("pigeon: warning: hostname 'mailhost' is not "
+                            "a full domain name"), p.err
     bad = tmp_path / "bad.conf"
     with open(s.conf_path) as f:
         lines = f.read().splitlines()
