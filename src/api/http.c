@@ -354,6 +354,11 @@ req_begin(struct req *rq)
 	                  allow, sizeof(allow));
 	if (rc == ROUTE_NONE)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such route");
+	if (rc == ROUTE_PLANNED)
+		return req_fail(
+		    rq, AE_NOT_FOUND, NULL,
+		    "this route is not built in pigeon " PIGEON_VERSION
+		    " yet (README: What works today)");
 	if (rc == ROUTE_METHOD) {
 		e = (struct api_error){AE_NOT_IMPLEMENTED, NULL, NULL};
 		e.detail =

@@ -28,6 +28,20 @@ static const struct route routes[] = {
      ROUTE_SENDING},
 };
 
+/* SPEC routes not built yet: answered 404 with a sentence that says so,
+ * rather than "no such route". */
+static const char *const planned[] = {
+    SENDING "/suppressions",
+    SENDING "/suppressions/bulk",
+    SENDING "/suppressions/:id",
+    SENDING "/limits",
+    SENDING "/events",
+    "/zones/:zone/email/sending/subdomains",
+    "/zones/:zone/email/sending/subdomains/:id",
+    "/zones/:zone/email/sending/subdomains/:id/dns",
+    "/metrics",
+};
+
 #define PREFIX "/client/v4"
 
 /* 1 when a request with method is served by a row with row_method. */
@@ -123,5 +137,9 @@ router_match(struct arena *a, const char *method, const char *path,
 			used += (size_t)snprintf(allow + used, allowlen - used,
 			                         "%s%s", used ? ", " : "", m);
 	}
+	for (i = 0; rc == ROUTE_NONE && i < sizeof(planned) / sizeof(*planned);
+	     i++)
+		if (match(a, planned[i], path, &tmp))
+			rc = ROUTE_PLANNED;
 	return rc;
 }

@@ -34,13 +34,19 @@ struct route {
 	unsigned flags;
 };
 
-enum { ROUTE_FOUND = 0, ROUTE_NONE = -1, ROUTE_METHOD = -2 };
+enum {
+	ROUTE_FOUND = 0,
+	ROUTE_NONE = -1,
+	ROUTE_METHOD = -2,
+	ROUTE_PLANNED = -3,
+};
 
 /*
  * Finds the row for method and path (the path without its query; a
  * leading /client/v4 is ignored). ROUTE_FOUND with *out and *params set;
- * ROUTE_NONE; or ROUTE_METHOD when the path is known with other methods,
- * listed in allow ("GET, HEAD"). HEAD finds the GET row.
+ * ROUTE_NONE; ROUTE_METHOD when the path is known with other methods,
+ * listed in allow ("GET, HEAD"); or ROUTE_PLANNED for a route of the SPEC
+ * that pigeon does not serve yet. HEAD finds the GET row.
  */
 int router_match(struct arena *a, const char *method, const char *path,
                  const struct route **out, struct route_params *params,

@@ -458,6 +458,22 @@ def test_10204_send_raw(server):
 
 
 # -- 10000 / 10003 ------------------------------------------------------------
+@pytest.mark.parametrize("method,path", [
+    ("GET", "limits"), ("GET", "events"), ("GET", "suppressions"),
+    ("POST", "suppressions/bulk"), ("DELETE", "suppressions/abc"),
+    ("GET", "/zones/%s/email/sending/subdomains" % ("a" * 32)),
+    ("GET", "/zones/%s/email/sending/subdomains/x/dns" % ("a" * 32)),
+    ("GET", "/metrics"),
+])
+def test_10000_route_not_built_says_so(server, method, path):
+    """SPEC routes pigeon does not serve yet: 404/10000, and the sentence
+    tells a client it is not their URL that is wrong."""
+    p = path if path.startswith("/") else server.apath(path)
+    r = server.request(method, p, prefix=True)
+    assert_error(r, 10000)
+    assert_human(r, "not built in pigeon")
+
+
 @pytest.mark.parametrize("tail", ["nope", "send/extra", "sendx", "SEND",
                                   "send_raw/x"])
 def test_10000_unknown_route(server, tail):
