@@ -715,6 +715,12 @@ api_stop(struct api *api)
 		 * refused at once instead of waiting out the drain. */
 		if ((fd = MHD_quiesce_daemon(api->mhd)) != MHD_INVALID_SOCKET)
 			close(fd);
+		/* sends waiting for a first attempt are answered now: they
+		 * are committed, and the attempt is retried after a restart */
+		if (atomic_load(&api->inflight) > 0)
+			log_info("draining: %d sends in flight",
+			         atomic_load(&api->inflight));
+		queue_release(api->q);
 		for (waited = 0; atomic_load(&api->inflight) > 0 &&
 		                 waited < api->cfg->send_wait_ms + STOP_WAIT_MS;
 		     waited += 10)

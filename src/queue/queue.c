@@ -69,11 +69,13 @@ struct queue {
 	size_t batch_max;
 	pthread_t writer;
 	int writer_running;
-	pthread_mutex_t mu; /* guards the fields down to stop_writer */
+	pthread_mutex_t mu; /* guards the fields down to released */
 	pthread_cond_t cv;
 	struct op *head, *tail;
 	int stopping;    /* queue_send refuses */
 	int stop_writer; /* writer drains and exits */
+	int release;     /* answer every send now, waiting for nothing */
+	int released;    /* release as the writer has seen it */
 	/* writer thread only */
 	struct op **batch;
 	struct waiter *wbucket[WAIT_BUCKETS];
@@ -235,10 +237,6 @@ waiters_expire(struct queue *q, int64_t now, int all)
 		waiter_finish(q, q->whead);
 }
 
-/*
- * op's message is committed: hand its deliverable recipients to the
- * engine, and answer now or leave a waiter.
- */
 /* The destination of an envelope address: its domain. */
 static const char *
 rcpt_domain(const char *address)
@@ -293,6 +291,10 @@ fail:
 	return -1;
 }
 
+/*
+ * op's message is committed: hand its deliverable recipients to the
+ * engine, and answer now or leave a waiter.
+ */
 static void
 send_committed(struct queue *q, struct op *op)
 {
@@ -324,7 +326,7 @@ send_committed(struct queue *q, struct op *op)
 		log_warnx("queue: msg=%s: out of memory scheduling delivery",
 		          m->message_id);
 	}
-	if (njobs > 0 && op->wait_ms > 0)
+	if (njobs > 0 && op->wait_ms > 0 && !q->released)
 		w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		op->cb(op->arg, 0, states);
@@ -545,7 +547,8 @@ writer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&q->mu);
-		while (q->head == NULL && !q->stop_writer) {
+		while (q->head == NULL && !q->stop_writer &&
+		       q->release == q->released) {
 			if ((wake = writer_wake(q)) == 0) {
 				pthread_cond_wait(&q->cv, &q->mu);
 				continue;
@@ -565,6 +568,7 @@ writer_main(void *arg)
 		if (q->head == NULL)
 			q->tail = NULL;
 		exiting = q->stop_writer && q->head == NULL;
+		q->released = q->release;
 		pthread_mutex_unlock(&q->mu);
 		/* While older outcomes wait for the store, newer ones queue
 		 * behind them; sends go ahead. */
@@ -577,7 +581,7 @@ writer_main(void *arg)
 		if (k > 0)
 			writer_batch(q, q->batch, k);
 		retry_run(q, exiting);
-		waiters_expire(q, clock_mono_ms(), exiting);
+		waiters_expire(q, clock_mono_ms(), exiting || q->released);
 		if (exiting)
 			break;
 		purge_run(q);
@@ -722,6 +726,15 @@ fail:
  * writer commit everything queued, answer every waiter with what it
  * knows, and exit.
  */
+void
+queue_release(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->release = 1;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 void
 queue_stop(struct queue *q)
 {

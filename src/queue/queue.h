@@ -18,6 +18,9 @@ struct queue *queue_start(const struct config *cfg, char *err, size_t errlen);
 /* Stops accepting (queue_send answers -1 from now on), commits what is in
  * flight, runs every pending callback, stops the threads, frees. */
 void queue_stop(struct queue *q);
+/* From now on a committed send is answered at once with what is known,
+ * without waiting for its first attempt (a drain: SIGTERM). Any thread. */
+void queue_release(struct queue *q);
 
 /*
  * Called once per queue_send. rc 0: the message and its recipients are
