@@ -237,8 +237,9 @@ job_done(void *arg, struct delivery_job *j)
 	enum rcpt_state *st;
 	size_t keep = 0;
 
-	if ((st = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*st))) == NULL ||
-	    (rep = calloc(1, sizeof(*rep))) == NULL ||
+	/* without st each state is classified again: the same answer */
+	st = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*st));
+	if ((rep = calloc(1, sizeof(*rep))) == NULL ||
 	    (rep->outcomes = calloc(j->nrcpts, sizeof(*rep->outcomes))) ==
 	        NULL) {
 		free(rep);
