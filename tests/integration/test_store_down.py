@@ -5,7 +5,8 @@ and pigeon recovers once the store is writable again.
 
 The store is made unwritable for real: the test opens the server's SQLite
 database with Python's sqlite3 module and holds BEGIN EXCLUSIVE for longer
-than the server's busy timeout (5 s, src/store/sqlite.c).
+than the server's busy timeout (5 s, src/store/sqlite.c), or puts the
+state_dir on a tmpfs that fills up.
 """
 import contextlib
 import os
@@ -253,3 +254,52 @@ def test_sigterm_while_store_down(make_server):
     else:
         assert_unavailable(r)
         assert counts(s) == before
+
+
+# -- disk full ------------------------------------------------------------------
+@contextlib.contextmanager
+def small_disk(path, size):
+    """A tmpfs of size mounted at path (needs root); skips when the
+    machine does not allow mounts."""
+    import subprocess
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                        "tmpfs", path], capture_output=True)
+    if p.returncode != 0:
+        import pytest
+        pytest.skip("cannot mount a tmpfs here: %s" % p.stderr.decode())
+    try:
+        yield lambda new: subprocess.run(
+            ["mount", "-o", "remount,size=" + new, path], check=True)
+    finally:
+        subprocess.run(["umount", "-l", path])
+
+
+def test_disk_full_is_503_and_nothing_acknowledged_is_lost(make_server):
+    """A full disk for real: sends are refused with 503/10002 and a
+    sentence, never 500; every 200 given before is in the store after a
+    SIGKILL; once there is room again sends succeed without a restart."""
+    s = make_server("diskfull", send_wait_ms=0)
+    with small_disk(s.state_dir, "2m") as grow:
+        s.start()
+        acked, refused = [], None
+        for i in range(400):
+            r = s.send(simple(to="full%d@example.net" % i, text="x" * 20000))
+            if r.status == 200:
+                acked.append(r.json["result"]["message_id"])
+                continue
+            refused = r
+            break
+        assert acked and refused is not None, "the disk never filled"
+        assert_unavailable(refused)
+        assert_human(refused, "nothing was sent")
+        assert_unavailable(s.send(simple(to="again@example.net",
+                                         text="x" * 20000)))
+        grow("20m")
+        assert s.wait_for(lambda: s.send(simple(to="room@example.net"))
+                          .status == 200, timeout=15)
+        s.kill()
+        s.start()
+        for mid in acked:
+            assert s.message(mid).status == 200, mid
+        s.stop()
