@@ -46,6 +46,9 @@ static const struct cfg_row cfg_table[] = {
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
+/* A why that the caller completes with the directive's range. */
+static const char OUT_OF_RANGE[] = "out of range";
+
 static void
 set_str(char **dst, const char *v)
 {
@@ -144,7 +147,7 @@ parse_num(const struct cfg_row *r, const char *v, int64_t *out,
 		return -1;
 	}
 	if (n < r->min || n > r->max) {
-		*why = "out of range";
+		*why = OUT_OF_RANGE;
 		return -1;
 	}
 	*out = n;
@@ -229,8 +232,20 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 		if (apply(c, &cfg_table[i], val, &why) == -1) {
-			snprintf(err, errlen, "%s:%d: %s '%s': %s", path,
-			         lineno, name, val, why);
+			if (why == OUT_OF_RANGE)
+				snprintf(
+				    err, errlen,
+				    "%s:%d: %s '%s': out of range (%lld to "
+				    "%lld%s)",
+				    path, lineno, name, val,
+				    (long long)cfg_table[i].min,
+				    (long long)cfg_table[i].max,
+				    cfg_table[i].type == CFG_MSEC   ? " ms"
+				    : cfg_table[i].type == CFG_SECS ? " s"
+				                                    : "");
+			else
+				snprintf(err, errlen, "%s:%d: %s '%s': %s",
+				         path, lineno, name, val, why);
 			goto fail;
 		}
 	}
@@ -248,7 +263,8 @@ config_finish(struct config *c, char *err, size_t errlen)
 
 	if (strcmp(c->default_route, "capture") != 0) {
 		snprintf(err, errlen,
-		         "default_route '%s': only 'capture' is available",
+		         "default_route '%s': only 'capture' is available (MX "
+		         "and relay delivery are not built yet)",
 		         c->default_route);
 		return -1;
 	}

@@ -201,7 +201,11 @@ def test_check_good_and_bad(offline, tmp_path):
                         "bad.conf:3", "frobnicate_level")
     assert "directive" in line.lower(), line
     bad.write_text("http_port 99999\n")
-    assert_fails(run("check", "-c", str(bad)), 1, "bad.conf:1", "http_port")
+    assert_fails(run("check", "-c", str(bad)), 1, "bad.conf:1", "http_port",
+                 "out of range (0 to 65535)")
+    bad.write_text("send_wait_ms 2m\n")
+    assert_fails(run("check", "-c", str(bad)), 1, "send_wait_ms",
+                 "(0 to 60000 ms)")
     bad.write_text("http_port\n")
     assert_fails(run("check", "-c", str(bad)), 1, "bad.conf:1")
 
