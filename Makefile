@@ -44,7 +44,7 @@ fuzz:
 	@test -f build-fuzz/build.ninja || CC=clang meson setup build-fuzz \
 	    -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C build-fuzz
-	@echo "run e.g.: build-fuzz/fuzz/fuzz_addr fuzz/corpus/addr -max_total_time=60"
+	@echo "run e.g.: mkdir -p /tmp/fz && build-fuzz/fuzz/fuzz_addr /tmp/fz fuzz/corpus/addr -max_total_time=60"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -89,6 +90,16 @@ admin_store_open(struct admin *a)
 	struct store *s;
 	char err[512];
 
+	/* --dev means the store `pigeon serve --dev` made here: in another
+	 * directory an empty one would only mislead */
+	if (a->cfg.dev && strcmp(a->cmd->name, "serve") != 0 &&
+	    access(a->cfg.db_path, F_OK) == -1) {
+		admin_err(ADMIN_FAIL,
+		          "no dev store at %s: run pigeon serve --dev (make "
+		          "run) in this directory first, or give -c FILE",
+		          a->cfg.db_path);
+		return NULL;
+	}
 	if (admin_mkdirs(a->cfg.state_dir) == -1) {
 		admin_err(ADMIN_FAIL, "cannot create state_dir %s: %s",
 		          a->cfg.state_dir, strerror(errno));

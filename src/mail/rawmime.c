@@ -18,6 +18,23 @@
 #include "limits.h"
 #include "rawmime.h"
 
+/* RFC 5322 §3.6 and RFC 2045 §3: fields a message has at most once
+ * (Date and Message-ID are replaced instead when doubled). */
+static const char *const rawmime_once[] = {
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Subject",
+    "In-Reply-To",
+    "References",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+};
+#define NONCE (sizeof(rawmime_once) / sizeof(rawmime_once[0]))
+
 /* Headers a client must not write (SPEC §4): trace and signature fields. */
 static const struct {
 	const char *name;
@@ -463,8 +480,9 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 	const struct rawmime_field *f;
 	const char *msg, *canon, *v, *date = NULL, *msgid = NULL;
 	char *keep, added[MSGID_MAX + 64], datebuf[40];
-	size_t mlen, i, vlen, ndate = 0, nmsgid = 0, nfrom = 0, start, line,
-	                      llen;
+	size_t mlen, i, k, vlen, ndate = 0, nmsgid = 0, nfrom = 0, start, line,
+	                         llen;
+	unsigned once[NONCE] = {0};
 	int rc = -1, r;
 
 	memset(&st, 0, sizeof(st));
@@ -517,6 +535,14 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 		if (headers_check(HDR_RAW, f->name, f->name_len, v, vlen, &st,
 		                  &canon, why, whylen) == -1)
 			goto fail;
+		for (k = 0; k < NONCE; k++)
+			if (rawmime_is(f, rawmime_once[k]) && ++once[k] > 1) {
+				rawmime_why(
+				    why, whylen,
+				    "Header '%s' appears more than once.",
+				    rawmime_once[k]);
+				goto fail;
+			}
 		keep[i] = 1;
 		if (rawmime_is(f, "Bcc")) {
 			keep[i] = 0; /* SPEC §4: never delivered */

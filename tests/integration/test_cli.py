@@ -341,3 +341,12 @@ def test_cli_account_and_domain_used_by_running_server(server):
     # the dev token belongs to another account: 403/10102
     r = server.send(simple(**{"from": SENDER}), account=acct["account"])
     assert_error(r, 10102)
+
+
+def test_dev_command_outside_a_dev_directory(tmp_path):
+    """--dev names the store `pigeon serve --dev` made in this directory:
+    elsewhere the command says so and leaves no empty store behind."""
+    line = assert_fails(run("zone", "list", "0" * 32, "--dev", cwd=tmp_path),
+                        1, "no dev store at ./var/pigeon.db", "make run")
+    assert "-c FILE" in line
+    assert not (tmp_path / "var").exists()

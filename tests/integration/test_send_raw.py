@@ -322,3 +322,14 @@ def test_from_without_address_refused(server, hdr):
         hdr, "To: rcpt@example.net", "Subject: Hi")))
     assert_error(r, 10202, "/mime_message")
     assert_human(r, "'From' has no address")
+
+
+@pytest.mark.parametrize("dup", [("To: a@example.net", "To: b@example.net"),
+                                 ("Subject: a", "subject: b"),
+                                 ("MIME-Version: 1.0", "MIME-Version: 1.0")])
+def test_header_allowed_once_given_twice_refused(server, dup):
+    """RFC 5322 §3.6: a receiver would pick one of the two."""
+    r = server.send_raw(raw_body(mime_message=mime(
+        "From: sender@example.com", *dup)))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "appears more than once")

@@ -190,6 +190,16 @@ test_refusals(void **state)
 	prep_refused("", "no 'From' header");
 	prep_refused("From: a@example.com\r\nFrom: b@example.com\r\n\r\nx",
 	             "more than once");
+	/* RFC 5322 §3.6: at most one of these, in any case */
+	prep_refused("From: a@example.com\r\nTo: b@example.net\r\n"
+	             "to: c@example.net\r\n\r\nx",
+	             "Header 'To' appears more than once.");
+	prep_refused("From: a@example.com\r\nSubject: a\r\nSubject: b\r\n"
+	             "\r\nx",
+	             "Header 'Subject' appears more than once.");
+	prep_refused("From: a@example.com\r\nIn-Reply-To: <a@b>\r\n"
+	             "in-reply-to: <c@d>\r\n\r\nx",
+	             "Header 'In-Reply-To' appears more than once.");
 	prep_refused("From: \r\nSubject: s\r\n\r\nx", "'From' has no address");
 	prep_refused("From: not an address\r\n\r\nx", "'From' has no address");
 	{
