@@ -82,8 +82,8 @@ rawmime_parse(struct arena *a, const char *msg, size_t len, struct rawmime *out,
 	size_t n = 0, cap = 0, i = 0, s, e, line = 0, k;
 
 	memset(out, 0, sizeof(*out));
-	/* RFC 5322 §3.5: the body is optional; so is the empty line when
-	 * the message ends right after the header section */
+	/* SPEC §4: the header section, then an empty line (the body after
+	 * it may be empty) */
 	while (i < len) {
 		line++;
 		s = i;
@@ -176,8 +176,12 @@ rawmime_parse(struct arena *a, const char *msg, size_t len, struct rawmime *out,
 		cur->off = s;
 		cur->len = i - s;
 	}
-	if (out->body_off == 0)
-		out->body_off = len;
+	if (out->body_off == 0) {
+		rawmime_why(why, whylen,
+		            "The header section does not end with an empty "
+		            "line.");
+		return -1;
+	}
 	out->f = f;
 	out->nf = n;
 	return 0;

@@ -333,3 +333,16 @@ def test_header_allowed_once_given_twice_refused(server, dup):
         "From: sender@example.com", *dup)))
     assert_error(r, 10202, "/mime_message")
     assert_human(r, "appears more than once")
+
+
+def test_header_section_needs_its_empty_line(server):
+    """SPEC §4: the header section, then an empty line, even when the
+    body is empty."""
+    r = server.send_raw(raw_body(
+        mime_message="From: sender@example.com\r\nSubject: Hi\r\n"))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "empty line")
+    res = assert_send_result(server.send_raw(raw_body(
+        mime_message="From: sender@example.com\r\nSubject: Hi\r\n\r\n")))
+    raw, hs, m = stored(server, res)
+    assert raw.endswith(b"\r\n\r\n")

@@ -92,10 +92,9 @@ test_parse_ok(void **state)
 	assert_int_equal(rm.f[2].value_len, 0);
 	assert_string_equal(m + rm.body_off, "body\r\n");
 
-	/* no body, with and without the empty line */
-	assert_int_equal(parse("From: a\r\n", &rm), 0);
-	assert_int_equal(rm.nf, 1);
-	assert_int_equal(rm.body_off, 9);
+	/* no body: the empty line is still needed (SPEC §4) */
+	assert_int_equal(parse("From: a\r\n", &rm), -1);
+	assert_non_null(strstr(why, "does not end with an empty line"));
 	assert_int_equal(parse("From: a\r\n\r\n", &rm), 0);
 	assert_int_equal(rm.body_off, 11);
 	/* a body line that looks like a header is body */
@@ -187,7 +186,7 @@ test_refusals(void **state)
 	             "'Arc-Message-Signature'");
 	prep_refused("To: b@example.net\r\nSubject: s\r\n\r\nx",
 	             "no 'From' header");
-	prep_refused("", "no 'From' header");
+	prep_refused("", "does not end with an empty line");
 	prep_refused("From: a@example.com\r\nFrom: b@example.com\r\n\r\nx",
 	             "more than once");
 	/* RFC 5322 §3.6: at most one of these, in any case */
@@ -329,8 +328,9 @@ test_add(void **state)
 	assert_int_equal(strlen(res.message_id), 1 + 36 + 1 + 11 + 1);
 	buf_clear(&out);
 
-	/* no body at all: the empty line is written */
-	assert_int_equal(prep("From: a@example.com\r\n", 1, 0, &out, &res), 0);
+	/* an empty body */
+	assert_int_equal(prep("From: a@example.com\r\n\r\n", 1, 0, &out, &res),
+	                 0);
 	snprintf(want, sizeof(want),
 	         "From: a@example.com\r\n" NOW_DATE "Message-ID: %s\r\n\r\n",
 	         seeded_msgid());
