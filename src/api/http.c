@@ -44,7 +44,7 @@ req_unref(struct req *rq)
 	if (rq->idem != NULL) /* no one else holds rq now */
 		idem_release(rq);
 	json_object_put(rq->root);
-	auth_release(&rq->auth);
+	tenant_release(&rq->auth);
 	buf_clear(&rq->raw);
 	if (rq->resp != NULL)
 		MHD_destroy_response(rq->resp);
@@ -273,7 +273,13 @@ req_auth(struct req *rq, struct api_error *e)
 {
 	static const char *const names[] = {"Authorization", "X-Auth-Email",
 	                                    "X-Auth-Key"};
-	const char *v[sizeof(names) / sizeof(names[0])];
+	/* by -enum tenant_status */
+	static const enum api_err auth_errs[] = {
+	    AE_NONE,      AE_UNAUTHORIZED, AE_BAD_TOKEN_TYPE,
+	    AE_FORBIDDEN, AE_NOT_ENTITLED, AE_UPSTREAM,
+	};
+	const char *v[sizeof(names) / sizeof(names[0])], *why;
+	struct tenant_cred cred;
 	size_t i;
 	int rc;
 
@@ -292,9 +298,14 @@ req_auth(struct req *rq, struct api_error *e)
 			e->kind = AE_INTERNAL;
 		return -1;
 	}
-	return auth_check(rq->api->auth, v[0], v[1], v[2], rq->params.account,
-	                  rq->route->perm, rq->route->flags & ROUTE_SENDING,
-	                  &rq->auth, e);
+	cred = (struct tenant_cred){v[0], v[1], v[2]};
+	rc = tenant_auth(rq->api->tenant, &cred, rq->params.account,
+	                 rq->route->perm, rq->route->flags & ROUTE_SENDING,
+	                 &rq->auth, &why);
+	if (rc == TENANT_OK)
+		return 0;
+	*e = (struct api_error){auth_errs[-rc], NULL, why};
+	return -1;
 }
 
 /*
@@ -655,9 +666,9 @@ api_start(const struct config *cfg, struct queue *q, int listen_fd, char *err,
 			close(listen_fd);
 		return NULL;
 	}
-	if ((api->auth = auth_new(cfg, err, errlen)) == NULL ||
+	if ((api->tenant = tenant_new(cfg, err, errlen)) == NULL ||
 	    listen_addr(cfg, &ss, &flags) == -1) {
-		if (api->auth != NULL)
+		if (api->tenant != NULL)
 			snprintf(err, errlen,
 			         "http_listen: '%s' is not an address",
 			         cfg->http_listen);
@@ -691,7 +702,7 @@ api_start(const struct config *cfg, struct queue *q, int listen_fd, char *err,
 	         cfg->http_port, threads);
 	return api;
 fail:
-	auth_free(api->auth);
+	tenant_free(api->tenant);
 	pthread_key_delete(api->store_key);
 	pthread_mutex_destroy(&api->idem_mu);
 	free(api);
@@ -733,7 +744,7 @@ api_stop(struct api *api)
 		}
 		MHD_stop_daemon(api->mhd);
 	}
-	auth_free(api->auth);
+	tenant_free(api->tenant);
 	pthread_key_delete(api->store_key);
 	idem_free(api);
 	pthread_mutex_destroy(&api->idem_mu);

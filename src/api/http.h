@@ -19,7 +19,7 @@
 #include "../queue/queue.h"
 #include "../store/store.h"
 #include "api.h"
-#include "auth.h"
+#include "../tenant/tenant.h"
 #include "envelope.h"
 #include "router.h"
 
@@ -35,7 +35,7 @@ struct idem_entry;
 struct api {
 	const struct config *cfg;
 	struct queue *q;
-	struct auth *auth;
+	struct tenant *tenant;
 	struct MHD_Daemon *mhd;
 	pthread_key_t store_key; /* per-thread read connection */
 	atomic_int inflight;     /* suspended connections */
@@ -59,7 +59,7 @@ struct req {
 	const char *path; /* arena copy, without the query */
 	const struct route *route;
 	struct route_params params;
-	struct auth_ctx auth;
+	struct tenant_ctx auth;
 	char *body; /* in the arena, Content-Length bytes */
 	size_t body_len, body_cap;
 	int64_t t0; /* clock_mono_ms() at the first byte */
@@ -123,7 +123,7 @@ int api_verify(struct req *rq);
 
 /* send.c: signs rq->raw, checks the size, fills rq->sm and hands it to
  * the queue; the response comes from the queue callback. */
-int send_submit(struct req *rq, const struct auth_domain *dom,
+int send_submit(struct req *rq, const struct tenant_domain *dom,
                 const char *mail_from, const char *subject, time_t now);
 /* send.c: the response of SPEC §3.4 for n recipients and their states. */
 struct MHD_Response *send_response(struct req *rq, const char *message_id,
@@ -138,7 +138,7 @@ void idem_release(struct req *rq);
 /* Frees what is left of api->idem (at stop). */
 void idem_free(struct api *api);
 /* send.c: the sender-domain checks (10204, 10203); NULL after answering. */
-const struct auth_domain *send_domain(struct req *rq, const char *domain,
-                                      struct api_error *err);
+const struct tenant_domain *send_domain(struct req *rq, const char *domain,
+                                        struct api_error *err);
 
 #endif

@@ -23,13 +23,13 @@
 #include "http.h"
 #include "jsonreq.h"
 
-const struct auth_domain *
+const struct tenant_domain *
 send_domain(struct req *rq, const char *domain, struct api_error *err)
 {
-	const struct auth_domain *d;
+	const struct tenant_domain *d;
 
 	memset(err, 0, sizeof(*err));
-	if ((d = auth_domain(&rq->auth, domain)) == NULL) {
+	if ((d = tenant_domain(&rq->auth, domain)) == NULL) {
 		err->kind = AE_SENDER;
 		err->pointer = "/from";
 		err->detail = arena_printf(
@@ -164,7 +164,7 @@ send_done(void *arg, int rc, const enum rcpt_state *states)
 }
 
 int
-send_submit(struct req *rq, const struct auth_domain *dom,
+send_submit(struct req *rq, const struct tenant_domain *dom,
             const char *mail_from, const char *subject, time_t now)
 {
 	struct api_error e = {AE_INTERNAL, NULL, NULL};
@@ -264,7 +264,7 @@ collect_rcpts(struct req *rq, const struct message *msg)
 int
 api_send(struct req *rq)
 {
-	const struct auth_domain *dom;
+	const struct tenant_domain *dom;
 	struct api_error e;
 	struct message *msg;
 	enum MHD_Result ret;

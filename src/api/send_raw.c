@@ -17,7 +17,7 @@
 int
 api_send_raw(struct req *rq)
 {
-	const struct auth_domain *dom;
+	const struct tenant_domain *dom;
 	struct rawmime_result res;
 	struct api_error e;
 	struct raw_req r;

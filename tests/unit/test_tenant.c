@@ -1,5 +1,5 @@
 /*
- * test_auth: src/api/auth.c against a real store in a temporary
+ * test_tenant: src/tenant/tenant.c against a real store in a temporary
  * directory (SPEC §2.3): bearer tokens, global keys, expiry, revocation
  * (seen after a reload), permissions, account match, entitlement and the
  * sending domains of the cache.
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/api/auth.h"
+#include "../../src/tenant/tenant.h"
 #include "../../src/core/clock.h"
 #include "../../src/core/hash.h"
 #include "../../src/mail/dkim.h"
@@ -27,7 +27,7 @@
 static char dir[64];
 static struct config cfg;
 static struct store *st;
-static struct auth *au;
+static struct tenant *au;
 
 static void
 mk_account(const char *id, int entitled)
@@ -126,8 +126,8 @@ setup(void **state)
 	mk_domain("d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2",
 	          "e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2e2", ACC_B, "b.example", pem);
 	free(pem);
-	if ((au = auth_new(&cfg, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "auth_new: %s\n", err);
+	if ((au = tenant_new(&cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "tenant_new: %s\n", err);
 		return -1;
 	}
 	return 0;
@@ -138,48 +138,60 @@ teardown(void **state)
 {
 	char cmd[128];
 
-	auth_free(au);
+	tenant_free(au);
 	store_close(st);
 	config_clear(&cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* auth_check with a bearer token; returns the error kind or AE_NONE. */
-static enum api_err
+/* tenant_auth with the credentials given; its status. */
+static int
+check(const char *hdr, const char *email, const char *key, const char *account,
+      unsigned perm, int entitled, struct tenant_ctx *ctx)
+{
+	struct tenant_cred cred = {hdr, email, key};
+	const char *why;
+
+	return tenant_auth(au, &cred, account, perm, entitled, ctx, &why);
+}
+
+/* tenant_auth with a bearer token; returns its status. */
+static int
 bearer(const char *hdr, const char *account, unsigned perm, int entitled)
 {
-	struct auth_ctx ctx;
-	struct api_error e;
+	struct tenant_ctx ctx;
+	int rc;
 
-	memset(&e, 0, sizeof(e));
-	if (auth_check(au, hdr, NULL, NULL, account, perm, entitled, &ctx,
-	               &e) == -1) {
+	if ((rc = check(hdr, NULL, NULL, account, perm, entitled, &ctx)) !=
+	    TENANT_OK) {
 		assert_null(ctx.snap);
-		return e.kind;
+		return rc;
 	}
 	assert_non_null(ctx.token);
 	assert_string_equal(ctx.account->id, ctx.token->account_id);
-	auth_release(&ctx);
-	return AE_NONE;
+	tenant_release(&ctx);
+	return TENANT_OK;
 }
 
 static void
 test_bearer(void **state)
 {
 	assert_int_equal(bearer("Bearer tok-a-send", ACC_A, PERM_SEND, 1),
-	                 AE_NONE);
-	assert_int_equal(bearer("bearer tok-a-send", NULL, 0, 0), AE_NONE);
-	assert_int_equal(bearer(NULL, ACC_A, PERM_SEND, 1), AE_UNAUTHORIZED);
+	                 TENANT_OK);
+	assert_int_equal(bearer("bearer tok-a-send", NULL, 0, 0), TENANT_OK);
+	assert_int_equal(bearer(NULL, ACC_A, PERM_SEND, 1),
+	                 TENANT_UNAUTHORIZED);
 	assert_int_equal(bearer("Bearer ", ACC_A, PERM_SEND, 1),
-	                 AE_UNAUTHORIZED);
+	                 TENANT_UNAUTHORIZED);
 	assert_int_equal(bearer("Basic tok-a-send", ACC_A, PERM_SEND, 1),
-	                 AE_UNAUTHORIZED);
+	                 TENANT_UNAUTHORIZED);
 	assert_int_equal(bearer("Bearer tok-a-sen", ACC_A, PERM_SEND, 1),
-	                 AE_UNAUTHORIZED);
+	                 TENANT_UNAUTHORIZED);
 	assert_int_equal(bearer("Bearer tok-a-expired", ACC_A, PERM_SEND, 1),
-	                 AE_UNAUTHORIZED);
-	assert_int_equal(bearer("Bearer tok-b", ACC_B, PERM_SEND, 1), AE_NONE);
+	                 TENANT_UNAUTHORIZED);
+	assert_int_equal(bearer("Bearer tok-b", ACC_B, PERM_SEND, 1),
+	                 TENANT_OK);
 }
 
 static void
@@ -187,93 +199,86 @@ test_account_and_perms(void **state)
 {
 	/* another account, known or not: 10102 */
 	assert_int_equal(bearer("Bearer tok-a-send", ACC_B, PERM_SEND, 1),
-	                 AE_FORBIDDEN);
+	                 TENANT_FORBIDDEN);
 	assert_int_equal(bearer("Bearer tok-a-send",
 	                        "ffffffffffffffffffffffffffffffff", PERM_SEND,
 	                        1),
-	                 AE_FORBIDDEN);
+	                 TENANT_FORBIDDEN);
 	assert_int_equal(bearer("Bearer tok-a-read", ACC_A, PERM_SEND, 1),
-	                 AE_FORBIDDEN);
+	                 TENANT_FORBIDDEN);
 	assert_int_equal(bearer("Bearer tok-a-read", ACC_A, PERM_READ, 1),
-	                 AE_NONE);
+	                 TENANT_OK);
 	assert_int_equal(bearer("Bearer tok-a-send", ACC_A, PERM_MANAGE, 1),
-	                 AE_FORBIDDEN);
+	                 TENANT_FORBIDDEN);
 	assert_int_equal(bearer("Bearer tok-n", ACC_N, PERM_SEND, 1),
-	                 AE_NOT_ENTITLED);
-	assert_int_equal(bearer("Bearer tok-n", NULL, 0, 0), AE_NONE);
+	                 TENANT_NOT_ENTITLED);
+	assert_int_equal(bearer("Bearer tok-n", NULL, 0, 0), TENANT_OK);
 }
 
 static void
 test_global_key(void **state)
 {
-	struct auth_ctx ctx;
-	struct api_error e;
+	struct tenant_ctx ctx;
 
 	assert_int_equal(bearer("Bearer tok-a-global", ACC_A, PERM_SEND, 1),
-	                 AE_BAD_TOKEN_TYPE);
-	assert_int_equal(auth_check(au, NULL, "OPS@example.com", "tok-a-global",
-	                            ACC_A, PERM_SEND, 1, &ctx, &e),
+	                 TENANT_BAD_TOKEN_TYPE);
+	assert_int_equal(check(NULL, "OPS@example.com", "tok-a-global", ACC_A,
+	                       PERM_SEND, 1, &ctx),
 	                 0);
 	assert_string_equal(ctx.token->id, "33333333333333333333333333333333");
-	auth_release(&ctx);
-	assert_int_equal(auth_check(au, NULL, "other@example.com",
-	                            "tok-a-global", ACC_A, PERM_SEND, 1, &ctx,
-	                            &e),
-	                 -1);
-	assert_int_equal(e.kind, AE_UNAUTHORIZED);
+	tenant_release(&ctx);
+	assert_int_equal(check(NULL, "other@example.com", "tok-a-global", ACC_A,
+	                       PERM_SEND, 1, &ctx),
+	                 TENANT_UNAUTHORIZED);
 	/* an ordinary token is not a global key */
-	assert_int_equal(auth_check(au, NULL, "ops@example.com", "tok-a-send",
-	                            ACC_A, PERM_SEND, 1, &ctx, &e),
-	                 -1);
-	assert_int_equal(e.kind, AE_UNAUTHORIZED);
-	assert_int_equal(auth_check(au, NULL, NULL, "tok-a-global", ACC_A,
-	                            PERM_SEND, 1, &ctx, &e),
-	                 -1);
-	assert_int_equal(e.kind, AE_UNAUTHORIZED);
+	assert_int_equal(check(NULL, "ops@example.com", "tok-a-send", ACC_A,
+	                       PERM_SEND, 1, &ctx),
+	                 TENANT_UNAUTHORIZED);
+	assert_int_equal(
+	    check(NULL, NULL, "tok-a-global", ACC_A, PERM_SEND, 1, &ctx),
+	    TENANT_UNAUTHORIZED);
 }
 
 static void
 test_domains(void **state)
 {
-	struct auth_ctx ctx;
-	struct api_error e;
-	const struct auth_domain *d;
+	struct tenant_ctx ctx;
+	const struct tenant_domain *d;
 
-	assert_int_equal(auth_check(au, "Bearer tok-a-send", NULL, NULL, ACC_A,
-	                            PERM_SEND, 1, &ctx, &e),
-	                 0);
-	assert_non_null(d = auth_domain(&ctx, "example.com"));
+	assert_int_equal(
+	    check("Bearer tok-a-send", NULL, NULL, ACC_A, PERM_SEND, 1, &ctx),
+	    0);
+	assert_non_null(d = tenant_domain(&ctx, "example.com"));
 	assert_string_equal(d->d.id, "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1");
 	assert_non_null(d->rsa);
 	assert_null(d->ed);
-	assert_non_null(auth_domain(&ctx, "EXAMPLE.com"));
-	assert_null(auth_domain(&ctx, "b.example")); /* account B's */
-	assert_null(auth_domain(&ctx, "other.example"));
-	auth_release(&ctx);
+	assert_non_null(tenant_domain(&ctx, "EXAMPLE.com"));
+	assert_null(tenant_domain(&ctx, "b.example")); /* account B's */
+	assert_null(tenant_domain(&ctx, "other.example"));
+	tenant_release(&ctx);
 }
 
 static void
 test_reload(void **state)
 {
-	struct auth_ctx held;
-	struct api_error e;
+	struct tenant_ctx held;
 
 	/* A request holds the old snapshot across a reload. */
-	assert_int_equal(auth_check(au, "Bearer tok-b", NULL, NULL, ACC_B,
-	                            PERM_SEND, 1, &held, &e),
-	                 0);
+	assert_int_equal(
+	    check("Bearer tok-b", NULL, NULL, ACC_B, PERM_SEND, 1, &held), 0);
 	assert_int_equal(
 	    store_token_revoke(st, "55555555555555555555555555555555"), 0);
 	assert_int_equal(bearer("Bearer tok-b", ACC_B, PERM_SEND, 1),
-	                 AE_UNAUTHORIZED);
+	                 TENANT_UNAUTHORIZED);
 	/* still readable: the snapshot lives until released */
 	assert_string_equal(held.token->id, "55555555555555555555555555555555");
-	assert_non_null(auth_domain(&held, "b.example"));
-	auth_release(&held);
+	assert_non_null(tenant_domain(&held, "b.example"));
+	tenant_release(&held);
 	/* a new token is seen without a restart */
 	mk_token("77777777777777777777777777777777", ACC_B, "tok-b2", PERM_SEND,
 	         0, NULL);
-	assert_int_equal(bearer("Bearer tok-b2", ACC_B, PERM_SEND, 1), AE_NONE);
+	assert_int_equal(bearer("Bearer tok-b2", ACC_B, PERM_SEND, 1),
+	                 TENANT_OK);
 }
 
 int

@@ -1,7 +1,7 @@
 /*
- * auth: token and global-key authentication against an in-memory snapshot
- * of the store (SPEC §2.3, DESIGN §4, §7). The hot path takes a read lock,
- * looks a SHA-256 up in a sorted array and compares it in constant time;
+ * tenant: token and global-key authentication against an in-memory
+ * snapshot of the store (SPEC §2.3, DESIGN §4, §7). The hot path takes a read
+ * lock, looks a SHA-256 up in a sorted array and compares it in constant time;
  * the store is read only by a reload, and only when store_generation()
  * has moved, checked at most every auth_cache_ms.
  */
@@ -15,9 +15,9 @@
 #include "../core/clock.h"
 #include "../core/hash.h"
 #include "../core/log.h"
-#include "auth.h"
+#include "tenant.h"
 
-struct auth_snap {
+struct tenant_snap {
 	atomic_int refs;
 	int64_t gen;
 	struct account *accounts;
@@ -25,14 +25,14 @@ struct auth_snap {
 	struct token *tokens; /* sorted by hash */
 	size_t ntokens;
 	struct domain *doms; /* the store's list, owned */
-	struct auth_domain *domains;
+	struct tenant_domain *domains;
 	size_t ndomains;
 };
 
-struct auth {
+struct tenant {
 	const struct config *cfg;
 	pthread_rwlock_t lock; /* guards snap */
-	struct auth_snap *snap;
+	struct tenant_snap *snap;
 	pthread_mutex_t reload; /* one reloader at a time; guards st */
 	struct store *st;       /* the cache's own read connection */
 	atomic_llong checked;   /* clock_mono_ms() of the last check */
@@ -40,7 +40,7 @@ struct auth {
 };
 
 static void
-snap_free(struct auth_snap *s)
+snap_free(struct tenant_snap *s)
 {
 	size_t i;
 
@@ -59,7 +59,7 @@ snap_free(struct auth_snap *s)
 }
 
 static void
-snap_unref(struct auth_snap *s)
+snap_unref(struct tenant_snap *s)
 {
 	if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1)
 		snap_free(s);
@@ -73,10 +73,10 @@ token_cmp(const void *a, const void *b)
 }
 
 /* Builds a snapshot from the store. NULL on a store error. */
-static struct auth_snap *
+static struct tenant_snap *
 snap_load(struct store *st, int64_t gen)
 {
-	struct auth_snap *s;
+	struct tenant_snap *s;
 	size_t i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -99,12 +99,12 @@ snap_load(struct store *st, int64_t gen)
 		if (s->domains[i].d.rsa_pem != NULL &&
 		    (s->domains[i].rsa =
 		         dkim_key_load(s->domains[i].d.rsa_pem)) == NULL)
-			log_warnx("auth: domain=%s rsa key does not load",
+			log_warnx("tenant: domain=%s rsa key does not load",
 			          s->domains[i].d.name);
 		if (s->domains[i].d.ed_pem != NULL &&
 		    (s->domains[i].ed =
 		         dkim_key_load(s->domains[i].d.ed_pem)) == NULL)
-			log_warnx("auth: domain=%s ed25519 key does not load",
+			log_warnx("tenant: domain=%s ed25519 key does not load",
 			          s->domains[i].d.name);
 	}
 	return s;
@@ -120,9 +120,9 @@ fail:
 /* Reloads when the generation moved. Never blocks a request on another
  * reloader: if one is at work, the old snapshot serves. */
 static void
-auth_refresh(struct auth *au)
+tenant_refresh(struct tenant *au)
 {
-	struct auth_snap *ns, *old;
+	struct tenant_snap *ns, *old;
 	int64_t now = clock_mono_ms(), gen;
 
 	if (atomic_load(&au->loaded) &&
@@ -132,13 +132,13 @@ auth_refresh(struct auth *au)
 		return;
 	atomic_store(&au->checked, now);
 	if (store_generation(au->st, &gen) == -1) {
-		log_warnx("auth: store generation: %s", store_error(au->st));
+		log_warnx("tenant: store generation: %s", store_error(au->st));
 		goto out;
 	}
 	if (au->snap != NULL && au->snap->gen == gen)
 		goto out;
 	if ((ns = snap_load(au->st, gen)) == NULL) {
-		log_warnx("auth: reload: %s", store_error(au->st));
+		log_warnx("tenant: reload: %s", store_error(au->st));
 		goto out;
 	}
 	pthread_rwlock_wrlock(&au->lock);
@@ -147,16 +147,16 @@ auth_refresh(struct auth *au)
 	pthread_rwlock_unlock(&au->lock);
 	atomic_store(&au->loaded, 1);
 	snap_unref(old);
-	log_debug("auth: reloaded gen=%lld tokens=%zu domains=%zu",
+	log_debug("tenant: reloaded gen=%lld tokens=%zu domains=%zu",
 	          (long long)gen, ns->ntokens, ns->ndomains);
 out:
 	pthread_mutex_unlock(&au->reload);
 }
 
-struct auth *
-auth_new(const struct config *cfg, char *err, size_t errlen)
+struct tenant *
+tenant_new(const struct config *cfg, char *err, size_t errlen)
 {
-	struct auth *au;
+	struct tenant *au;
 
 	if ((au = calloc(1, sizeof(*au))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -167,19 +167,20 @@ auth_new(const struct config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&au->reload, NULL);
 	if ((au->st = store_open(cfg->db_path, err, errlen)) == NULL)
 		goto fail;
-	auth_refresh(au);
+	tenant_refresh(au);
 	if (au->snap == NULL) {
-		snprintf(err, errlen, "auth: cannot load accounts and tokens");
+		snprintf(err, errlen,
+		         "tenant: cannot load accounts and tokens");
 		goto fail;
 	}
 	return au;
 fail:
-	auth_free(au);
+	tenant_free(au);
 	return NULL;
 }
 
 void
-auth_free(struct auth *au)
+tenant_free(struct tenant *au)
 {
 	if (au == NULL)
 		return;
@@ -191,7 +192,7 @@ auth_free(struct auth *au)
 }
 
 static const struct account *
-find_account(const struct auth_snap *s, const char *id)
+find_account(const struct tenant_snap *s, const char *id)
 {
 	size_t i;
 
@@ -203,7 +204,7 @@ find_account(const struct auth_snap *s, const char *id)
 
 /* The token whose hash is hex; the final comparison is constant-time. */
 static const struct token *
-find_token(const struct auth_snap *s, const char hex[65])
+find_token(const struct tenant_snap *s, const char hex[65])
 {
 	size_t lo = 0, hi = s->ntokens, mid;
 	int c;
@@ -225,53 +226,45 @@ find_token(const struct auth_snap *s, const char hex[65])
 	                                                : NULL;
 }
 
-static int
-fail(struct api_error *err, enum api_err kind)
-{
-	err->kind = kind;
-	err->pointer = NULL;
-	err->detail = NULL;
-	return -1;
-}
-
 int
-auth_check(struct auth *au, const char *bearer, const char *email,
-           const char *key, const char *account, unsigned perm, int entitled,
-           struct auth_ctx *ctx, struct api_error *err)
+tenant_auth(struct tenant *au, const struct tenant_cred *cred,
+            const char *account, unsigned perm, int entitled,
+            struct tenant_ctx *ctx, const char **why)
 {
 	const struct token *t;
 	const char *secret;
-	/* what a client may hear: nothing about which check failed */
-	const char *why = "the token is not valid (unknown, revoked or "
-	                  "expired)";
 	char hex[65];
 	int global;
 
 	memset(ctx, 0, sizeof(*ctx));
-	auth_refresh(au);
+	/* what a client may hear: nothing about which check failed */
+	*why = "the token is not valid (unknown, revoked or expired)";
+	tenant_refresh(au);
 	pthread_rwlock_rdlock(&au->lock);
 	if ((ctx->snap = au->snap) != NULL)
 		atomic_fetch_add(&ctx->snap->refs, 1);
 	pthread_rwlock_unlock(&au->lock);
-	if (ctx->snap == NULL)
-		return fail(err, AE_UPSTREAM);
+	if (ctx->snap == NULL) {
+		*why = NULL;
+		return TENANT_UNAVAILABLE;
+	}
 
-	if (bearer != NULL) {
-		if (strncasecmp(bearer, "Bearer ", 7) != 0) {
-			why = "the Authorization header must be 'Bearer "
-			      "<token>'";
+	if (cred->bearer != NULL) {
+		if (strncasecmp(cred->bearer, "Bearer ", 7) != 0) {
+			*why = "the Authorization header must be 'Bearer "
+			       "<token>'";
 			goto unauthorized;
 		}
-		secret = bearer + 7;
+		secret = cred->bearer + 7;
 		while (*secret == ' ')
 			secret++;
 		global = 0;
-	} else if (email != NULL && key != NULL) {
-		secret = key;
+	} else if (cred->email != NULL && cred->key != NULL) {
+		secret = cred->key;
 		global = 1;
-		why = "the X-Auth-Email and X-Auth-Key pair is not valid";
+		*why = "the X-Auth-Email and X-Auth-Key pair is not valid";
 	} else {
-		why = "no credentials: send Authorization: Bearer <token>";
+		*why = "no credentials: send Authorization: Bearer <token>";
 		goto unauthorized;
 	}
 	if (*secret == '\0' || strlen(secret) > 512)
@@ -282,11 +275,12 @@ auth_check(struct auth *au, const char *bearer, const char *email,
 	if (t->revoked || (t->expires != 0 && t->expires <= clock_now()))
 		goto unauthorized;
 	if (!global && t->global_email != NULL) {
-		auth_release(ctx);
-		return fail(err, AE_BAD_TOKEN_TYPE);
+		tenant_release(ctx);
+		*why = NULL;
+		return TENANT_BAD_TOKEN_TYPE;
 	}
 	if (global && (t->global_email == NULL ||
-	               strcasecmp(t->global_email, email) != 0))
+	               strcasecmp(t->global_email, cred->email) != 0))
 		goto unauthorized;
 	if ((ctx->account = find_account(ctx->snap, t->account_id)) == NULL)
 		goto unauthorized;
@@ -297,27 +291,26 @@ auth_check(struct auth *au, const char *bearer, const char *email,
 	if ((t->perms & perm) != perm)
 		goto forbidden;
 	if (entitled && !ctx->account->entitled) {
-		auth_release(ctx);
-		return fail(err, AE_NOT_ENTITLED);
+		tenant_release(ctx);
+		*why = NULL;
+		return TENANT_NOT_ENTITLED;
 	}
-	return 0;
+	*why = NULL;
+	return TENANT_OK;
 forbidden:
-	auth_release(ctx);
-	fail(err, AE_FORBIDDEN);
-	err->detail = "this token may not do that here: the account in the "
-	              "path is not its own, or it lacks the permission";
-	return -1;
+	tenant_release(ctx);
+	*why = "this token may not do that here: the account in the path is "
+	       "not its own, or it lacks the permission";
+	return TENANT_FORBIDDEN;
 unauthorized:
-	auth_release(ctx);
-	fail(err, AE_UNAUTHORIZED);
-	err->detail = why;
-	return -1;
+	tenant_release(ctx);
+	return TENANT_UNAUTHORIZED;
 }
 
-const struct auth_domain *
-auth_domain(const struct auth_ctx *ctx, const char *name)
+const struct tenant_domain *
+tenant_domain(const struct tenant_ctx *ctx, const char *name)
 {
-	const struct auth_snap *s = ctx->snap;
+	const struct tenant_snap *s = ctx->snap;
 	size_t i;
 
 	for (i = 0; i < s->ndomains; i++)
@@ -328,7 +321,7 @@ auth_domain(const struct auth_ctx *ctx, const char *name)
 }
 
 void
-auth_release(struct auth_ctx *ctx)
+tenant_release(struct tenant_ctx *ctx)
 {
 	snap_unref(ctx->snap);
 	memset(ctx, 0, sizeof(*ctx));

@@ -1,0 +1,78 @@
+/*
+ * tenant: who may send what (SPEC §2.3, §6.1). Accounts, tokens, zones
+ * and sending domains with their rules, as one in-memory snapshot that
+ * every front (REST now, SMTP next) authenticates against. A request
+ * holds a reference to the snapshot it authenticated against, so a
+ * reload never frees what a request uses.
+ *
+ * It is not a front: it never speaks HTTP or SMTP. A failed check is a
+ * tenant_status and a sentence a client may read; each front maps the
+ * status to its own answer (401/403/503, or 535/454).
+ */
+#ifndef PIGEON_TENANT_TENANT_H
+#define PIGEON_TENANT_TENANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/config.h"
+#include "../mail/dkim.h"
+#include "../store/store.h"
+
+struct tenant;
+struct tenant_snap;
+
+/* A sending domain with its loaded DKIM keys. */
+struct tenant_domain {
+	struct domain d;
+	struct dkim_key *rsa; /* NULL when the PEM did not load */
+	struct dkim_key *ed;  /* NULL when the domain has none */
+};
+
+/* The outcome of a successful check; pointers into the snapshot. */
+struct tenant_ctx {
+	struct tenant_snap *snap; /* one reference, tenant_release() it */
+	const struct token *token;
+	const struct account *account;
+};
+
+/* What a client presented: a bearer token (the Authorization value,
+ * "Bearer <secret>"), or a global key (email and key). NULL = absent. */
+struct tenant_cred {
+	const char *bearer;
+	const char *email;
+	const char *key;
+};
+
+/* tenant_auth() results. */
+enum tenant_status {
+	TENANT_OK = 0,
+	TENANT_UNAUTHORIZED = -1,   /* no, unknown, revoked or expired */
+	TENANT_BAD_TOKEN_TYPE = -2, /* a global key used as a bearer */
+	TENANT_FORBIDDEN = -3,      /* another account, or a missing perm */
+	TENANT_NOT_ENTITLED = -4,   /* the account may not use Email Sending */
+	TENANT_UNAVAILABLE = -5,    /* nothing loaded: the store is down */
+};
+
+struct tenant *tenant_new(const struct config *cfg, char *err, size_t errlen);
+void tenant_free(struct tenant *t); /* accepts NULL */
+
+/*
+ * Authenticates cred. account is the account the request names (or
+ * NULL); perm the enum perm bits it needs (0 = any valid token);
+ * entitled: the account must be entitled to Email Sending. TENANT_OK
+ * with *ctx filled, or another status with *why set to a sentence a
+ * client may read (it never says which check failed) or NULL.
+ */
+int tenant_auth(struct tenant *t, const struct tenant_cred *cred,
+                const char *account, unsigned perm, int entitled,
+                struct tenant_ctx *ctx, const char **why);
+
+/* The enabled-or-not sending domain called name of the ctx's account,
+ * or NULL. */
+const struct tenant_domain *tenant_domain(const struct tenant_ctx *ctx,
+                                          const char *name);
+
+void tenant_release(struct tenant_ctx *ctx); /* accepts an empty ctx */
+
+#endif
