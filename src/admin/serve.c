@@ -26,6 +26,8 @@
 #include "../core/buf.h"
 #include "../core/log.h"
 #include "../queue/queue.h"
+#include "../submit/submit.h"
+#include "../tenant/tenant.h"
 #include "admin.h"
 
 #define DEV_ENV "dev.env"
@@ -329,12 +331,14 @@ admin_serve(struct admin *a)
 {
 	struct store *s = NULL;
 	struct queue *q = NULL;
+	struct tenant *tenant = NULL;
+	struct submit *submit = NULL;
 	struct api *api = NULL;
 	struct dev_env env;
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[512], url[320];
 	sigset_t set;
-	int sig = 0, status = ADMIN_FAIL, lock = -1, lfd = -1;
+	int sig = 0, status = ADMIN_FAIL, lock = -1, lfd = -1, held = 0;
 
 	if (log_level_parse(a->cfg.log_level, &lvl) == -1)
 		return admin_err(ADMIN_FAIL,
@@ -375,7 +379,15 @@ admin_serve(struct admin *a)
 		goto fail;
 	}
 	err[0] = '\0';
-	api = api_start(&a->cfg, q, lfd, err, sizeof(err));
+	if ((tenant = tenant_new(&a->cfg, err, sizeof(err))) == NULL) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
+	if ((submit = submit_new(&a->cfg, q)) == NULL) {
+		admin_err(ADMIN_FAIL, "out of memory");
+		goto fail;
+	}
+	api = api_start(&a->cfg, q, submit, tenant, lfd, err, sizeof(err));
 	lfd = -1; /* api_start's now */
 	if (api == NULL) {
 		admin_err(ADMIN_FAIL, "%s", err);
@@ -409,7 +421,7 @@ admin_serve(struct admin *a)
 			break;
 	}
 	log_info("signal=%s draining", sig == SIGINT ? "INT" : "TERM");
-	api_stop(api);
+	held = api_stop(api) == -1;
 	api = NULL;
 	queue_stop(q);
 	q = NULL;
@@ -417,9 +429,14 @@ admin_serve(struct admin *a)
 	status = ADMIN_OK;
 fail:
 	if (api)
-		api_stop(api);
+		held = api_stop(api) == -1;
 	if (q)
 		queue_stop(q);
+	/* HTTP threads still running may use them until the exit */
+	if (!held) {
+		submit_free(submit);
+		tenant_free(tenant);
+	}
 	store_close(s);
 	explicit_bzero(env.secret, sizeof(env.secret));
 	if (lfd != -1)

@@ -156,3 +156,51 @@ envelope_close(struct buf *out)
 {
 	return buf_putc(out, '}');
 }
+
+/* "key":[…] with the addresses whose state is in mask. */
+static int
+put_list(struct buf *b, const char *key, const char *const *addrs,
+         const enum rcpt_state *st, size_t n, unsigned mask)
+{
+	size_t i;
+	int first = 1;
+
+	if (buf_printf(b, "\"%s\":[", key) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!(mask & (1u << st[i])))
+			continue;
+		if ((!first && buf_putc(b, ',') == -1) ||
+		    envelope_cstr(b, addrs[i]) == -1)
+			return -1;
+		first = 0;
+	}
+	return buf_putc(b, ']');
+}
+
+/* SPEC §3.4: all five keys, each recipient in one list. */
+int
+envelope_send_result(struct buf *b, const char *message_id,
+                     const char *const *addrs, const enum rcpt_state *st,
+                     size_t n)
+{
+	return envelope_open(b) == -1 || buf_putc(b, '{') == -1 ||
+	               put_list(b, "delivered", addrs, st, n,
+	                        1u << RCPT_DELIVERED) == -1 ||
+	               buf_putc(b, ',') == -1 ||
+	               put_list(b, "permanent_bounces", addrs, st, n,
+	                        (1u << RCPT_BOUNCED) | (1u << RCPT_FAILED)) ==
+	                   -1 ||
+	               buf_putc(b, ',') == -1 ||
+	               put_list(b, "queued", addrs, st, n,
+	                        (1u << RCPT_QUEUED) | (1u << RCPT_DEFERRED)) ==
+	                   -1 ||
+	               buf_puts(b, ",\"message_id\":") == -1 ||
+	               envelope_cstr(b, message_id) == -1 ||
+	               buf_putc(b, ',') == -1 ||
+	               put_list(b, "suppressed_recipients", addrs, st, n,
+	                        1u << RCPT_SUPPRESSED) == -1 ||
+	               buf_putc(b, '}') == -1 || envelope_close(b) == -1
+	           ? -1
+	           : 0;
+}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "../core/buf.h"
+#include "../store/store.h"
 
 enum api_err {
 	AE_NONE = 0,
@@ -62,6 +63,15 @@ int envelope_error(struct buf *out, const struct api_error *e);
  * between. */
 int envelope_open(struct buf *out);
 int envelope_close(struct buf *out);
+
+/*
+ * The whole 200 answer of a send (SPEC §3.4): the envelope around
+ * {delivered, permanent_bounces, queued, message_id,
+ * suppressed_recipients}, addrs[i] in the list of st[i]. 0 or -1.
+ */
+int envelope_send_result(struct buf *out, const char *message_id,
+                         const char *const *addrs, const enum rcpt_state *st,
+                         size_t n);
 
 /* Appends s[0..n) as a JSON string, with quotes (RFC 8259 §7). */
 int envelope_str(struct buf *out, const char *s, size_t n);

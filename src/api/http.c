@@ -25,122 +25,13 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "../mail/limits.h"
-#include "http.h"
+#include "idem.h"
+#include "req.h"
+#include "routes.h"
 
 #define CONNECTION_TIMEOUT 30 /* seconds of silence before MHD closes */
 #define MAX_CONNECTIONS 60000
 #define STOP_WAIT_MS 30000 /* beyond send_wait_ms, for sends in flight */
-
-void
-req_unref(struct req *rq)
-{
-	int last;
-
-	pthread_mutex_lock(&rq->mu);
-	last = --rq->refs == 0;
-	pthread_mutex_unlock(&rq->mu);
-	if (!last)
-		return;
-	if (rq->idem != NULL) /* no one else holds rq now */
-		idem_release(rq);
-	json_object_put(rq->root);
-	tenant_release(&rq->auth);
-	buf_clear(&rq->raw);
-	if (rq->resp != NULL)
-		MHD_destroy_response(rq->resp);
-	arena_free(rq->a);
-	pthread_mutex_destroy(&rq->mu);
-	free(rq);
-}
-
-struct MHD_Response *
-req_json_response(struct buf *b)
-{
-	struct MHD_Response *r;
-	size_t len;
-	char *p;
-
-	if ((p = buf_steal(b, &len)) == NULL) {
-		p = strdup("{}");
-		len = 2;
-	}
-	r = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		free(p);
-		return NULL;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-	                        "application/json");
-	return r;
-}
-
-/* Queues r (released here) with status as rq's answer. */
-static enum MHD_Result
-req_queue(struct req *rq, int status, struct MHD_Response *r)
-{
-	enum MHD_Result ret;
-
-	rq->status = status;
-	rq->answered = 1;
-	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-enum MHD_Result
-req_json(struct req *rq, int status, struct buf *b)
-{
-	struct MHD_Response *r;
-
-	if ((r = req_json_response(b)) == NULL)
-		return MHD_NO;
-	return req_queue(rq, status, r);
-}
-
-struct MHD_Response *
-req_error_response(struct req *rq, const struct api_error *e, int *status)
-{
-	const struct api_err_row *row = envelope_row(e->kind);
-	struct MHD_Response *r;
-	struct buf b;
-	char ra[16];
-	int retry;
-
-	buf_init(&b, 0);
-	if (envelope_error(&b, e) == -1) {
-		buf_clear(&b);
-		return NULL;
-	}
-	if ((r = req_json_response(&b)) == NULL)
-		return NULL;
-	if ((retry = envelope_retry_after(e->kind)) > 0) {
-		snprintf(ra, sizeof(ra), "%d", retry);
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-	}
-	*status = row->status;
-	rq->code = row->code;
-	return r;
-}
-
-enum MHD_Result
-req_error(struct req *rq, const struct api_error *e)
-{
-	struct MHD_Response *r;
-	int status;
-
-	if ((r = req_error_response(rq, e, &status)) == NULL)
-		return MHD_NO;
-	return req_queue(rq, status, r);
-}
-
-enum MHD_Result
-req_fail(struct req *rq, enum api_err kind, const char *pointer,
-         const char *detail)
-{
-	struct api_error e = {kind, pointer, detail};
-
-	return req_error(rq, &e);
-}
 
 static void
 store_key_free(void *p)
@@ -148,119 +39,10 @@ store_key_free(void *p)
 	store_close(p);
 }
 
-struct store *
-req_store(struct req *rq)
-{
-	struct store *st;
-	char err[256];
-
-	if ((st = pthread_getspecific(rq->api->store_key)) != NULL)
-		return st;
-	if ((st = store_open(rq->api->cfg->db_path, err, sizeof(err))) ==
-	    NULL) {
-		log_warnx("http: store_open: %s", err);
-		return NULL;
-	}
-	pthread_setspecific(rq->api->store_key, st);
-	return st;
-}
-
-/* GET /healthz, in the envelope of SPEC §2.1. */
-int
-api_healthz(struct req *rq)
-{
-	struct buf b;
-
-	buf_init(&b, 0);
-	if (envelope_open(&b) == -1 ||
-	    buf_puts(&b, "{\"status\":\"ok\"}") == -1 ||
-	    envelope_close(&b) == -1) {
-		buf_clear(&b);
-		return req_fail(rq, AE_INTERNAL, NULL, NULL);
-	}
-	return req_json(rq, 200, &b);
-}
-
-/* GET /user/tokens/verify (SPEC §8.3). */
-int
-api_verify(struct req *rq)
-{
-	struct buf b;
-
-	buf_init(&b, 0);
-	if (envelope_open(&b) == -1 || buf_puts(&b, "{\"id\":") == -1 ||
-	    envelope_cstr(&b, rq->auth.token->id) == -1 ||
-	    buf_puts(&b, ",\"status\":\"active\"}") == -1 ||
-	    envelope_close(&b) == -1) {
-		buf_clear(&b);
-		return req_fail(rq, AE_INTERNAL, NULL, NULL);
-	}
-	return req_json(rq, 200, &b);
-}
-
 static const char *
 header(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-}
-
-struct header_count {
-	const char *name;
-	int n;
-};
-
-static enum MHD_Result
-header_count_one(void *cls, enum MHD_ValueKind kind, const char *key,
-                 const char *value)
-{
-	struct header_count *hc = cls;
-
-	(void)kind;
-	(void)value;
-	if (strcasecmp(key, hc->name) == 0)
-		hc->n++;
-	return MHD_YES;
-}
-
-/* How many times the request carries header name (MHD keeps each). */
-static int
-header_count(struct MHD_Connection *c, const char *name)
-{
-	struct header_count hc = {name, 0};
-
-	MHD_get_connection_values(c, MHD_HEADER_KIND, header_count_one, &hc);
-	return hc.n;
-}
-
-int
-req_header(struct req *rq, const char *name, const char **out)
-{
-	const char *v = NULL;
-	size_t n = 0;
-
-	*out = NULL;
-	if (MHD_lookup_connection_value_n(rq->conn, MHD_HEADER_KIND, name,
-	                                  strlen(name), &v, &n) != MHD_YES)
-		return 0;
-	if (header_count(rq->conn, name) > 1)
-		return HDR_REPEATED;
-	if (v == NULL)
-		v = "";
-	/* RFC 9110 §5.5: a NUL is never part of a value. libmicrohttpd
-	 * 0.9.75 measures values with strlen(), so there n always equals
-	 * strlen(v) and a value is cut at its first NUL unseen; a library
-	 * that keeps the real length lets this refuse it. */
-	if (strlen(v) != n)
-		return HDR_NUL;
-	while (n > 0 && (v[0] == ' ' || v[0] == '\t')) {
-		v++;
-		n--;
-	}
-	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
-	if ((*out = arena_strndup(rq->a, v, n)) == NULL)
-		return HDR_NOMEM;
-	return 0;
 }
 
 /*
@@ -299,7 +81,7 @@ req_auth(struct req *rq, struct api_error *e)
 		return -1;
 	}
 	cred = (struct tenant_cred){v[0], v[1], v[2]};
-	rc = tenant_auth(rq->api->tenant, &cred, rq->params.account,
+	rc = tenant_auth(rq->api->tenant, &cred, req_param(rq, "account"),
 	                 rq->route->perm, rq->route->flags & ROUTE_SENDING,
 	                 &rq->auth, &why);
 	if (rc == TENANT_OK)
@@ -322,12 +104,12 @@ req_framing(struct req *rq, enum MHD_Result *ret)
 	struct MHD_Response *r;
 	int ncl, status;
 
-	ncl = header_count(rq->conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	ncl = req_header_count(rq, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (ncl > 1)
 		e.detail =
 		    "the request has more than one Content-Length header";
 	else if (ncl == 1 &&
-	         header_count(rq->conn, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 0)
+	         req_header_count(rq, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 0)
 		e = (struct api_error){AE_NO_LENGTH, NULL,
 		                       "the request has both Transfer-Encoding "
 		                       "and Content-Length"};
@@ -361,8 +143,8 @@ req_begin(struct req *rq)
 	struct MHD_Response *r;
 	int rc, status;
 
-	rc = router_match(rq->a, rq->method, rq->path, &rq->route, &rq->params,
-	                  allow, sizeof(allow));
+	rc = router_match(&api_routes, rq->a, rq->method, rq->path, &rq->route,
+	                  &rq->params, allow, sizeof(allow));
 	if (rc == ROUTE_NONE)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such route");
 	if (rc == ROUTE_PLANNED)
@@ -429,20 +211,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	enum MHD_Result ret;
 
 	if (rq == NULL) {
-		if ((rq = calloc(1, sizeof(*rq))) == NULL)
+		if ((rq = req_new(api, conn, method, url)) == NULL)
 			return MHD_NO;
-		pthread_mutex_init(&rq->mu, NULL);
-		rq->refs = 1;
-		rq->api = api;
-		rq->conn = conn;
-		rq->t0 = clock_mono_ms();
-		buf_init(&rq->raw, 0);
-		if ((rq->a = arena_new(0)) == NULL ||
-		    (rq->path = arena_strdup(rq->a, url)) == NULL ||
-		    (rq->method = arena_strdup(rq->a, method)) == NULL) {
-			req_unref(rq);
-			return MHD_NO;
-		}
 		*con_cls = rq;
 		if (req_framing(rq, &ret)) {
 			rq->begun = 1; /* answered: no req_begin */
@@ -471,7 +241,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		/* Resumed by the queue callback: MHD has taken the
 		 * connection off its suspended list. */
 		rq->resumed = 0;
-		idem_release(rq);
+		req_done(rq);
 		if (rq->resp == NULL)
 			return MHD_NO;
 		rq->status = rq->resp_status;
@@ -497,9 +267,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (rq->body != NULL)
 		rq->body[rq->body_len] = '\0';
 	ret = (enum MHD_Result)rq->route->fn(rq);
-	/* Answered at once: its Idempotency-Key is free again. */
+	/* Answered at once (not suspended): the answer is decided. */
 	if (rq->answered)
-		idem_release(rq);
+		req_done(rq);
 	return ret;
 }
 
@@ -637,8 +407,8 @@ api_listen(const struct config *cfg, char *err, size_t errlen)
 }
 
 struct api *
-api_start(const struct config *cfg, struct queue *q, int listen_fd, char *err,
-          size_t errlen)
+api_start(const struct config *cfg, struct queue *q, struct submit *submit,
+          struct tenant *tenant, int listen_fd, char *err, size_t errlen)
 {
 	struct MHD_OptionItem where[2] = {{MHD_OPTION_END, 0, NULL},
 	                                  {MHD_OPTION_END, 0, NULL}};
@@ -657,18 +427,20 @@ api_start(const struct config *cfg, struct queue *q, int listen_fd, char *err,
 	}
 	api->cfg = cfg;
 	api->q = q;
-	pthread_mutex_init(&api->idem_mu, NULL);
+	api->submit = submit;
+	api->tenant = tenant;
 	if (pthread_key_create(&api->store_key, store_key_free) != 0) {
 		snprintf(err, errlen, "pthread_key_create failed");
-		pthread_mutex_destroy(&api->idem_mu);
 		free(api);
 		if (listen_fd != -1)
 			close(listen_fd);
 		return NULL;
 	}
-	if ((api->tenant = tenant_new(cfg, err, errlen)) == NULL ||
+	if ((api->idem = idem_new()) == NULL ||
 	    listen_addr(cfg, &ss, &flags) == -1) {
-		if (api->tenant != NULL)
+		if (api->idem == NULL)
+			snprintf(err, errlen, "out of memory");
+		else
 			snprintf(err, errlen,
 			         "http_listen: '%s' is not an address",
 			         cfg->http_listen);
@@ -702,20 +474,19 @@ api_start(const struct config *cfg, struct queue *q, int listen_fd, char *err,
 	         cfg->http_port, threads);
 	return api;
 fail:
-	tenant_free(api->tenant);
+	idem_free(api->idem);
 	pthread_key_delete(api->store_key);
-	pthread_mutex_destroy(&api->idem_mu);
 	free(api);
 	return NULL;
 }
 
-void
+int
 api_stop(struct api *api)
 {
 	int waited;
 
 	if (api == NULL)
-		return;
+		return 0;
 	if (api->mhd != NULL) {
 		/* MHD aborts when stopped with a suspended connection: stop
 		 * accepting, then let the queue answer the sends in flight. */
@@ -740,13 +511,12 @@ api_stop(struct api *api)
 			log_warnx("http: %d sends still in flight at stop; "
 			          "leaving the daemon running",
 			          atomic_load(&api->inflight));
-			return;
+			return -1;
 		}
 		MHD_stop_daemon(api->mhd);
 	}
-	tenant_free(api->tenant);
 	pthread_key_delete(api->store_key);
-	idem_free(api);
-	pthread_mutex_destroy(&api->idem_mu);
+	idem_free(api->idem);
 	free(api);
+	return 0;
 }

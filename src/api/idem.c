@@ -20,17 +20,70 @@
 #include "../core/hash.h"
 #include "../core/log.h"
 #include "../core/utf8.h"
-#include "http.h"
+#include "idem.h"
+#include "req.h"
 
 #define IDEM_KEY_MAX 256 /* characters, SPEC §2.4 */
+#define IDEM_BUCKETS 256
 
 /* One (account, key) being processed. */
 struct idem_entry {
 	struct idem_entry *next;
+	struct idem *set;
 	unsigned h;
 	char account[ID_LEN + 1];
 	char key[]; /* NUL-terminated */
 };
+
+struct idem {
+	pthread_mutex_t mu; /* guards b[] */
+	struct idem_entry *b[IDEM_BUCKETS];
+};
+
+struct idem *
+idem_new(void)
+{
+	struct idem *set;
+
+	if ((set = calloc(1, sizeof(*set))) == NULL)
+		return NULL;
+	pthread_mutex_init(&set->mu, NULL);
+	return set;
+}
+
+void
+idem_free(struct idem *set)
+{
+	struct idem_entry *e, *next;
+
+	if (set == NULL)
+		return;
+	for (size_t i = 0; i < IDEM_BUCKETS; i++)
+		for (e = set->b[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	pthread_mutex_destroy(&set->mu);
+	free(set);
+}
+
+/* req_done_fn: the request's answer is decided, the key is free again
+ * (a commit recorded it; a refusal recorded nothing). Any thread. */
+static void
+idem_release(void *arg)
+{
+	struct idem_entry *e = arg, **p;
+	struct idem *set = e->set;
+
+	pthread_mutex_lock(&set->mu);
+	for (p = &set->b[e->h % IDEM_BUCKETS]; *p != NULL; p = &(*p)->next)
+		if (*p == e) {
+			*p = e->next;
+			break;
+		}
+	pthread_mutex_unlock(&set->mu);
+	free(e);
+}
 
 /* FNV-1a over the account and the key. */
 static unsigned
@@ -63,20 +116,21 @@ key_chars(const char *s, size_t n)
 	return chars;
 }
 
-/* Adds (account, key) to the set for rq: 0, or -1 when it is there
- * already (another request holds it) or memory ran out (*oom set). */
+/* Adds (account, key) to the set, to be let go when rq's answer is
+ * decided: 0, or -1 when it is there already (another request holds it)
+ * or memory ran out (*oom set). */
 static int
 idem_hold(struct req *rq, const char *account, const char *key, int *oom)
 {
-	struct api *api = rq->api;
+	struct idem *set = rq->api->idem;
 	struct idem_entry *e, **b;
 	unsigned h = idem_hash(account, key);
 	size_t klen = strlen(key);
 	int rc = 0;
 
 	*oom = 0;
-	pthread_mutex_lock(&api->idem_mu);
-	b = &api->idem[h % IDEM_BUCKETS];
+	pthread_mutex_lock(&set->mu);
+	b = &set->b[h % IDEM_BUCKETS];
 	for (e = *b; e != NULL; e = e->next)
 		if (e->h == h && strcmp(e->account, account) == 0 &&
 		    strcmp(e->key, key) == 0)
@@ -87,53 +141,20 @@ idem_hold(struct req *rq, const char *account, const char *key, int *oom)
 		*oom = 1;
 		rc = -1;
 	} else {
+		e->set = set;
 		e->h = h;
 		snprintf(e->account, sizeof(e->account), "%s", account);
 		memcpy(e->key, key, klen + 1);
 		e->next = *b;
 		*b = e;
-		rq->idem = e;
 	}
-	pthread_mutex_unlock(&api->idem_mu);
+	pthread_mutex_unlock(&set->mu);
+	if (rc == 0 && req_on_done(rq, idem_release, e) == -1) {
+		idem_release(e);
+		*oom = 1;
+		rc = -1;
+	}
 	return rc;
-}
-
-void
-idem_release(struct req *rq)
-{
-	struct api *api = rq->api;
-	struct idem_entry **p;
-
-	/* No key, nothing to take: rq->idem is only set before the request
-	 * goes to the queue, by the thread that handles it. */
-	if (rq->idem == NULL)
-		return;
-	pthread_mutex_lock(&api->idem_mu);
-	if (rq->idem != NULL) {
-		for (p = &api->idem[rq->idem->h % IDEM_BUCKETS]; *p != NULL;
-		     p = &(*p)->next)
-			if (*p == rq->idem) {
-				*p = rq->idem->next;
-				break;
-			}
-		free(rq->idem);
-		rq->idem = NULL;
-	}
-	pthread_mutex_unlock(&api->idem_mu);
-}
-
-void
-idem_free(struct api *api)
-{
-	struct idem_entry *e, *next;
-
-	for (size_t i = 0; i < IDEM_BUCKETS; i++) {
-		for (e = api->idem[i]; e != NULL; e = next) {
-			next = e->next;
-			free(e);
-		}
-		api->idem[i] = NULL;
-	}
 }
 
 /* The first response again: same message_id, the recipients in the
@@ -145,6 +166,7 @@ idem_replay(struct req *rq, const struct msg_status *ms)
 	const char **addrs;
 	enum rcpt_state *st;
 	enum MHD_Result ret;
+	struct buf b;
 
 	addrs = arena_alloc(rq->a, (ms->nrcpts + 1) * sizeof(*addrs));
 	st = arena_alloc(rq->a, (ms->nrcpts + 1) * sizeof(*st));
@@ -154,9 +176,13 @@ idem_replay(struct req *rq, const struct msg_status *ms)
 		addrs[i] = ms->rcpts[i].address ? ms->rcpts[i].address : "";
 		st[i] = ms->rcpts[i].state;
 	}
-	r = send_response(rq, ms->message_id, addrs, st, ms->nrcpts);
-	if (r == NULL)
+	buf_init(&b, 0);
+	if (envelope_send_result(&b, ms->message_id, addrs, st, ms->nrcpts) ==
+	        -1 ||
+	    (r = req_json_response(&b)) == NULL) {
+		buf_clear(&b);
 		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
 	MHD_add_response_header(r, "Idempotent-Replayed", "true");
 	rq->status = 200;
 	rq->code = 0;
@@ -167,7 +193,7 @@ idem_replay(struct req *rq, const struct msg_status *ms)
 }
 
 int
-idem_begin(struct req *rq, enum MHD_Result *ret)
+idem_begin(struct req *rq, int *ret)
 {
 	const char *account = rq->auth.account->id;
 	struct msg_status ms;
@@ -184,21 +210,21 @@ idem_begin(struct req *rq, enum MHD_Result *ret)
 		*ret = req_fail(rq, AE_SCHEMA, NULL,
 		                "the Idempotency-Key header was given more "
 		                "than once");
-		return 1;
+		return IDEM_ANSWERED;
 	case HDR_NUL:
 		*ret = req_fail(rq, AE_SCHEMA, NULL,
 		                "the Idempotency-Key header holds a NUL byte");
-		return 1;
+		return IDEM_ANSWERED;
 	default:
 		*ret = req_fail(rq, AE_INTERNAL, NULL, NULL);
-		return 1;
+		return IDEM_ANSWERED;
 	}
 	if (key == NULL)
-		return 0;
+		return IDEM_GO_ON;
 	if (key[0] == '\0' || key_chars(key, strlen(key)) > IDEM_KEY_MAX) {
 		*ret = req_fail(rq, AE_SCHEMA, NULL,
 		                "Idempotency-Key must be 1 to 256 characters");
-		return 1;
+		return IDEM_ANSWERED;
 	}
 	if (idem_hold(rq, account, key, &oom) == -1) {
 		*ret =
@@ -208,7 +234,7 @@ idem_begin(struct req *rq, enum MHD_Result *ret)
 		                                "Idempotency-Key '%s' is still "
 		                                "being processed; retry later",
 		                                key));
-		return 1;
+		return IDEM_ANSWERED;
 	}
 	hash_sha256_hex(rq->body != NULL ? rq->body : "", rq->body_len, want);
 	if ((st = req_store(rq)) == NULL)
@@ -221,11 +247,10 @@ idem_begin(struct req *rq, enum MHD_Result *ret)
 		if (st != NULL)
 			log_warnx("idem: account=%s lookup failed: %s", account,
 			          store_error(st));
-		idem_release(rq);
 		*ret = req_fail(rq, AE_UNAVAILABLE, NULL,
 		                "the Idempotency-Key could not be checked; "
 		                "nothing was sent, try again");
-		return 1;
+		return IDEM_ANSWERED;
 	}
 	if (rc == 0) {
 		if (!hash_equal(want, have, 64))
@@ -238,16 +263,14 @@ idem_begin(struct req *rq, enum MHD_Result *ret)
 		else
 			*ret = idem_replay(rq, &ms);
 		msg_status_clear(&ms);
-		idem_release(rq);
-		return 1;
+		return IDEM_ANSWERED;
 	}
 	/* Recorded by the store with the message (sqlite.c). */
-	rq->sm.idem_key = key;
-	rq->sm.idem_hash = arena_strdup(rq->a, want);
-	if (rq->sm.idem_hash == NULL) {
-		idem_release(rq);
+	rq->sub.idem_key = key;
+	rq->sub.idem_hash = arena_strdup(rq->a, want);
+	if (rq->sub.idem_hash == NULL) {
 		*ret = req_fail(rq, AE_INTERNAL, NULL, NULL);
-		return 1;
+		return IDEM_ANSWERED;
 	}
-	return 0;
+	return IDEM_GO_ON;
 }

@@ -8,13 +8,14 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
-#include "http.h"
+#include "req.h"
+#include "routes.h"
 
 /* "<id@d>", "id@d" (MHD decoded any %3C…%3E) → "<id@d>" in the arena. */
 static const char *
 norm_id(struct req *rq)
 {
-	const char *id = rq->params.message_id;
+	const char *id = req_param(rq, "message_id");
 	size_t n = strlen(id);
 
 	if (n >= 2 && id[0] == '<' && id[n - 1] == '>')

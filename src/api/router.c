@@ -1,5 +1,5 @@
 /*
- * router: one table of rows, matched segment by segment. A ":name"
+ * router: a table of rows (routes.c), matched segment by segment. A ":name"
  * segment captures one path segment (MHD has already percent-decoded the
  * path, so "%3Cid%40example.com%3E" arrives as "<id@example.com>"); a
  * "*name" segment captures everything up to the rest of the pattern, so
@@ -10,37 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../store/store.h"
-#include "http.h"
 #include "router.h"
-
-#define SENDING "/accounts/:account/email/sending"
-
-static const struct route routes[] = {
-    {"GET", "/healthz", api_healthz, 0, ROUTE_NOAUTH},
-    {"GET", "/user/tokens/verify", api_verify, 0, 0},
-    {"POST", SENDING "/send", api_send, PERM_SEND, ROUTE_BODY | ROUTE_SENDING},
-    {"POST", SENDING "/send_raw", api_send_raw, PERM_SEND,
-     ROUTE_BODY | ROUTE_SENDING},
-    {"GET", SENDING "/messages/*message_id/status", api_message_status,
-     PERM_READ, ROUTE_SENDING},
-    {"GET", SENDING "/messages/*message_id", api_message_raw, PERM_READ,
-     ROUTE_SENDING},
-};
-
-/* SPEC routes not built yet: answered 404 with a sentence that says so,
- * rather than "no such route". */
-static const char *const planned[] = {
-    SENDING "/suppressions",
-    SENDING "/suppressions/bulk",
-    SENDING "/suppressions/:id",
-    SENDING "/limits",
-    SENDING "/events",
-    "/zones/:zone/email/sending/subdomains",
-    "/zones/:zone/email/sending/subdomains/:id",
-    "/zones/:zone/email/sending/subdomains/:id/dns",
-    "/metrics",
-};
 
 #define PREFIX "/client/v4"
 
@@ -51,6 +21,33 @@ method_match(const char *method, const char *row_method)
 	if (strcmp(method, row_method) == 0)
 		return 1;
 	return strcmp(method, "HEAD") == 0 && strcmp(row_method, "GET") == 0;
+}
+
+/* Records the capture of the segment named p[1..pn) (after its sigil):
+ * 0, or -1 when there is no room or memory. */
+static int
+capture(struct arena *a, struct route_params *ps, const char *p, size_t pn,
+        const char *v, size_t vn)
+{
+	struct route_param *rp;
+
+	if (ps->n == ROUTE_MAX_PARAMS)
+		return -1;
+	rp = &ps->p[ps->n];
+	if ((rp->name = arena_strndup(a, p + 1, pn - 1)) == NULL ||
+	    (rp->value = arena_strndup(a, v, vn)) == NULL)
+		return -1;
+	ps->n++;
+	return 0;
+}
+
+const char *
+route_param(const struct route_params *ps, const char *name)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (strcmp(ps->p[i].name, name) == 0)
+			return ps->p[i].value;
+	return NULL;
 }
 
 /* 1 when path matches pattern, with the captures in params. */
@@ -78,20 +75,12 @@ match(struct arena *a, const char *pattern, const char *path,
 			size_t rest = strlen(p + pn), left = strlen(s);
 			if (left <= rest ||
 			    strcmp(s + left - rest, p + pn) != 0 ||
-			    (params->message_id =
-			         arena_strndup(a, s, left - rest)) == NULL)
+			    capture(a, params, p, pn, s, left - rest) == -1)
 				return 0;
 			return 1;
 		}
 		if (*p == ':') {
-			const char **dst;
-			if (sn == 0)
-				return 0;
-			if (pn == 8 && strncmp(p, ":account", 8) == 0)
-				dst = &params->account;
-			else
-				dst = &params->message_id;
-			if ((*dst = arena_strndup(a, s, sn)) == NULL)
+			if (sn == 0 || capture(a, params, p, pn, s, sn) == -1)
 				return 0;
 		} else if (pn != sn || strncmp(p, s, pn) != 0)
 			return 0;
@@ -101,9 +90,9 @@ match(struct arena *a, const char *pattern, const char *path,
 }
 
 int
-router_match(struct arena *a, const char *method, const char *path,
-             const struct route **out, struct route_params *params, char *allow,
-             size_t allowlen)
+router_match(const struct route_table *t, struct arena *a, const char *method,
+             const char *path, const struct route **out,
+             struct route_params *params, char *allow, size_t allowlen)
 {
 	struct route_params tmp;
 	char *trim = NULL;
@@ -122,24 +111,23 @@ router_match(struct arena *a, const char *method, const char *path,
 		path = trim;
 	if (allowlen > 0)
 		allow[0] = '\0';
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!match(a, routes[i].pattern, path, &tmp))
+	for (i = 0; i < t->n; i++) {
+		if (!match(a, t->rows[i].pattern, path, &tmp))
 			continue;
-		if (method_match(method, routes[i].method)) {
-			*out = &routes[i];
+		if (method_match(method, t->rows[i].method)) {
+			*out = &t->rows[i];
 			*params = tmp;
 			return ROUTE_FOUND;
 		}
 		rc = ROUTE_METHOD;
-		m = strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD"
-		                                         : routes[i].method;
+		m = strcmp(t->rows[i].method, "GET") == 0 ? "GET, HEAD"
+		                                          : t->rows[i].method;
 		if (strstr(allow, m) == NULL && used + strlen(m) + 3 < allowlen)
 			used += (size_t)snprintf(allow + used, allowlen - used,
 			                         "%s%s", used ? ", " : "", m);
 	}
-	for (i = 0; rc == ROUTE_NONE && i < sizeof(planned) / sizeof(*planned);
-	     i++)
-		if (match(a, planned[i], path, &tmp))
+	for (i = 0; rc == ROUTE_NONE && i < t->nplanned; i++)
+		if (match(a, t->planned[i], path, &tmp))
 			rc = ROUTE_PLANNED;
 	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "../../src/api/envelope.h"
 #include "../../src/api/router.h"
+#include "../../src/api/routes.h"
 #include "../../src/store/store.h"
 
 static void
@@ -156,87 +157,90 @@ test_router(void **state)
 	char allow[64];
 
 	assert_int_equal(
-	    router_match(a, "POST",
+	    router_match(&api_routes, a, "POST",
 	                 "/client/v4/accounts/abc/email/sending/send", &r, &p,
 	                 allow, sizeof(allow)),
 	    ROUTE_FOUND);
-	assert_string_equal(p.account, "abc");
+	assert_string_equal(route_param(&p, "account"), "abc");
 	assert_int_equal(r->perm, PERM_SEND);
 	assert_true(r->flags & ROUTE_BODY);
-	assert_int_equal(router_match(a, "POST",
+	assert_int_equal(router_match(&api_routes, a, "POST",
 	                              "/accounts/abc/email/sending/send_raw",
 	                              &r, &p, allow, sizeof(allow)),
 	                 ROUTE_FOUND);
 	assert_string_equal(r->pattern,
 	                    "/accounts/:account/email/sending/send_raw");
 	assert_int_equal(
-	    router_match(a, "GET",
+	    router_match(&api_routes, a, "GET",
 	                 "/client/v4/accounts/abc/email/sending/messages/"
 	                 "<x@example.com>",
 	                 &r, &p, allow, sizeof(allow)),
 	    ROUTE_FOUND);
-	assert_string_equal(p.message_id, "<x@example.com>");
+	assert_string_equal(route_param(&p, "message_id"), "<x@example.com>");
 	assert_int_equal(r->perm, PERM_READ);
 	assert_int_equal(
-	    router_match(a, "GET",
+	    router_match(&api_routes, a, "GET",
 	                 "/accounts/abc/email/sending/messages/x@e.com/"
 	                 "status",
 	                 &r, &p, allow, sizeof(allow)),
 	    ROUTE_FOUND);
-	assert_string_equal(p.message_id, "x@e.com");
+	assert_string_equal(route_param(&p, "message_id"), "x@e.com");
 	assert_string_equal(
 	    r->pattern,
 	    "/accounts/:account/email/sending/messages/*message_id/status");
 	/* a Message-ID may hold '/' (RFC 5322 dot-atom-text) */
-	assert_int_equal(router_match(a, "GET",
+	assert_int_equal(router_match(&api_routes, a, "GET",
 	                              "/accounts/abc/email/sending/messages/"
 	                              "<a/b@e.com>/status",
 	                              &r, &p, allow, sizeof(allow)),
 	                 ROUTE_FOUND);
-	assert_string_equal(p.message_id, "<a/b@e.com>");
-	assert_int_equal(router_match(a, "GET",
+	assert_string_equal(route_param(&p, "message_id"), "<a/b@e.com>");
+	assert_int_equal(router_match(&api_routes, a, "GET",
 	                              "/accounts/abc/email/sending/messages/"
 	                              "<a/b@e.com>",
 	                              &r, &p, allow, sizeof(allow)),
 	                 ROUTE_FOUND);
-	assert_string_equal(p.message_id, "<a/b@e.com>");
+	assert_string_equal(route_param(&p, "message_id"), "<a/b@e.com>");
 	assert_int_equal(r->perm, PERM_READ);
 	assert_null(strstr(r->pattern, "status"));
-	assert_int_equal(
-	    router_match(a, "GET", "/healthz", &r, &p, allow, sizeof(allow)),
-	    ROUTE_FOUND);
+	assert_int_equal(router_match(&api_routes, a, "GET", "/healthz", &r, &p,
+	                              allow, sizeof(allow)),
+	                 ROUTE_FOUND);
 	assert_true(r->flags & ROUTE_NOAUTH);
-	assert_int_equal(router_match(a, "GET", "/client/v4/user/tokens/verify",
-	                              &r, &p, allow, sizeof(allow)),
+	assert_int_equal(router_match(&api_routes, a, "GET",
+	                              "/client/v4/user/tokens/verify", &r, &p,
+	                              allow, sizeof(allow)),
 	                 ROUTE_FOUND);
 	/* wrong method on a known route → 405 with Allow */
 	assert_int_equal(
-	    router_match(a, "GET", "/client/v4/accounts/abc/email/sending/send",
-	                 &r, &p, allow, sizeof(allow)),
+	    router_match(&api_routes, a, "GET",
+	                 "/client/v4/accounts/abc/email/sending/send", &r, &p,
+	                 allow, sizeof(allow)),
 	    ROUTE_METHOD);
 	assert_string_equal(allow, "POST");
-	assert_int_equal(
-	    router_match(a, "DELETE", "/healthz", &r, &p, allow, sizeof(allow)),
-	    ROUTE_METHOD);
+	assert_int_equal(router_match(&api_routes, a, "DELETE", "/healthz", &r,
+	                              &p, allow, sizeof(allow)),
+	                 ROUTE_METHOD);
 	assert_string_equal(allow, "GET, HEAD");
 	/* unknown */
-	assert_int_equal(router_match(a, "POST",
+	assert_int_equal(router_match(&api_routes, a, "POST",
 	                              "/accounts/abc/email/sending/nope", &r,
 	                              &p, allow, sizeof(allow)),
 	                 ROUTE_NONE);
-	assert_int_equal(router_match(a, "POST",
+	assert_int_equal(router_match(&api_routes, a, "POST",
 	                              "/accounts//email/sending/send", &r, &p,
 	                              allow, sizeof(allow)),
 	                 ROUTE_NONE);
-	assert_int_equal(router_match(a, "GET", "/client/v4x/healthz", &r, &p,
-	                              allow, sizeof(allow)),
+	assert_int_equal(router_match(&api_routes, a, "GET",
+	                              "/client/v4x/healthz", &r, &p, allow,
+	                              sizeof(allow)),
 	                 ROUTE_NONE);
-	assert_int_equal(
-	    router_match(a, "GET", "/", &r, &p, allow, sizeof(allow)),
-	    ROUTE_NONE);
-	assert_int_equal(
-	    router_match(a, "GET", "/healthzz", &r, &p, allow, sizeof(allow)),
-	    ROUTE_NONE);
+	assert_int_equal(router_match(&api_routes, a, "GET", "/", &r, &p, allow,
+	                              sizeof(allow)),
+	                 ROUTE_NONE);
+	assert_int_equal(router_match(&api_routes, a, "GET", "/healthzz", &r,
+	                              &p, allow, sizeof(allow)),
+	                 ROUTE_NONE);
 	arena_free(a);
 }
 

@@ -22,7 +22,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "../../src/api/http.h"
+#include "../../src/api/api.h"
+#include "../../src/api/req.h"
 #include "../../src/core/clock.h"
 #include "../../src/core/hash.h"
 #include "../../src/core/log.h"
@@ -36,6 +37,8 @@
 static char dir[64];
 static struct config cfg;
 static struct queue *q;
+static struct tenant *tenant;
+static struct submit *submit;
 static struct api *api;
 static int port;
 
@@ -186,7 +189,10 @@ setup(void **state)
 	free(pem);
 	store_close(st);
 	if ((q = queue_start(&cfg, err, sizeof(err))) == NULL ||
-	    (api = api_start(&cfg, q, -1, err, sizeof(err))) == NULL) {
+	    (tenant = tenant_new(&cfg, err, sizeof(err))) == NULL ||
+	    (submit = submit_new(&cfg, q)) == NULL ||
+	    (api = api_start(&cfg, q, submit, tenant, -1, err, sizeof(err))) ==
+	        NULL) {
 		fprintf(stderr, "start: %s\n", err);
 		return -1;
 	}
@@ -201,6 +207,8 @@ teardown(void **state)
 
 	api_stop(api);
 	queue_stop(q);
+	submit_free(submit);
+	tenant_free(tenant);
 	config_clear(&cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;

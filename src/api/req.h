@@ -1,9 +1,9 @@
 /*
- * http: what the route handlers share — the per-request state and the
- * helpers that answer. Internal to src/api/.
+ * req: what the route handlers share — the state of the HTTP front, one
+ * request, and the helpers that answer it. Internal to src/api/.
  */
-#ifndef PIGEON_API_HTTP_H
-#define PIGEON_API_HTTP_H
+#ifndef PIGEON_API_REQ_H
+#define PIGEON_API_REQ_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,37 +14,37 @@
 #include "../core/arena.h"
 #include "../core/buf.h"
 #include "../core/config.h"
-#include "../mail/message.h"
-#include "../mail/msgid.h"
-#include "../queue/queue.h"
 #include "../store/store.h"
-#include "api.h"
+#include "../submit/submit.h"
 #include "../tenant/tenant.h"
 #include "envelope.h"
 #include "router.h"
 
-/* Room left in front of a built message for its DKIM-Signature fields,
- * so that signing never copies the message (DESIGN §7). */
-#define DKIM_GAP 4096
+struct idem;
 
-/* Buckets of the set of Idempotency-Keys in flight (idem.c). */
-#define IDEM_BUCKETS 256
-
-struct idem_entry;
-
+/* The HTTP front. */
 struct api {
 	const struct config *cfg;
-	struct queue *q;
-	struct tenant *tenant;
+	struct submit *submit; /* borrowed */
+	struct queue *q;       /* borrowed */
+	struct tenant *tenant; /* borrowed */
+	struct idem *idem;     /* Idempotency-Keys in flight */
 	struct MHD_Daemon *mhd;
 	pthread_key_t store_key; /* per-thread read connection */
 	atomic_int inflight;     /* suspended connections */
 	atomic_int stopping;     /* api_stop has begun */
-	pthread_mutex_t idem_mu; /* guards idem[] and every req's idem */
-	struct idem_entry *idem[IDEM_BUCKETS];
 };
 
 struct json_object;
+
+typedef void req_done_fn(void *arg);
+
+/* One function to run once the request's answer is decided. */
+struct req_hook {
+	req_done_fn *fn;
+	void *arg;
+	struct req_hook *next;
+};
 
 /*
  * One request. Owned by MHD (freed by the completion callback) and, while
@@ -67,6 +67,7 @@ struct req {
 	int begun;    /* req_begin has run */
 	int answered; /* a response is queued */
 	struct json_object *root;
+	struct req_hook *hooks; /* req_on_done, guarded by mu */
 
 	/* A send in flight. */
 	pthread_mutex_t mu;
@@ -74,18 +75,25 @@ struct req {
 	int closed;
 	struct MHD_Response *resp; /* built by the queue callback */
 	int resp_status;
-	int inflight;   /* counted in api->inflight (guarded by mu) */
-	int resumed;    /* set by the callback before MHD_resume_connection */
-	struct buf raw; /* DKIM_GAP bytes, then the message */
-	struct store_msg sm;
-	const struct mailbox **rcpt; /* as the client wrote them */
-	char message_id[MSGID_MAX];
-	struct idem_entry *idem; /* this request's key in api->idem */
+	int inflight; /* counted in api->inflight (guarded by mu) */
+	int resumed;  /* set by the callback before MHD_resume_connection */
+	struct submission sub;
 };
 
-/* Drops one reference; the last one frees the request. */
+/* A new request on conn for method and url: one reference. NULL. */
+struct req *req_new(struct api *api, struct MHD_Connection *conn,
+                    const char *method, const char *url);
+/* Drops one reference; the last one runs the hooks and frees. */
 void req_unref(struct req *rq);
 
+/* Runs fn(arg) once the answer of rq is decided (req_done), or when rq
+ * is freed, whichever comes first. 0, or -1 when out of memory. */
+int req_on_done(struct req *rq, req_done_fn *fn, void *arg);
+/* The answer is decided: runs the hooks (once); any thread. */
+void req_done(struct req *rq);
+
+/* Queues r (released here) with status as rq's answer. */
+enum MHD_Result req_queue(struct req *rq, int status, struct MHD_Response *r);
 /* Queues a JSON response made of b (taken over) with status. MHD_YES or
  * MHD_NO. */
 enum MHD_Result req_json(struct req *rq, int status, struct buf *b);
@@ -110,35 +118,11 @@ enum {
  * header is absent. 0, or one of HDR_* with *out NULL.
  */
 int req_header(struct req *rq, const char *name, const char **out);
+/* How many times the request carries header name. */
+int req_header_count(struct req *rq, const char *name);
 /* The calling thread's read connection to the store, or NULL. */
 struct store *req_store(struct req *rq);
-
-/* Handlers: send.c, send_raw.c, messages.c, http.c. */
-int api_send(struct req *rq);
-int api_send_raw(struct req *rq);
-int api_message_raw(struct req *rq);
-int api_message_status(struct req *rq);
-int api_healthz(struct req *rq);
-int api_verify(struct req *rq);
-
-/* send.c: signs rq->raw, checks the size, fills rq->sm and hands it to
- * the queue; the response comes from the queue callback. */
-int send_submit(struct req *rq, const struct tenant_domain *dom,
-                const char *mail_from, const char *subject, time_t now);
-/* send.c: the response of SPEC §3.4 for n recipients and their states. */
-struct MHD_Response *send_response(struct req *rq, const char *message_id,
-                                   const char *const *addrs,
-                                   const enum rcpt_state *st, size_t n);
-/* idem.c: SPEC §2.4 Idempotency-Key, run before the body is parsed. 0:
- * go on (no key, or the key is now held for this request); 1: answered
- * (a replay, a 409, a 400 or a 503) with the MHD result in *ret. */
-int idem_begin(struct req *rq, enum MHD_Result *ret);
-/* Lets go of the request's key, if it holds one; any thread. */
-void idem_release(struct req *rq);
-/* Frees what is left of api->idem (at stop). */
-void idem_free(struct api *api);
-/* send.c: the sender-domain checks (10204, 10203); NULL after answering. */
-const struct tenant_domain *send_domain(struct req *rq, const char *domain,
-                                        struct api_error *err);
+/* The route's parameter called name ("account"), or NULL. */
+const char *req_param(const struct req *rq, const char *name);
 
 #endif

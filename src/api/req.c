@@ -1,0 +1,259 @@
+/*
+ * req: one request of the HTTP front — its life (references, the hooks
+ * run once its answer is decided) and the helpers that answer it (see
+ * req.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "req.h"
+
+struct req *
+req_new(struct api *api, struct MHD_Connection *conn, const char *method,
+        const char *url)
+{
+	struct req *rq;
+
+	if ((rq = calloc(1, sizeof(*rq))) == NULL)
+		return NULL;
+	pthread_mutex_init(&rq->mu, NULL);
+	rq->refs = 1;
+	rq->api = api;
+	rq->conn = conn;
+	rq->t0 = clock_mono_ms();
+	submit_init(&rq->sub, NULL, &rq->auth, 0);
+	if ((rq->a = arena_new(0)) == NULL ||
+	    (rq->path = arena_strdup(rq->a, url)) == NULL ||
+	    (rq->method = arena_strdup(rq->a, method)) == NULL) {
+		req_unref(rq);
+		return NULL;
+	}
+	rq->sub.a = rq->a;
+	return rq;
+}
+
+int
+req_on_done(struct req *rq, req_done_fn *fn, void *arg)
+{
+	struct req_hook *h;
+
+	if ((h = arena_alloc(rq->a, sizeof(*h))) == NULL)
+		return -1;
+	h->fn = fn;
+	h->arg = arg;
+	pthread_mutex_lock(&rq->mu);
+	h->next = rq->hooks;
+	rq->hooks = h;
+	pthread_mutex_unlock(&rq->mu);
+	return 0;
+}
+
+void
+req_done(struct req *rq)
+{
+	struct req_hook *h;
+
+	pthread_mutex_lock(&rq->mu);
+	h = rq->hooks;
+	rq->hooks = NULL;
+	pthread_mutex_unlock(&rq->mu);
+	for (; h != NULL; h = h->next)
+		h->fn(h->arg);
+}
+
+void
+req_unref(struct req *rq)
+{
+	int last;
+
+	pthread_mutex_lock(&rq->mu);
+	last = --rq->refs == 0;
+	pthread_mutex_unlock(&rq->mu);
+	if (!last)
+		return;
+	req_done(rq); /* no one else holds rq now */
+	json_object_put(rq->root);
+	tenant_release(&rq->auth);
+	submit_clear(&rq->sub);
+	if (rq->resp != NULL)
+		MHD_destroy_response(rq->resp);
+	arena_free(rq->a);
+	pthread_mutex_destroy(&rq->mu);
+	free(rq);
+}
+
+struct MHD_Response *
+req_json_response(struct buf *b)
+{
+	struct MHD_Response *r;
+	size_t len;
+	char *p;
+
+	if ((p = buf_steal(b, &len)) == NULL) {
+		p = strdup("{}");
+		len = 2;
+	}
+	r = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(p);
+		return NULL;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "application/json");
+	return r;
+}
+
+enum MHD_Result
+req_queue(struct req *rq, int status, struct MHD_Response *r)
+{
+	enum MHD_Result ret;
+
+	rq->status = status;
+	rq->answered = 1;
+	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum MHD_Result
+req_json(struct req *rq, int status, struct buf *b)
+{
+	struct MHD_Response *r;
+
+	if ((r = req_json_response(b)) == NULL)
+		return MHD_NO;
+	return req_queue(rq, status, r);
+}
+
+struct MHD_Response *
+req_error_response(struct req *rq, const struct api_error *e, int *status)
+{
+	const struct api_err_row *row = envelope_row(e->kind);
+	struct MHD_Response *r;
+	struct buf b;
+	char ra[16];
+	int retry;
+
+	buf_init(&b, 0);
+	if (envelope_error(&b, e) == -1) {
+		buf_clear(&b);
+		return NULL;
+	}
+	if ((r = req_json_response(&b)) == NULL)
+		return NULL;
+	if ((retry = envelope_retry_after(e->kind)) > 0) {
+		snprintf(ra, sizeof(ra), "%d", retry);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	*status = row->status;
+	rq->code = row->code;
+	return r;
+}
+
+enum MHD_Result
+req_error(struct req *rq, const struct api_error *e)
+{
+	struct MHD_Response *r;
+	int status;
+
+	if ((r = req_error_response(rq, e, &status)) == NULL)
+		return MHD_NO;
+	return req_queue(rq, status, r);
+}
+
+enum MHD_Result
+req_fail(struct req *rq, enum api_err kind, const char *pointer,
+         const char *detail)
+{
+	struct api_error e = {kind, pointer, detail};
+
+	return req_error(rq, &e);
+}
+
+struct store *
+req_store(struct req *rq)
+{
+	struct store *st;
+	char err[256];
+
+	if ((st = pthread_getspecific(rq->api->store_key)) != NULL)
+		return st;
+	if ((st = store_open(rq->api->cfg->db_path, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("http: store_open: %s", err);
+		return NULL;
+	}
+	pthread_setspecific(rq->api->store_key, st);
+	return st;
+}
+
+const char *
+req_param(const struct req *rq, const char *name)
+{
+	return route_param(&rq->params, name);
+}
+
+struct header_count {
+	const char *name;
+	int n;
+};
+
+static enum MHD_Result
+header_count_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                 const char *value)
+{
+	struct header_count *hc = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, hc->name) == 0)
+		hc->n++;
+	return MHD_YES;
+}
+
+/* MHD keeps each occurrence of a header. */
+int
+req_header_count(struct req *rq, const char *name)
+{
+	struct header_count hc = {name, 0};
+
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, header_count_one,
+	                          &hc);
+	return hc.n;
+}
+
+int
+req_header(struct req *rq, const char *name, const char **out)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (MHD_lookup_connection_value_n(rq->conn, MHD_HEADER_KIND, name,
+	                                  strlen(name), &v, &n) != MHD_YES)
+		return 0;
+	if (req_header_count(rq, name) > 1)
+		return HDR_REPEATED;
+	if (v == NULL)
+		v = "";
+	/* RFC 9110 §5.5: a NUL is never part of a value. libmicrohttpd
+	 * 0.9.75 measures values with strlen(), so there n always equals
+	 * strlen(v) and a value is cut at its first NUL unseen; a library
+	 * that keeps the real length lets this refuse it. */
+	if (strlen(v) != n)
+		return HDR_NUL;
+	while (n > 0 && (v[0] == ' ' || v[0] == '\t')) {
+		v++;
+		n--;
+	}
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if ((*out = arena_strndup(rq->a, v, n)) == NULL)
+		return HDR_NOMEM;
+	return 0;
+}

@@ -1,0 +1,274 @@
+/*
+ * submit: the submission pipeline (see submit.h).
+ *
+ * Order (SPEC §2.2): the front's schema and content rules have run; then
+ * the sender domain (10204) and whether sending is enabled (10203), the
+ * message built (send) or prepared (send_raw; its own content rules come
+ * before the sender domain), DKIM-signed into the room left in front of
+ * it, its final size (10200), the queue (503 when nothing was written).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "../mail/dkim.h"
+#include "../mail/limits.h"
+#include "../mail/mime.h"
+#include "../mail/rawmime.h"
+#include "submit.h"
+
+struct submit {
+	const struct config *cfg;
+	struct queue *q;
+};
+
+struct submit *
+submit_new(const struct config *cfg, struct queue *q)
+{
+	struct submit *svc;
+
+	if ((svc = calloc(1, sizeof(*svc))) == NULL)
+		return NULL;
+	svc->cfg = cfg;
+	svc->q = q;
+	return svc;
+}
+
+void
+submit_free(struct submit *svc)
+{
+	free(svc);
+}
+
+void
+submit_init(struct submission *s, struct arena *a, const struct tenant_ctx *who,
+            time_t now)
+{
+	memset(s, 0, sizeof(*s));
+	s->a = a;
+	s->who = who;
+	s->now = now;
+	buf_init(&s->raw, 0);
+}
+
+void
+submit_clear(struct submission *s)
+{
+	buf_clear(&s->raw);
+}
+
+static int
+fail(struct submit_error *err, enum submit_err kind, enum submit_part part,
+     const char *detail)
+{
+	err->kind = kind;
+	err->part = part;
+	err->detail = detail;
+	return -1;
+}
+
+/* SPEC §6.1: the sender's domain must be a sending domain of the
+ * account, and sending must be on for both. */
+static int
+sender_rules(struct submission *s, const char *domain, struct submit_error *err)
+{
+	const struct account *ac = s->who->account;
+	const struct tenant_domain *d;
+
+	if ((d = tenant_domain(s->who, domain)) == NULL)
+		return fail(err, SUBMIT_SENDER, SUBMIT_PART_FROM,
+		            arena_printf(s->a,
+		                         "'%s' is not a sending domain of this "
+		                         "account (add it with pigeon zone "
+		                         "create and pigeon domain create)",
+		                         domain));
+	if (!ac->sending_enabled)
+		return fail(err, SUBMIT_DISABLED, SUBMIT_PART_FROM,
+		            arena_printf(s->a,
+		                         "sending is disabled for this account "
+		                         "(pigeon account set %s "
+		                         "--sending-enabled yes)",
+		                         ac->id));
+	if (!d->d.enabled)
+		return fail(err, SUBMIT_DISABLED, SUBMIT_PART_FROM,
+		            arena_printf(s->a,
+		                         "sending is disabled for '%s' (pigeon "
+		                         "domain set %s --enabled yes)",
+		                         domain, domain));
+	s->dom = d;
+	return 0;
+}
+
+/* The recipients in the store's form and as the client gave them. */
+static int
+rcpts_set(struct submission *s, const struct mailbox *const *lists,
+          const size_t *counts, size_t nlists)
+{
+	size_t n = 0, i, j, k = 0;
+
+	for (i = 0; i < nlists; i++)
+		n += counts[i];
+	s->sm.rcpts = arena_zalloc(s->a, (n + 1) * sizeof(*s->sm.rcpts));
+	s->rcpt = arena_alloc(s->a, (n + 1) * sizeof(*s->rcpt));
+	if (s->sm.rcpts == NULL || s->rcpt == NULL)
+		return -1;
+	for (i = 0; i < nlists; i++)
+		for (j = 0; j < counts[i]; j++, k++) {
+			s->sm.rcpts[k].address = lists[i][j].ascii;
+			s->rcpt[k] = &lists[i][j];
+		}
+	s->sm.nrcpts = s->nrcpt = n;
+	return 0;
+}
+
+/* DKIM_GAP bytes of room, then room for reserve bytes of message. */
+static int
+raw_room(struct submission *s, size_t reserve)
+{
+	buf_init(&s->raw, DKIM_GAP + MAX_MESSAGE_SIZE);
+	if (buf_reserve(&s->raw, DKIM_GAP + reserve) == -1)
+		return -1;
+	memset(s->raw.p, ' ', DKIM_GAP);
+	s->raw.len = DKIM_GAP;
+	return 0;
+}
+
+int
+submit_message(struct submission *s, const struct message *msg,
+               struct submit_error *err)
+{
+	const struct mailbox *lists[3] = {msg->to, msg->cc, msg->bcc};
+	size_t counts[3] = {msg->nto, msg->ncc, msg->nbcc};
+
+	if (sender_rules(s, msg->from.domain, err) == -1)
+		return -1;
+	if (rcpts_set(s, lists, counts, 3) == -1)
+		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
+	s->mail_from = msg->from.address;
+	s->subject = msg->subject;
+	msgid_new(s->message_id, msg->from.domain);
+	/* SPEC §3.3 */
+	if (raw_room(s, 64 * 1024) == -1)
+		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
+	if (mime_build(msg, s->message_id, s->now, &s->raw) == -1)
+		return fail(err, SUBMIT_TOO_BIG, SUBMIT_PART_NONE,
+		            "the message is over 5 MiB once built");
+	return 0;
+}
+
+int
+submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
+           const struct mailbox *from, const struct mailbox *rcpts, size_t n,
+           struct submit_error *err)
+{
+	struct rawmime_result res;
+	char why[256];
+	int rc;
+
+	/* Room for the message and the Date and Message-ID pigeon may
+	 * add; past the cap, rawmime_prepare says so (-2). */
+	if (raw_room(s, len + 1024 < MAX_MESSAGE_SIZE ? len + 1024
+	                                              : MAX_MESSAGE_SIZE) == -1)
+		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
+	memset(&res, 0, sizeof(res));
+	why[0] = '\0';
+	rc = rawmime_prepare(s->a, mime, len, lf_ok, from->domain, s->now,
+	                     &s->raw, &res, why, sizeof(why));
+	if (rc == -2)
+		return fail(err, SUBMIT_TOO_BIG, SUBMIT_PART_MESSAGE,
+		            "the message is over 5 MiB");
+	if (rc != 0)
+		return fail(err, SUBMIT_INVALID, SUBMIT_PART_MESSAGE,
+		            arena_strdup(s->a, why));
+	/* The message's own content rules come before the sender domain
+	 * (SPEC §2.2). */
+	if (sender_rules(s, from->domain, err) == -1)
+		return -1;
+	if (rcpts_set(s, &rcpts, &n, 1) == -1)
+		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
+	s->mail_from = from->address;
+	s->subject = res.subject;
+	snprintf(s->message_id, sizeof(s->message_id), "%s", res.message_id);
+	return 0;
+}
+
+int
+submit_seal(struct submission *s, struct submit_error *err)
+{
+	const struct tenant_domain *dom = s->dom;
+	struct store_msg *m = &s->sm;
+	struct buf sig;
+	char *raw;
+	size_t i, len;
+
+	/* RFC 6376 §5: sign the message as built; the fields go in the
+	 * DKIM_GAP room in front of it, so nothing is copied. */
+	buf_init(&sig, DKIM_GAP);
+	if (dom->rsa == NULL ||
+	    dkim_sign(s->raw.p + DKIM_GAP, s->raw.len - DKIM_GAP, dom->d.name,
+	              dom->d.selector ? dom->d.selector : "pigeon", s->now,
+	              dom->rsa, dom->ed, &sig) == -1) {
+		log_warnx("send: domain=%s dkim signing failed", dom->d.name);
+		buf_clear(&sig);
+		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE,
+		            "the message could not be signed");
+	}
+	len = s->raw.len - DKIM_GAP + sig.len;
+	if (len > MAX_MESSAGE_SIZE) {
+		buf_clear(&sig);
+		return fail(err, SUBMIT_TOO_BIG, SUBMIT_PART_NONE,
+		            "the message is over 5 MiB once built");
+	}
+	raw = s->raw.p + DKIM_GAP - sig.len;
+	memcpy(raw, sig.p, sig.len);
+	buf_clear(&sig);
+
+	m->account_id = s->who->account->id;
+	m->domain_id = dom->d.id;
+	m->message_id = s->message_id;
+	m->mail_from = s->mail_from;
+	m->subject = s->subject;
+	m->raw = raw;
+	m->raw_len = len;
+	m->preview = dom->d.preview_enabled;
+	m->created = clock_now_ms();
+	m->idem_key = s->idem_key;
+	m->idem_hash = s->idem_hash;
+	for (i = 0; i < m->nrcpts; i++)
+		m->rcpts[i].state = RCPT_QUEUED;
+	return 0;
+}
+
+/* queue_send_fn: on the writer thread. */
+static void
+queued(void *arg, int rc, const enum rcpt_state *states)
+{
+	struct submission *s = arg;
+	enum rcpt_state *q;
+
+	if (rc != 0) {
+		s->done(s->done_arg, SUBMIT_UNAVAILABLE, NULL);
+		return;
+	}
+	if (states == NULL) {
+		/* Committed, outcomes unknown: every one is queued. */
+		q = arena_zalloc(s->a, s->sm.nrcpts * sizeof(*q) + 1);
+		for (size_t i = 0; q != NULL && i < s->sm.nrcpts; i++)
+			q[i] = s->sm.rcpts[i].state == RCPT_SUPPRESSED
+			           ? RCPT_SUPPRESSED
+			           : RCPT_QUEUED;
+		states = q;
+	}
+	s->done(s->done_arg, states != NULL ? SUBMIT_OK : SUBMIT_INTERNAL,
+	        states);
+}
+
+int
+submit_queue(struct submit *svc, struct submission *s, submit_done_fn *done,
+             void *arg)
+{
+	s->done = done;
+	s->done_arg = arg;
+	return queue_send(svc->q, &s->sm, svc->cfg->send_wait_ms, queued, s);
+}
