@@ -1,0 +1,348 @@
+/*
+ * test_submit: src/submit/submit.c without HTTP. The test is the front:
+ * it authenticates against a real tenant, hands messages to the
+ * submission service, and waits for the outcome callback; behind it run
+ * a real store in a temporary directory and the real queue with the
+ * capture route. It checks the sender-domain rules and their order, the
+ * raw path's own rules, the signature in front of the stored bytes, and
+ * the per-recipient states of the capture test addresses.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/core/clock.h"
+#include "../../src/core/hash.h"
+#include "../../src/core/log.h"
+#include "../../src/mail/addr.h"
+#include "../../src/mail/dkim.h"
+#include "../../src/mail/limits.h"
+#include "../../src/submit/submit.h"
+
+#define ACC "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define TOKEN "test-token-secret"
+
+static char dir[64];
+static struct config cfg;
+static struct queue *q;
+static struct tenant *tenant;
+static struct submit *svc;
+
+/* What the front hears from the done callback. */
+struct outcome {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	enum submit_err rc;
+	enum rcpt_state st[8];
+	size_t n;
+};
+
+static void
+on_done(void *arg, enum submit_err rc, const enum rcpt_state *states)
+{
+	struct outcome *o = arg;
+
+	pthread_mutex_lock(&o->mu);
+	o->rc = rc;
+	for (size_t i = 0; states != NULL && i < o->n; i++)
+		o->st[i] = states[i];
+	o->done = 1;
+	pthread_cond_signal(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static int
+setup(void **state)
+{
+	struct account a;
+	struct zone z;
+	struct domain d;
+	struct token t;
+	struct store *st;
+	char err[256], *pem = NULL;
+
+	log_init(LOG_LVL_WARN);
+	snprintf(dir, sizeof(dir), "/tmp/pigeon-test-submit-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	config_defaults(&cfg, 0);
+	free(cfg.state_dir);
+	cfg.state_dir = strdup(dir);
+	cfg.send_wait_ms = 3000;
+	if (config_finish(&cfg, err, sizeof(err)) == -1)
+		return -1;
+	if ((st = store_open(cfg.db_path, err, sizeof(err))) == NULL ||
+	    dkim_keygen_rsa(2048, &pem) == -1)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.id, sizeof(a.id), ACC);
+	a.name = "acme";
+	a.entitled = a.sending_enabled = 1;
+	memset(&z, 0, sizeof(z));
+	snprintf(z.id, sizeof(z.id), "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1");
+	snprintf(z.account_id, sizeof(z.account_id), ACC);
+	z.name = "example.com";
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1");
+	snprintf(d.zone_id, sizeof(d.zone_id), "%s", z.id);
+	snprintf(d.account_id, sizeof(d.account_id), ACC);
+	d.name = "example.com";
+	d.enabled = d.preview_enabled = 1;
+	d.selector = "pigeon";
+	d.return_path_domain = "bounces.example.com";
+	d.rsa_pem = pem;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "11111111111111111111111111111111");
+	snprintf(t.account_id, sizeof(t.account_id), ACC);
+	hash_sha256_hex(TOKEN, strlen(TOKEN), t.hash);
+	t.perms = PERM_SEND | PERM_READ;
+	if (store_account_create(st, &a) != 0 ||
+	    store_zone_create(st, &z) != 0 ||
+	    store_domain_create(st, &d) != 0 || store_token_create(st, &t) != 0)
+		return -1;
+	/* a second sending domain, switched off */
+	snprintf(d.id, sizeof(d.id), "d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2");
+	d.name = "off.example.com";
+	d.enabled = 0;
+	if (store_domain_create(st, &d) != 0)
+		return -1;
+	free(pem);
+	store_close(st);
+	if ((q = queue_start(&cfg, err, sizeof(err))) == NULL ||
+	    (tenant = tenant_new(&cfg, err, sizeof(err))) == NULL ||
+	    (svc = submit_new(&cfg, q)) == NULL) {
+		fprintf(stderr, "start: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	queue_stop(q);
+	submit_free(svc);
+	tenant_free(tenant);
+	config_clear(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The front's side of one submission. */
+struct front {
+	struct arena *a;
+	struct tenant_ctx who;
+	struct submission sub;
+	struct outcome o;
+};
+
+static void
+front_open(struct front *f)
+{
+	struct tenant_cred cred = {"Bearer " TOKEN, NULL, NULL};
+	const char *why;
+
+	memset(f, 0, sizeof(*f));
+	assert_non_null(f->a = arena_new(0));
+	assert_int_equal(
+	    tenant_auth(tenant, &cred, ACC, PERM_SEND, 0, &f->who, &why),
+	    TENANT_OK);
+	submit_init(&f->sub, f->a, &f->who, clock_now());
+	pthread_mutex_init(&f->o.mu, NULL);
+	pthread_cond_init(&f->o.cv, NULL);
+}
+
+static void
+front_close(struct front *f)
+{
+	submit_clear(&f->sub);
+	tenant_release(&f->who);
+	arena_free(f->a);
+	pthread_mutex_destroy(&f->o.mu);
+	pthread_cond_destroy(&f->o.cv);
+}
+
+static void
+mailbox(struct front *f, const char *s, struct mailbox *mb)
+{
+	const char *why;
+
+	memset(mb, 0, sizeof(*mb));
+	assert_int_equal(addr_parse(f->a, s, strlen(s), mb, &why), 0);
+}
+
+/* Seals and queues f->sub, waits for the callback: its rc. */
+static enum submit_err
+front_send(struct front *f)
+{
+	struct submit_error se;
+
+	assert_int_equal(submit_seal(&f->sub, &se), 0);
+	f->o.n = f->sub.nrcpt;
+	assert_int_equal(submit_queue(svc, &f->sub, on_done, &f->o), 0);
+	pthread_mutex_lock(&f->o.mu);
+	while (!f->o.done)
+		pthread_cond_wait(&f->o.cv, &f->o.mu);
+	pthread_mutex_unlock(&f->o.mu);
+	return f->o.rc;
+}
+
+static void
+message(struct front *f, struct message *m, const char *from,
+        struct mailbox *to, size_t nto)
+{
+	memset(m, 0, sizeof(*m));
+	mailbox(f, from, &m->from);
+	m->to = to;
+	m->nto = nto;
+	m->subject = "Hello";
+	m->text = "Hi";
+	m->text_len = 2;
+}
+
+static void
+test_message_delivered(void **state)
+{
+	struct front f;
+	struct message m;
+	struct mailbox to[2];
+	struct submit_error se;
+	const char *raw;
+
+	front_open(&f);
+	mailbox(&f, "someone@example.net", &to[0]);
+	mailbox(&f, "bounce@example.org", &to[1]);
+	message(&f, &m, "app@example.com", to, 2);
+	assert_int_equal(submit_message(&f.sub, &m, &se), 0);
+	assert_int_equal(f.sub.nrcpt, 2);
+	assert_string_equal(f.sub.rcpt[1]->address, "bounce@example.org");
+	assert_int_equal(front_send(&f), SUBMIT_OK);
+	/* capture: the first answers 250, bounce…@ 550 */
+	assert_int_equal(f.o.st[0], RCPT_DELIVERED);
+	assert_int_equal(f.o.st[1], RCPT_BOUNCED);
+	/* signed in front of the built message, as stored */
+	raw = f.sub.sm.raw;
+	assert_true(strncmp(raw, "DKIM-Signature: v=1; a=rsa-sha256", 33) == 0);
+	assert_non_null(strstr(raw, "\r\nSubject: Hello\r\n"));
+	assert_non_null(strstr(raw, f.sub.message_id));
+	assert_true(f.sub.sm.id > 0);
+	front_close(&f);
+}
+
+static void
+test_sender_rules(void **state)
+{
+	struct front f;
+	struct message m;
+	struct mailbox to;
+	struct submit_error se;
+
+	front_open(&f);
+	mailbox(&f, "someone@example.net", &to);
+	message(&f, &m, "app@other.example", &to, 1);
+	assert_int_equal(submit_message(&f.sub, &m, &se), -1);
+	assert_int_equal(se.kind, SUBMIT_SENDER);
+	assert_int_equal(se.part, SUBMIT_PART_FROM);
+	assert_non_null(strstr(se.detail, "'other.example' is not a sending "
+	                                  "domain"));
+	front_close(&f);
+
+	front_open(&f);
+	mailbox(&f, "someone@example.net", &to);
+	message(&f, &m, "app@off.example.com", &to, 1);
+	assert_int_equal(submit_message(&f.sub, &m, &se), -1);
+	assert_int_equal(se.kind, SUBMIT_DISABLED);
+	assert_non_null(strstr(se.detail, "domain set off.example.com "
+	                                  "--enabled yes"));
+	front_close(&f);
+}
+
+static void
+test_raw(void **state)
+{
+	static const char msg[] = "From: app@example.com\n"
+	                          "To: someone@example.net\n"
+	                          "Bcc: hidden@example.net\n"
+	                          "Message-ID: <keep.me@example.com>\n"
+	                          "Subject: raw\n"
+	                          "\n"
+	                          "body\n";
+	struct front f;
+	struct mailbox from, to[2];
+	struct submit_error se;
+
+	front_open(&f);
+	mailbox(&f, "app@example.com", &from);
+	mailbox(&f, "someone@example.net", &to[0]);
+	mailbox(&f, "defer@example.net", &to[1]);
+	assert_int_equal(
+	    submit_raw(&f.sub, msg, sizeof(msg) - 1, 1, &from, to, 2, &se), 0);
+	assert_string_equal(f.sub.message_id, "<keep.me@example.com>");
+	assert_string_equal(f.sub.subject, "raw");
+	assert_int_equal(front_send(&f), SUBMIT_OK);
+	assert_int_equal(f.o.st[0], RCPT_DELIVERED);
+	assert_int_equal(f.o.st[1], RCPT_DEFERRED); /* defer…@: 451 first */
+	assert_null(strstr(f.sub.sm.raw, "hidden@example.net"));
+	front_close(&f);
+}
+
+/* The message's own rules come before the sender domain (SPEC §2.2). */
+static void
+test_raw_refused(void **state)
+{
+	static const char nofrom[] = "To: someone@example.net\r\n\r\nx\r\n";
+	struct front f;
+	struct mailbox from, to;
+	struct submit_error se;
+	char *big;
+	size_t n = MAX_MESSAGE_SIZE + 10;
+
+	front_open(&f);
+	mailbox(&f, "app@other.example", &from);
+	mailbox(&f, "someone@example.net", &to);
+	assert_int_equal(submit_raw(&f.sub, nofrom, sizeof(nofrom) - 1, 1,
+	                            &from, &to, 1, &se),
+	                 -1);
+	assert_int_equal(se.kind, SUBMIT_INVALID);
+	assert_int_equal(se.part, SUBMIT_PART_MESSAGE);
+	assert_non_null(se.detail);
+	front_close(&f);
+
+	front_open(&f);
+	mailbox(&f, "app@example.com", &from);
+	mailbox(&f, "someone@example.net", &to);
+	assert_non_null(big = malloc(n));
+	memset(big, 'a', n);
+	memcpy(big, "From: app@example.com\r\n\r\n", 25);
+	for (size_t i = 100; i < n; i += 100) {
+		big[i - 2] = '\r';
+		big[i - 1] = '\n';
+	}
+	assert_int_equal(submit_raw(&f.sub, big, n, 1, &from, &to, 1, &se), -1);
+	assert_int_equal(se.kind, SUBMIT_TOO_BIG);
+	free(big);
+	front_close(&f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_message_delivered),
+	    cmocka_unit_test(test_sender_rules),
+	    cmocka_unit_test(test_raw),
+	    cmocka_unit_test(test_raw_refused),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
