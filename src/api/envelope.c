@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/hex.h"
 #include "../core/utf8.h"
 #include "envelope.h"
 
@@ -55,7 +56,6 @@ envelope_retry_after(enum api_err kind)
 int
 envelope_str(struct buf *out, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t i, run;
 	unsigned char c;
 
@@ -99,8 +99,12 @@ envelope_str(struct buf *out, const char *s, size_t n)
 			if (buf_append(out, "\\t", 2) == -1)
 				return -1;
 		} else {
-			char e[6] = {'\\', 'u',         '0',
-			             '0',  hex[c >> 4], hex[c & 15]};
+			char e[6] = {'\\',
+			             'u',
+			             '0',
+			             '0',
+			             hex_lower[c >> 4],
+			             hex_lower[c & 15]};
 			if (buf_append(out, e, 6) == -1)
 				return -1;
 		}

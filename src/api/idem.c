@@ -23,7 +23,7 @@
 #include "idem.h"
 #include "req.h"
 
-#define IDEM_KEY_MAX 256 /* characters, SPEC §2.4 */
+#define IDEM_KEY_MAX 256 /* characters (code points), SPEC §2.4 */
 #define IDEM_BUCKETS 256
 
 /* One (account, key) being processed. */
@@ -98,22 +98,6 @@ idem_hash(const char *account, const char *key)
 	for (p = key; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
 	return h;
-}
-
-/* SPEC §2.4 counts characters: code points when s[0..n) is UTF-8, else
- * bytes. */
-static size_t
-key_chars(const char *s, size_t n)
-{
-	size_t i = 0, k, chars = 0;
-
-	while (i < n) {
-		if ((k = utf8_seq((const unsigned char *)s + i, n - i)) == 0)
-			return n;
-		i += k;
-		chars++;
-	}
-	return chars;
 }
 
 /* Adds (account, key) to the set, to be let go when rq's answer is
@@ -221,7 +205,7 @@ idem_begin(struct req *rq, int *ret)
 	}
 	if (key == NULL)
 		return IDEM_GO_ON;
-	if (key[0] == '\0' || key_chars(key, strlen(key)) > IDEM_KEY_MAX) {
+	if (key[0] == '\0' || utf8_count(key, strlen(key)) > IDEM_KEY_MAX) {
 		*ret = req_fail(rq, AE_SCHEMA, NULL,
 		                "Idempotency-Key must be 1 to 256 characters");
 		return IDEM_ANSWERED;

@@ -20,6 +20,7 @@
 #include "../core/base64.h"
 #include "../core/utf8.h"
 #include "../mail/addr.h"
+#include "../mail/atext.h"
 #include "../mail/headers.h"
 #include "../mail/limits.h"
 #include "../mail/mime.h"
@@ -80,18 +81,6 @@ has_crlfnul(const char *s, size_t n)
 {
 	return memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL ||
 	       memchr(s, '\0', n) != NULL;
-}
-
-/* Number of code points of a valid UTF-8 string (json-c validated it). */
-static size_t
-utf8_chars(const char *s, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			c++;
-	return c;
 }
 
 /* RFC 6901 §3: '~' → "~0", '/' → "~1". */
@@ -203,8 +192,10 @@ read_addr(struct rd *r, struct json_object *v, const char *ptr,
 	return 0;
 }
 
+enum { DEDUPE_SEEN = 0, DEDUPE_NEW = 1 };
+
 /*
- * Adds mb to the distinct recipients. Returns 1 when it is new, 0 when it
+ * Adds mb to the distinct recipients. Returns DEDUPE_NEW, DEDUPE_SEEN when it
  * is a duplicate (SPEC §3.1: exact local part, domain case-insensitive;
  * addr_parse lowercased the domain, so mailbox.ascii is the key), -1 when
  * it would be recipient number 51 (content error recorded).
@@ -216,7 +207,7 @@ dedupe(struct rd *r, const struct mailbox *mb, const char *ptr)
 
 	for (i = 0; i < r->nseen; i++)
 		if (strcmp(r->seen[i], mb->ascii) == 0)
-			return 0;
+			return DEDUPE_SEEN;
 	if (r->nseen == MAX_RECIPIENTS) {
 		content(r, ptr,
 		        "too many recipients: at most %d after removing "
@@ -225,7 +216,7 @@ dedupe(struct rd *r, const struct mailbox *mb, const char *ptr)
 		return -1;
 	}
 	r->seen[r->nseen++] = mb->ascii;
-	return 1;
+	return DEDUPE_NEW;
 }
 
 /*
@@ -251,7 +242,7 @@ read_list(struct rd *r, struct json_object *root, const char *key,
 	if (!json_object_is_type(v, json_type_array)) {
 		if ((rc = read_addr(r, v, ptr, key, &mb)) == -1)
 			return -1;
-		if (rc == 0 && dedupe(r, &mb, ptr) == 1) {
+		if (rc == 0 && dedupe(r, &mb, ptr) == DEDUPE_NEW) {
 			if ((*out = arena_alloc(r->a, sizeof(mb))) == NULL)
 				return schema(r, ptr, "out of memory");
 			(*out)[(*nout)++] = mb;
@@ -275,7 +266,7 @@ read_list(struct rd *r, struct json_object *root, const char *key,
 			    "%s must be an address string or an object", label);
 		if ((rc = read_addr(r, e, eptr, label, &mb)) == -1)
 			return -1;
-		if (rc == 0 && dedupe(r, &mb, eptr) == 1)
+		if (rc == 0 && dedupe(r, &mb, eptr) == DEDUPE_NEW)
 			(*out)[(*nout)++] = mb;
 	}
 	return 0;
@@ -321,9 +312,7 @@ is_content_id(const char *s, size_t n)
 		return 0;
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') ||
-		      (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.@", c))))
+		if (!atext(c) && c != '.' && c != '@')
 			return 0;
 	}
 	return 1;
@@ -804,7 +793,7 @@ jsonreq_send(struct arena *a, struct json_object *root, struct message *m,
 	}
 	m->subject = json_object_get_string(v);
 	n = (size_t)json_object_get_string_len(v);
-	if (utf8_chars(m->subject, n) > MAX_SUBJECT_CHARS)
+	if (utf8_count(m->subject, n) > MAX_SUBJECT_CHARS)
 		content(&r, "/subject", "subject is longer than %d characters",
 		        MAX_SUBJECT_CHARS);
 	else if (has_crlfnul(m->subject, n))

@@ -5,20 +5,15 @@
 #include <openssl/sha.h>
 
 #include "hash.h"
+#include "hex.h"
 
 void
 hash_sha256_hex(const void *p, size_t n, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	size_t i;
 
 	SHA256(p, n, md);
-	for (i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	hex_encode(md, sizeof(md), out);
 }
 
 int

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/random.h>
 
+#include "hex.h"
 #include "log.h"
 #include "random.h"
 
@@ -88,14 +89,13 @@ random_alnum(char *out, size_t n)
 void
 random_hex(char *out, size_t nbytes)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char b;
 	size_t i;
 
 	for (i = 0; i < nbytes; i++) {
 		random_bytes(&b, 1);
-		out[2 * i] = hex[b >> 4];
-		out[2 * i + 1] = hex[b & 15];
+		out[2 * i] = hex_lower[b >> 4];
+		out[2 * i + 1] = hex_lower[b & 15];
 	}
 	out[2 * nbytes] = '\0';
 }

@@ -50,3 +50,18 @@ utf8_valid(const char *s, size_t n)
 	}
 	return 1;
 }
+
+size_t
+utf8_count(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k, chars = 0;
+
+	while (i < n) {
+		if ((k = utf8_seq(p + i, n - i)) == 0)
+			return n;
+		i += k;
+		chars++;
+	}
+	return chars;
+}

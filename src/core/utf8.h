@@ -11,5 +11,8 @@
 size_t utf8_seq(const unsigned char *s, size_t n);
 /* 1 when s[0..n) is valid UTF-8. */
 int utf8_valid(const char *s, size_t n);
+/* The characters of s[0..n): its code points when it is valid UTF-8,
+ * else its bytes. */
+size_t utf8_count(const char *s, size_t n);
 
 #endif

@@ -28,6 +28,7 @@
 
 #include "../core/utf8.h"
 #include "addr.h"
+#include "atext.h"
 #include "limits.h"
 
 #define MAX_DOMAIN 253 /* RFC 1035 §2.3.4, without the trailing dot */
@@ -79,7 +80,7 @@ is_hidden(const unsigned char *p, size_t n)
 static int
 is_atext(unsigned char c)
 {
-	return isalnum(c) || c >= 0x80 || strchr("!#$%&'*+-/=?^_`{|}~", c);
+	return atext(c) || c >= 0x80;
 }
 
 /*

@@ -6,7 +6,6 @@
 
 #define MAX_RECIPIENTS 50
 #define MAX_MESSAGE_SIZE (5 * 1024 * 1024) /* built message, bytes */
-#define MAX_REQUEST_BODY (7 * 1024 * 1024) /* JSON body, bytes */
 #define MAX_SUBJECT_CHARS 998              /* characters, not bytes */
 #define MAX_ATTACHMENTS 100
 #define MAX_LOCAL_PART 64

@@ -17,7 +17,9 @@
 
 #include "../core/base64.h"
 #include "../core/clock.h"
+#include "../core/hex.h"
 #include "../core/random.h"
+#include "atext.h"
 #include "limits.h"
 #include "mime.h"
 
@@ -39,8 +41,6 @@
 #define BOUNDARY_RANDOM 28
 #define BOUNDARY_LEN (sizeof(BOUNDARY_PREFIX) - 1 + BOUNDARY_RANDOM)
 
-static const char hexdig[] = "0123456789ABCDEF";
-
 /* What goes before the first word a writer puts. */
 enum sep {
 	SEP_NONE,  /* nothing: the caller placed it */
@@ -54,16 +54,6 @@ static int
 is_wsp(int c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* RFC 5322 §3.2.3 atext. */
-static int
-is_atext(int c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
 /*
@@ -245,8 +235,8 @@ ew_put(struct buf *out, const char *s, size_t len, size_t *col, enum sep sep,
 					word[wn++] = (char)u[j];
 				else {
 					word[wn++] = '=';
-					word[wn++] = hexdig[u[j] >> 4];
-					word[wn++] = hexdig[u[j] & 15];
+					word[wn++] = hex_upper[u[j] >> 4];
+					word[wn++] = hex_upper[u[j] & 15];
 				}
 			}
 		} else {
@@ -336,7 +326,7 @@ phrase_kind(const char *s, size_t len)
 		/* "=?" even quoted is decoded by some readers (Python) */
 		if (c == '=' && i + 1 < len && s[i + 1] == '?')
 			return PHRASE_ENCODED;
-		if (!is_atext(c))
+		if (!atext(c))
 			atoms = 0;
 		run += (c == '"' || c == '\\') ? 2 : 1;
 		if (run > LONG_WORD)
@@ -584,8 +574,9 @@ param_put(struct buf *out, size_t *col, const char *attr, const char *val)
 					if (buf_putc(&w, u[j]) == -1)
 						goto fail;
 				} else if (buf_printf(&w, "%%%c%c",
-				                      hexdig[u[j] >> 4],
-				                      hexdig[u[j] & 15]) == -1)
+				                      hex_upper[u[j] >> 4],
+				                      hex_upper[u[j] & 15]) ==
+				           -1)
 					goto fail;
 			}
 		}
@@ -677,8 +668,8 @@ body_put_qp(struct buf *out, const char *p, size_t len)
 			tn = 1;
 		} else {
 			t[0] = '=';
-			t[1] = hexdig[u[i] >> 4];
-			t[2] = hexdig[u[i] & 15];
+			t[1] = hex_upper[u[i] >> 4];
+			t[2] = hex_upper[u[i] & 15];
 			tn = 3;
 		}
 		/* leave room for the soft break's "=" unless the line ends */

@@ -393,12 +393,13 @@ rawmime_long_line(const char *body, size_t len, size_t *lineno, size_t *linelen)
 	return 0;
 }
 
-/* Appends to out; -2 when that would pass out's cap, -1 out of memory. */
+/* Appends to out; RAWMIME_TOO_BIG when that would pass out's cap, -1
+ * out of memory. */
 static int
 rawmime_put(struct buf *out, const void *p, size_t n)
 {
 	if (out->max != 0 && (out->len > out->max || n > out->max - out->len))
-		return -2;
+		return RAWMIME_TOO_BIG;
 	return buf_append(out, p, n);
 }
 
@@ -631,10 +632,10 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 	return 0;
 
 put_fail:
-	if (r == -2) {
+	if (r == RAWMIME_TOO_BIG) {
 		rawmime_why(why, whylen,
 		            "The message is larger than the size limit.");
-		rc = -2;
+		rc = RAWMIME_TOO_BIG;
 	} else
 		rawmime_why(why, whylen, "Out of memory.");
 fail:

@@ -50,8 +50,10 @@ struct rawmime_result {
  * in RAW mode; DKIM-Signature, Received, Return-Path, ARC-* refused; Bcc
  * removed; Date added when missing; Message-ID kept when well-formed, else
  * replaced by a new one on sender_domain. Appends the result to out.
- * Returns 0, -1 with why (→ 10202), or -2 when out's cap was hit (→ 10200).
+ * Returns 0, -1 with why (→ 10202), or RAWMIME_TOO_BIG when out's cap
+ * was hit (→ 10200).
  */
+#define RAWMIME_TOO_BIG (-2)
 int rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
                     const char *sender_domain, time_t now, struct buf *out,
                     struct rawmime_result *res, char *why, size_t whylen);

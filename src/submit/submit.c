@@ -167,7 +167,7 @@ submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
 	int rc;
 
 	/* Room for the message and the Date and Message-ID pigeon may
-	 * add; past the cap, rawmime_prepare says so (-2). */
+	 * add; past the cap, rawmime_prepare says so. */
 	if (raw_room(s, len + 1024 < MAX_MESSAGE_SIZE ? len + 1024
 	                                              : MAX_MESSAGE_SIZE) == -1)
 		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
@@ -175,7 +175,7 @@ submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
 	why[0] = '\0';
 	rc = rawmime_prepare(s->a, mime, len, lf_ok, from->domain, s->now,
 	                     &s->raw, &res, why, sizeof(why));
-	if (rc == -2)
+	if (rc == RAWMIME_TOO_BIG)
 		return fail(err, SUBMIT_TOO_BIG, SUBMIT_PART_MESSAGE,
 		            "the message is over 5 MiB");
 	if (rc != 0)
