@@ -25,6 +25,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "../mail/limits.h"
+#include "api.h"
 #include "idem.h"
 #include "req.h"
 #include "routes.h"

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+/* main.c's main, renamed so this file can have its own */
+int pigeon_main(int argc, char **argv);
 #define main pigeon_main
 #include "../../src/main.c"
 #undef main
