@@ -8,34 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/clock.h"
+#include "../tenant/json.h"
 #include "admin.h"
 
 #define MAX_ACCOUNT_NAME 255
-
-int
-admin_account_new(struct store *s, const char *name, const char *id,
-                  struct account *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (id)
-		snprintf(out->id, sizeof(out->id), "%s", id);
-	else
-		admin_new_id(out->id);
-	if ((out->name = strdup(name)) == NULL)
-		return admin_err(-1, "out of memory");
-	out->entitled = 1;
-	out->sending_enabled = 1;
-	out->created = clock_now();
-	if ((rc = store_account_create(s, out)) == -2)
-		return admin_err(-1, "account id %s already exists", out->id);
-	if (rc != 0)
-		return admin_err(-1, "cannot create the account: %s",
-		                 store_error(s));
-	return 0;
-}
 
 static int
 name_ok(const char *s)
@@ -74,7 +50,7 @@ admin_account_create(struct admin *a)
 	struct account ac;
 	struct store *s = NULL;
 	const char *name = a->args[0], *idopt = admin_opt(a, "--id");
-	char id[ID_LEN + 1];
+	char id[ID_LEN + 1], err[512];
 	int status = ADMIN_FAIL;
 
 	memset(&ac, 0, sizeof(ac));
@@ -91,10 +67,13 @@ admin_account_create(struct admin *a)
 		                 idopt);
 	if ((s = admin_store_open(a)) == NULL)
 		goto fail;
-	if (admin_account_new(s, name, idopt ? id : NULL, &ac) == -1)
+	if (tenant_account_new(s, name, idopt ? id : NULL, &ac, err,
+	                       sizeof(err)) != 0) {
+		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
+	}
 	if (a->json)
-		admin_json_print(admin_account_json(&ac));
+		admin_json_print(tenant_account_json(&ac));
 	else
 		printf("created account %s (%s)\n", ac.id, ac.name);
 	status = ADMIN_OK;
@@ -191,7 +170,7 @@ admin_account_set(struct admin *a)
 		goto fail;
 	}
 	if (a->json)
-		admin_json_print(admin_account_json(&ac));
+		admin_json_print(tenant_account_json(&ac));
 	else
 		account_print(&ac);
 	status = ADMIN_OK;

@@ -1,7 +1,9 @@
 /*
  * admin: what the subcommands share — error lines, the store, value
- * parsers, ids and secrets, and the output of the store's objects as JSON
- * or text. The commands themselves are in account.c, zone.c, domain.c,
+ * parsers and the printing of tenant objects. The rules (names, ids,
+ * secrets, permissions, defaults) and the JSON form are the tenant's
+ * (src/tenant/); the admin_ names here are thin calls kept for the
+ * commands. The commands themselves are in account.c, zone.c, domain.c,
  * token.c, check.c and serve.c.
  */
 #include <ctype.h>
@@ -14,12 +16,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <idn2.h>
 #include <json-c/json.h>
 
 #include "../core/clock.h"
-#include "../core/random.h"
-#include "../mail/dnsrec.h"
+#include "../tenant/json.h"
+#include "../tenant/rules.h"
 #include "admin.h"
 
 #define MAX_COUNT (INT64_C(1) << 53) /* exact in a JSON number */
@@ -63,7 +64,7 @@ admin_mkdirs(const char *path)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	strcpy(buf, path);
+	memcpy(buf, path, strlen(path) + 1);
 	for (p = buf + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
@@ -176,21 +177,7 @@ admin_domain_load(struct store *s, const char *name, struct domain *d)
 int
 admin_parse_bool(const char *s, int *out)
 {
-	static const char *yes[] = {"yes", "true", "on", "1"};
-	static const char *no[] = {"no", "false", "off", "0"};
-	size_t i;
-
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
+	return config_parse_bool(s, out);
 }
 
 int
@@ -294,117 +281,25 @@ admin_parse_time(const char *s, time_t *out)
 int
 admin_parse_perms(const char *s, unsigned *out)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} perms[] = {
-	    {"send", PERM_SEND},
-	    {"read", PERM_READ},
-	    {"manage", PERM_MANAGE},
-	};
-	unsigned bits = 0;
-	const char *p = s, *e;
-	size_t i, n;
-
-	for (;;) {
-		e = strchr(p, ',');
-		n = e ? (size_t)(e - p) : strlen(p);
-		for (i = 0; i < sizeof(perms) / sizeof(perms[0]); i++)
-			if (strlen(perms[i].name) == n &&
-			    strncmp(perms[i].name, p, n) == 0)
-				break;
-		if (i == sizeof(perms) / sizeof(perms[0]))
-			return -1;
-		bits |= perms[i].bit;
-		if (e == NULL)
-			break;
-		p = e + 1;
-	}
-	*out = bits;
-	return 0;
-}
-
-/* RFC 1035 §2.3.1 / RFC 5890: LDH labels of 1-63 chars, no hyphen at
- * either end; the whole ≤ 253 chars. */
-static int
-ldh_name_ok(const char *s, size_t maxlen, int min_labels)
-{
-	size_t len = strlen(s), n = 0;
-	int labels = 0;
-	const char *p;
-
-	if (len == 0 || len > maxlen)
-		return 0;
-	for (p = s;; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (n == 0 || n > 63 || p[-1] == '-')
-				return 0;
-			labels++;
-			n = 0;
-			if (*p == '\0')
-				break;
-			continue;
-		}
-		if (!isalnum((unsigned char)*p) && *p != '-')
-			return 0;
-		if (n == 0 && *p == '-')
-			return 0;
-		n++;
-	}
-	return labels >= min_labels;
+	return tenant_perms_parse(s, out);
 }
 
 int
 admin_domain_name(const char *in, char *out, size_t outlen)
 {
-	char *a = NULL;
-	const char *p;
-	size_t len, i;
-	int ascii = 1;
-
-	for (p = in; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			ascii = 0;
-	if (!ascii) {
-		/* RFC 5891 §4: the A-label form is what DNS and SMTP use. */
-		if (idn2_to_ascii_8z(in, &a, IDN2_NONTRANSITIONAL) != IDN2_OK)
-			return -1;
-		in = a;
-	}
-	len = strlen(in);
-	if (len > 0 && in[len - 1] == '.')
-		len--;
-	if (len + 1 > outlen) {
-		free(a);
-		return -1;
-	}
-	for (i = 0; i < len; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	out[len] = '\0';
-	free(a);
-	return ldh_name_ok(out, 253, 2) ? 0 : -1;
+	return tenant_domain_name(in, out, outlen);
 }
 
 int
 admin_selector_ok(const char *s)
 {
-	return ldh_name_ok(s, 63, 1);
+	return tenant_selector_ok(s);
 }
 
 int
 admin_id_parse(const char *s, char out[ID_LEN + 1])
 {
-	size_t i;
-
-	if (strlen(s) != ID_LEN)
-		return -1;
-	for (i = 0; i < ID_LEN; i++) {
-		if (!isxdigit((unsigned char)s[i]))
-			return -1;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	out[ID_LEN] = '\0';
-	return 0;
+	return tenant_id_parse(s, out);
 }
 
 int
@@ -422,24 +317,13 @@ admin_id_arg(const char *cmd, const char *what, const char *arg,
 void
 admin_new_id(char out[ID_LEN + 1])
 {
-	random_hex(out, ID_LEN / 2);
+	tenant_new_id(out);
 }
 
-/* SPEC §2.3: 40 chars of [A-Za-z0-9_-]. 64 symbols, so the low six bits
- * of a random byte pick one without bias. */
 void
 admin_new_secret(char out[TOKEN_LEN + 1])
 {
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                               "abcdefghijklmnopqrstuvwxyz"
-	                               "0123456789-_";
-	unsigned char r[TOKEN_LEN];
-	size_t i;
-
-	random_bytes(r, sizeof(r));
-	for (i = 0; i < TOKEN_LEN; i++)
-		out[i] = alphabet[r[i] & 63];
-	out[TOKEN_LEN] = '\0';
+	tenant_new_secret(out);
 }
 
 void
@@ -451,155 +335,27 @@ admin_time_str(int64_t t, char out[32])
 		clock_iso8601((time_t)t, out);
 }
 
-static struct json_object *
-json_time(int64_t t)
-{
-	char s[32];
-
-	if (t <= 0)
-		return NULL; /* JSON null */
-	clock_iso8601((time_t)t, s);
-	return json_object_new_string(s);
-}
-
-static struct json_object *
-json_str(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-struct json_object *
-admin_account_json(const struct account *ac)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_string(ac->id));
-	json_object_object_add(o, "name", json_str(ac->name));
-	json_object_object_add(o, "entitled",
-	                       json_object_new_boolean(ac->entitled));
-	json_object_object_add(o, "sending_enabled",
-	                       json_object_new_boolean(ac->sending_enabled));
-	json_object_object_add(o, "rate", json_object_new_int64(ac->rate));
-	json_object_object_add(o, "burst", json_object_new_int64(ac->burst));
-	json_object_object_add(o, "daily_quota",
-	                       json_object_new_int64(ac->daily_quota));
-	json_object_object_add(o, "created", json_time(ac->created));
-	return o;
-}
-
-struct json_object *
-admin_zone_json(const struct zone *z)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_string(z->id));
-	json_object_object_add(o, "account_id",
-	                       json_object_new_string(z->account_id));
-	json_object_object_add(o, "name", json_str(z->name));
-	json_object_object_add(o, "created", json_time(z->created));
-	return o;
-}
-
-/* Field names of SPEC §6.1 / §8.2. */
-struct json_object *
-admin_domain_json(const struct domain *d)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_string(d->id));
-	json_object_object_add(o, "tag", json_object_new_string(d->id));
-	json_object_object_add(o, "zone_id",
-	                       json_object_new_string(d->zone_id));
-	json_object_object_add(o, "account_id",
-	                       json_object_new_string(d->account_id));
-	json_object_object_add(o, "name", json_str(d->name));
-	json_object_object_add(o, "enabled",
-	                       json_object_new_boolean(d->enabled));
-	json_object_object_add(o, "dkim_selector", json_str(d->selector));
-	json_object_object_add(o, "return_path_domain",
-	                       json_str(d->return_path_domain));
-	json_object_object_add(o, "drop_suppressed_recipients",
-	                       json_object_new_boolean(d->drop_suppressed));
-	json_object_object_add(o, "preview_enabled",
-	                       json_object_new_boolean(d->preview_enabled));
-	json_object_object_add(o, "ed25519",
-	                       json_object_new_boolean(d->ed_pem != NULL));
-	json_object_object_add(o, "created", json_time(d->created));
-	json_object_object_add(o, "modified", json_time(d->modified));
-	return o;
-}
-
 const char *
 admin_perms_str(unsigned perms, char out[32])
 {
-	out[0] = '\0';
-	if (perms & PERM_SEND)
-		strcat(out, "send,");
-	if (perms & PERM_READ)
-		strcat(out, "read,");
-	if (perms & PERM_MANAGE)
-		strcat(out, "manage,");
-	if (out[0])
-		out[strlen(out) - 1] = '\0';
-	return out;
-}
-
-struct json_object *
-admin_token_json(const struct token *t)
-{
-	struct json_object *o = json_object_new_object(), *p;
-
-	json_object_object_add(o, "id", json_object_new_string(t->id));
-	json_object_object_add(o, "account_id",
-	                       json_object_new_string(t->account_id));
-	/* A token made without --name may come back as "". */
-	json_object_object_add(
-	    o, "name", json_str(t->name && t->name[0] ? t->name : NULL));
-	p = json_object_new_array();
-	if (t->perms & PERM_SEND)
-		json_object_array_add(p, json_object_new_string("send"));
-	if (t->perms & PERM_READ)
-		json_object_array_add(p, json_object_new_string("read"));
-	if (t->perms & PERM_MANAGE)
-		json_object_array_add(p, json_object_new_string("manage"));
-	json_object_object_add(o, "perms", p);
-	json_object_object_add(o, "expires", json_time(t->expires));
-	json_object_object_add(o, "revoked",
-	                       json_object_new_boolean(t->revoked));
-	json_object_object_add(o, "global_email", json_str(t->global_email));
-	json_object_object_add(o, "created", json_time(t->created));
-	return o;
+	return tenant_perms_str(perms, out);
 }
 
 struct json_object *
 admin_dns_json(const struct domain *d, const char *hostname)
 {
-	struct json_object *arr, *o;
+	struct json_object *arr;
 	struct dnsrec *v;
-	size_t n, i;
+	size_t n;
 
-	if (dnsrec_for_domain(d, hostname, &v, &n) == -1) {
+	if (tenant_dns(d, hostname, &v, &n) == -1) {
 		admin_err(ADMIN_FAIL,
 		          "%s: cannot compute the DNS records "
 		          "(is its DKIM key readable?)",
 		          d->name);
 		return NULL;
 	}
-	arr = json_object_new_array();
-	for (i = 0; i < n; i++) {
-		o = json_object_new_object();
-		json_object_object_add(o, "type",
-		                       json_object_new_string(v[i].type));
-		json_object_object_add(o, "name",
-		                       json_object_new_string(v[i].name));
-		json_object_object_add(o, "content",
-		                       json_object_new_string(v[i].content));
-		if (v[i].priority >= 0)
-			json_object_object_add(
-			    o, "priority", json_object_new_int(v[i].priority));
-		json_object_object_add(o, "ttl", json_object_new_int(v[i].ttl));
-		json_object_array_add(arr, o);
-	}
+	arr = tenant_dns_json(v, n);
 	dnsrec_free(v, n);
 	return arr;
 }
@@ -623,7 +379,7 @@ admin_dns_print(const struct domain *d, const char *hostname)
 	struct dnsrec *v;
 	size_t n, i, off, len;
 
-	if (dnsrec_for_domain(d, hostname, &v, &n) == -1)
+	if (tenant_dns(d, hostname, &v, &n) == -1)
 		return admin_err(-1,
 		                 "%s: cannot compute the DNS records "
 		                 "(is its DKIM key readable?)",

@@ -12,6 +12,7 @@
 
 #include "../core/config.h"
 #include "../store/store.h"
+#include "../tenant/rules.h"
 
 struct json_object;
 
@@ -26,7 +27,7 @@ struct json_object;
 
 #define ADMIN_MAX_ARGS 4
 #define ADMIN_MAX_OPTS 8
-#define TOKEN_LEN 40 /* [A-Za-z0-9_-] (SPEC §2.3) */
+#define TOKEN_LEN TENANT_SECRET_LEN
 
 /* A command's own option: "--name" with a value shown as arg in the help,
  * or a flag when arg is NULL. */
@@ -85,54 +86,36 @@ int admin_zone_load(struct store *s, const char *id, struct zone *z);
 int admin_domain_load(struct store *s, const char *name, struct domain *d);
 
 /* Value parsers: 0, or -1 when s is not one. */
-int admin_parse_bool(const char *s, int *out);
+int admin_parse_bool(const char *s, int *out);      /* config_parse_bool() */
 int admin_parse_count(const char *s, int64_t *out); /* 0 … 2^53 */
 /* "YYYY-MM-DD" (00:00 UTC) or ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.f]]" with
  * "Z", "±HH:MM", "±HHMM" or no zone (UTC). */
 int admin_parse_time(const char *s, time_t *out);
-/* "send,read,manage" → enum perm bits. */
+
+/* The tenant's rules (tenant/rules.h) under the commands' names. */
 int admin_parse_perms(const char *s, unsigned *out);
-/* A domain name as stored: lowercase A-labels, no trailing dot, LDH
- * labels (non-ASCII input is converted with IDNA 2008). */
 int admin_domain_name(const char *in, char *out, size_t outlen);
-/* A DKIM selector: dot-separated LDH labels, ≤ 63 chars. */
 int admin_selector_ok(const char *s);
-/* 32 hex chars, lowercased into out. */
 int admin_id_parse(const char *s, char out[ID_LEN + 1]);
+void admin_new_id(char out[ID_LEN + 1]);
+void admin_new_secret(char out[TOKEN_LEN + 1]);
+const char *admin_perms_str(unsigned perms, char out[32]); /* "send,read" */
+
 /* admin_id_parse() of a command's argument: 0, or ADMIN_USAGE after
  * "CMD: WHAT 'ARG' is not 32 hex characters" and, when see is set,
  * " (see pigeon SEE)". */
 int admin_id_arg(const char *cmd, const char *what, const char *arg,
                  char id[ID_LEN + 1], const char *see);
-void admin_new_id(char out[ID_LEN + 1]);
-void admin_new_secret(char out[TOKEN_LEN + 1]);
 
-/* Output: JSON objects of the store's structs and the printer. */
-struct json_object *admin_account_json(const struct account *ac);
-struct json_object *admin_zone_json(const struct zone *z);
-struct json_object *admin_domain_json(const struct domain *d);
-struct json_object *admin_token_json(const struct token *t);
-/* NULL after admin_err when the records cannot be computed. */
+/* Output. The objects' JSON form is the tenant's (tenant/json.h). */
+/* The records of d as JSON; NULL after admin_err when they cannot be
+ * computed. */
 struct json_object *admin_dns_json(const struct domain *d,
                                    const char *hostname);
 void admin_json_print(struct json_object *o); /* prints and frees */
 /* The records as zone-file lines on stdout. 0 or -1 after admin_err. */
 int admin_dns_print(const struct domain *d, const char *hostname);
 void admin_time_str(int64_t t, char out[32]); /* ISO 8601 or "never" */
-const char *admin_perms_str(unsigned perms, char out[32]); /* "send,read" */
-
-/* Creation steps shared by the commands and the dev bootstrap of serve.
- * Each returns 0, or -1 after admin_err. Strings in *out are malloc'd
- * (free with the store's *_clear). */
-int admin_account_new(struct store *s, const char *name, const char *id,
-                      struct account *out);
-int admin_zone_new(struct store *s, const struct account *ac, const char *name,
-                   struct zone *out);
-int admin_domain_new(struct store *s, const struct zone *z, const char *name,
-                     const char *selector, int ed25519, struct domain *out);
-int admin_token_new(struct store *s, const char *account_id, const char *name,
-                    unsigned perms, int64_t expires, const char *global_email,
-                    struct token *out, char secret[TOKEN_LEN + 1]);
 
 /* Handlers: one per row of the command table. */
 int admin_serve(struct admin *a);

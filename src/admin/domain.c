@@ -1,8 +1,8 @@
 /*
  * domain: `pigeon domain create|dns|set` (SPEC §6.1, §9). A sending
- * domain is the apex of a zone or a name under it; creating one generates
- * its DKIM keys (RSA 2048, and Ed25519 on request) and prints the DNS
- * records to publish (mail/dnsrec.c).
+ * domain is the apex of a zone or a name under it; creating one
+ * (tenant_domain_new: its defaults and DKIM keys) prints the DNS records
+ * to publish.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -12,63 +12,8 @@
 #include <json-c/json.h>
 
 #include "../core/clock.h"
-#include "../mail/dkim.h"
+#include "../tenant/json.h"
 #include "admin.h"
-
-#define DKIM_RSA_BITS 2048
-#define DEFAULT_SELECTOR "pigeon"
-
-/* 1 when name is zone or a name under it. */
-static int
-in_zone(const char *name, const char *zone)
-{
-	size_t n = strlen(name), z = strlen(zone);
-
-	if (strcmp(name, zone) == 0)
-		return 1;
-	return n > z + 1 && name[n - z - 1] == '.' &&
-	       strcmp(name + n - z, zone) == 0;
-}
-
-int
-admin_domain_new(struct store *s, const struct zone *z, const char *name,
-                 const char *selector, int ed25519, struct domain *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (!in_zone(name, z->name))
-		return admin_err(-1,
-		                 "%s is not in zone %s: use %s or a name "
-		                 "under it",
-		                 name, z->name, z->name);
-	admin_new_id(out->id);
-	memcpy(out->zone_id, z->id, sizeof(out->zone_id));
-	memcpy(out->account_id, z->account_id, sizeof(out->account_id));
-	out->enabled = 1;
-	out->drop_suppressed = 0;
-	out->preview_enabled = 1;
-	out->created = out->modified = clock_now();
-	if ((out->name = strdup(name)) == NULL ||
-	    (out->selector = strdup(selector)) == NULL ||
-	    asprintf(&out->return_path_domain, "bounces.%s", name) == -1) {
-		out->return_path_domain = NULL;
-		return admin_err(-1, "out of memory");
-	}
-	if (dkim_keygen_rsa(DKIM_RSA_BITS, &out->rsa_pem) == -1)
-		return admin_err(-1, "cannot generate the RSA DKIM key");
-	if (ed25519 && dkim_keygen_ed25519(&out->ed_pem) == -1)
-		return admin_err(-1, "cannot generate the Ed25519 DKIM key");
-	if ((rc = store_domain_create(s, out)) == -2)
-		return admin_err(-1,
-		                 "sending domain %s already exists (see "
-		                 "pigeon domain dns %s)",
-		                 name, name);
-	if (rc != 0)
-		return admin_err(-1, "cannot create sending domain %s: %s",
-		                 name, store_error(s));
-	return 0;
-}
 
 static void
 domain_print(const struct domain *d)
@@ -102,8 +47,8 @@ admin_domain_create(struct admin *a)
 	struct store *s = NULL;
 	struct json_object *o, *dns;
 	const char *sel = admin_opt(a, "--selector");
-	char zid[ID_LEN + 1], name[256];
-	int status = ADMIN_FAIL;
+	char zid[ID_LEN + 1], name[256], err[512];
+	int status = ADMIN_FAIL, rc;
 
 	memset(&z, 0, sizeof(z));
 	memset(&d, 0, sizeof(d));
@@ -115,9 +60,7 @@ admin_domain_create(struct admin *a)
 		                 "domain create: '%s' is not a "
 		                 "domain name like mail.example.com",
 		                 a->args[1]);
-	if (sel == NULL)
-		sel = DEFAULT_SELECTOR;
-	else if (!admin_selector_ok(sel))
+	if (sel != NULL && !admin_selector_ok(sel))
 		return admin_err(
 		    ADMIN_USAGE,
 		    "domain create: --selector '%s' "
@@ -128,13 +71,22 @@ admin_domain_create(struct admin *a)
 		goto fail;
 	if (admin_zone_load(s, zid, &z) == -1)
 		goto fail;
-	if (admin_domain_new(s, &z, name, sel,
-	                     admin_opt(a, "--ed25519") != NULL, &d) == -1)
+	rc = tenant_domain_new(s, &z, name, sel,
+	                       admin_opt(a, "--ed25519") != NULL, &d, err,
+	                       sizeof(err));
+	if (rc == TENANT_EXISTS) {
+		admin_err(ADMIN_FAIL, "%s (see pigeon domain dns %s)", err,
+		          name);
 		goto fail;
+	}
+	if (rc != 0) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
 	if (a->json) {
 		if ((dns = admin_dns_json(&d, a->cfg.hostname)) == NULL)
 			goto fail;
-		o = admin_domain_json(&d);
+		o = tenant_domain_json(&d);
 		json_object_object_add(o, "dns", dns);
 		admin_json_print(o);
 	} else {
@@ -242,7 +194,7 @@ admin_domain_set(struct admin *a)
 		goto fail;
 	}
 	if (a->json)
-		admin_json_print(admin_domain_json(&d));
+		admin_json_print(tenant_domain_json(&d));
 	else
 		domain_print(&d);
 	status = ADMIN_OK;

@@ -199,7 +199,7 @@ dev_bootstrap(struct admin *a, struct store *s, struct dev_env *env)
 	struct zone z;
 	struct domain d;
 	struct token t;
-	char *path = env->path, *secret = env->secret;
+	char *path = env->path, *secret = env->secret, err[512];
 	const struct account *use;
 	size_t n = 0, i;
 	int rc = -1;
@@ -215,13 +215,16 @@ dev_bootstrap(struct admin *a, struct store *s, struct dev_env *env)
 		goto out;
 	}
 	if (n == 0) {
-		if (admin_account_new(s, "dev", NULL, &ac) == -1 ||
-		    admin_zone_new(s, &ac, DEV_ZONE, &z) == -1 ||
-		    admin_domain_new(s, &z, DEV_ZONE, "pigeon", 1, &d) == -1 ||
-		    admin_token_new(s, ac.id, "dev",
-		                    PERM_SEND | PERM_READ | PERM_MANAGE, 0,
-		                    NULL, &t, secret) == -1)
+		if (tenant_account_new(s, "dev", NULL, &ac, err, sizeof(err)) ||
+		    tenant_zone_new(s, &ac, DEV_ZONE, &z, err, sizeof(err)) ||
+		    tenant_domain_new(s, &z, DEV_ZONE, NULL, 1, &d, err,
+		                      sizeof(err)) ||
+		    tenant_token_new(s, ac.id, "dev",
+		                     PERM_SEND | PERM_READ | PERM_MANAGE, 0,
+		                     NULL, &t, secret, err, sizeof(err))) {
+			admin_err(-1, "%s", err);
 			goto out;
+		}
 		snprintf(env->account_id, sizeof(env->account_id), "%s", ac.id);
 		log_info("dev: bootstrapped account=%s zone=%s domain=%s "
 		         "token=%s",
@@ -233,10 +236,12 @@ dev_bootstrap(struct admin *a, struct store *s, struct dev_env *env)
 				use = &v[i];
 				break;
 			}
-		if (admin_token_new(s, use->id, "dev",
-		                    PERM_SEND | PERM_READ | PERM_MANAGE, 0,
-		                    NULL, &t, secret) == -1)
+		if (tenant_token_new(s, use->id, "dev",
+		                     PERM_SEND | PERM_READ | PERM_MANAGE, 0,
+		                     NULL, &t, secret, err, sizeof(err)) != 0) {
+			admin_err(-1, "%s", err);
 			goto out;
+		}
 		snprintf(env->account_id, sizeof(env->account_id), "%s",
 		         use->id);
 		log_info("dev: %s was missing: new token=%s for account=%s",

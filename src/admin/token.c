@@ -11,34 +11,11 @@
 #include <json-c/json.h>
 
 #include "../core/clock.h"
-#include "../core/hash.h"
+#include "../tenant/json.h"
 #include "admin.h"
 
 #define MAX_TOKEN_NAME 255
 #define MAX_EMAIL 254
-
-int
-admin_token_new(struct store *s, const char *account_id, const char *name,
-                unsigned perms, int64_t expires, const char *global_email,
-                struct token *out, char secret[TOKEN_LEN + 1])
-{
-	memset(out, 0, sizeof(*out));
-	admin_new_id(out->id);
-	snprintf(out->account_id, sizeof(out->account_id), "%s", account_id);
-	admin_new_secret(secret);
-	hash_sha256_hex(secret, TOKEN_LEN, out->hash);
-	out->perms = perms;
-	out->expires = expires;
-	out->created = clock_now();
-	if ((name && (out->name = strdup(name)) == NULL) ||
-	    (global_email &&
-	     (out->global_email = strdup(global_email)) == NULL))
-		return admin_err(-1, "out of memory");
-	if (store_token_create(s, out) != 0)
-		return admin_err(-1, "cannot create the token: %s",
-		                 store_error(s));
-	return 0;
-}
 
 static int
 text_ok(const char *s, size_t max)
@@ -76,6 +53,7 @@ admin_token_create(struct admin *a)
 	const char *name = admin_opt(a, "--name"), *v;
 	const char *email = admin_opt(a, "--global-key");
 	char id[ID_LEN + 1], secret[TOKEN_LEN + 1], ps[32], when[32];
+	char err[512];
 	unsigned perms = PERM_SEND | PERM_READ | PERM_MANAGE;
 	time_t expires = 0;
 	int status = ADMIN_FAIL;
@@ -117,11 +95,13 @@ admin_token_create(struct admin *a)
 
 	if ((s = admin_account_open(a, id, &ac)) == NULL)
 		goto fail;
-	if (admin_token_new(s, id, name, perms, expires, email, &t, secret) ==
-	    -1)
+	if (tenant_token_new(s, id, name, perms, expires, email, &t, secret,
+	                     err, sizeof(err)) != 0) {
+		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
+	}
 	if (a->json) {
-		o = admin_token_json(&t);
+		o = tenant_token_json(&t);
 		json_object_object_add(o, "token",
 		                       json_object_new_string(secret));
 		admin_json_print(o);
@@ -172,7 +152,7 @@ admin_token_list(struct admin *a)
 	if (a->json) {
 		arr = json_object_new_array();
 		for (i = 0; i < n; i++)
-			json_object_array_add(arr, admin_token_json(&v[i]));
+			json_object_array_add(arr, tenant_token_json(&v[i]));
 		admin_json_print(arr);
 	} else if (n == 0)
 		printf("no tokens in account %s (see pigeon token create)\n",

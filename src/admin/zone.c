@@ -9,28 +9,8 @@
 
 #include <json-c/json.h>
 
-#include "../core/clock.h"
+#include "../tenant/json.h"
 #include "admin.h"
-
-int
-admin_zone_new(struct store *s, const struct account *ac, const char *name,
-               struct zone *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	admin_new_id(out->id);
-	memcpy(out->account_id, ac->id, sizeof(out->account_id));
-	if ((out->name = strdup(name)) == NULL)
-		return admin_err(-1, "out of memory");
-	out->created = clock_now();
-	if ((rc = store_zone_create(s, out)) == -2)
-		return admin_err(-1, "zone %s already exists", name);
-	if (rc != 0)
-		return admin_err(-1, "cannot create zone %s: %s", name,
-		                 store_error(s));
-	return 0;
-}
 
 int
 admin_zone_create(struct admin *a)
@@ -38,7 +18,7 @@ admin_zone_create(struct admin *a)
 	struct account ac;
 	struct zone z;
 	struct store *s = NULL;
-	char id[ID_LEN + 1], name[256];
+	char id[ID_LEN + 1], name[256], err[512];
 	int status = ADMIN_FAIL;
 
 	memset(&ac, 0, sizeof(ac));
@@ -53,10 +33,12 @@ admin_zone_create(struct admin *a)
 		                 a->args[1]);
 	if ((s = admin_account_open(a, id, &ac)) == NULL)
 		goto fail;
-	if (admin_zone_new(s, &ac, name, &z) == -1)
+	if (tenant_zone_new(s, &ac, name, &z, err, sizeof(err)) != 0) {
+		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
+	}
 	if (a->json)
-		admin_json_print(admin_zone_json(&z));
+		admin_json_print(tenant_zone_json(&z));
 	else
 		printf("created zone %s (%s) in account %s\n", z.id, z.name,
 		       z.account_id);
@@ -91,7 +73,7 @@ admin_zone_list(struct admin *a)
 	if (a->json) {
 		arr = json_object_new_array();
 		for (i = 0; i < n; i++)
-			json_object_array_add(arr, admin_zone_json(&v[i]));
+			json_object_array_add(arr, tenant_zone_json(&v[i]));
 		admin_json_print(arr);
 	} else if (n == 0)
 		printf("no zones in account %s (see pigeon zone create)\n", id);

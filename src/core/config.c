@@ -10,11 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config.h"
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_I64, CFG_MSEC, CFG_SECS, CFG_BOOL };
+enum cfg_type { CFG_STR, CFG_INT, CFG_I64, CFG_MSEC, CFG_SECS };
 
 struct cfg_row {
 	const char *name;
@@ -84,6 +85,26 @@ config_defaults(struct config *c, int dev)
 	set_str(&c->log_level, "info");
 }
 
+int
+config_parse_bool(const char *s, int *out)
+{
+	static const char *yes[] = {"yes", "true", "on", "1"};
+	static const char *no[] = {"no", "false", "off", "0"};
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* Durations may carry a unit: ms, s, m, h or d; sizes are plain bytes. */
 static int
 parse_num(const struct cfg_row *r, const char *v, int64_t *out,
@@ -92,18 +113,6 @@ parse_num(const struct cfg_row *r, const char *v, int64_t *out,
 	char *end;
 	long long n;
 
-	if (r->type == CFG_BOOL) {
-		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
-			*out = 1;
-		else if (!strcmp(v, "no") || !strcmp(v, "false") ||
-		         !strcmp(v, "0"))
-			*out = 0;
-		else {
-			*why = "expected yes or no";
-			return -1;
-		}
-		return 0;
-	}
 	errno = 0;
 	n = strtoll(v, &end, 10);
 	if (end == v || errno) {

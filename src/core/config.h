@@ -41,5 +41,9 @@ int config_finish(struct config *c, char *err, size_t errlen);
 void config_clear(struct config *c);
 /* Writes every directive with its value (for `pigeon check -v`). */
 void config_dump(const struct config *c, FILE *fp);
+/* The one reading of a yes/no value (the CLI's switches, any boolean
+ * directive): yes, true, on, 1 or no, false, off, 0, in any case. 0, or
+ * -1 when s is none of them. */
+int config_parse_bool(const char *s, int *out);
 
 #endif

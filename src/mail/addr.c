@@ -24,11 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <idn2.h>
-
 #include "../core/utf8.h"
 #include "addr.h"
 #include "atext.h"
+#include "dname.h"
 #include "limits.h"
 
 #define MAX_DOMAIN 253 /* RFC 1035 §2.3.4, without the trailing dot */
@@ -203,17 +202,16 @@ check_ldh(char *d, size_t len, const char **why)
 }
 
 /*
- * The domain: an LDH name, or an IDN converted to
- * A-labels (IDNA2008 with the UTS #46 mapping, so U-labels are
- * lowercased and NFC-normalised first). Returns the domain for the
- * envelope from the arena, or NULL with *why.
+ * The domain: an LDH name, or an IDN converted to A-labels by
+ * dname_alabels() (the one IDNA 2008 rule of pigeon). Returns the domain for
+ * the envelope from the arena, or NULL with *why.
  */
 static char *
 parse_domain(struct arena *a, const char *d, size_t len, const char **why)
 {
-	char *out, *ace = NULL;
+	char *out, ace[MAX_DOMAIN + 2];
 	size_t i;
-	int ascii = 1, rc;
+	int ascii = 1;
 
 	if (len == 0) {
 		*why = WHY_DOMAIN_EMPTY;
@@ -237,28 +235,25 @@ parse_domain(struct arena *a, const char *d, size_t len, const char **why)
 		*why = WHY_NOMEM;
 		return NULL;
 	}
-	if (ascii) {
-		if (check_ldh(out, len, why) == -1)
-			return NULL;
-		/* Only names with an A-label need libidn2, to check that
-		 * the Punycode decodes to a valid U-label (RFC 5891 §5.4). */
-		if (strncmp(out, "xn--", 4) != 0 &&
-		    strstr(out, ".xn--") == NULL)
-			return out;
-	}
-	rc = idn2_to_ascii_8z(out, &ace, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
-	if (rc != IDN2_OK) {
-		if (rc == IDN2_TOO_BIG_DOMAIN)
-			*why = WHY_DOMAIN_LONG;
-		else if (rc == IDN2_TOO_BIG_LABEL)
-			*why = WHY_LABEL_LONG;
-		else
-			*why = WHY_IDN;
+	/* Plain LDH names keep their own reasons (too long, no dot). */
+	if (ascii && check_ldh(out, len, why) == -1)
+		return NULL;
+	switch (dname_alabels(out, len, ace, sizeof(ace))) {
+	case DNAME_OK:
+		break;
+	case DNAME_TOO_LONG:
+		*why = WHY_DOMAIN_LONG;
+		return NULL;
+	case DNAME_LABEL_LONG:
+		*why = WHY_LABEL_LONG;
+		return NULL;
+	default:
+		*why = WHY_IDN;
 		return NULL;
 	}
-	out = arena_strdup(a, ace);
-	idn2_free(ace);
-	if (out == NULL) {
+	if (strcmp(ace, out) == 0)
+		return out;
+	if ((out = arena_strdup(a, ace)) == NULL) {
 		*why = WHY_NOMEM;
 		return NULL;
 	}

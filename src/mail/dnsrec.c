@@ -1,7 +1,7 @@
 /*
  * dnsrec: the DNS records a sending domain needs (SPEC §6.2), computed
- * from the stored domain: its DKIM public key, its return-path domain and
- * this server's hostname. Nothing here talks to DNS; it only says what to
+ * from a sending domain's fields: its DKIM public key, its return-path domain
+ * and this server's hostname. Nothing here talks to DNS; it only says what to
  * publish. Used by `pigeon domain dns` and GET …/subdomains/{id}/dns.
  *
  * Published today:
@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../store/store.h"
 #include "dkim.h"
 #include "dnsrec.h"
 
@@ -58,29 +57,22 @@ dnsrec_fmt(const char *fmt, ...)
 }
 
 int
-dnsrec_for_domain(const struct domain *d, const char *hostname,
+dnsrec_for_domain(const struct dnsrec_domain *d, const char *hostname,
                   struct dnsrec **out, size_t *n)
 {
 	struct dkim_key *k = NULL, *ed = NULL;
 	char edsel[DKIM_SELECTOR_MAX];
 	struct dnsrec *v = NULL;
-	const char *sel, *rp;
-	char *rpbuf = NULL;
+	const char *sel = d->selector, *rp = d->return_path;
 	size_t i = 0;
 
 	*out = NULL;
 	*n = 0;
-	if (d->name == NULL || hostname == NULL || d->rsa_pem == NULL)
+	if (d->name == NULL || sel == NULL || rp == NULL || hostname == NULL ||
+	    d->rsa_pem == NULL)
 		goto fail;
 	if ((k = dkim_key_load(d->rsa_pem)) == NULL)
 		goto fail;
-	sel = d->selector ? d->selector : "pigeon";
-	rp = d->return_path_domain;
-	if (rp == NULL) {
-		if ((rpbuf = dnsrec_fmt("bounces.%s", d->name)) == NULL)
-			goto fail;
-		rp = rpbuf;
-	}
 	if ((v = calloc(DNSREC_COUNT, sizeof(*v))) == NULL)
 		goto fail;
 
@@ -113,7 +105,6 @@ dnsrec_for_domain(const struct domain *d, const char *hostname,
 
 	dkim_key_free(k);
 	dkim_key_free(ed);
-	free(rpbuf);
 	*out = v;
 	*n = i;
 	return 0;
@@ -121,7 +112,6 @@ fail:
 	dnsrec_free(v, i);
 	dkim_key_free(k);
 	dkim_key_free(ed);
-	free(rpbuf);
 	return -1;
 }
 

@@ -1,6 +1,8 @@
 /*
  * dnsrec: the DNS records a sending domain needs (SPEC §6.2), shared by
- * `pigeon domain dns` and GET …/subdomains/{id}/dns.
+ * `pigeon domain dns` and GET …/subdomains/{id}/dns. It takes plain
+ * fields: where a domain is kept and what its defaults are is the
+ * tenant's business.
  */
 #ifndef PIGEON_MAIL_DNSREC_H
 #define PIGEON_MAIL_DNSREC_H
@@ -15,11 +17,19 @@ struct dnsrec {
 	int ttl;
 };
 
-struct domain; /* store/store.h */
+/* What the records are made of; every string borrowed. */
+struct dnsrec_domain {
+	const char *name;        /* the sending domain, A-labels */
+	const char *selector;    /* its DKIM selector */
+	const char *return_path; /* its return-path domain */
+	const char *rsa_pem;     /* the private keys, PKCS#8 PEM; the */
+	const char *ed_pem; /* public halves are published; ed may be NULL */
+};
 
 /* Fills *out (malloc'd array of *n records). hostname is this server's
- * name (MX target, SPF). 0 or -1. */
-int dnsrec_for_domain(const struct domain *d, const char *hostname,
+ * name (MX target, SPF). 0, or -1 when a field is missing or a key does
+ * not load. */
+int dnsrec_for_domain(const struct dnsrec_domain *d, const char *hostname,
                       struct dnsrec **out, size_t *n);
 void dnsrec_free(struct dnsrec *v, size_t n);
 

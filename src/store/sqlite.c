@@ -138,7 +138,6 @@ enum st {
 	ST_RCPT_INSERT,
 	ST_OUTCOME,
 	ST_PENDING,
-	ST_RAW,
 	ST_RAW_BY_ID,
 	ST_MSG_BY_ID,
 	ST_RCPTS_OF,
@@ -215,7 +214,6 @@ static const char *const stmt_sql[ST_COUNT] = {
         "m.domain_id, r.state, r.attempts, r.next_attempt, m.created "
         "FROM recipients r JOIN messages m ON m.id = r.message_id "
         "WHERE r.state IN (0, 1) ORDER BY r.id",
-    [ST_RAW] = "SELECT raw FROM messages WHERE id = ?1",
     /* A client may reuse a Message-ID (send_raw, SMTP): the newest. */
     [ST_RAW_BY_ID] = "SELECT raw, preview FROM messages "
                      "WHERE account_id = ?1 AND message_id = ?2 "
@@ -422,27 +420,23 @@ sq_zone_create(struct store *s, const struct zone *z)
 	return admin_write(s, st, "zone create", 0);
 }
 
-/* Binds every column of d; selector and return path get their defaults
- * (SPEC §6.1) when unset. rp is the caller's buffer for the default. */
+/* Binds every column of d as given; a NULL string is stored as "" (the
+ * columns are NOT NULL). Defaults are the tenant's business. */
 static void
-sq_domain_bind(sqlite3_stmt *st, const struct domain *d, char *rp, size_t rplen)
+sq_domain_bind(sqlite3_stmt *st, const struct domain *d)
 {
-	const char *name = d->name != NULL ? d->name : "";
 	int64_t now = (int64_t)clock_now();
 
 	sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, d->zone_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, d->account_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, d->name ? d->name : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, d->enabled);
-	sqlite3_bind_text(
-	    st, 6, d->selector != NULL && *d->selector ? d->selector : "pigeon",
-	    -1, SQLITE_STATIC);
-	if (d->return_path_domain != NULL && *d->return_path_domain)
-		snprintf(rp, rplen, "%s", d->return_path_domain);
-	else
-		snprintf(rp, rplen, "bounces.%s", name);
-	sqlite3_bind_text(st, 7, rp, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, d->selector ? d->selector : "", -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_text(st, 7,
+	                  d->return_path_domain ? d->return_path_domain : "",
+	                  -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 8, d->drop_suppressed);
 	sqlite3_bind_int(st, 9, d->preview_enabled);
 	bind_opt(st, 10, d->rsa_pem);
@@ -455,11 +449,10 @@ static int
 sq_domain_create(struct store *s, const struct domain *d)
 {
 	sqlite3_stmt *st = stmt(s, ST_DOMAIN_INSERT);
-	char rp[300];
 
 	if (st == NULL)
 		return -1;
-	sq_domain_bind(st, d, rp, sizeof(rp));
+	sq_domain_bind(st, d);
 	return admin_write(s, st, "domain create", 0);
 }
 
@@ -467,11 +460,10 @@ static int
 sq_domain_update(struct store *s, const struct domain *d)
 {
 	sqlite3_stmt *st = stmt(s, ST_DOMAIN_UPDATE);
-	char rp[300];
 
 	if (st == NULL)
 		return -1;
-	sq_domain_bind(st, d, rp, sizeof(rp));
+	sq_domain_bind(st, d);
 	/* an update is a modification now, whatever the struct says */
 	sqlite3_bind_int64(st, 13, (int64_t)clock_now());
 	return admin_write(s, st, "domain update", 1);
@@ -509,8 +501,10 @@ sq_token_revoke(struct store *s, const char *token_id)
 }
 
 static void
-read_account(sqlite3_stmt *st, struct account *a)
+read_account(sqlite3_stmt *st, void *out)
 {
+	struct account *a = out;
+
 	memset(a, 0, sizeof(*a));
 	col_id(st, 0, a->id);
 	a->name = col_dup(st, 1);
@@ -523,8 +517,10 @@ read_account(sqlite3_stmt *st, struct account *a)
 }
 
 static void
-read_zone(sqlite3_stmt *st, struct zone *z)
+read_zone(sqlite3_stmt *st, void *out)
 {
+	struct zone *z = out;
+
 	memset(z, 0, sizeof(*z));
 	col_id(st, 0, z->id);
 	col_id(st, 1, z->account_id);
@@ -533,8 +529,10 @@ read_zone(sqlite3_stmt *st, struct zone *z)
 }
 
 static void
-read_domain(sqlite3_stmt *st, struct domain *d)
+read_domain(sqlite3_stmt *st, void *out)
 {
+	struct domain *d = out;
+
 	memset(d, 0, sizeof(*d));
 	col_id(st, 0, d->id);
 	col_id(st, 1, d->zone_id);
@@ -552,8 +550,9 @@ read_domain(sqlite3_stmt *st, struct domain *d)
 }
 
 static void
-read_token(sqlite3_stmt *st, struct token *t)
+read_token(sqlite3_stmt *st, void *out)
 {
+	struct token *t = out;
 	const unsigned char *h;
 
 	memset(t, 0, sizeof(*t));
@@ -601,8 +600,7 @@ sq_account_get(struct store *s, const char *id, struct account *out)
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	return get_one(s, st, "account get",
-	               (void (*)(sqlite3_stmt *, void *))read_account, out);
+	return get_one(s, st, "account get", read_account, out);
 }
 
 static int
@@ -613,8 +611,7 @@ sq_zone_get(struct store *s, const char *id, struct zone *out)
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	return get_one(s, st, "zone get",
-	               (void (*)(sqlite3_stmt *, void *))read_zone, out);
+	return get_one(s, st, "zone get", read_zone, out);
 }
 
 static int
@@ -625,8 +622,32 @@ sq_domain_get_by_name(struct store *s, const char *name, struct domain *out)
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	return get_one(s, st, "domain get",
-	               (void (*)(sqlite3_stmt *, void *))read_domain, out);
+	return get_one(s, st, "domain get", read_domain, out);
+}
+
+/* The store's *_clear() with the signature get_list() calls. */
+static void
+clear_account(void *p)
+{
+	account_clear(p);
+}
+
+static void
+clear_zone(void *p)
+{
+	zone_clear(p);
+}
+
+static void
+clear_domain(void *p)
+{
+	domain_clear(p);
+}
+
+static void
+clear_token(void *p)
+{
+	token_clear(p);
 }
 
 /*
@@ -677,12 +698,15 @@ static int
 sq_account_list(struct store *s, struct account **out, size_t *n)
 {
 	sqlite3_stmt *st = stmt(s, ST_ACCOUNT_LIST);
+	void *v;
+	int rc;
 
 	if (st == NULL)
 		return -1;
-	return get_list(s, st, "account list", sizeof(**out),
-	                (void (*)(sqlite3_stmt *, void *))read_account,
-	                (void (*)(void *))account_clear, (void **)out, n);
+	rc = get_list(s, st, "account list", sizeof(**out), read_account,
+	              clear_account, &v, n);
+	*out = v;
+	return rc;
 }
 
 static int
@@ -690,13 +714,16 @@ sq_zone_list(struct store *s, const char *account_id, struct zone **out,
              size_t *n)
 {
 	sqlite3_stmt *st = stmt(s, ST_ZONE_LIST);
+	void *v;
+	int rc;
 
 	if (st == NULL)
 		return -1;
 	bind_opt(st, 1, account_id);
-	return get_list(s, st, "zone list", sizeof(**out),
-	                (void (*)(sqlite3_stmt *, void *))read_zone,
-	                (void (*)(void *))zone_clear, (void **)out, n);
+	rc = get_list(s, st, "zone list", sizeof(**out), read_zone, clear_zone,
+	              &v, n);
+	*out = v;
+	return rc;
 }
 
 static int
@@ -704,13 +731,16 @@ sq_domain_list(struct store *s, const char *account_id, struct domain **out,
                size_t *n)
 {
 	sqlite3_stmt *st = stmt(s, ST_DOMAIN_LIST);
+	void *v;
+	int rc;
 
 	if (st == NULL)
 		return -1;
 	bind_opt(st, 1, account_id);
-	return get_list(s, st, "domain list", sizeof(**out),
-	                (void (*)(sqlite3_stmt *, void *))read_domain,
-	                (void (*)(void *))domain_clear, (void **)out, n);
+	rc = get_list(s, st, "domain list", sizeof(**out), read_domain,
+	              clear_domain, &v, n);
+	*out = v;
+	return rc;
 }
 
 static int
@@ -718,13 +748,16 @@ sq_token_list(struct store *s, const char *account_id, struct token **out,
               size_t *n)
 {
 	sqlite3_stmt *st = stmt(s, ST_TOKEN_LIST);
+	void *v;
+	int rc;
 
 	if (st == NULL)
 		return -1;
 	bind_opt(st, 1, account_id);
-	return get_list(s, st, "token list", sizeof(**out),
-	                (void (*)(sqlite3_stmt *, void *))read_token,
-	                (void (*)(void *))token_clear, (void **)out, n);
+	rc = get_list(s, st, "token list", sizeof(**out), read_token,
+	              clear_token, &v, n);
+	*out = v;
+	return rc;
 }
 
 static void
@@ -931,29 +964,6 @@ col_blob(struct store *s, sqlite3_stmt *st, int i, char **raw, size_t *len)
 	(*raw)[n] = '\0';
 	*len = n;
 	return 0;
-}
-
-static int
-sq_message_raw(struct store *s, int64_t msg_id, char **raw, size_t *len)
-{
-	sqlite3_stmt *st = stmt(s, ST_RAW);
-	int rc;
-
-	*raw = NULL;
-	*len = 0;
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, msg_id);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		rc = col_blob(s, st, 0, raw, len);
-	else if (rc == SQLITE_DONE)
-		rc = 1;
-	else {
-		set_err(s, "message raw");
-		rc = -1;
-	}
-	done(st);
-	return rc;
 }
 
 /* "<x@y>" as given, or x@y wrapped in brackets (SPEC §8.3). */
@@ -1269,7 +1279,6 @@ static const struct store_ops sqlite_ops = {
     .message_insert = sq_message_insert,
     .outcome_apply = sq_outcome_apply,
     .pending_scan = sq_pending_scan,
-    .message_raw = sq_message_raw,
     .message_raw_by_id = sq_message_raw_by_id,
     .message_status = sq_message_status,
     .idem_get = sq_idem_get,

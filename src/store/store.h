@@ -57,8 +57,8 @@ struct domain {
 	char account_id[ID_LEN + 1];
 	char *name;
 	int enabled;
-	char *selector;           /* default "pigeon" */
-	char *return_path_domain; /* default "bounces.<name>" */
+	char *selector;           /* the tenant fills "pigeon" when unset */
+	char *return_path_domain; /* the tenant fills "bounces.<name>" */
 	int drop_suppressed;
 	int preview_enabled;
 	char *rsa_pem; /* PKCS#8 PEM */
@@ -206,10 +206,9 @@ int store_outcome_apply(struct store *s, const struct store_outcome *o);
 typedef int store_pending_fn(void *arg, const struct pending_rcpt *r);
 int store_pending_scan(struct store *s, store_pending_fn *cb, void *arg);
 
-/* The raw message by queue row id (delivery), or by account and
- * message_id "<…>" (GET messages/{id}; 1 when unknown or the message was
- * sent without preview). *raw is malloc'd. */
-int store_message_raw(struct store *s, int64_t msg_id, char **raw, size_t *len);
+/* The raw message by account and message_id "<…>" (GET messages/{id}):
+ * 0, 1 when unknown or the message was sent without preview, -1. *raw
+ * is malloc'd. */
 int store_message_raw_by_id(struct store *s, const char *account_id,
                             const char *message_id, char **raw, size_t *len);
 /* 0, 1 unknown, -1 error. */

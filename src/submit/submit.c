@@ -42,7 +42,7 @@ submit_free(struct submit *svc)
 }
 
 void
-submit_init(struct submission *s, struct arena *a, const struct tenant_ctx *who,
+submit_init(struct submission *s, struct arena *a, struct tenant_ctx *who,
             time_t now)
 {
 	memset(s, 0, sizeof(*s));
@@ -207,8 +207,7 @@ submit_seal(struct submission *s, struct submit_error *err)
 	buf_init(&sig, DKIM_GAP);
 	if (dom->rsa == NULL ||
 	    dkim_sign(s->raw.p + DKIM_GAP, s->raw.len - DKIM_GAP, dom->d.name,
-	              dom->d.selector ? dom->d.selector : "pigeon", s->now,
-	              dom->rsa, dom->ed, &sig) == -1) {
+	              dom->d.selector, s->now, dom->rsa, dom->ed, &sig) == -1) {
 		log_warnx("send: domain=%s dkim signing failed", dom->d.name);
 		buf_clear(&sig);
 		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE,

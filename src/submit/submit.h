@@ -71,7 +71,7 @@ typedef void submit_done_fn(void *arg, enum submit_err rc,
  */
 struct submission {
 	struct arena *a;                 /* borrowed */
-	const struct tenant_ctx *who;    /* borrowed */
+	struct tenant_ctx *who;          /* borrowed */
 	const struct tenant_domain *dom; /* the sender's domain, once known */
 	const char *mail_from;           /* envelope sender, as given */
 	const char *subject;             /* for the store, may be NULL */
@@ -96,8 +96,8 @@ struct submit;
 struct submit *submit_new(const struct config *cfg, struct queue *q);
 void submit_free(struct submit *svc); /* accepts NULL */
 
-void submit_init(struct submission *s, struct arena *a,
-                 const struct tenant_ctx *who, time_t now);
+void submit_init(struct submission *s, struct arena *a, struct tenant_ctx *who,
+                 time_t now);
 void submit_clear(struct submission *s); /* accepts a cleared one */
 
 /*

@@ -1,9 +1,19 @@
 /*
- * tenant: who may send what (SPEC §2.3, §6.1). Accounts, tokens, zones
- * and sending domains with their rules, as one in-memory snapshot that
- * every front (REST now, SMTP next) authenticates against. A request
- * holds a reference to the snapshot it authenticated against, so a
- * reload never frees what a request uses.
+ * tenant: who may send what (SPEC §2.3, §6.1). Accounts, tokens and
+ * sending domains as one in-memory snapshot, indexed by hash tables,
+ * that every front (REST now, SMTP next) authenticates against. A
+ * request holds a reference to the snapshot it authenticated against,
+ * so a reload never frees what a request uses.
+ *
+ * Freshness: a thread of the tenant checks the store's generation every
+ * auth_cache_ms and swaps in a new snapshot when it moved, so a
+ * revocation is seen within auth_cache_ms; request threads never make
+ * that periodic read. A miss (an unknown token, an unknown sending
+ * domain) checks the generation at once and looks again, so what the
+ * CLI just created works at once. auth_cache_ms 0: every tenant_auth
+ * checks the generation (no thread).
+ *
+ * The rules of tenant objects are in rules.h, their JSON form in json.h.
  *
  * It is not a front: it never speaks HTTP or SMTP. A failed check is a
  * tenant_status and a sentence a client may read; each front maps the
@@ -34,6 +44,7 @@ struct tenant_ctx {
 	struct tenant_snap *snap; /* one reference, tenant_release() it */
 	const struct token *token;
 	const struct account *account;
+	struct tenant_snap *fresh; /* a newer one a domain miss took, or NULL */
 };
 
 /* What a client presented: a bearer token (the Authorization value,
@@ -68,9 +79,15 @@ int tenant_auth(struct tenant *t, const struct tenant_cred *cred,
                 const char *account, unsigned perm, int entitled,
                 struct tenant_ctx *ctx, const char **why);
 
-/* The enabled-or-not sending domain called name of the ctx's account,
- * or NULL. */
-const struct tenant_domain *tenant_domain(const struct tenant_ctx *ctx,
+/*
+ * The enabled-or-not sending domain called name (any case) of the ctx's
+ * account, or NULL. A miss checks the store's generation and looks in
+ * the newer snapshot if there is one (kept in ctx->fresh). The result
+ * lives until tenant_release(ctx); its d.selector and
+ * d.return_path_domain are never NULL (the defaults of SPEC §6.1 are
+ * filled in for rows without them).
+ */
+const struct tenant_domain *tenant_domain(struct tenant_ctx *ctx,
                                           const char *name);
 
 void tenant_release(struct tenant_ctx *ctx); /* accepts an empty ctx */

@@ -16,7 +16,6 @@
 
 #include "../../src/mail/dkim.h"
 #include "../../src/mail/dnsrec.h"
-#include "../../src/store/store.h"
 
 static char *
 slurp(const char *path)
@@ -42,12 +41,12 @@ slurp(const char *path)
 }
 
 static void
-domain_fixture(struct domain *d, char *pem)
+domain_fixture(struct dnsrec_domain *d, char *pem)
 {
 	memset(d, 0, sizeof(*d));
 	d->name = "mail.example.com";
 	d->selector = "s2026";
-	d->return_path_domain = "bounces.mail.example.com";
+	d->return_path = "bounces.mail.example.com";
 	d->rsa_pem = pem;
 }
 
@@ -57,7 +56,7 @@ test_records(void **state)
 	char *pem = slurp("data/dnsrec/rsa.pem");
 	char *pub = slurp("data/dnsrec/rsa.pub.b64");
 	char want[1024];
-	struct domain d;
+	struct dnsrec_domain d;
 	struct dnsrec *v;
 	size_t n, i;
 
@@ -93,27 +92,22 @@ test_records(void **state)
 	free(pub);
 }
 
-/* A domain as created by default: selector "pigeon", return path
- * bounces.<name> when the store has none. */
+/* Every field is required: the defaults of SPEC §6.1 are the tenant's
+ * (tenant_dns, tested in test_tenant.c). */
 static void
-test_defaults(void **state)
+test_fields_required(void **state)
 {
 	char *pem = slurp("data/dnsrec/rsa.pem");
-	struct domain d;
+	struct dnsrec_domain d;
 	struct dnsrec *v;
 	size_t n;
 
 	domain_fixture(&d, pem);
-	d.name = "example.com";
 	d.selector = NULL;
-	d.return_path_domain = NULL;
-	assert_int_equal(dnsrec_for_domain(&d, "h", &v, &n), 0);
-	assert_int_equal(n, 4);
-	assert_string_equal(v[0].name, "pigeon._domainkey.example.com");
-	assert_string_equal(v[1].name, "bounces.example.com");
-	assert_string_equal(v[2].name, "bounces.example.com");
-	assert_string_equal(v[3].name, "_dmarc.example.com");
-	dnsrec_free(v, n);
+	assert_int_equal(dnsrec_for_domain(&d, "h", &v, &n), -1);
+	domain_fixture(&d, pem);
+	d.return_path = NULL;
+	assert_int_equal(dnsrec_for_domain(&d, "h", &v, &n), -1);
 	free(pem);
 }
 
@@ -125,7 +119,7 @@ test_ed25519_published(void **state)
 	char *pem = slurp("data/dnsrec/rsa.pem");
 	char *ed = NULL, *txt;
 	struct dkim_key *k;
-	struct domain d;
+	struct dnsrec_domain d;
 	struct dnsrec *v;
 	size_t n;
 
@@ -154,7 +148,7 @@ test_ed25519_published(void **state)
 static void
 test_errors(void **state)
 {
-	struct domain d;
+	struct dnsrec_domain d;
 	struct dnsrec *v = (struct dnsrec *)&d;
 	size_t n = 7;
 
@@ -175,7 +169,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_records),
-	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_fields_required),
 	    cmocka_unit_test(test_ed25519_published),
 	    cmocka_unit_test(test_errors),
 	};

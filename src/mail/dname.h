@@ -1,0 +1,30 @@
+/*
+ * dname: the one rule for internationalized domain names (IDNA 2008),
+ * shared by the address parser (mail/addr.c) and the names of zones and
+ * sending domains (tenant/rules.c). It converts; it does not judge LDH
+ * syntax, label counts or trailing dots: each caller has its own words
+ * for those.
+ */
+#ifndef PIGEON_MAIL_DNAME_H
+#define PIGEON_MAIL_DNAME_H
+
+#include <stddef.h>
+
+enum dname_status {
+	DNAME_OK = 0,
+	DNAME_INVALID = -1,    /* not a valid IDN (or out of memory) */
+	DNAME_TOO_LONG = -2,   /* longer than 253 octets, or than outlen */
+	DNAME_LABEL_LONG = -3, /* a label longer than 63 octets */
+};
+
+/*
+ * Writes the A-label form of in[0..len) (RFC 5890 §2.3.2.1), lowercase,
+ * NUL-terminated, into out. A name of ASCII letters, digits, hyphens and
+ * dots with no "xn--" label is only lowercased; any other goes through
+ * libidn2 with the UTS #46 non-transitional mapping and NFC, which also
+ * checks that each A-label decodes to a valid U-label (RFC 5891 §5.4).
+ * Returns DNAME_OK or another enum dname_status.
+ */
+int dname_alabels(const char *in, size_t len, char *out, size_t outlen);
+
+#endif
