@@ -4,9 +4,10 @@
  * Start: log level; the state_dir lock and the listening socket, so a
  * start that cannot have them changes nothing; the store (migrations),
  * in dev mode the first-start bootstrap of SPEC §10 and dev.env; then
- * the queue (writer + delivery) and the HTTP front. Stop: the HTTP front
- * first (no new requests, the ones in flight finish), then the queue
- * (commits what is in flight).
+ * the queue (writer) wired to the delivery engine, and the HTTP front.
+ * Stop: the HTTP front first (no new requests, the ones in flight
+ * finish), then the queue (refuses sends, stops the engine, commits
+ * what is in flight).
  *
  * Signals are blocked before any thread starts, so every thread inherits
  * the mask and only sigwait() here sees them.
@@ -25,6 +26,7 @@
 #include "../api/api.h"
 #include "../core/buf.h"
 #include "../core/log.h"
+#include "../delivery/delivery.h"
 #include "../queue/queue.h"
 #include "admin.h"
 
@@ -324,6 +326,83 @@ serve_warnings(const struct config *cfg)
 		          cfg->hostname);
 }
 
+/*
+ * The queue and the delivery engine know each other only through this
+ * wiring: a committed message goes to the engine, the engine's outcomes
+ * go to the queue's writer, and the queue starts and stops the engine
+ * at the right moments (engine before the writer; on stop after sends
+ * are refused, before the writer drains).
+ */
+struct wiring {
+	struct queue *q;
+	struct delivery *d;
+};
+
+static int
+wiring_start(void *arg, struct store *st, char *err, size_t errlen)
+{
+	struct wiring *w = arg;
+
+	if (delivery_rebuild(w->d, st, err, errlen) == -1)
+		return -1;
+	return delivery_start(w->d, err, errlen);
+}
+
+static int
+wiring_committed(void *arg, const struct store_msg *m)
+{
+	struct wiring *w = arg;
+
+	return delivery_submit_msg(w->d, m);
+}
+
+static void
+wiring_stop(void *arg)
+{
+	struct wiring *w = arg;
+
+	delivery_free(w->d);
+	free(w);
+}
+
+/* Engine thread: the outcomes go to the writer. */
+static void
+wiring_report(void *arg, struct deliver_report *r)
+{
+	struct wiring *w = arg;
+
+	queue_report(w->q, r->msg_id, r->outcomes, r->n);
+	r->outcomes = NULL;
+	r->n = 0;
+	deliver_report_free(r);
+}
+
+/* The queue wired to a new engine and started; NULL with err. */
+static struct queue *
+queue_wired(const struct config *cfg, char *err, size_t errlen)
+{
+	struct queue_hooks h = {wiring_start, wiring_committed, wiring_stop,
+	                        NULL};
+	struct wiring *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h.arg = w;
+	if ((w->d = delivery_new(cfg, wiring_report, w, err, errlen)) == NULL ||
+	    (w->q = queue_new(cfg, &h, err, errlen)) == NULL) {
+		delivery_free(w->d);
+		free(w);
+		return NULL;
+	}
+	if (queue_start(w->q, err, errlen) == -1) {
+		queue_stop(w->q); /* frees w */
+		return NULL;
+	}
+	return w->q;
+}
+
 int
 admin_serve(struct admin *a)
 {
@@ -370,7 +449,7 @@ admin_serve(struct admin *a)
 	s = NULL;
 
 	err[0] = '\0';
-	if ((q = queue_start(&a->cfg, err, sizeof(err))) == NULL) {
+	if ((q = queue_wired(&a->cfg, err, sizeof(err))) == NULL) {
 		admin_err(ADMIN_FAIL, "cannot start the queue: %s", err);
 		goto fail;
 	}

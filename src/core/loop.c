@@ -82,8 +82,9 @@ loop_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct loop *l = arg;
 
-	while (loop_run(l, SIZE_MAX) > 0)
-		;
+	/* one pass: a post made meanwhile activates the event again, so
+	 * timers get their turn in between */
+	loop_run(l, SIZE_MAX);
 	if (loop_closed(l))
 		event_base_loopbreak(event_get_base(l->ev));
 }

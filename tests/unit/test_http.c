@@ -27,6 +27,7 @@
 #include "../../src/core/hash.h"
 #include "../../src/core/log.h"
 #include "../../src/mail/dkim.h"
+#include "wiring.h"
 
 #define ACC "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define TOKEN "test-token-secret"
@@ -185,7 +186,7 @@ setup(void **state)
 		return -1;
 	free(pem);
 	store_close(st);
-	if ((q = queue_start(&cfg, err, sizeof(err))) == NULL ||
+	if ((q = queue_wired(&cfg, err, sizeof(err))) == NULL ||
 	    (api = api_start(&cfg, q, -1, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "start: %s\n", err);
 		return -1;

@@ -1,5 +1,5 @@
 /*
- * test_queue: src/queue/queue.c with the delivery engine and the capture
+ * test_queue: src/queue/queue.c wired to the delivery engine and the capture
  * route on a store in a temp dir — concurrent sends, a store failure
  * (rc -1, nothing written), the waiter's answers for each capture test
  * address, retries, expiry, and a restart with pending recipients.
@@ -22,6 +22,7 @@
 #include "../../src/core/clock.h"
 #include "../../src/core/config.h"
 #include "../../src/queue/queue.h"
+#include "wiring.h"
 
 #define ACC "a0000000000000000000000000000001"
 #define ZONE "z0000000000000000000000000000001"
@@ -144,7 +145,7 @@ start(struct fixture *f)
 {
 	char err[256];
 
-	f->q = queue_start(&f->cfg, err, sizeof(err));
+	f->q = queue_wired(&f->cfg, err, sizeof(err));
 	if (f->q == NULL)
 		fail_msg("queue_start: %s", err);
 }
