@@ -83,21 +83,23 @@ delivery_new(const struct config *cfg, delivery_report_fn *report, void *arg,
 		snprintf(err, errlen, "delivery: evthread_use_pthreads failed");
 		return NULL;
 	}
-	if ((d = calloc(1, sizeof(*d))) == NULL)
-		goto nomem;
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		snprintf(err, errlen, "delivery: out of memory");
+		return NULL;
+	}
 	d->cfg = cfg;
 	d->report = report;
 	d->report_arg = arg;
 	if ((d->base = event_base_new()) == NULL ||
 	    (d->loop = loop_new()) == NULL ||
 	    loop_attach(d->loop, d->base) == -1 ||
-	    (d->sched = sched_new(d->base, job_done, d)) == NULL)
-		goto nomem;
+	    (d->sched = sched_new(d->base, job_done, d)) == NULL) {
+		snprintf(err, errlen, "delivery: out of memory");
+		goto fail;
+	}
 	if ((d->routes = routes_new(d->base, cfg, err, errlen)) == NULL)
 		goto fail;
 	return d;
-nomem:
-	snprintf(err, errlen, "delivery: out of memory");
 fail:
 	delivery_free(d);
 	return NULL;
