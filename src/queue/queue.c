@@ -667,6 +667,8 @@ queue_stop(struct queue *q)
 		pthread_join(q->writer, NULL);
 	else
 		writer_main(q); /* never started: the same drain, here */
+	if (q->hooks.done != NULL)
+		q->hooks.done(q->hooks.arg);
 	store_close(q->st);
 	loop_free(q->loop);
 	free(q->batch);

@@ -35,9 +35,12 @@ struct queue_hooks {
 	 */
 	int (*committed)(void *arg, const struct store_msg *m);
 	/* queue_stop, after sends are refused and before the writer
-	 * drains: stop delivery for good (the owner may free it and arg);
-	 * its last queue_report()s are made before this returns. */
+	 * drains: stop delivery; its last queue_report()s are made before
+	 * this returns. committed() may still be called after it. */
 	void (*stop)(void *arg);
+	/* queue_stop, once the writer has exited: the hooks are called no
+	 * more; the owner may free arg. May be NULL. */
+	void (*done)(void *arg);
 	void *arg;
 };
 

@@ -40,6 +40,14 @@ wiring_stop(void *arg)
 {
 	struct wiring *w = arg;
 
+	delivery_stop(w->d);
+}
+
+static void
+wiring_done(void *arg)
+{
+	struct wiring *w = arg;
+
 	delivery_free(w->d);
 	free(w);
 }
@@ -58,8 +66,10 @@ wiring_report(void *arg, struct deliver_report *r)
 static struct queue *
 queue_wired(const struct config *cfg, char *err, size_t errlen)
 {
-	struct queue_hooks h = {wiring_start, wiring_committed, wiring_stop,
-	                        NULL};
+	struct queue_hooks h = {.start = wiring_start,
+	                        .committed = wiring_committed,
+	                        .stop = wiring_stop,
+	                        .done = wiring_done};
 	struct wiring *w;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
