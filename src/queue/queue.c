@@ -37,7 +37,6 @@
 #define DEFAULT_BATCH 512
 #define WAIT_BUCKETS 1024 /* waiters hashed by message row id */
 
-struct queue;
 struct op;
 
 /* How an operation ended: done()'s second argument. */
