@@ -4,9 +4,10 @@
  * Start: log level; the state_dir lock and the listening socket, so a
  * start that cannot have them changes nothing; the store (migrations),
  * in dev mode the first-start bootstrap of SPEC §10 and dev.env; then
- * the queue (writer + delivery) and the HTTP front. Stop: the HTTP front
- * first (no new requests, the ones in flight finish), then the queue
- * (commits what is in flight).
+ * the queue (writer) wired to the delivery engine, and the HTTP front.
+ * Stop: the HTTP front first (no new requests, the ones in flight
+ * finish), then the queue (refuses sends, stops the engine, commits
+ * what is in flight).
  *
  * Signals are blocked before any thread starts, so every thread inherits
  * the mask and only sigwait() here sees them.
@@ -29,6 +30,7 @@
 #include "../submit/submit.h"
 #include "../tenant/tenant.h"
 #include "admin.h"
+#include "wire.h"
 
 #define DEV_ENV "dev.env"
 #define DEV_ENV_MAX (64 * 1024)
@@ -379,7 +381,7 @@ admin_serve(struct admin *a)
 	s = NULL;
 
 	err[0] = '\0';
-	if ((q = queue_start(&a->cfg, err, sizeof(err))) == NULL) {
+	if ((q = wire_queue(&a->cfg, err, sizeof(err))) == NULL) {
 		admin_err(ADMIN_FAIL, "cannot start the queue: %s", err);
 		goto fail;
 	}

@@ -274,27 +274,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
-/* Copies s for a log line, control bytes, '"' and '\\' as %XX, so a
- * request path cannot forge or split log lines. Truncates to fit. */
-static const char *
-log_safe(const char *s, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; s != NULL && *s != '\0' && o + 4 < outlen; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		} else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return s == NULL ? "-" : out;
-}
-
 /* MHD is done with the connection's request: log it and let go. */
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -309,7 +288,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* status=0: the connection ended before a response was sent. */
 	log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
 	         rq->method ? rq->method : "-",
-	         log_safe(rq->path, path, sizeof(path)), rq->status, rq->code,
+	         log_escape(rq->path, path, sizeof(path)), rq->status, rq->code,
 	         (long long)(clock_mono_ms() - rq->t0),
 	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 	                                                    : " aborted=1");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hex.h"
 #include "log.h"
 
 static enum log_level log_max = LOG_LVL_INFO;
@@ -57,7 +58,8 @@ log_vemit(enum log_level lvl, const char *errstr, const char *fmt, va_list ap)
 	if (errstr)
 		snprintf(line + n, sizeof(line) - (size_t)n, " error=\"%s\"",
 		         errstr);
-	/* One fputs per line so lines from threads never interleave. */
+	/* One stdio call per line: the stream's lock keeps lines from
+	 * threads whole. */
 	fprintf(stderr, "%s\n", line);
 }
 
@@ -107,4 +109,22 @@ fatalx(const char *fmt, ...)
 	log_vemit(LOG_LVL_ERROR, NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+const char *
+log_escape(const char *s, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; s != NULL && *s != '\0' && o + 4 < outlen; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+			out[o++] = '%';
+			out[o++] = hex_upper[c >> 4];
+			out[o++] = hex_upper[c & 15];
+		} else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return s == NULL ? "-" : out;
 }

@@ -6,6 +6,8 @@
 #ifndef PIGEON_CORE_LOG_H
 #define PIGEON_CORE_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_init(enum log_level level);
@@ -18,5 +20,12 @@ void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Peer or client text made safe for a log line: control bytes, '"' and
+ * '\\' become %XX; cut to fit outlen (at least 5). Returns out, or "-"
+ * when s is NULL.
+ */
+const char *log_escape(const char *s, char *out, size_t outlen);
 
 #endif

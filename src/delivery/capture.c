@@ -16,13 +16,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "delivery.h"
 #include "route.h"
+#include "scheduler.h"
 
 /* A job waiting for a slow answer. */
 struct capture_wait {
 	struct event *ev;
-	struct delivery_job *job;
+	struct sched_job *job;
 	route_done_fn *done;
 	void *arg;
 	struct capture *c;
@@ -34,8 +34,7 @@ struct capture {
 };
 
 static void
-answer(struct delivery_rcpt *r, int code, const char *enhanced,
-       const char *text)
+answer(struct sched_rcpt *r, int code, const char *enhanced, const char *text)
 {
 	r->cls = ROUTE_RESP;
 	r->code = code;
@@ -72,7 +71,7 @@ slow_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-capture_deliver(struct route *rt, struct delivery_job *j, route_done_fn *done,
+capture_deliver(struct route *rt, struct sched_job *j, route_done_fn *done,
                 void *arg)
 {
 	struct capture *c = rt->ctx;
@@ -81,7 +80,7 @@ capture_deliver(struct route *rt, struct delivery_job *j, route_done_fn *done,
 	int slow = 0;
 
 	for (size_t i = 0; i < j->nrcpts; i++) {
-		struct delivery_rcpt *r = &j->rcpts[i];
+		struct sched_rcpt *r = &j->rcpts[i];
 		int attempt = r->attempts + 1;
 
 		if (prefixed(r->address, "bounce"))
@@ -152,6 +151,7 @@ capture_new(struct event_base *base, const struct config *cfg)
 	rt->name = "capture";
 	rt->deliver = capture_deliver;
 	rt->free = capture_free;
+	rt->max_conns = 0; /* no network: no cap */
 	rt->base = base;
 	rt->cfg = cfg;
 	return rt;

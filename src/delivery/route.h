@@ -1,9 +1,11 @@
 /*
- * route: how a delivery job leaves pigeon. A route is a row of this table
- * shape; capture.c is the first (no network), mx and relay will follow.
- * A route runs on the engine thread and must never block it: it answers
- * through done(), from its deliver() call or later from a timer or a
- * socket event on the engine's event_base.
+ * route: how a delivery job leaves pigeon. A route is a struct of this
+ * shape, made by its constructor from the table in routes.c; capture.c
+ * is the first (no network), mx and relay will follow. A route runs on
+ * the engine thread and must never block it: it answers through done(),
+ * from its deliver() call or later from a timer or a socket event on
+ * the engine's event_base. It does not choose when a job runs or how
+ * many run at once: the scheduler does, from max_conns.
  */
 #ifndef PIGEON_DELIVERY_ROUTE_H
 #define PIGEON_DELIVERY_ROUTE_H
@@ -12,7 +14,7 @@
 
 #include "../core/config.h"
 
-struct delivery_job;
+struct sched_job;
 
 /* The class of a recipient's answer (DESIGN §6); only RESP has a code. */
 enum route_class {
@@ -22,16 +24,19 @@ enum route_class {
 	ROUTE_RESP,  /* an SMTP reply: code, enhanced status, text */
 };
 
-typedef void route_done_fn(void *arg, struct delivery_job *job);
+typedef void route_done_fn(void *arg, struct sched_job *job);
 
 struct route {
 	const char *name;
 	/* Attempts every recipient of job; fills each one's answer, then
 	 * calls done(arg, job) exactly once. job is borrowed until then. */
-	void (*deliver)(struct route *, struct delivery_job *,
-	                route_done_fn *done, void *arg);
+	void (*deliver)(struct route *, struct sched_job *, route_done_fn *done,
+	                void *arg);
 	void (*free)(struct route *); /* cancels what is in flight */
-	struct event_base *base;      /* the engine's loop */
+	/* Jobs of one destination (route, recipient domain) in the route
+	 * at once; 0 = no cap. */
+	int max_conns;
+	struct event_base *base; /* the engine's loop */
 	const struct config *cfg;
 	void *ctx; /* the route's own state */
 };

@@ -1,53 +1,87 @@
 /*
  * queue: the writer thread and the waiters (see queue.h).
  *
- * queue_send() puts a small operation that points at the caller's
- * struct store_msg on q->ops (mutex + condvar) and returns. The writer
- * thread takes every operation waiting (at most commit_batch), runs them
- * in one transaction — new messages, and the outcome batches that the
- * delivery engine reports — commits, and only then answers: a failed
- * statement or COMMIT rolls the whole batch back and every send in it
- * gets rc -1. While one commit runs, new operations pile up for the next
- * one (group commit, no timer). Outcome batches that fail to commit are
- * held and retried with backoff, in order, ahead of newer outcomes:
- * a delivery that happened is never forgotten while the process runs.
+ * queue_send() and queue_report() post a small operation to the
+ * writer's loop (core/loop.h) and return. The writer thread takes every
+ * operation waiting (at most commit_batch), runs them in one
+ * transaction, commits, and only then answers: a failed statement or
+ * COMMIT rolls the whole batch back and every send in it gets rc -1.
+ * While one commit runs, new operations pile up for the next one (group
+ * commit, no timer). What an operation does is a row of op_rows[]: its
+ * apply() inside the transaction, its done() after the commit, and
+ * whether it is ordered — outcome batches that fail to commit are held
+ * and retried with backoff, in order, ahead of newer ones: a delivery
+ * that happened is never forgotten while the process runs.
  *
- * A committed message becomes a delivery job for the engine. A send
- * with wait_ms > 0 leaves a waiter, owned by the writer thread alone: it
- * is answered when the committed outcomes of every recipient's first
- * attempt have come back, or when its deadline passes, whichever comes
- * first. So every callback runs on the writer thread.
+ * A committed message goes to the owner (hooks.committed), which
+ * schedules its delivery. A send with wait_ms > 0 leaves a waiter, owned
+ * by the writer thread alone: it is answered when the committed outcomes
+ * of every recipient's first attempt have come back, or when its
+ * deadline passes, whichever comes first. So every callback runs on the
+ * writer thread.
  *
- * Between batches the writer also deletes Idempotency-Key records past
- * their 24 h (at start, then hourly), a bounded number per transaction
- * so sends never wait long behind it.
+ * Between batches the writer runs the periodic tasks of task_rows[]
+ * (the Idempotency-Key purge), each a bounded transaction so sends never
+ * wait long behind it.
  */
-#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "../core/clock.h"
 #include "../core/log.h"
-#include "../delivery/delivery.h"
+#include "../core/loop.h"
 #include "queue.h"
 
 #define DEFAULT_BATCH 512
 #define WAIT_BUCKETS 1024 /* waiters hashed by message row id */
 
-enum op_kind { OP_SEND, OP_OUTCOMES };
+struct op;
+
+/* How an operation ended: done()'s second argument. */
+enum op_status {
+	OP_COMMITTED,
+	OP_REFUSED, /* the store refused this one alone; the rest committed */
+	OP_FAILED,  /* the whole batch was rolled back */
+};
+
+/* A kind of writer operation. */
+struct op_row {
+	const char *name; /* in log lines */
+	/* Inside the operation's own savepoint: 0, or -1 refused. */
+	int (*apply)(struct queue *, struct op *);
+	/* After the commit; releases what op holds (not op itself). An
+	 * ordered op that failed is held and retried instead: its done()
+	 * sees OP_FAILED only when the writer exits. */
+	void (*done)(struct queue *, struct op *, enum op_status);
+	/* Retried in order, ahead of newer ones, when a commit fails. */
+	int ordered;
+};
 
 struct op {
-	enum op_kind kind;
-	struct op *next;
-	struct store_msg *m; /* OP_SEND: borrowed until cb */
+	const struct op_row *row;
+	struct queue *q;
+	struct op *next; /* while held for retry */
+	int refused;
+	/* message */
+	struct store_msg *m; /* borrowed until cb */
 	int wait_ms;
 	queue_send_fn *cb;
 	void *arg;
-	struct delivery_report *rep; /* OP_OUTCOMES: owned */
-	int refused;                 /* the store refused this one alone */
+	/* outcomes */
+	int64_t msg_id;
+	struct store_outcome *outcomes; /* owned */
+	size_t n;
+};
+
+/* A task the writer runs between batches (writer thread). */
+struct task_row {
+	const char *name;
+	int64_t every_ms;
+	/* One bounded step; the ms until the next (0: as soon as the
+	 * operations waiting meanwhile are committed). */
+	int64_t (*run)(struct queue *, const struct task_row *);
 };
 
 /* A send waiting for first-attempt outcomes (writer thread only). */
@@ -62,32 +96,32 @@ struct waiter {
 	struct waiter *prev, *next; /* by deadline */
 };
 
+#define NTASKS 1
+
 struct queue {
 	const struct config *cfg;
+	struct queue_hooks hooks;
 	struct store *st; /* the write connection, writer thread only */
-	struct delivery *engine;
+	struct loop *loop;
 	size_t batch_max;
 	pthread_t writer;
 	int writer_running;
-	pthread_mutex_t mu; /* guards the fields down to released */
-	pthread_cond_t cv;
-	struct op *head, *tail;
-	int stopping;    /* queue_send refuses */
-	int stop_writer; /* writer drains and exits */
-	int release;     /* answer every send now, waiting for nothing */
-	int released;    /* release as the writer has seen it */
+	atomic_int stopping; /* queue_send refuses */
+	atomic_int release;  /* answer every send now, waiting for nothing */
 	/* writer thread only */
+	int released; /* release as the writer has seen it */
 	struct op **batch;
+	size_t nbatch;
 	struct waiter *wbucket[WAIT_BUCKETS];
 	struct waiter *whead, *wtail;
-	/* Outcome batches whose commit failed, oldest first, retried in
-	 * order before any newer outcome so a recipient's state never goes
-	 * back (writer thread only). */
+	/* Ordered operations whose commit failed, oldest first, retried in
+	 * order before any newer ordered one so a recipient's state never
+	 * goes back. */
 	struct op *rhead, *rtail;
-	int64_t retry_at;    /* monotonic ms */
-	int64_t retry_delay; /* ms, doubles while the store stays down */
-	int64_t purge_at;    /* monotonic ms: next Idempotency-Key purge */
-	size_t purged;       /* records deleted by the current purge */
+	int64_t retry_at;        /* monotonic ms */
+	int64_t retry_delay;     /* ms, doubles while the store stays down */
+	int64_t task_at[NTASKS]; /* monotonic ms: next run of each task */
+	size_t purged;           /* records deleted by the current purge */
 };
 
 #define RETRY_MIN_MS 100
@@ -96,16 +130,31 @@ struct queue {
 #define PURGE_RETRY_MS (60 * 1000)
 #define PURGE_BATCH 1000 /* records per transaction */
 
+static int message_apply(struct queue *, struct op *);
+static void message_done(struct queue *, struct op *, enum op_status);
+static int outcomes_apply(struct queue *, struct op *);
+static void outcomes_done(struct queue *, struct op *, enum op_status);
+static int64_t purge_run(struct queue *, const struct task_row *);
+
+enum { OP_MESSAGE, OP_OUTCOMES };
+
+static const struct op_row op_rows[] = {
+    [OP_MESSAGE] = {"message", message_apply, message_done, 0},
+    [OP_OUTCOMES] = {"outcome batch", outcomes_apply, outcomes_done, 1},
+};
+
+static const struct task_row task_rows[NTASKS] = {
+    {"idempotency purge", PURGE_EVERY_MS, purge_run},
+};
+
+/* The writer's loop closure: the op joins the batch being gathered
+ * (loop_run takes at most batch_max). */
 static void
-op_push(struct queue *q, struct op *op)
+op_take(void *arg)
 {
-	op->next = NULL;
-	if (q->tail != NULL)
-		q->tail->next = op;
-	else
-		q->head = op;
-	q->tail = op;
-	pthread_cond_signal(&q->cv);
+	struct op *op = arg;
+
+	op->q->batch[op->q->nbatch++] = op;
 }
 
 int
@@ -114,42 +163,52 @@ queue_send(struct queue *q, struct store_msg *m, int wait_ms, queue_send_fn *cb,
 {
 	struct op *op;
 
+	if (atomic_load(&q->stopping))
+		return -1;
 	if ((op = calloc(1, sizeof(*op))) == NULL)
 		return -1;
-	op->kind = OP_SEND;
+	op->row = &op_rows[OP_MESSAGE];
+	op->q = q;
 	op->m = m;
 	op->wait_ms = wait_ms;
 	op->cb = cb;
 	op->arg = arg;
-	pthread_mutex_lock(&q->mu);
-	if (q->stopping) {
-		pthread_mutex_unlock(&q->mu);
+	/* closed only once stopping: a send that gets in is drained */
+	if (loop_post(q->loop, op_take, op) == -1) {
 		free(op);
 		return -1;
 	}
-	op_push(q, op);
-	pthread_mutex_unlock(&q->mu);
 	return 0;
 }
 
-/* The engine's report (engine thread): queue it for the writer. */
 static void
-queue_report(void *arg, struct delivery_report *rep)
+outcomes_free(struct store_outcome *o, size_t n)
 {
-	struct queue *q = arg;
+	for (size_t i = 0; o != NULL && i < n; i++)
+		free((char *)o[i].reply);
+	free(o);
+}
+
+int
+queue_report(struct queue *q, int64_t msg_id, struct store_outcome *outcomes,
+             size_t n)
+{
 	struct op *op;
 
-	if ((op = calloc(1, sizeof(*op))) == NULL) {
-		log_warnx("queue: out of memory, outcomes of msg %lld lost",
-		          (long long)rep->msg_id);
-		delivery_report_free(rep);
-		return;
+	if ((op = calloc(1, sizeof(*op))) != NULL) {
+		op->row = &op_rows[OP_OUTCOMES];
+		op->q = q;
+		op->msg_id = msg_id;
+		op->outcomes = outcomes;
+		op->n = n;
+		if (loop_post(q->loop, op_take, op) == 0)
+			return 0;
+		free(op);
 	}
-	op->kind = OP_OUTCOMES;
-	op->rep = rep;
-	pthread_mutex_lock(&q->mu);
-	op_push(q, op);
-	pthread_mutex_unlock(&q->mu);
+	log_warnx("queue: out of memory, outcomes of msg %lld lost",
+	          (long long)msg_id);
+	outcomes_free(outcomes, n);
+	return -1;
 }
 
 static struct waiter **
@@ -207,14 +266,15 @@ waiter_add(struct queue *q, struct waiter *w)
 /* A committed outcome batch: the first outcome of a recipient answers
  * its waiter's slot. */
 static void
-waiter_resolve(struct queue *q, const struct delivery_report *rep)
+waiter_resolve(struct queue *q, int64_t msg_id,
+               const struct store_outcome *outcomes, size_t n)
 {
-	struct waiter *w = *waiter_slot(q, rep->msg_id);
+	struct waiter *w = *waiter_slot(q, msg_id);
 
 	if (w == NULL)
 		return;
-	for (size_t i = 0; i < rep->n; i++) {
-		const struct store_outcome *o = &rep->outcomes[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct store_outcome *o = &outcomes[i];
 
 		for (size_t k = 0; k < w->m->nrcpts; k++) {
 			if (w->m->rcpts[k].id != o->rcpt_id)
@@ -237,82 +297,34 @@ waiters_expire(struct queue *q, int64_t now, int all)
 		waiter_finish(q, q->whead);
 }
 
-/* The destination of an envelope address: its domain. */
-static const char *
-rcpt_domain(const char *address)
-{
-	const char *at = strrchr(address, '@');
-
-	return at != NULL ? at + 1 : address;
-}
-
-/*
- * SPEC §6.3: one delivery job, one transaction, per (message,
- * destination). The jobs of m's queued recipients, in jobs[] (room for
- * m->nrcpts); their number, or -1 when one could not be made (the
- * message is durable: the next start schedules it).
- */
 static int
-send_jobs(const struct store_msg *m, const enum rcpt_state *states,
-          struct delivery_job **jobs)
+message_apply(struct queue *q, struct op *op)
 {
-	struct delivery_job *job;
-	const char *dom;
-	char *taken;
-	int n = 0;
-
-	if ((taken = calloc(m->nrcpts ? m->nrcpts : 1, 1)) == NULL)
-		return -1;
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		if (states[i] != RCPT_QUEUED || taken[i])
-			continue;
-		dom = rcpt_domain(m->rcpts[i].address);
-		if ((job = delivery_job_new(m->id, m->message_id, m->domain_id,
-		                            m->created, 1)) == NULL)
-			goto fail;
-		jobs[n++] = job;
-		for (size_t k = i; k < m->nrcpts; k++) {
-			if (states[k] != RCPT_QUEUED || taken[k] ||
-			    strcasecmp(rcpt_domain(m->rcpts[k].address), dom) !=
-			        0)
-				continue;
-			if (delivery_job_add(job, m->rcpts[k].id,
-			                     m->rcpts[k].address, 0) == -1)
-				goto fail;
-			taken[k] = 1;
-		}
-	}
-	free(taken);
-	return n;
-fail:
-	while (n > 0)
-		delivery_job_free(jobs[--n]);
-	free(taken);
-	return -1;
+	return store_message_insert(q->st, op->m);
 }
 
 /*
  * op's message is committed: hand its deliverable recipients to the
- * engine, and answer now or leave a waiter.
+ * owner, and answer now or leave a waiter.
  */
 static void
-send_committed(struct queue *q, struct op *op)
+message_done(struct queue *q, struct op *op, enum op_status status)
 {
 	struct store_msg *m = op->m;
-	struct delivery_job **jobs;
 	struct waiter *w = NULL;
 	enum rcpt_state *states;
 	size_t deliverable = 0;
-	int njobs = 0;
+	int scheduled = 0;
 
-	states = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*states));
-	jobs = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*jobs));
-	if (states == NULL || jobs == NULL) {
+	if (status != OP_COMMITTED) {
+		op->cb(op->arg, -1, NULL);
+		return;
+	}
+	if ((states = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*states))) ==
+	    NULL) {
 		/* committed but unanswerable: the caller must still hear */
 		log_warnx("queue: msg=%s: out of memory answering a send",
 		          m->message_id);
-		free(states);
-		free(jobs);
 		op->cb(op->arg, 0, NULL);
 		return;
 	}
@@ -321,31 +333,49 @@ send_committed(struct queue *q, struct op *op)
 		if (states[i] == RCPT_QUEUED)
 			deliverable++;
 	}
-	if (deliverable > 0 && (njobs = send_jobs(m, states, jobs)) == -1) {
-		njobs = 0;
-		log_warnx("queue: msg=%s: out of memory scheduling delivery",
-		          m->message_id);
-	}
-	if (njobs > 0 && op->wait_ms > 0 && !q->released)
+	if (deliverable > 0)
+		scheduled = q->hooks.committed(q->hooks.arg, m) == 0;
+	if (scheduled && op->wait_ms > 0 && !q->released)
 		w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		op->cb(op->arg, 0, states);
 		free(states);
-	} else {
-		w->m = m;
-		w->cb = op->cb;
-		w->arg = op->arg;
-		w->states = states;
-		w->pending = deliverable;
-		w->deadline = clock_mono_ms() + op->wait_ms;
-		waiter_add(q, w);
+		return;
 	}
-	for (int i = 0; i < njobs; i++)
-		delivery_submit(q->engine, jobs[i]);
-	free(jobs);
+	w->m = m;
+	w->cb = op->cb;
+	w->arg = op->arg;
+	w->states = states;
+	w->pending = deliverable;
+	w->deadline = clock_mono_ms() + op->wait_ms;
+	waiter_add(q, w);
 }
 
-/* One group commit: everything in ops, or nothing. */
+static int
+outcomes_apply(struct queue *q, struct op *op)
+{
+	for (size_t k = 0; k < op->n; k++)
+		if (store_outcome_apply(q->st, &op->outcomes[k]) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+outcomes_done(struct queue *q, struct op *op, enum op_status status)
+{
+	if (status == OP_COMMITTED)
+		waiter_resolve(q, op->msg_id, op->outcomes, op->n);
+	else if (status == OP_FAILED)
+		/* only at exit: held batches are retried until then */
+		log_warnx("queue: outcomes of msg %lld not stored; "
+		          "they will be retried after a restart",
+		          (long long)op->msg_id);
+	/* OP_REFUSED: retrying cannot help; the recipients keep their
+	 * stored state and are tried again after a restart. */
+	outcomes_free(op->outcomes, op->n);
+	op->outcomes = NULL;
+}
+
 /*
  * Runs one operation inside the batch's transaction, in a savepoint of
  * its own, so that an operation the store refuses (a constraint, a
@@ -355,25 +385,31 @@ send_committed(struct queue *q, struct op *op)
 static int
 writer_op(struct queue *q, struct op *op)
 {
-	int ok = 1;
+	int ok;
 
 	if (store_op_begin(q->st) == -1)
 		return -2;
-	if (op->kind == OP_SEND)
-		ok = store_message_insert(q->st, op->m) == 0;
-	else
-		for (size_t k = 0; ok && k < op->rep->n; k++)
-			ok = store_outcome_apply(q->st,
-			                         &op->rep->outcomes[k]) == 0;
-	if (!ok)
-		log_warnx("queue: %s refused by the store: %s",
-		          op->kind == OP_SEND ? "message" : "outcome batch",
+	if (!(ok = op->row->apply(q, op) == 0))
+		log_warnx("queue: %s refused by the store: %s", op->row->name,
 		          store_error(q->st));
 	if (store_op_end(q->st, ok) == -1)
 		return -2;
 	return ok ? 0 : -1;
 }
 
+/* Holds an ordered operation behind the ones waiting for the store. */
+static void
+retry_push(struct queue *q, struct op *op)
+{
+	op->next = NULL;
+	if (q->rtail != NULL)
+		q->rtail->next = op;
+	else
+		q->rhead = op;
+	q->rtail = op;
+}
+
+/* One group commit: everything in ops, or nothing. */
 static void
 writer_batch(struct queue *q, struct op **ops, size_t n)
 {
@@ -397,19 +433,7 @@ writer_batch(struct queue *q, struct op **ops, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct op *op = ops[i];
 
-		if (op->kind == OP_SEND) {
-			if (ok && !op->refused)
-				send_committed(q, op);
-			else
-				op->cb(op->arg, -1, NULL);
-		} else if (ok && !op->refused) {
-			waiter_resolve(q, op->rep);
-			delivery_report_free(op->rep);
-		} else if (ok) {
-			/* Retrying cannot help; the recipients keep their
-			 * stored state and are tried again after a restart. */
-			delivery_report_free(op->rep);
-		} else {
+		if (!ok && op->row->ordered) {
 			/* Kept, in order, for retry_run(). */
 			op->next = NULL;
 			if (flast != NULL)
@@ -419,6 +443,10 @@ writer_batch(struct queue *q, struct op **ops, size_t n)
 			flast = op;
 			continue;
 		}
+		op->row->done(q, op,
+		              !ok           ? OP_FAILED
+		              : op->refused ? OP_REFUSED
+		                            : OP_COMMITTED);
 		free(op);
 	}
 	if (failed != NULL) {
@@ -439,10 +467,11 @@ writer_batch(struct queue *q, struct op **ops, size_t n)
 }
 
 /*
- * Commits the held outcome batches, oldest first, when their time has
- * come (or, when exiting, one last time). What still fails at exit is
- * logged: the store keeps the recipients' previous state, so they are
- * tried again after a restart (at least once, never lost).
+ * Commits the held operations, oldest first, when their time has come
+ * (or, when exiting, one last time). What still fails at exit ends with
+ * done(OP_FAILED): for outcomes, the store keeps the recipients'
+ * previous state, so they are tried again after a restart (at least
+ * once, never lost).
  */
 static void
 retry_run(struct queue *q, int exiting)
@@ -462,40 +491,23 @@ retry_run(struct queue *q, int exiting)
 	if (exiting) {
 		while ((op = q->rhead) != NULL) {
 			q->rhead = op->next;
-			log_warnx("queue: outcomes of msg %lld not stored; "
-			          "they will be retried after a restart",
-			          (long long)op->rep->msg_id);
-			delivery_report_free(op->rep);
+			op->row->done(q, op, OP_FAILED);
 			free(op);
 		}
 		q->rtail = NULL;
 	}
 }
 
-/* Holds a newer outcome batch behind the ones waiting for the store. */
-static void
-retry_push(struct queue *q, struct op *op)
-{
-	op->next = NULL;
-	if (q->rtail != NULL)
-		q->rtail->next = op;
-	else
-		q->rhead = op;
-	q->rtail = op;
-}
-
 /*
- * Deletes one batch of expired Idempotency-Key records when a purge is
- * due; a full batch leaves the purge due, so the next one follows once
- * the sends waiting meanwhile are committed.
+ * Deletes one batch of expired Idempotency-Key records; a full batch
+ * leaves the purge due, so the next one follows once the sends waiting
+ * meanwhile are committed.
  */
-static void
-purge_run(struct queue *q)
+static int64_t
+purge_run(struct queue *q, const struct task_row *t)
 {
 	int n = -1;
 
-	if (clock_mono_ms() < q->purge_at || q->rhead != NULL)
-		return;
 	if (store_begin(q->st) == 0) {
 		n = store_idem_purge(q->st, clock_now_ms() - STORE_IDEM_TTL_MS,
 		                     PURGE_BATCH);
@@ -507,17 +519,33 @@ purge_run(struct queue *q)
 		          "retrying in a minute: %s",
 		          store_error(q->st));
 		store_rollback(q->st);
-		q->purge_at = clock_mono_ms() + PURGE_RETRY_MS;
-		return;
+		return PURGE_RETRY_MS;
 	}
 	q->purged += (size_t)n;
 	if (n == PURGE_BATCH)
-		return;
+		return 0;
 	if (q->purged > 0)
 		log_info("queue: purged %zu idempotency keys older than 24 h",
 		         q->purged);
 	q->purged = 0;
-	q->purge_at = clock_mono_ms() + PURGE_EVERY_MS;
+	return t->every_ms;
+}
+
+/* The tasks that are due; they wait while held outcomes do (the store
+ * is failing). */
+static void
+tasks_run(struct queue *q)
+{
+	int64_t after;
+
+	if (q->rhead != NULL)
+		return;
+	for (size_t i = 0; i < NTASKS; i++) {
+		if (clock_mono_ms() < q->task_at[i])
+			continue;
+		after = task_rows[i].run(q, &task_rows[i]);
+		q->task_at[i] = clock_mono_ms() + after;
+	}
 }
 
 /* The earliest time the writer must wake without new operations. */
@@ -530,9 +558,10 @@ writer_wake(struct queue *q)
 		wake = q->whead->deadline;
 	if (q->rhead != NULL && (wake == 0 || q->retry_at < wake))
 		wake = q->retry_at;
-	/* The purge waits while held outcomes do. */
-	if (q->rhead == NULL && (wake == 0 || q->purge_at < wake))
-		wake = q->purge_at;
+	/* The tasks wait while held outcomes do. */
+	for (size_t i = 0; q->rhead == NULL && i < NTASKS; i++)
+		if (wake == 0 || q->task_at[i] < wake)
+			wake = q->task_at[i];
 	return wake;
 }
 
@@ -540,41 +569,19 @@ static void *
 writer_main(void *arg)
 {
 	struct queue *q = arg;
-	struct timespec ts;
-	int64_t wake;
-	size_t n, i, k;
+	size_t i, k;
 	int exiting;
 
 	for (;;) {
-		pthread_mutex_lock(&q->mu);
-		while (q->head == NULL && !q->stop_writer &&
-		       q->release == q->released) {
-			if ((wake = writer_wake(q)) == 0) {
-				pthread_cond_wait(&q->cv, &q->mu);
-				continue;
-			}
-			if (wake <= clock_mono_ms())
-				break;
-			ts.tv_sec = wake / 1000;
-			ts.tv_nsec = (wake % 1000) * 1000000;
-			if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) ==
-			    ETIMEDOUT)
-				break;
-		}
-		for (n = 0; q->head != NULL && n < q->batch_max; n++) {
-			q->batch[n] = q->head;
-			q->head = q->head->next;
-		}
-		if (q->head == NULL)
-			q->tail = NULL;
-		exiting = q->stop_writer && q->head == NULL;
-		q->released = q->release;
-		pthread_mutex_unlock(&q->mu);
-		/* While older outcomes wait for the store, newer ones queue
-		 * behind them; sends go ahead. */
-		for (i = k = 0; i < n; i++)
-			if (q->rhead != NULL &&
-			    q->batch[i]->kind == OP_OUTCOMES)
+		loop_wait(q->loop, writer_wake(q));
+		q->nbatch = 0;
+		loop_run(q->loop, q->batch_max);
+		exiting = loop_done(q->loop);
+		q->released = atomic_load(&q->release);
+		/* While older ordered operations wait for the store, newer
+		 * ones queue behind them; the others go ahead. */
+		for (i = k = 0; i < q->nbatch; i++)
+			if (q->rhead != NULL && q->batch[i]->row->ordered)
 				retry_push(q, q->batch[i]);
 			else
 				q->batch[k++] = q->batch[i];
@@ -584,176 +591,85 @@ writer_main(void *arg)
 		waiters_expire(q, clock_mono_ms(), exiting || q->released);
 		if (exiting)
 			break;
-		purge_run(q);
+		tasks_run(q);
 	}
 	return NULL;
 }
 
-/* Rebuilding the schedule: the pending recipients of one message (the
- * scan gives them together) make one job per destination, due at the
- * earliest of their next attempts. */
-struct rebuild {
-	struct delivery *engine;
-	int64_t msg_id;
-	struct delivery_job **jobs; /* of msg_id, one per domain */
-	size_t n, cap;
-	int64_t now;
-	size_t nrcpts, njobs;
-	int failed;
-};
-
-static void
-rebuild_flush(struct rebuild *rb)
-{
-	for (size_t i = 0; i < rb->n; i++)
-		delivery_submit(rb->engine, rb->jobs[i]);
-	rb->njobs += rb->n;
-	rb->n = 0;
-}
-
-/* The job of r's message and destination, made when new; NULL. */
-static struct delivery_job *
-rebuild_job(struct rebuild *rb, const struct pending_rcpt *r)
-{
-	struct delivery_job *j, **nv;
-	const char *dom = rcpt_domain(r->address);
-
-	if (r->msg_id != rb->msg_id) {
-		rebuild_flush(rb);
-		rb->msg_id = r->msg_id;
-	}
-	for (size_t i = 0; i < rb->n; i++)
-		if (strcasecmp(rcpt_domain(rb->jobs[i]->rcpts[0].address),
-		               dom) == 0)
-			return rb->jobs[i];
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? rb->cap * 2 : 8;
-		if ((nv = realloc(rb->jobs, cap * sizeof(*nv))) == NULL)
-			return NULL;
-		rb->jobs = nv;
-		rb->cap = cap;
-	}
-	if ((j = delivery_job_new(r->msg_id, r->message_id, r->domain_id,
-	                          r->created_ms, 1)) == NULL)
-		return NULL;
-	j->due_ms = 0;
-	return rb->jobs[rb->n++] = j;
-}
-
-static int
-rebuild_row(void *arg, const struct pending_rcpt *r)
-{
-	struct rebuild *rb = arg;
-	struct delivery_job *j;
-	int64_t due = r->state == RCPT_QUEUED ? rb->now : r->next_attempt;
-
-	if ((j = rebuild_job(rb, r)) == NULL ||
-	    delivery_job_add(j, r->rcpt_id, r->address, r->attempts) == -1) {
-		rb->failed = 1;
-		return -1;
-	}
-	if (j->due_ms == 0 || due < j->due_ms)
-		j->due_ms = due;
-	rb->nrcpts++;
-	return 0;
-}
-
 struct queue *
-queue_start(const struct config *cfg, char *err, size_t errlen)
+queue_new(const struct config *cfg, const struct queue_hooks *hooks, char *err,
+          size_t errlen)
 {
 	struct queue *q = NULL;
-	struct rebuild rb;
-	pthread_condattr_t ca;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
 		snprintf(err, errlen, "queue: out of memory");
 		return NULL;
 	}
 	q->cfg = cfg;
+	q->hooks = *hooks;
 	q->batch_max =
 	    cfg->commit_batch > 0 ? (size_t)cfg->commit_batch : DEFAULT_BATCH;
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	if ((q->batch = calloc(q->batch_max, sizeof(*q->batch))) == NULL) {
+	if ((q->batch = calloc(q->batch_max, sizeof(*q->batch))) == NULL ||
+	    (q->loop = loop_new()) == NULL) {
 		snprintf(err, errlen, "queue: out of memory");
 		goto fail;
 	}
 	if ((q->st = store_open(cfg->db_path, err, errlen)) == NULL)
 		goto fail;
-	if ((q->engine = delivery_new(cfg, queue_report, q, err, errlen)) ==
-	    NULL)
-		goto fail;
-	memset(&rb, 0, sizeof(rb));
-	rb.engine = q->engine;
-	rb.now = clock_now_ms();
-	if (store_pending_scan(q->st, rebuild_row, &rb) == -1 || rb.failed) {
-		while (rb.n > 0)
-			delivery_job_free(rb.jobs[--rb.n]);
-		free(rb.jobs);
-		snprintf(err, errlen, "queue: rebuilding the schedule: %s",
-		         rb.failed ? "out of memory" : store_error(q->st));
-		goto fail;
-	}
-	rebuild_flush(&rb);
-	free(rb.jobs);
-	q->purge_at = clock_mono_ms(); /* the first purge comes at once */
-	if (rb.nrcpts > 0)
-		log_info("queue: schedule rebuilt: %zu recipients in %zu jobs",
-		         rb.nrcpts, rb.njobs);
-	if (delivery_start(q->engine, err, errlen) == -1)
-		goto fail;
-	if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
-		snprintf(err, errlen, "queue: cannot start the writer thread");
-		goto fail;
-	}
-	q->writer_running = 1;
 	return q;
 fail:
-	delivery_free(q->engine);
-	store_close(q->st);
+	loop_free(q->loop);
 	free(q->batch);
-	pthread_cond_destroy(&q->cv);
-	pthread_mutex_destroy(&q->mu);
 	free(q);
 	return NULL;
 }
 
-/*
- * Refuse sends; stop the engine (its last reports are queued); let the
- * writer commit everything queued, answer every waiter with what it
- * knows, and exit.
- */
+int
+queue_start(struct queue *q, char *err, size_t errlen)
+{
+	if (q->hooks.start(q->hooks.arg, q->st, err, errlen) == -1)
+		return -1;
+	/* every task comes at once */
+	for (size_t i = 0; i < NTASKS; i++)
+		q->task_at[i] = clock_mono_ms();
+	if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
+		snprintf(err, errlen, "queue: cannot start the writer thread");
+		return -1;
+	}
+	q->writer_running = 1;
+	return 0;
+}
+
+/* Answers every waiter now and every later send at its commit. */
 void
 queue_release(struct queue *q)
 {
-	pthread_mutex_lock(&q->mu);
-	q->release = 1;
-	pthread_cond_signal(&q->cv);
-	pthread_mutex_unlock(&q->mu);
+	atomic_store(&q->release, 1);
+	loop_wake(q->loop);
 }
 
+/*
+ * Refuse sends; stop delivery (its last reports are posted); let the
+ * writer commit everything posted, answer every waiter with what it
+ * knows, and exit.
+ */
 void
 queue_stop(struct queue *q)
 {
 	if (q == NULL)
 		return;
-	pthread_mutex_lock(&q->mu);
-	q->stopping = 1;
-	pthread_mutex_unlock(&q->mu);
-	delivery_stop(q->engine);
-	pthread_mutex_lock(&q->mu);
-	q->stop_writer = 1;
-	pthread_cond_signal(&q->cv);
-	pthread_mutex_unlock(&q->mu);
+	atomic_store(&q->stopping, 1);
+	q->hooks.stop(q->hooks.arg);
+	loop_close(q->loop);
 	if (q->writer_running)
 		pthread_join(q->writer, NULL);
-	delivery_free(q->engine);
+	else
+		writer_main(q); /* never started: the same drain, here */
+	if (q->hooks.done != NULL)
+		q->hooks.done(q->hooks.arg);
 	store_close(q->st);
+	loop_free(q->loop);
 	free(q->batch);
-	pthread_cond_destroy(&q->cv);
-	pthread_mutex_destroy(&q->mu);
 	free(q);
 }

@@ -1,22 +1,60 @@
 /*
- * queue: makes accepted messages durable and moves them to delivery.
+ * queue: makes accepted messages durable and answers the sends.
  *
- * queue_start() opens the store's write connection, starts the writer
- * thread (group commit: every operation waiting is committed in one
- * transaction, up to commit_batch) and the delivery engine, and rebuilds
- * the schedule from every non-final recipient in the store.
+ * queue_new() opens the store's write connection; queue_start() starts
+ * the writer thread (group commit: every operation waiting is committed
+ * in one transaction, up to commit_batch). The queue does not deliver:
+ * its owner (serve.c) wires it to the delivery engine through
+ * struct queue_hooks one way and queue_report() the other.
  */
 #ifndef PIGEON_QUEUE_QUEUE_H
 #define PIGEON_QUEUE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "../core/config.h"
 #include "../store/store.h"
 
 struct queue;
 
-struct queue *queue_start(const struct config *cfg, char *err, size_t errlen);
-/* Stops accepting (queue_send answers -1 from now on), commits what is in
- * flight, runs every pending callback, stops the threads, frees. */
+/* What the queue tells its owner. arg is queue_hooks.arg. */
+struct queue_hooks {
+	/*
+	 * queue_start, on its caller's thread, before the writer starts:
+	 * rebuild the schedule from st (the write connection, borrowed for
+	 * the call: read it only) and start delivery. 0 or -1 with err.
+	 */
+	int (*start)(void *arg, struct store *st, char *err, size_t errlen);
+	/*
+	 * Writer thread: m and its recipients are committed (m->id and
+	 * m->rcpts[i].id set, m->rcpts[i].state as stored); schedule its
+	 * RCPT_QUEUED recipients. m is borrowed for the call. 0, or -1
+	 * when they could not be scheduled (they are durable: the next
+	 * start does it).
+	 */
+	int (*committed)(void *arg, const struct store_msg *m);
+	/* queue_stop, after sends are refused and before the writer
+	 * drains: stop delivery; its last queue_report()s are made before
+	 * this returns. committed() may still be called after it. */
+	void (*stop)(void *arg);
+	/* queue_stop, once the writer has exited: the hooks are called no
+	 * more; the owner may free arg. May be NULL. */
+	void (*done)(void *arg);
+	void *arg;
+};
+
+/* The write connection and no thread yet; hooks are copied. NULL with
+ * err. */
+struct queue *queue_new(const struct config *cfg,
+                        const struct queue_hooks *hooks, char *err,
+                        size_t errlen);
+/* hooks.start, then the writer thread. 0 or -1 with err (then
+ * queue_stop frees q). */
+int queue_start(struct queue *q, char *err, size_t errlen);
+/* Stops accepting (queue_send answers -1 from now on), stops delivery
+ * (hooks.stop), commits what is in flight, runs every pending callback,
+ * stops the writer, frees. Accepts a queue never started, and NULL. */
 void queue_stop(struct queue *q);
 /* From now on a committed send is answered at once with what is known,
  * without waiting for its first attempt (a drain: SIGTERM). Any thread. */
@@ -29,7 +67,7 @@ void queue_release(struct queue *q);
  * wait_ms and its outcome is committed, else RCPT_QUEUED or
  * RCPT_DEFERRED (or RCPT_SUPPRESSED as submitted). rc -1: nothing was
  * written (store failure or stopping); states is NULL.
- * Runs on the writer or delivery thread: do not block in it.
+ * Runs on the writer thread: do not block in it.
  */
 typedef void queue_send_fn(void *arg, int rc, const enum rcpt_state *states);
 
@@ -42,5 +80,17 @@ typedef void queue_send_fn(void *arg, int rc, const enum rcpt_state *states);
  */
 int queue_send(struct queue *q, struct store_msg *m, int wait_ms,
                queue_send_fn *cb, void *arg);
+
+/*
+ * The outcomes of one attempt for recipients of message msg_id, to be
+ * committed; takes outcomes (an array of n, reply strings malloc'd)
+ * whatever happens. Any thread. They are committed in the order
+ * reported, retried while the store fails, and answer the message's
+ * waiting send once committed. 0, or -1 when they are lost (out of
+ * memory or after stop; logged): the recipients keep their stored
+ * state and are tried again after a restart.
+ */
+int queue_report(struct queue *q, int64_t msg_id,
+                 struct store_outcome *outcomes, size_t n);
 
 #endif

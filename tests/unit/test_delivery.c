@@ -19,7 +19,9 @@
 #include "../../src/core/clock.h"
 #include "../../src/core/config.h"
 #include "../../src/core/random.h"
+#include "../../src/delivery/deliver.h"
 #include "../../src/delivery/delivery.h"
+#include "../../src/delivery/scheduler.h"
 
 #define MAX_SEEN 64
 
@@ -40,7 +42,7 @@ struct collector {
 };
 
 static void
-collect(void *arg, struct delivery_report *r)
+collect(void *arg, struct deliver_report *r)
 {
 	struct collector *c = arg;
 
@@ -59,7 +61,7 @@ collect(void *arg, struct delivery_report *r)
 	}
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
-	delivery_report_free(r);
+	deliver_report_free(r);
 }
 
 /* Waits until rcpt has an outcome in a final state or with this many
@@ -117,7 +119,7 @@ test_backoff(void **state)
 	random_set_seed(42);
 	for (int a = 1; a <= 6; a++)
 		for (int k = 0; k < 200; k++) {
-			v = delivery_backoff(a, &cfg);
+			v = deliver_backoff(a, &cfg);
 			assert_true(v >= want[a - 1] - want[a - 1] / 10);
 			assert_true(v <= want[a - 1] + want[a - 1] / 10);
 			/* jitter never takes a delay past the cap */
@@ -129,16 +131,16 @@ test_backoff(void **state)
 		}
 	assert_true(varied); /* there is jitter */
 	/* huge attempt counts neither overflow nor pass the cap */
-	v = delivery_backoff(1000, &cfg);
+	v = deliver_backoff(1000, &cfg);
 	assert_true(v >= 9000 && v <= 10000);
-	v = delivery_backoff(0, &cfg);
+	v = deliver_backoff(0, &cfg);
 	assert_true(v >= 900 && v <= 1100);
 	/* SPEC §6.3 defaults: 1 min, 2, 4, … capped at 1 h */
 	config_clear(&cfg);
 	config_defaults(&cfg, 0);
-	v = delivery_backoff(3, &cfg);
+	v = deliver_backoff(3, &cfg);
 	assert_true(v >= 216000 && v <= 264000);
-	v = delivery_backoff(12, &cfg);
+	v = deliver_backoff(12, &cfg);
 	assert_true(v >= 3240000 && v <= 3600000);
 	random_set_seed(0);
 	config_clear(&cfg);
@@ -165,7 +167,7 @@ test_classify(void **state)
 	    {ROUTE_PROTO, 0, 0, RCPT_DEFERRED},
 	    {ROUTE_CONN, 0, 3600000, RCPT_FAILED},
 	};
-	struct delivery_rcpt r;
+	struct sched_rcpt r;
 
 	config_defaults(&cfg, 0);
 	cfg.max_queue_age = 3600;
@@ -173,7 +175,7 @@ test_classify(void **state)
 		memset(&r, 0, sizeof(r));
 		r.cls = rows[i].cls;
 		r.code = rows[i].code;
-		assert_int_equal(delivery_classify(&r, rows[i].age_ms, &cfg),
+		assert_int_equal(deliver_classify(&r, rows[i].age_ms, &cfg),
 		                 rows[i].want);
 	}
 	config_clear(&cfg);
@@ -212,11 +214,11 @@ engine_teardown(void **state)
 	return 0;
 }
 
-static struct delivery_job *
+static struct sched_job *
 job(int64_t msg, int64_t created)
 {
-	struct delivery_job *j =
-	    delivery_job_new(msg, "<t@example.com>", NULL, created, 1);
+	struct sched_job *j =
+	    sched_job_new(msg, "<t@example.com>", NULL, created, 1);
 
 	assert_non_null(j);
 	return j;
@@ -226,13 +228,12 @@ static void
 test_capture_outcomes(void **state)
 {
 	struct engine_fx *fx = *state;
-	struct delivery_job *j = job(1, clock_now_ms());
+	struct sched_job *j = job(1, clock_now_ms());
 	int i;
 
-	assert_int_equal(delivery_job_add(j, 11, "user@example.net", 0), 0);
-	assert_int_equal(delivery_job_add(j, 12, "bounce-me@example.net", 0),
-	                 0);
-	assert_int_equal(delivery_job_add(j, 13, "Defer.x@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 11, "user@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 12, "bounce-me@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 13, "Defer.x@example.net", 0), 0);
 	delivery_submit(fx->d, j);
 
 	assert_true((i = wait_for(&fx->c, 11, 1, 2000)) >= 0);
@@ -261,10 +262,10 @@ test_capture_fail_expires(void **state)
 {
 	struct engine_fx *fx = *state;
 	/* 3600 s max age: a message created 3599.7 s ago expires soon */
-	struct delivery_job *j = job(2, clock_now_ms() - 3599700);
+	struct sched_job *j = job(2, clock_now_ms() - 3599700);
 	int i, a;
 
-	assert_int_equal(delivery_job_add(j, 21, "fail@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 21, "fail@example.net", 0), 0);
 	delivery_submit(fx->d, j);
 	assert_true((i = wait_for(&fx->c, 21, 1, 2000)) >= 0);
 	assert_int_equal(fx->c.seen[i].state, RCPT_DEFERRED);
@@ -283,15 +284,15 @@ static void
 test_capture_slow(void **state)
 {
 	struct engine_fx *fx = *state;
-	struct delivery_job *j = job(3, clock_now_ms());
+	struct sched_job *j = job(3, clock_now_ms());
 	int64_t t0 = clock_mono_ms();
 	int i;
 
-	assert_int_equal(delivery_job_add(j, 31, "slow@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 31, "slow@example.net", 0), 0);
 	delivery_submit(fx->d, j);
 	/* not before capture_slow_ms, and the loop is not blocked meanwhile */
 	j = job(4, clock_now_ms());
-	assert_int_equal(delivery_job_add(j, 41, "quick@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 41, "quick@example.net", 0), 0);
 	delivery_submit(fx->d, j);
 	assert_true((i = wait_for(&fx->c, 41, 1, 2000)) >= 0);
 	assert_true(fx->c.seen[i].at - t0 < 400);
@@ -304,18 +305,18 @@ static void
 test_stop_drops_pending(void **state)
 {
 	struct engine_fx *fx = *state;
-	struct delivery_job *j = job(5, clock_now_ms());
+	struct sched_job *j = job(5, clock_now_ms());
 
 	j->due_ms = clock_now_ms() + 60000;
-	assert_int_equal(delivery_job_add(j, 51, "later@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 51, "later@example.net", 0), 0);
 	delivery_submit(fx->d, j);
 	j = job(6, clock_now_ms());
-	assert_int_equal(delivery_job_add(j, 61, "slow@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 61, "slow@example.net", 0), 0);
 	delivery_submit(fx->d, j);
 	usleep(50000);
 	delivery_stop(fx->d); /* one scheduled, one inside the route */
 	j = job(7, clock_now_ms());
-	assert_int_equal(delivery_job_add(j, 71, "x@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 71, "x@example.net", 0), 0);
 	delivery_submit(fx->d, j); /* freed, never run */
 	assert_int_equal(wait_for(&fx->c, 51, 1, 100), -1);
 	assert_int_equal(wait_for(&fx->c, 61, 1, 700), -1);

@@ -28,6 +28,7 @@
 #include "../../src/core/clock.h"
 #include "../../src/core/config.h"
 #include "../../src/queue/queue.h"
+#include "../../src/admin/wire.h"
 
 #define ACC "a0000000000000000000000000000001"
 #define ZONE "z0000000000000000000000000000001"
@@ -118,7 +119,7 @@ setup(void **state)
 	assert_int_equal(store_domain_create(s, &d), 0);
 	store_close(s);
 	assert_non_null(f->rd = store_open(path, err, sizeof(err)));
-	if ((f->q = queue_start(&f->cfg, err, sizeof(err))) == NULL)
+	if ((f->q = wire_queue(&f->cfg, err, sizeof(err))) == NULL)
 		fail_msg("queue_start: %s", err);
 	*state = f;
 	return 0;

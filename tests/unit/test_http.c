@@ -28,6 +28,7 @@
 #include "../../src/core/hash.h"
 #include "../../src/core/log.h"
 #include "../../src/mail/dkim.h"
+#include "../../src/admin/wire.h"
 
 #define ACC "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define TOKEN "test-token-secret"
@@ -188,7 +189,7 @@ setup(void **state)
 		return -1;
 	free(pem);
 	store_close(st);
-	if ((q = queue_start(&cfg, err, sizeof(err))) == NULL ||
+	if ((q = wire_queue(&cfg, err, sizeof(err))) == NULL ||
 	    (tenant = tenant_new(&cfg, err, sizeof(err))) == NULL ||
 	    (submit = submit_new(&cfg, q)) == NULL ||
 	    (api = api_start(&cfg, q, submit, tenant, -1, err, sizeof(err))) ==

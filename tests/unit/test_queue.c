@@ -1,5 +1,5 @@
 /*
- * test_queue: src/queue/queue.c with the delivery engine and the capture
+ * test_queue: src/queue/queue.c wired to the delivery engine and the capture
  * route on a store in a temp dir — concurrent sends, a store failure
  * (rc -1, nothing written), the waiter's answers for each capture test
  * address, retries, expiry, and a restart with pending recipients.
@@ -22,6 +22,7 @@
 #include "../../src/core/clock.h"
 #include "../../src/core/config.h"
 #include "../../src/queue/queue.h"
+#include "../../src/admin/wire.h"
 
 #define ACC "a0000000000000000000000000000001"
 #define ZONE "z0000000000000000000000000000001"
@@ -144,7 +145,7 @@ start(struct fixture *f)
 {
 	char err[256];
 
-	f->q = queue_start(&f->cfg, err, sizeof(err));
+	f->q = wire_queue(&f->cfg, err, sizeof(err));
 	if (f->q == NULL)
 		fail_msg("queue_start: %s", err);
 }
@@ -433,6 +434,34 @@ test_stop_answers_waiters(void **state)
 	assert_int_equal(s.states[0], RCPT_QUEUED);
 }
 
+/* Sends still being committed when the queue stops: each is answered
+ * once, and the engine, stopped first, takes no job from them. */
+static void
+test_stop_while_sending(void **state)
+{
+	struct fixture *f = *state;
+	static const char *one[] = {"user@example.net"};
+	struct sent *s = calloc(200, sizeof(*s));
+	char mid[64];
+
+	assert_non_null(s);
+	start(f);
+	for (int i = 0; i < 200; i++) {
+		snprintf(mid, sizeof(mid), "<ss%d@example.com>", i);
+		sent_init(&s[i], mid, one, 1);
+		assert_int_equal(
+		    queue_send(f->q, &s[i].m, i % 2 ? 5000 : 0, sent_cb, &s[i]),
+		    0);
+	}
+	queue_stop(f->q);
+	f->q = NULL;
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(atomic_load(&s[i].calls), 1);
+		assert_int_equal(s[i].rc, 0);
+	}
+	free(s);
+}
+
 static void
 test_restart(void **state)
 {
@@ -488,6 +517,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_slow_times_out, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_answers_waiters, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_while_sending, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 	};

@@ -24,6 +24,7 @@
 #include "../../src/mail/addr.h"
 #include "../../src/mail/dkim.h"
 #include "../../src/mail/limits.h"
+#include "../../src/admin/wire.h"
 #include "../../src/submit/submit.h"
 
 #define ACC "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -116,7 +117,7 @@ setup(void **state)
 		return -1;
 	free(pem);
 	store_close(st);
-	if ((q = queue_start(&cfg, err, sizeof(err))) == NULL ||
+	if ((q = wire_queue(&cfg, err, sizeof(err))) == NULL ||
 	    (tenant = tenant_new(&cfg, err, sizeof(err))) == NULL ||
 	    (svc = submit_new(&cfg, q)) == NULL) {
 		fprintf(stderr, "start: %s\n", err);

@@ -1,0 +1,88 @@
+/*
+ * wire: the queue and the delivery engine put together (see wire.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../delivery/delivery.h"
+#include "wire.h"
+
+/* What the hooks need: both ends. */
+struct wiring {
+	struct queue *q;
+	struct delivery *d;
+};
+
+static int
+wiring_start(void *arg, struct store *st, char *err, size_t errlen)
+{
+	struct wiring *w = arg;
+
+	if (delivery_rebuild(w->d, st, err, errlen) == -1)
+		return -1;
+	return delivery_start(w->d, err, errlen);
+}
+
+static int
+wiring_committed(void *arg, const struct store_msg *m)
+{
+	struct wiring *w = arg;
+
+	return delivery_submit_msg(w->d, m);
+}
+
+static void
+wiring_stop(void *arg)
+{
+	struct wiring *w = arg;
+
+	delivery_stop(w->d);
+}
+
+static void
+wiring_done(void *arg)
+{
+	struct wiring *w = arg;
+
+	delivery_free(w->d);
+	free(w);
+}
+
+/* Engine thread: the outcomes go to the writer. */
+static void
+wiring_report(void *arg, struct deliver_report *r)
+{
+	struct wiring *w = arg;
+
+	queue_report(w->q, r->msg_id, r->outcomes, r->n);
+	r->outcomes = NULL;
+	r->n = 0;
+	deliver_report_free(r);
+}
+
+struct queue *
+wire_queue(const struct config *cfg, char *err, size_t errlen)
+{
+	struct queue_hooks h = {.start = wiring_start,
+	                        .committed = wiring_committed,
+	                        .stop = wiring_stop,
+	                        .done = wiring_done};
+	struct wiring *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h.arg = w;
+	if ((w->d = delivery_new(cfg, wiring_report, w, err, errlen)) == NULL ||
+	    (w->q = queue_new(cfg, &h, err, errlen)) == NULL) {
+		delivery_free(w->d);
+		free(w);
+		return NULL;
+	}
+	if (queue_start(w->q, err, errlen) == -1) {
+		queue_stop(w->q); /* frees w */
+		return NULL;
+	}
+	return w->q;
+}

@@ -1,0 +1,156 @@
+/*
+ * deliver: outcome classification, retry timing and the log line (see
+ * deliver.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "../core/random.h"
+#include "deliver.h"
+#include "scheduler.h"
+
+#define REPLY_LOG_MAX (3 * 256 + 1) /* a reply escaped whole */
+
+void
+deliver_report_free(struct deliver_report *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; r->outcomes != NULL && i < r->n; i++)
+		free((char *)r->outcomes[i].reply);
+	free(r->outcomes);
+	free(r);
+}
+
+int64_t
+deliver_backoff(int attempts, const struct config *cfg)
+{
+	int64_t d = cfg->retry_base_ms, max = cfg->retry_max_ms, span;
+
+	if (d < 1)
+		d = 1;
+	for (int i = 1; i < attempts && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	/* ±10% so that retries of one burst spread out; never past the
+	 * cap */
+	span = d / 5;
+	if (span > 0)
+		d = d - d / 10 + (int64_t)(random_u64() % (uint64_t)(span + 1));
+	if (d > max)
+		d = max;
+	return d < 1 ? 1 : d;
+}
+
+enum rcpt_state
+deliver_classify(const struct sched_rcpt *r, int64_t age_ms,
+                 const struct config *cfg)
+{
+	if (r->cls == ROUTE_RESP && r->code >= 200 && r->code < 300)
+		return RCPT_DELIVERED;
+	if (r->cls == ROUTE_RESP && r->code >= 500 && r->code < 600)
+		return RCPT_BOUNCED;
+	if (age_ms >= cfg->max_queue_age * 1000)
+		return RCPT_FAILED;
+	return RCPT_DEFERRED;
+}
+
+static const char *
+dsn_of(const struct sched_rcpt *r)
+{
+	return r->enhanced[0] != '\0' ? r->enhanced : "-";
+}
+
+/* One line per recipient and attempt (STYLE: Logging). */
+static void
+deliver_log(const struct sched_job *j, const struct sched_rcpt *r,
+            const char *route, enum rcpt_state s, int64_t age, int64_t wait)
+{
+	char tail[48] = "", reply[REPLY_LOG_MAX];
+
+	if (s == RCPT_DEFERRED)
+		snprintf(tail, sizeof(tail), " next=+%.1fs",
+		         (double)wait / 1000.0);
+	else if (s == RCPT_FAILED)
+		snprintf(tail, sizeof(tail), " expired=max_queue_age");
+	log_info("msg=%s rcpt=%s route=%s attempt=%d status=%s dsn=%s "
+	         "reply=\"%s\" delay=%.1fs%s",
+	         j->message_id, r->address, route, r->attempts,
+	         rcpt_state_name(s), dsn_of(r),
+	         log_escape(r->reply, reply, sizeof(reply)),
+	         (double)age / 1000.0, tail);
+}
+
+int64_t
+deliver_finish(struct sched_job *j, const char *route, const struct config *cfg,
+               struct deliver_report **repp)
+{
+	struct deliver_report *rep = NULL;
+	int64_t now = clock_now_ms(), age = now - j->created_ms;
+	int64_t expiry = j->created_ms + cfg->max_queue_age * 1000;
+	int64_t due = 0, next;
+	enum rcpt_state *st;
+	size_t keep = 0;
+
+	/* without st each state is classified again: the same answer */
+	st = calloc(j->nrcpts ? j->nrcpts : 1, sizeof(*st));
+	if ((rep = calloc(1, sizeof(*rep))) == NULL ||
+	    (rep->outcomes = calloc(j->nrcpts, sizeof(*rep->outcomes))) ==
+	        NULL) {
+		free(rep);
+		rep = NULL;
+		log_warnx("delivery: msg=%s: out of memory, outcomes not "
+		          "recorded",
+		          j->message_id);
+	} else
+		rep->msg_id = j->msg_id;
+	/* The deferred recipients of a job stay one job: one next attempt
+	 * for all, the earliest of their backoffs, and never after the
+	 * expiry, where the last attempt decides (SPEC §6.3). */
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		struct sched_rcpt *r = &j->rcpts[i];
+		enum rcpt_state s;
+
+		r->attempts++;
+		s = deliver_classify(r, age, cfg);
+		if (st != NULL)
+			st[i] = s;
+		if (s != RCPT_DEFERRED)
+			continue;
+		next = now + deliver_backoff(r->attempts, cfg);
+		if (due == 0 || next < due)
+			due = next;
+	}
+	if (due > expiry)
+		due = expiry > now ? expiry : now;
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		struct sched_rcpt *r = &j->rcpts[i];
+		enum rcpt_state s =
+		    st != NULL ? st[i] : deliver_classify(r, age, cfg);
+
+		deliver_log(j, r, route, s, age, due - now);
+		if (rep != NULL) {
+			struct store_outcome *o = &rep->outcomes[rep->n++];
+
+			o->rcpt_id = r->id;
+			o->state = s;
+			o->attempts = r->attempts;
+			o->last_attempt = j->started_ms;
+			o->next_attempt = s == RCPT_DEFERRED ? due : 0;
+			o->reply = r->reply[0] ? strdup(r->reply) : NULL;
+		}
+		if (s != RCPT_DEFERRED) {
+			free(r->address);
+			continue;
+		}
+		j->rcpts[keep++] = *r;
+	}
+	free(st);
+	j->nrcpts = keep;
+	*repp = rep;
+	return keep > 0 ? due : 0;
+}

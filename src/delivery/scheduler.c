@@ -1,0 +1,444 @@
+/*
+ * scheduler: jobs, timers and per-destination caps (see scheduler.h).
+ *
+ * A job is in one of four states. TIMED: its timer is armed for due_ms.
+ * WAITING: due, but its destination is at its cap; it sits in the
+ * destination's queue. STARTING: a slot was freed for it, its timer is
+ * armed for now (so a route that answers at once never recurses through
+ * a long queue). ROUTE: inside its route. A destination lives while
+ * jobs refer to it.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "../core/clock.h"
+#include "../core/log.h"
+#include "scheduler.h"
+
+#define DEST_BUCKETS 1024
+
+enum { JOB_TIMED, JOB_WAITING, JOB_STARTING, JOB_ROUTE };
+
+struct sched_dest {
+	struct route *route;
+	char *domain;
+	int cap;                         /* route->max_conns; 0 = none */
+	int active;                      /* jobs in the route, or starting */
+	size_t njobs;                    /* jobs that point here */
+	struct sched_job *whead, *wtail; /* due, waiting for a slot */
+	struct sched_dest *hnext;
+};
+
+struct sched {
+	struct event_base *base;
+	sched_done_fn *done;
+	void *done_arg;
+	struct sched_job *jobs;
+	struct sched_dest *dbucket[DEST_BUCKETS];
+};
+
+/* The destination of an envelope address: its domain. */
+static const char *
+rcpt_domain(const char *address)
+{
+	const char *at = strrchr(address, '@');
+
+	return at != NULL ? at + 1 : address;
+}
+
+struct sched_job *
+sched_job_new(int64_t msg_id, const char *message_id, const char *domain_id,
+              int64_t created_ms, size_t n)
+{
+	struct sched_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->msg_id = msg_id;
+	j->created_ms = created_ms;
+	j->cap = n ? n : 1;
+	j->message_id = strdup(message_id != NULL ? message_id : "");
+	if (domain_id != NULL)
+		j->domain_id = strdup(domain_id);
+	j->rcpts = calloc(j->cap, sizeof(*j->rcpts));
+	if (j->message_id == NULL || j->rcpts == NULL ||
+	    (domain_id != NULL && j->domain_id == NULL)) {
+		sched_job_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+int
+sched_job_add(struct sched_job *j, int64_t rcpt_id, const char *address,
+              int attempts)
+{
+	struct sched_rcpt *nv, *r;
+
+	if (j->domain == NULL &&
+	    (j->domain = strdup(rcpt_domain(address))) == NULL)
+		return -1;
+	if (j->nrcpts == j->cap) {
+		nv = realloc(j->rcpts, j->cap * 2 * sizeof(*nv));
+		if (nv == NULL)
+			return -1;
+		j->rcpts = nv;
+		j->cap *= 2;
+	}
+	r = &j->rcpts[j->nrcpts];
+	memset(r, 0, sizeof(*r));
+	if ((r->address = strdup(address)) == NULL)
+		return -1;
+	r->id = rcpt_id;
+	r->attempts = attempts;
+	j->nrcpts++;
+	return 0;
+}
+
+void
+sched_job_free(struct sched_job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->timer != NULL)
+		event_free(j->timer);
+	for (size_t i = 0; j->rcpts != NULL && i < j->nrcpts; i++)
+		free(j->rcpts[i].address);
+	free(j->rcpts);
+	free(j->message_id);
+	free(j->domain_id);
+	free(j->domain);
+	free(j);
+}
+
+int
+sched_jobs_of(const struct store_msg *m, struct sched_job **jobs)
+{
+	struct sched_job *job;
+	const char *dom;
+	char *taken;
+	int n = 0;
+
+	if ((taken = calloc(m->nrcpts ? m->nrcpts : 1, 1)) == NULL)
+		return -1;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		if (m->rcpts[i].state != RCPT_QUEUED || taken[i])
+			continue;
+		dom = rcpt_domain(m->rcpts[i].address);
+		if ((job = sched_job_new(m->id, m->message_id, m->domain_id,
+		                         m->created, 1)) == NULL)
+			goto fail;
+		jobs[n++] = job;
+		for (size_t k = i; k < m->nrcpts; k++) {
+			if (m->rcpts[k].state != RCPT_QUEUED || taken[k] ||
+			    strcasecmp(rcpt_domain(m->rcpts[k].address), dom) !=
+			        0)
+				continue;
+			if (sched_job_add(job, m->rcpts[k].id,
+			                  m->rcpts[k].address, 0) == -1)
+				goto fail;
+			taken[k] = 1;
+		}
+	}
+	free(taken);
+	return n;
+fail:
+	while (n > 0)
+		sched_job_free(jobs[--n]);
+	free(taken);
+	return -1;
+}
+
+/* Rebuilding: the pending recipients of one message (the scan gives
+ * them together) make one job per domain. */
+struct rebuild {
+	sched_job_fn *fn;
+	void *arg;
+	int64_t msg_id;
+	struct sched_job **jobs; /* of msg_id, one per domain */
+	size_t n, cap;
+	int64_t now;
+	size_t nrcpts, njobs;
+	int failed;
+};
+
+static void
+rebuild_flush(struct rebuild *rb)
+{
+	for (size_t i = 0; i < rb->n; i++)
+		rb->fn(rb->arg, rb->jobs[i]);
+	rb->njobs += rb->n;
+	rb->n = 0;
+}
+
+/* The job of r's message and domain, made when new; NULL. */
+static struct sched_job *
+rebuild_job(struct rebuild *rb, const struct pending_rcpt *r)
+{
+	struct sched_job *j, **nv;
+	const char *dom = rcpt_domain(r->address);
+
+	if (r->msg_id != rb->msg_id) {
+		rebuild_flush(rb);
+		rb->msg_id = r->msg_id;
+	}
+	for (size_t i = 0; i < rb->n; i++)
+		if (strcasecmp(rb->jobs[i]->domain, dom) == 0)
+			return rb->jobs[i];
+	if (rb->n == rb->cap) {
+		size_t cap = rb->cap ? rb->cap * 2 : 8;
+		if ((nv = realloc(rb->jobs, cap * sizeof(*nv))) == NULL)
+			return NULL;
+		rb->jobs = nv;
+		rb->cap = cap;
+	}
+	if ((j = sched_job_new(r->msg_id, r->message_id, r->domain_id,
+	                       r->created_ms, 1)) == NULL)
+		return NULL;
+	j->due_ms = 0;
+	return rb->jobs[rb->n++] = j;
+}
+
+static int
+rebuild_row(void *arg, const struct pending_rcpt *r)
+{
+	struct rebuild *rb = arg;
+	struct sched_job *j;
+	int64_t due = r->state == RCPT_QUEUED ? rb->now : r->next_attempt;
+
+	if ((j = rebuild_job(rb, r)) == NULL ||
+	    sched_job_add(j, r->rcpt_id, r->address, r->attempts) == -1) {
+		rb->failed = 1;
+		return -1;
+	}
+	if (j->due_ms == 0 || due < j->due_ms)
+		j->due_ms = due;
+	rb->nrcpts++;
+	return 0;
+}
+
+int
+sched_rebuild(struct store *st, sched_job_fn *fn, void *arg, size_t *nrcpts,
+              size_t *njobs)
+{
+	struct rebuild rb;
+	int rc = 0;
+
+	memset(&rb, 0, sizeof(rb));
+	rb.fn = fn;
+	rb.arg = arg;
+	rb.now = clock_now_ms();
+	if (store_pending_scan(st, rebuild_row, &rb) == -1 || rb.failed) {
+		while (rb.n > 0)
+			sched_job_free(rb.jobs[--rb.n]);
+		rc = rb.failed ? SCHED_ENOMEM : -1;
+	} else
+		rebuild_flush(&rb);
+	free(rb.jobs);
+	*nrcpts = rb.nrcpts;
+	*njobs = rb.njobs;
+	return rc;
+}
+
+struct sched *
+sched_new(struct event_base *base, sched_done_fn *done, void *arg)
+{
+	struct sched *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->base = base;
+	s->done = done;
+	s->done_arg = arg;
+	return s;
+}
+
+static size_t
+dest_hash(const struct route *rt, const char *domain)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uintptr_t)rt;
+
+	for (; *domain != '\0'; domain++) {
+		h ^= (unsigned char)tolower((unsigned char)*domain);
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h % DEST_BUCKETS);
+}
+
+/* j's destination, made when new; NULL on allocation failure. */
+static struct sched_dest *
+dest_get(struct sched *s, struct sched_job *j)
+{
+	struct sched_dest **dp, *d;
+	const char *dom = j->domain != NULL ? j->domain : "";
+
+	dp = &s->dbucket[dest_hash(j->route, dom)];
+	for (d = *dp; d != NULL; d = d->hnext)
+		if (d->route == j->route && strcasecmp(d->domain, dom) == 0)
+			return d;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	if ((d->domain = strdup(dom)) == NULL) {
+		free(d);
+		return NULL;
+	}
+	d->route = j->route;
+	d->cap = j->route->max_conns;
+	d->hnext = *dp;
+	*dp = d;
+	return d;
+}
+
+/* One job less points at d; the last one frees it. */
+static void
+dest_put(struct sched *s, struct sched_dest *d)
+{
+	struct sched_dest **dp;
+
+	if (--d->njobs > 0)
+		return;
+	dp = &s->dbucket[dest_hash(d->route, d->domain)];
+	while (*dp != d)
+		dp = &(*dp)->hnext;
+	*dp = d->hnext;
+	free(d->domain);
+	free(d);
+}
+
+static void
+job_unlink(struct sched *s, struct sched_job *j)
+{
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		s->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	j->prev = j->next = NULL;
+}
+
+static void
+job_arm(struct sched_job *j, int64_t wait)
+{
+	struct timeval tv;
+
+	if (wait < 0)
+		wait = 0;
+	tv.tv_sec = wait / 1000;
+	tv.tv_usec = (wait % 1000) * 1000;
+	evtimer_add(j->timer, &tv);
+}
+
+static void
+route_done(void *arg, struct sched_job *j)
+{
+	struct sched *s = arg;
+
+	s->done(s->done_arg, j);
+}
+
+/* A job's timer fired: into its route, or into the queue of its
+ * destination when that is at its cap. */
+static void
+job_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched_job *j = arg;
+	struct sched_dest *d = j->dest;
+
+	if (j->state == JOB_TIMED) {
+		if (d->cap > 0 && d->active >= d->cap) {
+			j->state = JOB_WAITING;
+			j->wnext = NULL;
+			if (d->wtail != NULL)
+				d->wtail->wnext = j;
+			else
+				d->whead = j;
+			d->wtail = j;
+			return;
+		}
+		d->active++;
+	}
+	j->state = JOB_ROUTE;
+	j->started_ms = clock_now_ms();
+	j->route->deliver(j->route, j, route_done, j->sched);
+}
+
+void
+sched_add(struct sched *s, struct sched_job *j)
+{
+	j->sched = s;
+	j->state = JOB_TIMED;
+	j->prev = NULL;
+	j->next = s->jobs;
+	if (s->jobs != NULL)
+		s->jobs->prev = j;
+	s->jobs = j;
+	if (j->timer == NULL &&
+	    (j->timer = evtimer_new(s->base, job_fire, j)) == NULL) {
+		log_warnx("delivery: msg=%s: cannot create a timer",
+		          j->message_id);
+		job_unlink(s, j);
+		sched_job_free(j);
+		return;
+	}
+	if ((j->dest = dest_get(s, j)) == NULL) {
+		log_warnx("delivery: msg=%s: out of memory scheduling",
+		          j->message_id);
+		job_unlink(s, j);
+		sched_job_free(j);
+		return;
+	}
+	j->dest->njobs++;
+	job_arm(j, j->due_ms - clock_now_ms());
+}
+
+void
+sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms)
+{
+	struct sched_dest *d = j->dest;
+	struct sched_job *w;
+
+	d->active--;
+	if ((w = d->whead) != NULL && (d->cap == 0 || d->active < d->cap)) {
+		if ((d->whead = w->wnext) == NULL)
+			d->wtail = NULL;
+		w->wnext = NULL;
+		w->state = JOB_STARTING;
+		d->active++;
+		job_arm(w, 0);
+	}
+	if (due_ms == 0) {
+		job_unlink(s, j);
+		sched_job_free(j);
+		dest_put(s, d);
+		return;
+	}
+	j->state = JOB_TIMED;
+	j->due_ms = due_ms;
+	job_arm(j, due_ms - clock_now_ms());
+}
+
+void
+sched_free(struct sched *s)
+{
+	struct sched_job *j, *next;
+	struct sched_dest *d, *dn;
+
+	if (s == NULL)
+		return;
+	for (j = s->jobs; j != NULL; j = next) {
+		next = j->next;
+		sched_job_free(j);
+	}
+	for (size_t i = 0; i < DEST_BUCKETS; i++)
+		for (d = s->dbucket[i]; d != NULL; d = dn) {
+			dn = d->hnext;
+			free(d->domain);
+			free(d);
+		}
+	free(s);
+}

@@ -1,0 +1,106 @@
+/*
+ * scheduler: the delivery jobs, their timers, and one queue per
+ * destination with a connection cap. A job is one message and one
+ * destination domain: the recipients one SMTP transaction carries
+ * (SPEC §6.3). Its destination is (route, recipient domain); a due job
+ * goes into its route only while fewer than the route's max_conns jobs
+ * of that destination are in it, else it waits in the destination's
+ * queue, oldest first, and starts when one of them finishes.
+ *
+ * The scheduler runs on the engine thread and owns the jobs it holds.
+ * It does not decide what an answer means (deliver.c) nor which route
+ * a domain takes (routes.c); it neither reads nor writes the store,
+ * except sched_rebuild's scan. The job builders (sched_job_*,
+ * sched_jobs_of, sched_rebuild) run on any thread.
+ */
+#ifndef PIGEON_DELIVERY_SCHEDULER_H
+#define PIGEON_DELIVERY_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../store/store.h"
+#include "route.h"
+
+struct sched_rcpt {
+	int64_t id;    /* recipients row id */
+	char *address; /* envelope form, owned */
+	int attempts;  /* attempts made before this one */
+	/* the route's answer to this attempt */
+	enum route_class cls;
+	int code;          /* SMTP reply code, 0 when none */
+	char enhanced[16]; /* "4.3.0", "" when none */
+	char reply[256];   /* full reply line, "" when none */
+};
+
+struct sched_dest;
+
+/* One message and the recipients of one domain, due together. */
+struct sched_job {
+	int64_t msg_id;   /* messages row id */
+	char *message_id; /* "<…>", for log lines */
+	char *domain_id;  /* sending domain, may be NULL */
+	int64_t created_ms;
+	int64_t due_ms; /* wall clock, when to try */
+	char *domain;   /* the recipients' domain, from the first one */
+	struct sched_rcpt *rcpts;
+	size_t nrcpts, cap;
+	struct route *route; /* set by the owner before sched_add */
+	void *owner;         /* the owner's, untouched here */
+	int64_t started_ms;  /* when the route took it */
+	/* scheduler state */
+	struct sched *sched;
+	struct sched_dest *dest;
+	struct event *timer;
+	int state;
+	struct sched_job *prev, *next; /* every job of the scheduler */
+	struct sched_job *wnext;       /* the destination's queue */
+};
+
+/* A job for msg with room for n recipients (it grows); NULL on
+ * allocation failure. Strings are copied. */
+struct sched_job *sched_job_new(int64_t msg_id, const char *message_id,
+                                const char *domain_id, int64_t created_ms,
+                                size_t n);
+/* Appends a recipient (address copied); -1 on allocation failure. */
+int sched_job_add(struct sched_job *j, int64_t rcpt_id, const char *address,
+                  int attempts);
+void sched_job_free(struct sched_job *j); /* accepts NULL */
+
+/*
+ * SPEC §6.3: one job per (message, destination domain). The jobs of m's
+ * RCPT_QUEUED recipients, due now, in jobs[] (room for m->nrcpts);
+ * their number, or -1 when one could not be made.
+ */
+int sched_jobs_of(const struct store_msg *m, struct sched_job **jobs);
+
+typedef void sched_job_fn(void *arg, struct sched_job *j);
+
+#define SCHED_ENOMEM (-2)
+
+/*
+ * Rebuilds the schedule from the store: every recipient not in a final
+ * state, one job per (message, domain), due at the earliest next
+ * attempt of its recipients (queued ones: now). Each job goes to
+ * fn(arg, job), which takes it. Counts in *nrcpts and *njobs. 0; -1 the
+ * scan failed (store_error(st)); SCHED_ENOMEM.
+ */
+int sched_rebuild(struct store *st, sched_job_fn *fn, void *arg, size_t *nrcpts,
+                  size_t *njobs);
+
+/* The route has answered for every recipient of j; the owner calls
+ * sched_finish(). Engine thread. */
+typedef void sched_done_fn(void *arg, struct sched_job *j);
+
+struct sched *sched_new(struct event_base *base, sched_done_fn *done,
+                        void *arg);
+/* Frees every job held, waiting or in a route: free the routes first
+ * (they borrow jobs). Accepts NULL. */
+void sched_free(struct sched *s);
+/* Takes j (j->route set) and runs it at j->due_ms, cap permitting. */
+void sched_add(struct sched *s, struct sched_job *j);
+/* After done: j leaves its route, and the next job waiting for its
+ * destination starts. due_ms 0 frees j; else j runs again then. */
+void sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms);
+
+#endif
