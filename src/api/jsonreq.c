@@ -38,6 +38,10 @@ struct rd {
 	size_t nseen;
 };
 
+static void note(struct rd *r, struct api_error *slot, enum api_err kind,
+                 const char *ptr, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
 static void
 note(struct rd *r, struct api_error *slot, enum api_err kind, const char *ptr,
      const char *fmt, va_list ap)

@@ -26,7 +26,8 @@ int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, int c);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Returns the bytes (caller frees) and leaves b empty. */
 char *buf_steal(struct buf *b, size_t *len);
 
