@@ -350,3 +350,35 @@ def test_dev_command_outside_a_dev_directory(tmp_path):
                         1, "no dev store at ./var/pigeon.db", "make run")
     assert "-c FILE" in line
     assert not (tmp_path / "var").exists()
+
+
+def test_token_and_domain_just_created_work_at_once(make_server):
+    """A token or sending domain made with the CLI is usable by the very
+    next request, even when the server checks for admin changes only
+    hourly (auth_cache_ms): a miss looks at the store again."""
+    s = make_server("fresh_at_once", auth_cache_ms=3600000)
+    s.start()
+
+    def cli(*args):  # no settle time: the next request follows at once
+        p = subprocess.run([PIGEON_BIN] + list(args) +
+                           ["--dev", "-c", s.conf_path, "--json"],
+                           cwd=s.dir, capture_output=True, timeout=30)
+        assert p.returncode == 0, p.stderr.decode()
+        return json.loads(p.stdout)
+
+    dom = "at-once-%s.test" % secrets.token_hex(3)
+    acct = cli("account", "create", "at-once")["id"]
+    zone = cli("zone", "create", acct, dom)["id"]
+    cli("domain", "create", zone, dom)
+    tok = cli("token", "create", acct, "--perm", "send,read")["token"]
+    assert_send_result(s.send(simple(**{"from": "a@" + dom}), token=tok,
+                              account=acct))
+    # a second domain of the same account, used right away
+    dom2 = "b-" + dom
+    zone2 = cli("zone", "create", acct, dom2)["id"]
+    cli("domain", "create", zone2, dom2)
+    assert_send_result(s.send(simple(**{"from": "a@" + dom2}), token=tok,
+                              account=acct))
+    # an unknown token is still refused
+    assert_error(s.send(simple(**{"from": "a@" + dom}), token="nope",
+                        account=acct), 10101)
