@@ -205,8 +205,13 @@ queue_report(struct queue *q, int64_t msg_id, struct store_outcome *outcomes,
 			return 0;
 		free(op);
 	}
-	log_warnx("queue: out of memory, outcomes of msg %lld lost",
-	          (long long)msg_id);
+	/* The recipients keep their stored state: tried again after a
+	 * restart. */
+	log_warnx("queue: outcomes of msg %lld not stored (%s); they will "
+	          "be retried after a restart",
+	          (long long)msg_id,
+	          loop_closed(q->loop) ? "the writer has stopped"
+	                               : "out of memory");
 	outcomes_free(outcomes, n);
 	return -1;
 }

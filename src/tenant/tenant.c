@@ -218,16 +218,21 @@ tenant_snap(struct tenant *t)
  * Checks the store's generation and swaps in a new snapshot when it
  * moved. since is t->checks as the caller read it when it arrived: if a
  * check began after that, its result is as fresh as the caller needs
- * and nothing is read again.
+ * and nothing is read again. wait 0: return at once when another
+ * thread's check is under way (the snapshot it has will do).
  */
 static void
-tenant_check(struct tenant *t, unsigned long long since)
+tenant_check(struct tenant *t, unsigned long long since, int wait)
 {
 	struct tenant_snap *ns, *old;
 	const char *why;
 	int64_t gen;
 
-	pthread_mutex_lock(&t->reload);
+	if (!wait) {
+		if (pthread_mutex_trylock(&t->reload) != 0)
+			return;
+	} else
+		pthread_mutex_lock(&t->reload);
 	if (atomic_load(&t->checks) > since)
 		goto out;
 	atomic_fetch_add(&t->checks, 1);
@@ -260,7 +265,7 @@ tenant_fresher(struct tenant *t, const struct tenant_snap *seen,
 {
 	struct tenant_snap *s;
 
-	tenant_check(t, since);
+	tenant_check(t, since, 1);
 	if ((s = tenant_snap(t)) != NULL && s == seen) {
 		snap_unref(s);
 		s = NULL;
@@ -292,7 +297,7 @@ tenant_main(void *arg)
 		if (t->stopping)
 			break;
 		pthread_mutex_unlock(&t->stop_mu);
-		tenant_check(t, atomic_load(&t->checks));
+		tenant_check(t, atomic_load(&t->checks), 1);
 		pthread_mutex_lock(&t->stop_mu);
 	}
 	pthread_mutex_unlock(&t->stop_mu);
@@ -320,7 +325,7 @@ tenant_new(const struct config *cfg, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca);
 	if ((t->st = store_open(cfg->db_path, err, errlen)) == NULL)
 		goto fail;
-	tenant_check(t, 0);
+	tenant_check(t, 0, 1);
 	if (t->snap == NULL) {
 		snprintf(err, errlen,
 		         "tenant: cannot load accounts and tokens");
@@ -395,8 +400,9 @@ tenant_auth(struct tenant *au, const struct tenant_cred *cred,
 	memset(ctx, 0, sizeof(*ctx));
 	/* what a client may hear: nothing about which check failed */
 	*why = "the token is not valid (unknown, revoked or expired)";
+	/* never waits: while another thread checks, the snapshot serves */
 	if (au->cfg->auth_cache_ms == 0)
-		tenant_check(au, since);
+		tenant_check(au, since, 0);
 	if ((ctx->snap = tenant_snap(au)) == NULL) {
 		*why = NULL;
 		return TENANT_UNAVAILABLE;

@@ -57,6 +57,29 @@ teardown(void **state)
 	return 0;
 }
 
+/* The stored bytes of messages row id, read with SQL beside the store
+ * (delivery reads them by row id): how many, -1 when there is no row. */
+static long
+raw_len_of(const char *path, int64_t id)
+{
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	long n = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT raw FROM messages WHERE "
+	                                    "id = ?",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_bytes(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
 static void
 seed(struct store *s)
 {
@@ -353,6 +376,7 @@ test_messages(void **state)
 	store_rollback(f->s);
 	assert_int_equal(
 	    store_message_status(f->s, ACC, "<m2@example.com>", &st), 1);
+	assert_int_equal(raw_len_of(f->path, m2.id), -1);
 
 	assert_int_equal(
 	    store_message_raw_by_id(f->s, ACC, "<m1@example.com>", &raw, &len),
@@ -370,7 +394,7 @@ test_messages(void **state)
 	    store_message_raw_by_id(f->s, ACC2, "<m1@example.com>", &raw, &len),
 	    1);
 
-	/* no preview: the raw is not shown */
+	/* no preview: the raw is kept for delivery, not shown */
 	msg_init(&m2, r2, "<m3@example.com>", 0);
 	assert_int_equal(store_begin(f->s), 0);
 	assert_int_equal(store_message_insert(f->s, &m2), 0);
@@ -378,6 +402,7 @@ test_messages(void **state)
 	assert_int_equal(
 	    store_message_raw_by_id(f->s, ACC, "<m3@example.com>", &raw, &len),
 	    1);
+	assert_int_equal(raw_len_of(f->path, m2.id), (long)m2.raw_len);
 
 	/* pending: queued recipients of both messages, not the suppressed */
 	memset(&sc, 0, sizeof(sc));
