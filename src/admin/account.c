@@ -145,7 +145,7 @@ admin_account_set(struct admin *a)
 	switch (store_account_get(s, id, &ac)) {
 	case 0:
 		break;
-	case 1:
+	case STORE_NOT_FOUND:
 		admin_err(ADMIN_FAIL,
 		          "no account %s (see pigeon account "
 		          "create)",

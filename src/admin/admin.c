@@ -132,7 +132,7 @@ admin_account_load(struct store *s, const char *id, struct account *ac)
 	switch (store_account_get(s, id, ac)) {
 	case 0:
 		return 0;
-	case 1:
+	case STORE_NOT_FOUND:
 		return admin_err(-1,
 		                 "no account %s (see pigeon account "
 		                 "create)",
@@ -149,7 +149,7 @@ admin_zone_load(struct store *s, const char *id, struct zone *z)
 	switch (store_zone_get(s, id, z)) {
 	case 0:
 		return 0;
-	case 1:
+	case STORE_NOT_FOUND:
 		return admin_err(-1, "no zone %s (see pigeon zone list)", id);
 	default:
 		return admin_err(-1, "cannot read zone %s: %s", id,
@@ -163,7 +163,7 @@ admin_domain_load(struct store *s, const char *name, struct domain *d)
 	switch (store_domain_get_by_name(s, name, d)) {
 	case 0:
 		return 0;
-	case 1:
+	case STORE_NOT_FOUND:
 		return admin_err(-1,
 		                 "no sending domain %s (see pigeon domain "
 		                 "create)",

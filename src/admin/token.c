@@ -190,7 +190,8 @@ admin_token_revoke(struct admin *a)
 	rc = store_token_revoke(s, id);
 	/* store.h gives writes no "not found" code; the SQLite backend
 	 * says so in its error text. */
-	if (rc == 1 || (rc == -1 && strstr(store_error(s), "not found"))) {
+	if (rc == STORE_NOT_FOUND ||
+	    (rc == -1 && strstr(store_error(s), "not found"))) {
 		admin_err(ADMIN_FAIL, "no token %s (see pigeon token list)",
 		          id);
 		goto fail;

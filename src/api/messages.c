@@ -48,7 +48,7 @@ api_message_raw(struct req *rq)
 	if ((st = req_store(rq)) == NULL)
 		return store_down(rq);
 	rc = store_message_raw_by_id(st, rq->auth.account->id, id, &raw, &len);
-	if (rc == 1)
+	if (rc == STORE_NOT_FOUND)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
 	if (rc != 0) {
 		log_warnx("messages: store: %s", store_error(st));
@@ -96,7 +96,7 @@ api_message_status(struct req *rq)
 		return store_down(rq);
 	memset(&ms, 0, sizeof(ms));
 	rc = store_message_status(st, rq->auth.account->id, id, &ms);
-	if (rc == 1)
+	if (rc == STORE_NOT_FOUND)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
 	if (rc != 0) {
 		log_warnx("messages: store: %s", store_error(st));

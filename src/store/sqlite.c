@@ -318,7 +318,7 @@ run(struct store *s, sqlite3_stmt *st, const char *what)
 	done(st);
 	if (ext == SQLITE_CONSTRAINT_UNIQUE ||
 	    ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-		return -2;
+		return STORE_EXISTS;
 	return -1;
 }
 
@@ -589,7 +589,7 @@ get_one(struct store *s, sqlite3_stmt *st, const char *what,
 		return -1;
 	}
 	done(st);
-	return 1;
+	return STORE_NOT_FOUND;
 }
 
 static int
@@ -774,7 +774,8 @@ sq_generation(struct store *s, int64_t *out)
 
 	if (st == NULL)
 		return -1;
-	if ((rc = get_one(s, st, "generation", read_i64, out)) == 1) {
+	if ((rc = get_one(s, st, "generation", read_i64, out)) ==
+	    STORE_NOT_FOUND) {
 		snprintf(s->err, sizeof(s->err), "generation: no meta row");
 		return -1;
 	}
@@ -993,9 +994,9 @@ sq_message_raw_by_id(struct store *s, const char *account_id,
 	                  SQLITE_STATIC);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		rc = sqlite3_column_int(st, 1) ? col_blob(s, st, 0, raw, len)
-		                               : 1;
+		                               : STORE_NOT_FOUND;
 	else if (rc == SQLITE_DONE)
-		rc = 1;
+		rc = STORE_NOT_FOUND;
 	else {
 		set_err(s, "message raw");
 		rc = -1;
@@ -1066,7 +1067,7 @@ sq_message_status(struct store *s, const char *account_id,
 		if (rc != SQLITE_DONE)
 			set_err(s, "message status");
 		done(st);
-		return rc == SQLITE_DONE ? 1 : -1;
+		return rc == SQLITE_DONE ? STORE_NOT_FOUND : -1;
 	}
 	id = sqlite3_column_int64(st, 0);
 	out->message_id = col_dup(st, 1);
@@ -1098,7 +1099,7 @@ sq_idem_get(struct store *s, const char *account_id, const char *key,
 		if (rc != SQLITE_DONE)
 			set_err(s, "idempotency");
 		done(st);
-		return rc == SQLITE_DONE ? 1 : -1;
+		return rc == SQLITE_DONE ? STORE_NOT_FOUND : -1;
 	}
 	snprintf(body_hash, 65, "%s",
 	         sqlite3_column_text(st, 0) != NULL

@@ -16,6 +16,10 @@
 
 #define ID_LEN 32 /* ids are 32 lowercase hex chars */
 
+/* Results besides 0 (done) and -1 (an error, its text in store_error). */
+#define STORE_NOT_FOUND 1 /* a read found nothing */
+#define STORE_EXISTS (-2) /* a create met a name or id already there */
+
 enum perm {
 	PERM_SEND = 1 << 0,
 	PERM_READ = 1 << 1,
@@ -154,8 +158,8 @@ void store_close(struct store *s);        /* accepts NULL */
 const char *store_error(struct store *s); /* last error text */
 
 /* Admin writes (CLI, dev bootstrap, later REST management). Each bumps
- * the generation so caches in a running server reload. 0, or -1 (error
- * text in store_error), or -2 when a unique name/id already exists. */
+ * the generation so caches in a running server reload. 0, -1, or
+ * STORE_EXISTS when a unique name/id already exists. */
 int store_account_create(struct store *s, const struct account *a);
 int store_account_update(struct store *s, const struct account *a);
 int store_zone_create(struct store *s, const struct zone *z);
@@ -164,7 +168,7 @@ int store_domain_update(struct store *s, const struct domain *d);
 int store_token_create(struct store *s, const struct token *t);
 int store_token_revoke(struct store *s, const char *token_id);
 
-/* Admin reads. 0 found, 1 not found, -1 error. */
+/* Admin reads. 0 found, STORE_NOT_FOUND, or -1. */
 int store_account_get(struct store *s, const char *id, struct account *out);
 int store_zone_get(struct store *s, const char *id, struct zone *out);
 int store_domain_get_by_name(struct store *s, const char *name,
@@ -207,11 +211,12 @@ typedef int store_pending_fn(void *arg, const struct pending_rcpt *r);
 int store_pending_scan(struct store *s, store_pending_fn *cb, void *arg);
 
 /* The raw message by account and message_id "<…>" (GET messages/{id}):
- * 0, 1 when unknown or the message was sent without preview, -1. *raw
+ * 0, STORE_NOT_FOUND when unknown or the message was sent without
+ * preview, -1. *raw
  * is malloc'd. */
 int store_message_raw_by_id(struct store *s, const char *account_id,
                             const char *message_id, char **raw, size_t *len);
-/* 0, 1 unknown, -1 error. */
+/* 0, STORE_NOT_FOUND, or -1. */
 int store_message_status(struct store *s, const char *account_id,
                          const char *message_id, struct msg_status *out);
 void msg_status_clear(struct msg_status *st);
@@ -219,7 +224,7 @@ void msg_status_clear(struct msg_status *st);
 /* SPEC §2.4: the message recorded for an account's Idempotency-Key, if
  * recorded at or after since_ms (unix ms): its request body's hash in
  * body_hash and the message with its recipients' current states in out.
- * 0 found, 1 none (or older), -1 error. */
+ * 0 found, STORE_NOT_FOUND (none, or older), -1 error. */
 int store_idem_get(struct store *s, const char *account_id, const char *key,
                    int64_t since_ms, char body_hash[65],
                    struct msg_status *out);

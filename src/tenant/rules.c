@@ -233,7 +233,7 @@ tenant_account_new(struct store *s, const char *name, const char *id,
 	out->entitled = 1;
 	out->sending_enabled = 1;
 	out->created = clock_now();
-	if ((rc = store_account_create(s, out)) == -2) {
+	if ((rc = store_account_create(s, out)) == STORE_EXISTS) {
 		snprintf(err, errlen, "account id %s already exists", out->id);
 		return TENANT_EXISTS;
 	}
@@ -259,7 +259,7 @@ tenant_zone_new(struct store *s, const struct account *ac, const char *name,
 		return -1;
 	}
 	out->created = clock_now();
-	if ((rc = store_zone_create(s, out)) == -2) {
+	if ((rc = store_zone_create(s, out)) == STORE_EXISTS) {
 		snprintf(err, errlen, "zone %s already exists", name);
 		return TENANT_EXISTS;
 	}
@@ -306,7 +306,7 @@ tenant_domain_new(struct store *s, const struct zone *z, const char *name,
 		snprintf(err, errlen, "cannot generate the Ed25519 DKIM key");
 		return -1;
 	}
-	if ((rc = store_domain_create(s, out)) == -2) {
+	if ((rc = store_domain_create(s, out)) == STORE_EXISTS) {
 		snprintf(err, errlen, "sending domain %s already exists", name);
 		return TENANT_EXISTS;
 	}
