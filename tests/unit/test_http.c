@@ -29,9 +29,10 @@
 #include "../../src/core/log.h"
 #include "../../src/mail/dkim.h"
 #include "../../src/admin/wire.h"
+#include "seed.h"
 
-#define ACC "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define TOKEN "test-token-secret"
+#define ACC SEED_ACC
+#define TOKEN SEED_TOKEN
 #define SEND "/client/v4/accounts/" ACC "/email/sending/send"
 #define SEND_RAW "/accounts/" ACC "/email/sending/send_raw"
 
@@ -138,12 +139,7 @@ request(const char *method, const char *path, const char *auth,
 static int
 setup(void **state)
 {
-	struct account a;
-	struct zone z;
-	struct domain d;
-	struct token t;
-	struct store *st;
-	char err[256], *pem = NULL;
+	char err[256];
 
 	log_init(LOG_LVL_WARN);
 	snprintf(dir, sizeof(dir), "/tmp/pigeon-test-http-XXXXXX");
@@ -158,37 +154,10 @@ setup(void **state)
 	cfg.max_body = 1024 * 1024;
 	if (config_finish(&cfg, err, sizeof(err)) == -1)
 		return -1;
-	if ((st = store_open(cfg.db_path, err, sizeof(err))) == NULL ||
-	    dkim_keygen_rsa(2048, &pem) == -1)
+	if (seed_sender(cfg.db_path, NULL, err, sizeof(err)) == -1) {
+		fprintf(stderr, "setup: %s\n", err);
 		return -1;
-	memset(&a, 0, sizeof(a));
-	snprintf(a.id, sizeof(a.id), ACC);
-	a.name = "acme";
-	a.entitled = a.sending_enabled = 1;
-	memset(&z, 0, sizeof(z));
-	snprintf(z.id, sizeof(z.id), "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1");
-	snprintf(z.account_id, sizeof(z.account_id), ACC);
-	z.name = "example.com";
-	memset(&d, 0, sizeof(d));
-	snprintf(d.id, sizeof(d.id), "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1");
-	snprintf(d.zone_id, sizeof(d.zone_id), "%s", z.id);
-	snprintf(d.account_id, sizeof(d.account_id), ACC);
-	d.name = "example.com";
-	d.enabled = d.preview_enabled = 1;
-	d.selector = "pigeon";
-	d.return_path_domain = "bounces.example.com";
-	d.rsa_pem = pem;
-	memset(&t, 0, sizeof(t));
-	snprintf(t.id, sizeof(t.id), "11111111111111111111111111111111");
-	snprintf(t.account_id, sizeof(t.account_id), ACC);
-	hash_sha256_hex(TOKEN, strlen(TOKEN), t.hash);
-	t.perms = PERM_SEND | PERM_READ;
-	if (store_account_create(st, &a) != 0 ||
-	    store_zone_create(st, &z) != 0 ||
-	    store_domain_create(st, &d) != 0 || store_token_create(st, &t) != 0)
-		return -1;
-	free(pem);
-	store_close(st);
+	}
 	if ((q = wire_queue(&cfg, err, sizeof(err))) == NULL ||
 	    (tenant = tenant_new(&cfg, err, sizeof(err))) == NULL ||
 	    (submit = submit_new(&cfg, q)) == NULL ||
