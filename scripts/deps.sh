@@ -8,7 +8,10 @@ libssl-dev libc-ares-dev libjson-c-dev libsqlite3-dev libidn2-dev
 libcurl4-openssl-dev openssl"
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-dkim
 python3-nacl python3-dnslib swaks clang libclang-rt-14-dev nodejs npm curl"
-BENCH="wrk sqlite3 curl openssl linux-perf"
+# postfix, opendkim, opendkim-tools: the peer that bench/peer.sh measures,
+# run only as a private instance on 127.0.0.1; the system-wide daemons are
+# kept from starting (below).
+BENCH="wrk sqlite3 curl openssl linux-perf postfix opendkim opendkim-tools"
 
 case "${1:-test}" in
 build) want="$BUILD" ;;
@@ -37,5 +40,40 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+case " $missing " in
+*" postfix "* | *" opendkim "*)
+	# No system-wide mail server: Postfix without a main.cf, and no
+	# daemon started while installing (policy-rc.d denies it).
+	echo 'postfix postfix/main_mailer_type select No configuration' |
+	    $SUDO debconf-set-selections
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+		$SUDO chmod 755 /usr/sbin/policy-rc.d
+		trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	;;
+esac
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+# Should a package have started its daemon anyway, stop it and keep it
+# from starting at boot.
+for d in postfix opendkim; do
+	case " $missing " in *" $d "*) ;; *) continue ;; esac
+	if [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --now "$d" >/dev/null 2>&1 || true
+	fi
+done
+case " $missing " in
+*" postfix "*)
+	if [ -f /etc/postfix/main.cf ] && $SUDO postfix status >/dev/null 2>&1; then
+		$SUDO postfix stop || true
+	fi
+	;;
+esac
+case " $missing " in
+*" opendkim "*)
+	if [ -f /run/opendkim/opendkim.pid ]; then
+		$SUDO kill "$(cat /run/opendkim/opendkim.pid)" 2>/dev/null || true
+	fi
+	;;
+esac
