@@ -87,6 +87,18 @@ has_crlfnul(const char *s, size_t n)
 	       memchr(s, '\0', n) != NULL;
 }
 
+/* A C0 control character or DEL: what addr_parse refuses first. */
+static int
+has_ctrl(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
 /* RFC 6901 §3: '~' → "~0", '/' → "~1". */
 static const char *
 ptr_key(struct rd *r, const char *base, const char *key)
@@ -174,7 +186,10 @@ read_addr(struct rd *r, struct json_object *v, const char *ptr,
 		    label);
 	s = json_object_get_string(x);
 	n = (size_t)json_object_get_string_len(x);
-	if (addr_is_name_addr(s, n))
+	/* A control character makes a bad address (10202), whatever else
+	 * it looks like: "b@x.io\r\nRCPT TO:<c@y.z>" smuggles a command, it
+	 * has no display name. addr_parse says what is wrong. */
+	if (!has_ctrl(s, n) && addr_is_name_addr(s, n))
 		return schema(r, aptr,
 		              "%s: '%.*s' %s; give the bare address only",
 		              label, n > SHOW_MAX ? SHOW_MAX : (int)n, s,

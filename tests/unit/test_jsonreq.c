@@ -888,6 +888,40 @@ test_scan_full_send(void **state)
 	buf_clear(&b);
 }
 
+/* SPEC §2.2: a control character makes a bad address (10202), even when
+ * the rest looks like "Name <addr>" (10001). */
+static void
+test_ctrl_address(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":\"bob@example.net\\r\\n"
+	                           "RCPT TO:<x@y.z>\"}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/to");
+	assert_non_null(strstr(E.detail, "contains CR, LF"));
+	assert_int_equal(send_json("{" BASE ",\"to\":[\"b@x.io\",{\"address\":"
+	                           "\"c@x.io\\nBcc: <d@y.z>\"}]}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/to/1/address");
+	assert_non_null(strstr(E.detail, "control character"));
+	assert_int_equal(send_json("{\"from\":\"Ann <a@example.com>\\r\\n\","
+	                           "\"subject\":\"s\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\"}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/from");
+	assert_int_equal(send_json("{" BASE ",\"cc\":\"Bob\\t<b@x.io>\"}"),
+	                 AE_INVALID);
+	assert_int_equal(send_json("{" BASE ",\"cc\":\"<b@x.io\\u007f>\"}"),
+	                 AE_INVALID);
+	/* a schema error later in the body still wins */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\\r\\n<c@y.z>\","
+	                           "\"headers\":[]}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/headers");
+	/* without one it is a display name, as before */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"Bob <b@x.io> \"}"),
+	                 AE_SCHEMA);
+}
+
 int
 main(void)
 {
@@ -924,6 +958,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_scan_strings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scan_full_send, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_address, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
