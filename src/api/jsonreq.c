@@ -87,6 +87,18 @@ has_crlfnul(const char *s, size_t n)
 	       memchr(s, '\0', n) != NULL;
 }
 
+/* A C0 control character or DEL: what addr_parse refuses first. */
+static int
+has_ctrl(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
 /* RFC 6901 §3: '~' → "~0", '/' → "~1". */
 static const char *
 ptr_key(struct rd *r, const char *base, const char *key)
@@ -174,7 +186,10 @@ read_addr(struct rd *r, struct json_object *v, const char *ptr,
 		    label);
 	s = json_object_get_string(x);
 	n = (size_t)json_object_get_string_len(x);
-	if (addr_is_name_addr(s, n))
+	/* A control character makes a bad address (10202), whatever else
+	 * it looks like: "b@x.io\r\nRCPT TO:<c@y.z>" smuggles a command, it
+	 * has no display name. addr_parse says what is wrong. */
+	if (!has_ctrl(s, n) && addr_is_name_addr(s, n))
 		return schema(r, aptr,
 		              "%s: '%.*s' %s; give the bare address only",
 		              label, n > SHOW_MAX ? SHOW_MAX : (int)n, s,
@@ -706,6 +721,81 @@ text_flaw(const char *s, size_t n)
 	return NULL;
 }
 
+_Static_assert(JSONREQ_MAX_VALUES == 2 * JSONREQ_SCHEMA_VALUES,
+               "JSONREQ_MAX_VALUES is twice what the schema can use");
+_Static_assert(JSONREQ_MAX_ARRAY == 4 * MAX_ATTACHMENTS &&
+                   MAX_ATTACHMENTS >= MAX_RECIPIENTS,
+               "JSONREQ_MAX_ARRAY is four times the longest list");
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/*
+ * The bounds of jsonreq.h, in one pass and a few hundred bytes of stack,
+ * whatever the body. A value starts at '{', '[', a string that is not a
+ * key, or the first byte of a number or literal; a string is a key when
+ * the object it is in expects one (after '{' or ','). Text that is not
+ * JSON is counted somehow and left to json-c to refuse.
+ */
+const char *
+jsonreq_scan(const char *s, size_t n)
+{
+	size_t elems[JSONREQ_MAX_DEPTH]; /* elements of each open array */
+	unsigned char array[JSONREQ_MAX_DEPTH], want_key[JSONREQ_MAX_DEPTH];
+	size_t i, values = 0;
+	int depth = 0, word = 0, value;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		value = 0;
+		if (c == '"') {
+			for (i++; i < n && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++; /* the escaped byte */
+			if (depth > 0 && want_key[depth - 1])
+				want_key[depth - 1] = 0;
+			else
+				value = 1;
+			word = 0;
+		} else if (c == '{' || c == '[') {
+			value = 1;
+			word = 0;
+		} else if (c == '}' || c == ']') {
+			if (depth > 0)
+				depth--;
+			word = 0;
+		} else if (c == ',') {
+			if (depth > 0 && !array[depth - 1])
+				want_key[depth - 1] = 1;
+			word = 0;
+		} else if (c == ':' || c == ' ' || c == '\t' || c == '\r' ||
+		           c == '\n')
+			word = 0;
+		else if (!word)
+			value = word = 1; /* a number, true, false, null */
+		if (!value)
+			continue;
+		/* json-c counts levels of values, a string or number too */
+		if (depth == JSONREQ_MAX_DEPTH)
+			return "the body is nested too deeply";
+		if (++values > JSONREQ_MAX_VALUES)
+			return "the body has more than " STR(
+			    JSONREQ_MAX_VALUES) " JSON values";
+		if (depth > 0 && array[depth - 1] &&
+		    ++elems[depth - 1] > JSONREQ_MAX_ARRAY)
+			return "the body has an array of more than " STR(
+			    JSONREQ_MAX_ARRAY) " values";
+		if (c != '{' && c != '[')
+			continue;
+		array[depth] = c == '[';
+		want_key[depth] = c == '{';
+		elems[depth] = 0;
+		depth++;
+	}
+	return NULL;
+}
+
 int
 jsonreq_parse(const char *body, size_t len, struct json_object **root,
               struct api_error *err)
@@ -723,6 +813,9 @@ jsonreq_parse(const char *body, size_t len, struct json_object **root,
 		err->detail = "the body is not valid JSON";
 		return -1;
 	}
+	/* Before json-c allocates anything (jsonreq.h). */
+	if ((err->detail = jsonreq_scan(body, len)) != NULL)
+		return -1;
 	if ((tok = json_tokener_new_ex(JSONREQ_MAX_DEPTH)) == NULL) {
 		err->kind = AE_INTERNAL;
 		err->detail = nomem;

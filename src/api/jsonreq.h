@@ -11,10 +11,48 @@
 #include <stddef.h>
 
 #include "../core/arena.h"
+#include "../mail/limits.h"
 #include "../mail/message.h"
 #include "envelope.h"
 
+/*
+ * Bounds on a body's JSON, checked by jsonreq_scan before json-c builds a
+ * tree: json-c spends about 800 bytes on an empty object, 150 on an empty
+ * array and 70-90 on a number or a short string, so a body of "{}," costs
+ * 265 times its size without them.
+ *
+ * JSONREQ_MAX_DEPTH: levels of values, the body's object the first and
+ * a string or number the last, as json-c counts them (and refuses past
+ * them with the same message). A send needs 4: the body, to, an address
+ * object, its address.
+ *
+ * JSONREQ_SCHEMA_VALUES: the most JSON values a valid send body can use
+ * with every limit at its maximum (SPEC §3.1, §3.2, §5):
+ *   1                      the body's object
+ *   2 * 3                  from and reply_to as {address, name}
+ *   3                      subject, text, html
+ *   3 + 3 * MAX_RECIPIENTS to, cc, bcc: arrays of {address, name}
+ *   1 + 6 * MAX_ATTACHMENTS an array of {content, filename, type,
+ *                          disposition, content_id}
+ *   1 + MAX_HEADERS_TOTAL / 8  headers: the shortest header, "X-a" with
+ *                          a one-byte value, counts 3 + 2 + 1 + 2 = 8
+ *                          toward MAX_HEADERS_TOTAL
+ * (a send_raw body needs fewer). JSONREQ_MAX_VALUES doubles it, for
+ * repeated recipients (de-duplicated later) and the unknown fields an SDK
+ * may add. The costliest tree within it, 5,625 members {} in one object,
+ * takes json-c 5.3 MB: under the body cap, whatever the body.
+ *
+ * JSONREQ_MAX_ARRAY: elements of one array. The longest list the schema
+ * allows is attachments (MAX_ATTACHMENTS, more than MAX_RECIPIENTS); four
+ * times that, so that 101 attachments or 51 recipients, even repeated,
+ * still get their own 10202 answer.
+ */
 #define JSONREQ_MAX_DEPTH 16
+#define JSONREQ_SCHEMA_VALUES                                                  \
+	(1 + 2 * 3 + 3 + 3 + 3 * MAX_RECIPIENTS + 1 + 6 * MAX_ATTACHMENTS +    \
+	 1 + MAX_HEADERS_TOTAL / 8)
+#define JSONREQ_MAX_VALUES 5626 /* 2 * JSONREQ_SCHEMA_VALUES */
+#define JSONREQ_MAX_ARRAY 400   /* 4 * MAX_ATTACHMENTS */
 
 struct json_object;
 
@@ -28,10 +66,19 @@ struct raw_req {
 };
 
 /*
- * Parses body[0..len) with json-c in strict mode, with UTF-8 validation
- * and a depth cap. On success *root is the tree (the caller frees it with
- * json_object_put after the last use of anything borrowed from it) and 0
- * is returned; else -1 with err set (10001).
+ * One pass over body[0..len), before any tree is built: NULL when the
+ * bounds above hold, else what was too much (a static string). It knows
+ * JSON strings and their escapes (a bracket or a quote inside one is
+ * not structure) and nothing more: the text need not be valid JSON.
+ */
+const char *jsonreq_scan(const char *body, size_t len);
+
+/*
+ * Checks body[0..len) with jsonreq_scan, then parses it with json-c in
+ * strict mode, with UTF-8 validation and a depth cap. On success *root is
+ * the tree (the caller frees it with json_object_put after the last use of
+ * anything borrowed from it) and 0 is returned; else -1 with err set
+ * (10001).
  */
 int jsonreq_parse(const char *body, size_t len, struct json_object **root,
                   struct api_error *err);

@@ -6,12 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <json-c/json.h>
 
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "req.h"
+
+/*
+ * A request whose body was larger than this gives its memory back to the
+ * system when it is freed. glibc keeps what a thread freed in that
+ * thread's arena, and its mmap threshold rises to the largest block freed,
+ * so after a few bodies of megabytes every HTTP thread holds as much,
+ * unused, until the process ends. malloc_trim walks every arena and
+ * gives back its free pages: up to about a millisecond, paid by large
+ * requests only (on an HTTP thread, or on the writer when the client
+ * left before its answer).
+ */
+#define REQ_TRIM_BODY (256 * 1024)
 
 struct req *
 req_new(struct api *api, struct MHD_Connection *conn, const char *method,
@@ -69,6 +84,7 @@ req_done(struct req *rq)
 void
 req_unref(struct req *rq)
 {
+	size_t body;
 	int last;
 
 	pthread_mutex_lock(&rq->mu);
@@ -77,6 +93,7 @@ req_unref(struct req *rq)
 	if (!last)
 		return;
 	req_done(rq); /* no one else holds rq now */
+	body = rq->body_cap;
 	json_object_put(rq->root);
 	tenant_release(&rq->auth);
 	submit_clear(&rq->sub);
@@ -85,6 +102,10 @@ req_unref(struct req *rq)
 	arena_free(rq->a);
 	pthread_mutex_destroy(&rq->mu);
 	free(rq);
+#ifdef __GLIBC__
+	if (body > REQ_TRIM_BODY)
+		malloc_trim(0);
+#endif
 }
 
 struct MHD_Response *

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SENDER, assert_error
+from conftest import SENDER, assert_error, assert_human, simple
 
 
 def mime(mid=None, extra=()):
@@ -612,3 +612,86 @@ def test_request_path_cannot_forge_log_lines(server):
     lines = server.stderr().splitlines()
     assert not any(l.startswith(marker) for l in lines), \
         [l for l in lines if marker in l]
+
+
+# -- JSON amplification (jsonreq_scan) ----------------------------------------
+def vm_kib(server, field="VmRSS"):
+    with open("/proc/%d/status" % server.proc.pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (field, server.proc.pid))
+
+
+def empty_objects(size, wrap="%s"):
+    """A body of about size bytes: wrap around [{},{},...]."""
+    n = (size - len(wrap)) // 3
+    return (wrap % ("[" + ",".join(["{}"] * n) + "]")).encode()
+
+
+def test_json_amplification_is_refused_before_parsing(make_server):
+    """A body of empty objects cost json-c 265 times its size (800 bytes
+    an object): 1 MiB took 265 MiB of RSS, 7 MiB about 2 GB, held after
+    the 400. Bodies with far more values than a send can use are refused
+    with 10001 before any tree is built; memory stays flat."""
+    s = make_server("amplification").start()
+    MiB = 1024 * 1024
+    assert s.send(simple()).status == 200  # warm: threads, store, DKIM
+    rss0 = vm_kib(s)
+    bodies = [
+        (empty_objects(MiB), "array of more than 400"),
+        (empty_objects(6 * MiB, '{"to":%s}'), "array of more than 400"),
+        # arrays of 399: the count of values, not one array's length
+        (("{" + ",".join('"k%d":[' % i + ",".join(["{}"] * 399) + "]"
+                         for i in range(2000)) + "}").encode(),
+         "more than 5626 JSON values"),
+        (("{" + ",".join('"k%d":{}' % i for i in range(200000)) +
+          "}").encode(), "more than 5626 JSON values"),
+    ]
+    for body, why in bodies:
+        t0 = time.time()
+        r = s.send(body, timeout=60)
+        took = time.time() - t0
+        grew = (vm_kib(s, "VmHWM") - rss0) // 1024
+        assert grew < 128, "peak RSS %d MiB over the start after %d " \
+            "bytes" % (grew, len(body))
+        assert took < 3, "%d bytes took %.1f s" % (len(body), took)
+        assert_error(r, 10001, "")
+        assert_human(r, why)
+    # and comes back down: the bodies themselves are given back
+    assert s.wait_for(lambda: vm_kib(s) - rss0 < 48 * 1024, timeout=5), \
+        "RSS %d MiB over the start" % ((vm_kib(s) - rss0) // 1024)
+    r = s.send(simple())
+    assert r.status == 200, r
+
+
+def test_largest_valid_body_is_accepted(server):
+    """Guard for the bounds: every limit of the schema at once (50 named
+    recipients, repeated in cc and bcc, 100 attachments, 1400 headers)
+    is not taken for amplification."""
+    to = [{"address": "r%02d@example.net" % i, "name": "R %d" % i}
+          for i in range(50)]
+    atts = [{"content": "aGk=", "filename": "f%d.txt" % i,
+             "type": "text/plain", "disposition": "inline",
+             "content_id": "c%d" % i} for i in range(100)]
+    hs = {"X-%04d" % i: "v" for i in range(1400)}
+    r = server.send(simple(to=to, cc=to[::-1], bcc=[t["address"] for t in to],
+                           reply_to={"address": "r@example.net",
+                                     "name": "R"},
+                           html="<p>hi</p>", attachments=atts, headers=hs))
+    assert r.status == 200, r
+    assert len(r.json["result"]["queued"] + r.json["result"]["delivered"] +
+               r.json["result"]["permanent_bounces"]) == 50, r
+
+
+@pytest.mark.parametrize("to", [
+    "bob@example.net\r\nRCPT TO:<x@y.z>",
+    {"address": "bob@example.net\nBcc: <x@y.z>", "name": "Bob"},
+    ["ok@example.net", "bob@example.net\r<x@y.z>"],
+])
+def test_address_with_crlf_is_invalid_not_schema(server, to):
+    """SPEC §2.2: a bad address is 10202. One with CR or LF that ends
+    in <...> was taken for a display name (10001)."""
+    r = server.send(simple(to=to))
+    assert_error(r, 10202)
+    assert_human(r, "CR, LF")

@@ -1,7 +1,8 @@
 /*
  * test_jsonreq: the JSON request reader of src/api/jsonreq.c (SPEC §3.1,
  * §3.2, §4): every schema rule (10001), every content rule (10202), the
- * order between them, and the de-duplication of recipients.
+ * order between them, the de-duplication of recipients, and the bounds
+ * jsonreq_scan puts on a body before json-c builds its tree.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -640,6 +641,287 @@ test_send_raw_limit(void **state)
 	buf_clear(&b);
 }
 
+/* pre, then n copies of e separated by commas, then post. */
+static char *
+repeat(const char *pre, int n, const char *e, const char *post)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, pre);
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "%s%s", i ? "," : "", e);
+	buf_puts(&b, post);
+	return b.p;
+}
+
+/* {"k0":v,"k1":v,...} with n members: n + 1 values, keys are none. */
+static char *
+members(int n, const char *v)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{");
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "%s\"k%d\":%s", i ? "," : "", i, v);
+	buf_puts(&b, "}");
+	return b.p;
+}
+
+static const char *
+scan(const char *s)
+{
+	return jsonreq_scan(s, strlen(s));
+}
+
+#define TOO_MANY "the body has more than 5626 JSON values"
+#define TOO_LONG "the body has an array of more than 400 values"
+#define TOO_DEEP "the body is nested too deeply"
+
+static void
+test_scan_values(void **state)
+{
+	const char *kinds[] = {"{}",   "[]",     "\"s\"", "true",
+	                       "null", "-1.5e3", "0"};
+	size_t i;
+	char *j;
+
+	assert_int_equal(JSONREQ_MAX_VALUES, 2 * JSONREQ_SCHEMA_VALUES);
+	/* the object and its members: exactly the bound, then one more */
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		j = members(JSONREQ_MAX_VALUES - 1, kinds[i]);
+		if (scan(j) != NULL)
+			fail_msg("%s: %s", kinds[i], scan(j));
+		free(j);
+		j = members(JSONREQ_MAX_VALUES, kinds[i]);
+		if (scan(j) == NULL || strcmp(scan(j), TOO_MANY) != 0)
+			fail_msg("%s: one past the bound is let through",
+			         kinds[i]);
+		free(j);
+	}
+	/* {"x":[1]} is three values: 1 + 3 * 1875 = 5626 */
+	j = members(JSONREQ_MAX_VALUES / 3, "{\"x\":[1]}");
+	assert_null(scan(j));
+	free(j);
+	j = members(JSONREQ_MAX_VALUES / 3, "{\"x\":[1,2]}");
+	assert_string_equal(scan(j), TOO_MANY);
+	free(j);
+	/* through the parser: 10001 at the root, no tree */
+	j = members(JSONREQ_MAX_VALUES, "{}");
+	assert_int_equal(send_json(j), AE_SCHEMA);
+	assert_string_equal(E.detail, TOO_MANY);
+	assert_string_equal(E.pointer, "");
+	assert_null(root);
+	free(j);
+}
+
+static void
+test_scan_array(void **state)
+{
+	char *j;
+
+	j = repeat("{\"a\":[", JSONREQ_MAX_ARRAY, "{}", "]}");
+	assert_null(scan(j));
+	free(j);
+	j = repeat("{\"a\":[", JSONREQ_MAX_ARRAY + 1, "{}", "]}");
+	assert_string_equal(scan(j), TOO_LONG);
+	free(j);
+	/* a top-level array, as the amplification body has it */
+	j = repeat("[", JSONREQ_MAX_ARRAY + 1, "{}", "]");
+	assert_int_equal(send_json(j), AE_SCHEMA);
+	assert_string_equal(E.detail, TOO_LONG);
+	free(j);
+	/* each array has its own count; nested elements are not its own */
+	j = repeat("{\"a\":[", JSONREQ_MAX_ARRAY, "[1,2,3]",
+	           "],\"b\":[1,2,3]}");
+	assert_null(scan(j));
+	free(j);
+	j = repeat("[[", JSONREQ_MAX_ARRAY, "1", "]]");
+	assert_null(scan(j));
+	free(j);
+	/* an object's members are not array elements */
+	j = members(JSONREQ_MAX_ARRAY + 1, "1");
+	assert_null(scan(j));
+	free(j);
+	/* the schema's own longest lists still get their 10202 (SPEC §2.2) */
+	j = repeat("{" BASE ",\"to\":[", JSONREQ_MAX_ARRAY, "\"r@x.io\"",
+	           "],\"cc\":[\"a@x.io\"]}");
+	assert_int_equal(send_json(j), AE_NONE);
+	assert_int_equal(M.nto, 1);
+	free(j);
+}
+
+static char *
+nest(int d, const char *inside)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"a\":");
+	for (i = 1; i < d; i++)
+		buf_puts(&b, i % 2 ? "[" : "{\"k\":");
+	buf_puts(&b, inside);
+	for (i = d - 1; i >= 1; i--)
+		buf_puts(&b, i % 2 ? "]" : "}");
+	buf_puts(&b, "}");
+	return b.p;
+}
+
+static void
+test_scan_depth(void **state)
+{
+	const char *inner[] = {"1", "\"s\"", "{}", "[]", "null"};
+	size_t i;
+	char *j;
+
+	/* levels of values, as json-c counts them: the body's object is
+	 * the first, the innermost value (an empty container, a scalar)
+	 * the last; json-c agrees on both sides of the bound */
+	for (i = 0; i < sizeof(inner) / sizeof(inner[0]); i++) {
+		j = nest(JSONREQ_MAX_DEPTH - 1, inner[i]);
+		assert_null(scan(j));
+		assert_int_equal(send_json(j), AE_SCHEMA);
+		assert_string_equal(E.pointer, "/from"); /* parsed */
+		free(j);
+		j = nest(JSONREQ_MAX_DEPTH, inner[i]);
+		assert_string_equal(scan(j), TOO_DEEP);
+		assert_int_equal(send_json(j), AE_SCHEMA);
+		assert_string_equal(E.detail, TOO_DEEP);
+		free(j);
+	}
+	/* an empty container at the last level holds no value */
+	j = nest(JSONREQ_MAX_DEPTH, "");
+	assert_null(scan(j));
+	free(j);
+	/* closed containers give their level back */
+	j = repeat("{\"a\":[", 3, "[[[[[[[[[[[[[1]]]]]]]]]]]]]", "]}");
+	assert_null(scan(j));
+	free(j);
+	j = repeat("{\"a\":[", 3, "[[[[[[[[[[[[[[1]]]]]]]]]]]]]]", "]}");
+	assert_string_equal(scan(j), TOO_DEEP);
+	free(j);
+}
+
+/* Strings are skipped whole: brackets, commas and escaped quotes in them
+ * are no structure, in keys or in values. */
+static void
+test_scan_strings(void **state)
+{
+	char *j;
+
+	assert_null(
+	    scan("{\"[[[[[[[[[[[[[[[[[[[[\":\"{{{{{{{{{{{{{{{{{{{{\"}"));
+	/* an escaped quote does not end the string */
+	assert_null(scan("{\"a\":\"\\\"[[[[[[[[[[[[[[[[[[[[\\\"\"}"));
+	/* an escaped backslash does not escape the quote after it: the
+	 * brackets after it are structure again */
+	j = nest(JSONREQ_MAX_DEPTH - 1, "\"\\\\\"");
+	assert_null(scan(j));
+	free(j);
+	j = nest(JSONREQ_MAX_DEPTH, "\"\\\\\"");
+	assert_string_equal(scan(j), TOO_DEEP);
+	free(j);
+	/* \" and \\ and \u escapes, at the last level */
+	j = nest(JSONREQ_MAX_DEPTH - 1, "\"a\\\"b\\\\c\\u005b[\"");
+	assert_null(scan(j));
+	free(j);
+	/* commas and values inside strings are not counted */
+	j = repeat("{\"a\":[", JSONREQ_MAX_ARRAY, "\",1,{},[\\\",2,\"", "]}");
+	assert_null(scan(j));
+	free(j);
+	j = members(JSONREQ_MAX_VALUES - 1, "\"1,2,[3],{}\"");
+	assert_null(scan(j));
+	free(j);
+	/* a string cut short, or ending in a backslash: not JSON, no
+	 * out-of-bounds read (ASan), left to json-c */
+	assert_null(scan("{\"a\":\"[[["));
+	assert_null(scan("{\"a\":\"\\"));
+	assert_int_equal(send_json("{\"a\":\"\\"), AE_SCHEMA);
+	assert_string_equal(E.detail, "the body is not valid JSON");
+}
+
+/* Every limit of the schema at its maximum at once: accepted. */
+static void
+test_scan_full_send(void **state)
+{
+	struct buf b;
+	int i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"from\":{\"address\":\"a@example.com\",\"name\":\"A\"},"
+	             "\"reply_to\":{\"address\":\"r@example.com\","
+	             "\"name\":\"R\"},\"subject\":\"s\",\"text\":\"t\","
+	             "\"html\":\"<p>h</p>\",\"to\":[");
+	for (i = 0; i < MAX_RECIPIENTS; i++)
+		buf_printf(&b, "%s{\"address\":\"r%d@x.io\",\"name\":\"R %d\"}",
+		           i ? "," : "", i, i);
+	buf_puts(&b, "],\"cc\":[");
+	for (i = 0; i < MAX_RECIPIENTS; i++)
+		buf_printf(&b, "%s{\"email\":\"r%d@x.io\",\"name\":null}",
+		           i ? "," : "", i);
+	buf_puts(&b, "],\"bcc\":[");
+	for (i = 0; i < MAX_RECIPIENTS; i++)
+		buf_printf(&b, "%s{\"address\":\"r%d@x.io\",\"name\":\"\"}",
+		           i ? "," : "", i);
+	buf_puts(&b, "],\"attachments\":[");
+	for (i = 0; i < MAX_ATTACHMENTS; i++)
+		buf_printf(&b,
+		           "%s{\"content\":\"aGk=\",\"filename\":\"a%d.txt\","
+		           "\"type\":\"text/plain\",\"disposition\":\"inline\","
+		           "\"content_id\":\"c%d\"}",
+		           i ? "," : "", i, i);
+	/* as many headers as MAX_HEADERS_TOTAL lets names of 6 bytes have */
+	buf_puts(&b, "],\"headers\":{");
+	for (i = 0; i < MAX_HEADERS_TOTAL / 11; i++)
+		buf_printf(&b, "%s\"X-%04d\":\"v\"", i ? "," : "", i);
+	buf_puts(&b, "},\"sdk_extra\":{\"a\":[1,2,3]}}");
+	assert_null(jsonreq_scan(b.p, b.len));
+	assert_int_equal(send_json(b.p), AE_NONE);
+	assert_int_equal(M.nto, MAX_RECIPIENTS);
+	assert_int_equal(M.ncc + M.nbcc, 0);
+	assert_int_equal(M.natts, MAX_ATTACHMENTS);
+	assert_int_equal(M.nheaders, MAX_HEADERS_TOTAL / 11);
+	buf_clear(&b);
+}
+
+/* SPEC §2.2: a control character makes a bad address (10202), even when
+ * the rest looks like "Name <addr>" (10001). */
+static void
+test_ctrl_address(void **state)
+{
+	assert_int_equal(send_json("{" BASE ",\"to\":\"bob@example.net\\r\\n"
+	                           "RCPT TO:<x@y.z>\"}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/to");
+	assert_non_null(strstr(E.detail, "contains CR, LF"));
+	assert_int_equal(send_json("{" BASE ",\"to\":[\"b@x.io\",{\"address\":"
+	                           "\"c@x.io\\nBcc: <d@y.z>\"}]}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/to/1/address");
+	assert_non_null(strstr(E.detail, "control character"));
+	assert_int_equal(send_json("{\"from\":\"Ann <a@example.com>\\r\\n\","
+	                           "\"subject\":\"s\",\"text\":\"t\","
+	                           "\"to\":\"b@x.io\"}"),
+	                 AE_INVALID);
+	assert_string_equal(E.pointer, "/from");
+	assert_int_equal(send_json("{" BASE ",\"cc\":\"Bob\\t<b@x.io>\"}"),
+	                 AE_INVALID);
+	assert_int_equal(send_json("{" BASE ",\"cc\":\"<b@x.io\\u007f>\"}"),
+	                 AE_INVALID);
+	/* a schema error later in the body still wins */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"b@x.io\\r\\n<c@y.z>\","
+	                           "\"headers\":[]}"),
+	                 AE_SCHEMA);
+	assert_string_equal(E.pointer, "/headers");
+	/* without one it is a display name, as before */
+	assert_int_equal(send_json("{" BASE ",\"to\":\"Bob <b@x.io> \"}"),
+	                 AE_SCHEMA);
+}
+
 int
 main(void)
 {
@@ -670,6 +952,13 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_send_raw, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_raw_limit, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_array, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_depth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_strings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scan_full_send, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_ctrl_address, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
