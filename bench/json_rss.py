@@ -4,7 +4,7 @@ Measures what JSON amplification bodies cost a pigeon process: VmRSS and
 VmHWM (/proc/PID/status) before and after a 1 MiB and a 7 MiB body of
 empty objects, then after large valid sends. Not part of the test run:
 
-    /usr/bin/python3 tests/integration/measure_json_rss.py BIN [BIN...]
+    /usr/bin/python3 bench/json_rss.py BIN [BIN...]
 
 Each binary gets a fresh dev server of its own.
 """
@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "integration"))
 import conftest  # noqa: E402
 
 MIB = 1024 * 1024
