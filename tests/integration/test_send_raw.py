@@ -316,12 +316,32 @@ def test_size_limit_exact(server):
     assert_error(send(message(limit - overhead + 1, "over")), 10200)
 
 
-@pytest.mark.parametrize("hdr", ["From: ", "From: undisclosed"])
+@pytest.mark.parametrize("hdr", [
+    "From: ", "From: undisclosed", "From: (x@y) nobody",
+    "From: nobody (sender@example.com)", "From: undisclosed:@;",
+    "From: Team: sender@example.com;", 'From: "sender@example.com"',
+    "From: sender@example.com <sender@example.com>"])
 def test_from_without_address_refused(server, hdr):
+    """RFC 5322 §3.6.2: From is a mailbox-list; an '@' in a comment or a
+    quoted name is not an address, and a group is not a mailbox."""
     r = server.send_raw(raw_body(mime_message=mime(
         hdr, "To: rcpt@example.net", "Subject: Hi")))
     assert_error(r, 10202, "/mime_message")
-    assert_human(r, "'From' has no address")
+    assert_human(r, "'From' has no address", "needs a mailbox")
+
+
+@pytest.mark.parametrize("hdr", [
+    'From: "sender@example.com" <sender@example.com>',
+    "From: (x@y) sender@example.com",
+    "From: Sender (the (real) one) <sender@example.com> (office)",
+    "From: =?UTF-8?Q?S=C3=A9nder?= <sender@example.com>"])
+def test_from_forms_accepted(server, hdr):
+    r = server.send_raw(raw_body(mime_message=mime(
+        hdr, "To: rcpt@example.net", "Subject: Hi")))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert [v for k, v in hs if k.lower() == "from"] == [hdr[6:]]
+    dkim_verify_all(server, raw, strict=False)
 
 
 @pytest.mark.parametrize("dup", [("To: a@example.net", "To: b@example.net"),

@@ -252,6 +252,87 @@ test_refusals(void **state)
 	}
 }
 
+/* A From header prep() accepts (1) or refuses with "no address" (0). */
+static int
+from_ok(const char *from)
+{
+	struct rawmime_result res;
+	struct buf out;
+	char m[512];
+	int rc;
+
+	snprintf(m, sizeof(m), "From:%s\r\nTo: b@example.net\r\n\r\nx\r\n",
+	         from);
+	rc = prep(m, 1, 0, &out, &res);
+	buf_clear(&out);
+	if (rc == 0)
+		return 1;
+	if (strstr(why, "Header 'From' has no address: it needs a mailbox") ==
+	    NULL)
+		fail_msg("From:%s refused for another reason: %s", from, why);
+	return 0;
+}
+
+/* RFC 5322 §3.6.2: From is a mailbox-list; every member has an
+ * addr-spec, wherever '@' appears in comments or quoted names. */
+static void
+test_from(void **state)
+{
+	static const char *const good[] = {
+	    " a@example.com",
+	    "a@example.com",
+	    " <a@example.com>",
+	    " Alice <alice@example.com>",
+	    " \"a@b\" <alice@example.com>",
+	    " \"Doe, John\" <j.doe@example.com>",
+	    " John Q. Public <jqp@example.com>",
+	    " =?UTF-8?Q?Zo=C3=AB?= <z@example.com>",
+	    " Zo\xc3\xab <z@example.com>",
+	    " a@example.com (Alice)",
+	    " (x@y) a@example.com",
+	    " Alice (the (real) one) <alice@example.com> (home)",
+	    " Alice < alice @ example . com >",
+	    " \"a b\"@example.com",
+	    " a@[192.0.2.1]",
+	    " a@example.com, b@example.com",
+	    " a@example.com,,b@example.com,",
+	};
+	static const char *const bad[] = {
+	    " (x@y) nobody",
+	    " nobody (x@y)",
+	    " undisclosed:@;",
+	    " undisclosed-recipients:;",
+	    " Team: a@example.com;",
+	    " \"a@example.com\"",
+	    " Alice",
+	    " (only a comment)",
+	    " ,",
+	    " a@example.com, nobody",
+	    " <a@example.com",
+	    " <>",
+	    " a@",
+	    " @example.com",
+	    " a@example.com <b@example.com>",
+	    " a..b@example.com",
+	    " a@example.com (open",
+	    " \"open@example.com",
+	    " a@[1.2.3.4",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!from_ok(good[i]))
+			fail_msg("From:%s refused: %s", good[i], why);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (from_ok(bad[i]))
+			fail_msg("From:%s accepted", bad[i]);
+	/* the reason names the form */
+	assert_int_equal(from_ok(" undisclosed:@;"), 0);
+	assert_non_null(strstr(why, "a group"));
+	assert_int_equal(from_ok(" (x@y) nobody"), 0);
+	assert_non_null(strstr(why, "alone is not one"));
+}
+
 /* Client Date and Message-ID kept: the message passes through as is. */
 static void
 test_keep(void **state)
@@ -529,6 +610,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_parse_ok, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_from, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
