@@ -5,8 +5,9 @@
  * writes the message pigeon will sign and deliver.
  *
  * The body is never parsed or changed, except that its line endings
- * become CRLF for send_raw. Date and Message-ID, when pigeon adds them,
- * go at the end of the header section, just before the empty line.
+ * become CRLF for send_raw and a last line without one gets a CRLF. Date and
+ * Message-ID, when pigeon adds them, go at the end of the header section, just
+ * before the empty line.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -879,6 +880,11 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 	}
 	if ((r = rawmime_put(out, "\r\n", 2)) != 0 ||
 	    (r = rawmime_put(out, msg + rm.body_off, mlen - rm.body_off)) != 0)
+		goto put_fail;
+	/* RFC 5322 §2.1: every line ends in CRLF, the last one too; what
+	 * is signed is what is stored. */
+	if (mlen > rm.body_off && msg[mlen - 1] != '\n' &&
+	    (r = rawmime_put(out, "\r\n", 2)) != 0)
 		goto put_fail;
 	return 0;
 

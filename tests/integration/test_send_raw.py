@@ -366,3 +366,16 @@ def test_header_section_needs_its_empty_line(server):
         mime_message="From: sender@example.com\r\nSubject: Hi\r\n\r\n")))
     raw, hs, m = stored(server, res)
     assert raw.endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("body", ["Hello", "line 1\r\nline 2", "line 1\nend",
+                                  "trailing space  "])
+def test_last_line_gets_its_crlf(server, body):
+    """RFC 5322 §2.1: lines end in CRLF, the last one too; the stored
+    bytes are the signed bytes."""
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, body=body)))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    want = body.replace("\r\n", "\n").replace("\n", "\r\n") + "\r\n"
+    assert raw.endswith(b"\r\n\r\n" + want.encode()), repr(raw[-60:])
+    dkim_verify_all(server, raw, strict=False)

@@ -402,7 +402,7 @@ test_add(void **state)
 	                 0);
 	snprintf(want, sizeof(want),
 	         "From: a@example.com\r\nSubject: s\r\n" NOW_DATE
-	         "Message-ID: %s\r\n\r\nhi",
+	         "Message-ID: %s\r\n\r\nhi\r\n",
 	         seeded_msgid());
 	assert_string_equal(out.p, want);
 	assert_string_equal(res.message_id, seeded_msgid());
@@ -460,7 +460,7 @@ test_replace(void **state)
 		assert_int_equal(prep(m, 1, 0, &out, &res), 0);
 		snprintf(want, sizeof(want),
 		         "From: a@example.com\r\n" NOW_DATE
-		         "Message-ID: %s\r\n\r\nx",
+		         "Message-ID: %s\r\n\r\nx\r\n",
 		         seeded_msgid());
 		if (strcmp(out.p, want) != 0)
 			fail_msg("id '%s': got '%s'", bad_ids[i], out.p);
@@ -476,7 +476,7 @@ test_replace(void **state)
 		if (strcmp(
 		        out.p,
 		        "From: a@example.com\r\nMessage-ID: <x@y>\r\n" NOW_DATE
-		        "\r\nx") != 0)
+		        "\r\nx\r\n") != 0)
 			fail_msg("date '%s': got '%s'", bad_dates[i], out.p);
 		buf_clear(&out);
 	}
@@ -546,7 +546,7 @@ test_cap(void **state)
 {
 	static const char m[] = "From: a@example.com\r\nDate: 1 Jan 2026 "
 	                        "00:00 UT\r\nMessage-ID: <k@x>\r\n\r\n"
-	                        "0123456789";
+	                        "0123456789\r\n";
 	struct rawmime_result res;
 	struct buf out;
 
@@ -569,6 +569,48 @@ test_cap(void **state)
 	                                 &out, &res, why, sizeof(why)),
 	                 0);
 	assert_memory_equal(out.p, "HEADFrom:", 9);
+	buf_clear(&out);
+}
+
+/* RFC 5322 §2.1: a last body line without CRLF gets one; the cap counts
+ * it. */
+static void
+test_final_crlf(void **state)
+{
+	static const char head[] = "From: a@example.com\r\nDate: 1 Jan 2026 "
+	                           "00:00 UT\r\nMessage-ID: <k@x>\r\n\r\n";
+	static const struct {
+		const char *body, *want;
+		int lf_ok;
+	} t[] = {
+	    {"x", "x\r\n", 1},
+	    {"x", "x\r\n", 0},
+	    {"line1\r\nline2", "line1\r\nline2\r\n", 1},
+	    {"line1\nline2", "line1\r\nline2\r\n", 1},
+	    {"x\r\n", "x\r\n", 1},
+	    {"x\n", "x\r\n", 1},
+	    {"x\r", "x\r\n", 1},
+	    {"x\r\n\r\n", "x\r\n\r\n", 1},
+	    {"", "", 1},
+	};
+	struct rawmime_result res;
+	struct buf out;
+	char m[256], want[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(m, sizeof(m), "%s%s", head, t[i].body);
+		snprintf(want, sizeof(want), "%s%s", head, t[i].want);
+		assert_int_equal(prep(m, t[i].lf_ok, 0, &out, &res), 0);
+		if (strcmp(out.p, want) != 0)
+			fail_msg("body '%s': got '%s'", t[i].body, out.p);
+		buf_clear(&out);
+	}
+	snprintf(m, sizeof(m), "%sx", head);
+	assert_int_equal(prep(m, 1, strlen(m) + 1, &out, &res), -2);
+	assert_int_equal(out.len, 0);
+	buf_clear(&out);
+	assert_int_equal(prep(m, 1, strlen(m) + 2, &out, &res), 0);
 	buf_clear(&out);
 }
 
@@ -617,6 +659,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_bcc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_final_crlf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_body_line, setup,
 	                                    teardown),
 	};
