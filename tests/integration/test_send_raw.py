@@ -3,6 +3,7 @@ SPEC §4: POST …/send_raw.
 """
 import email.utils
 import os
+import re
 
 import pytest
 
@@ -379,3 +380,32 @@ def test_last_line_gets_its_crlf(server, body):
     want = body.replace("\r\n", "\n").replace("\n", "\r\n") + "\r\n"
     assert raw.endswith(b"\r\n\r\n" + want.encode()), repr(raw[-60:])
     dkim_verify_all(server, raw, strict=False)
+
+
+@pytest.mark.parametrize("n", [93, 150])
+def test_many_signed_headers(server, n):
+    """RFC 6376 §5.4.2: h= names every List-Unsubscribe, and with both
+    signatures 93 of them pass the room kept in front of the message:
+    the message is still signed (it moves to make room) and verifies;
+    never a 500."""
+    lu = ["List-Unsubscribe: <https://example.com/u/%d>" % i
+          for i in range(n)]
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, *lu)))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert [k for k, v in hs].count("List-Unsubscribe") == n
+    sigs = [v for k, v in hs if k.lower() == "dkim-signature"]
+    for s in sigs:
+        h = re.sub(r"\s+", "", re.search(r"h=([^;]*);", s).group(1))
+        assert h.split(":").count("list-unsubscribe") == n, h
+    algos = dkim_verify_all(server, raw, strict=False)
+    assert "rsa-sha256" in algos
+
+
+def test_signed_headers_over_the_size_limit(server):
+    """Signatures that do not fit in 5 MiB with the message: 10200, not
+    a 500."""
+    lu = ["List-Unsubscribe: <https://example.com/u/%07d>" % i
+          for i in range(3 * 1024 * 1024 // 48)]
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, *lu)))
+    assert_error(r, 10200)
