@@ -253,6 +253,7 @@ submit_seal(struct submission *s, struct submit_error *err)
 	m->created = clock_now_ms();
 	m->idem_key = s->idem_key;
 	m->idem_hash = s->idem_hash;
+	m->idem_endpoint = s->idem_endpoint;
 	for (i = 0; i < m->nrcpts; i++)
 		m->rcpts[i].state = RCPT_QUEUED;
 	return 0;

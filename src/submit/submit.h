@@ -88,6 +88,7 @@ struct submission {
 	 * with the message in its transaction. */
 	const char *idem_key;
 	const char *idem_hash;
+	const char *idem_endpoint;
 	submit_done_fn *done;
 	void *done_arg;
 };
