@@ -2,15 +2,16 @@
  * idem: the Idempotency-Key header of send and send_raw (SPEC §2.4).
  *
  * A key names one accepted send of one account for 24 hours. The record
- * (account, key, hash of the body, the message) is written by the store
- * in the message's own transaction (store_msg.idem_key), so a key is
- * recorded exactly when its message is: a request refused before the
- * queue (4xx) or by it (503) reserves nothing and may be retried with
+ * (account, key, hash of the body, endpoint, the message) is written by
+ * the store in the message's own transaction (store_msg.idem_key), so a
+ * key is recorded exactly when its message is: a request refused before
+ * the queue (4xx) or by it (503) reserves nothing and may be retried with
  * the same key. A repeat answers 200 with the first message_id, rebuilt
  * from the stored message and its recipients' current states; a repeat
- * with another body, or while the first is still being processed (the
- * in-memory set below), answers 409. Requests without the header pay
- * nothing.
+ * at the other endpoint (send vs send_raw: the same bytes mean another
+ * message there), with another body, or while the first is still being
+ * processed (the in-memory set below), answers 409. Requests without the
+ * header pay nothing.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -176,13 +177,24 @@ idem_replay(struct req *rq, const struct msg_status *ms)
 	return ret;
 }
 
+/* The endpoint a key belongs to: the last segment of the route's
+ * pattern, "send" or "send_raw". */
+static const char *
+idem_endpoint(const struct req *rq)
+{
+	const char *p = rq->route->pattern, *s = strrchr(p, '/');
+
+	return s != NULL ? s + 1 : p;
+}
+
 int
 idem_begin(struct req *rq, int *ret)
 {
 	const char *account = rq->auth.account->id;
+	const char *endpoint = idem_endpoint(rq);
 	struct msg_status ms;
 	struct store *st;
-	char want[65], have[65] = {0};
+	char want[65], have[65] = {0}, have_ep[STORE_ENDPOINT_MAX] = {0};
 	const char *key;
 	int oom, rc;
 
@@ -226,7 +238,7 @@ idem_begin(struct req *rq, int *ret)
 	else
 		rc = store_idem_get(st, account, key,
 		                    clock_now_ms() - STORE_IDEM_TTL_MS, have,
-		                    &ms);
+		                    have_ep, &ms);
 	if (rc == -1) {
 		if (st != NULL)
 			log_warnx("idem: account=%s lookup failed: %s", account,
@@ -237,7 +249,18 @@ idem_begin(struct req *rq, int *ret)
 		return IDEM_ANSWERED;
 	}
 	if (rc == 0) {
-		if (!hash_equal(want, have, 64))
+		/* a record from before endpoints were kept may replay at
+		 * either (store.h) */
+		if (have_ep[0] != '\0' && strcmp(have_ep, endpoint) != 0)
+			*ret = req_fail(
+			    rq, AE_CONFLICT, NULL,
+			    arena_printf(
+			        rq->a,
+			        "Idempotency-Key '%s' was used with "
+			        "another endpoint (%s); a key belongs to "
+			        "one endpoint",
+			        key, have_ep));
+		else if (!hash_equal(want, have, 64))
 			*ret = req_fail(
 			    rq, AE_CONFLICT, NULL,
 			    arena_printf(rq->a,
@@ -251,6 +274,7 @@ idem_begin(struct req *rq, int *ret)
 	}
 	/* Recorded by the store with the message (sqlite.c). */
 	rq->sub.idem_key = key;
+	rq->sub.idem_endpoint = endpoint;
 	rq->sub.idem_hash = arena_strdup(rq->a, want);
 	if (rq->sub.idem_hash == NULL) {
 		*ret = req_fail(rq, AE_INTERNAL, NULL, NULL);

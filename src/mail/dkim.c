@@ -640,8 +640,13 @@ dkim_sign_one(struct dkim_hdrs *h, const char *domain, const char *selector,
 			goto fail;
 		col += n;
 	}
-	if (buf_append(&field, "\r\n", 2) == -1 ||
-	    buf_append(out, field.p, field.len) == -1)
+	if (buf_append(&field, "\r\n", 2) == -1)
+		goto fail;
+	if (out->max != 0 && field.len > out->max - out->len) {
+		rc = DKIM_TOO_BIG;
+		goto fail;
+	}
+	if (buf_append(out, field.p, field.len) == -1)
 		goto fail;
 	rc = 0;
 fail:
@@ -703,17 +708,19 @@ dkim_sign(const char *msg, size_t len, const char *domain, const char *selector,
 		goto fail;
 	/* each signature is independent: neither covers the other */
 	if (rsa != NULL &&
-	    dkim_sign_one(&h, domain, selector, t, rsa, bh, out) == -1)
+	    (rc = dkim_sign_one(&h, domain, selector, t, rsa, bh, out)) != 0)
 		goto fail;
 	if (ed != NULL) {
 		char edsel[DKIM_SELECTOR_MAX];
-		if (dkim_ed_selector(selector, edsel, sizeof(edsel)) == -1 ||
-		    dkim_sign_one(&h, domain, edsel, t, ed, bh, out) == -1)
+		if ((rc = dkim_ed_selector(selector, edsel, sizeof(edsel))) !=
+		        0 ||
+		    (rc = dkim_sign_one(&h, domain, edsel, t, ed, bh, out)) !=
+		        0)
 			goto fail;
 	}
 	rc = 0;
 fail:
-	if (rc == -1 && out->len > start) {
+	if (rc != 0 && out->len > start) {
 		out->len = start;
 		out->p[start] = '\0';
 	}

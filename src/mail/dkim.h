@@ -37,9 +37,12 @@ extern const char *const dkim_signed_headers[];
  * DKIM-Signature field(s) — rsa-sha256 with rsa, then ed25519-sha256 when
  * ed is not NULL (with selector "<selector>-ed25519") — each folded and ending
  * in CRLF, ready to be put in front of the message. c=relaxed/relaxed,
- * d=domain, s=selector, t=t. h= lists the signed headers present in the message
- * plus one extra "from". Returns 0 or -1.
+ * d=domain, s=selector, t=t. h= lists every instance of the signed headers
+ * present in the message plus one extra "from", so its length grows with
+ * them (each name is shorter than the field it names). Returns 0, -1, or
+ * DKIM_TOO_BIG when the fields would pass out's cap (out is unchanged).
  */
+#define DKIM_TOO_BIG (-2)
 int dkim_sign(const char *msg, size_t len, const char *domain,
               const char *selector, time_t t, const struct dkim_key *rsa,
               const struct dkim_key *ed, struct buf *out);

@@ -5,8 +5,9 @@
  * writes the message pigeon will sign and deliver.
  *
  * The body is never parsed or changed, except that its line endings
- * become CRLF for send_raw. Date and Message-ID, when pigeon adds them,
- * go at the end of the header section, just before the empty line.
+ * become CRLF for send_raw and a last line without one gets a CRLF. Date and
+ * Message-ID, when pigeon adds them, go at the end of the header section, just
+ * before the empty line.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <strings.h>
 
 #include "../core/clock.h"
+#include "atext.h"
 #include "headers.h"
 #include "limits.h"
 #include "rawmime.h"
@@ -365,6 +367,258 @@ rawmime_date_ok(const char *v, size_t n)
 }
 
 /*
+ * RFC 5322 §3.2.2 CFWS at *pp: white space and comments, which nest and
+ * hold quoted pairs. 0 past it, or -1 for a comment never closed.
+ */
+static int
+rawmime_skip_cfws(const char **pp, const char *end)
+{
+	const char *p = *pp;
+	int depth = 0;
+
+	while (p < end) {
+		if (*p == '(') {
+			depth++;
+		} else if (depth == 0) {
+			if (!rawmime_wsp(*p))
+				break;
+		} else if (*p == ')') {
+			depth--;
+		} else if (*p == '\\' && p + 1 < end) {
+			p++; /* quoted-pair */
+		}
+		p++;
+	}
+	*pp = p;
+	return depth == 0 ? 0 : -1;
+}
+
+/* RFC 5322 §3.2.3 1*atext at *pp, with the non-ASCII bytes of RFC 6532
+ * §3.2. 0 past it, or -1 when there is none. */
+static int
+rawmime_atom(const char **pp, const char *end)
+{
+	const char *p = *pp;
+
+	while (p < end &&
+	       (atext((unsigned char)*p) || (unsigned char)*p >= 0x80))
+		p++;
+	if (p == *pp)
+		return -1;
+	*pp = p;
+	return 0;
+}
+
+/* RFC 5322 §3.2.4 quoted-string at *pp, its opening DQUOTE. 0 past the
+ * closing one, or -1 when it is not closed. */
+static int
+rawmime_quoted(const char **pp, const char *end)
+{
+	const char *p = *pp + 1;
+
+	for (; p < end && *p != '"'; p++)
+		if (*p == '\\' && ++p == end)
+			return -1;
+	if (p == end)
+		return -1;
+	*pp = p + 1;
+	return 0;
+}
+
+/*
+ * Words (atoms, quoted strings) and dots with CFWS around them, as a
+ * display name (phrase, obs-phrase) or a local part (word *("." word),
+ * obs-local-part) is made of. *nwords is their number of words; *dotted
+ * is 1 when they are a local part. 0, or -1 for a broken quote or
+ * comment.
+ */
+static int
+rawmime_words(const char **pp, const char *end, size_t *nwords, int *dotted)
+{
+	const char *p = *pp;
+	int last = 0; /* 0 nothing yet, 1 a word, 2 a dot */
+
+	*nwords = 0;
+	*dotted = 1;
+	for (;;) {
+		if (rawmime_skip_cfws(&p, end) == -1)
+			return -1;
+		if (p < end && *p == '"') {
+			if (rawmime_quoted(&p, end) == -1)
+				return -1;
+		} else if (p < end && *p == '.') {
+			p++;
+			if (last != 1)
+				*dotted = 0;
+			last = 2;
+			continue;
+		} else if (rawmime_atom(&p, end) == -1)
+			break;
+		if (last == 1)
+			*dotted = 0; /* two words without a dot */
+		last = 1;
+		(*nwords)++;
+	}
+	if (last != 1)
+		*dotted = 0;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * RFC 5322 §3.4.1 domain at *pp, after the '@': a dot-atom, a
+ * domain-literal or obs-domain (atoms and dots with CFWS between), and
+ * the CFWS after it. 0 past it, or -1.
+ */
+static int
+rawmime_domain(const char **pp, const char *end)
+{
+	const char *p = *pp;
+
+	if (rawmime_skip_cfws(&p, end) == -1)
+		return -1;
+	if (p < end && *p == '[') {
+		/* dtext and FWS up to the ']' */
+		for (p++; p < end && *p != ']'; p++)
+			if (*p == '[' || *p == '\\')
+				return -1;
+		if (p++ == end)
+			return -1;
+	} else {
+		for (;;) {
+			if (rawmime_atom(&p, end) == -1 ||
+			    rawmime_skip_cfws(&p, end) == -1)
+				return -1;
+			if (p == end || *p != '.')
+				break;
+			p++;
+			if (rawmime_skip_cfws(&p, end) == -1)
+				return -1;
+		}
+	}
+	if (rawmime_skip_cfws(&p, end) == -1)
+		return -1;
+	*pp = p;
+	return 0;
+}
+
+/* rawmime_from() results besides 0. */
+enum {
+	FROM_NOADDR = -1, /* a list member has no addr-spec (or no member) */
+	FROM_GROUP = -2,  /* "name: …;", an address-list form */
+	FROM_SYNTAX = -3, /* not a mailbox-list */
+};
+
+/* RFC 5322 §3.4.1 addr-spec at *pp: local-part "@" domain. 0 or -1. */
+static int
+rawmime_addr_spec(const char **pp, const char *end)
+{
+	const char *p = *pp;
+	size_t nw;
+	int dotted;
+
+	if (rawmime_words(&p, end, &nw, &dotted) == -1 || !dotted || p == end ||
+	    *p != '@')
+		return -1;
+	p++;
+	if (rawmime_domain(&p, end) == -1)
+		return -1;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * RFC 5322 §3.4 mailbox at *pp: an addr-spec, or [display-name]
+ * "<" addr-spec ">" with CFWS around. An '@' inside a comment or a
+ * quoted display name is not an address. 0 past it, or a FROM_ code.
+ */
+static int
+rawmime_mailbox(const char **pp, const char *end)
+{
+	const char *p = *pp, *s;
+	size_t nw;
+	int dotted;
+
+	if (rawmime_words(&p, end, &nw, &dotted) == -1)
+		return FROM_SYNTAX;
+	if (p == end || *p == ',')
+		return FROM_NOADDR;
+	if (*p == ':')
+		return FROM_GROUP;
+	if (*p == '@') {
+		/* addr-spec: the words were its local part */
+		s = *pp;
+		if (rawmime_addr_spec(&s, end) == -1)
+			return FROM_SYNTAX;
+		*pp = s;
+		return 0;
+	}
+	if (*p != '<')
+		return FROM_SYNTAX;
+	/* name-addr; obs-route ("<@a,@b:x@y>") is not taken */
+	p++;
+	if (rawmime_addr_spec(&p, end) == -1 || p == end || *p != '>')
+		return FROM_SYNTAX;
+	p++;
+	if (rawmime_skip_cfws(&p, end) == -1)
+		return FROM_SYNTAX;
+	*pp = p;
+	return 0;
+}
+
+/*
+ * RFC 5322 §3.6.2: From is a mailbox-list: one or more mailboxes
+ * separated by commas (obs-mbox-list, §4.4: empty members are skipped),
+ * each with an address. Groups are for To and Cc, not From. v[0..n) is
+ * the unfolded value. 0, or a FROM_ code.
+ */
+static int
+rawmime_from(const char *v, size_t n)
+{
+	const char *p = v, *end = v + n;
+	size_t nmb = 0;
+	int r;
+
+	for (;;) {
+		if (rawmime_skip_cfws(&p, end) == -1)
+			return FROM_SYNTAX;
+		if (p == end)
+			break;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if ((r = rawmime_mailbox(&p, end)) != 0)
+			return r;
+		nmb++;
+		if (p == end)
+			break;
+		if (*p++ != ',')
+			return FROM_SYNTAX;
+	}
+	return nmb > 0 ? 0 : FROM_NOADDR;
+}
+
+/* The sentence for a From refused by rawmime_from(). */
+static void
+rawmime_from_why(int r, char *why, size_t whylen)
+{
+	const char *how;
+
+	if (r == FROM_GROUP)
+		how = "a group ('name: ...;') is not one";
+	else if (r == FROM_SYNTAX)
+		how = "the value does not parse as a list of them";
+	else
+		how = "a name, a comment or a quoted string alone is not one";
+	rawmime_why(why, whylen,
+	            "Header 'From' has no address: it needs a mailbox such as "
+	            "user@example.com or Name <user@example.com>; %s (RFC "
+	            "5322 §3.6.2).",
+	            how);
+}
+
+/*
  * RFC 5322 §2.1.1: the first body line longer than MAX_LINE octets
  * (without its CRLF); its 1-based number within the body in *lineno and
  * its length in *linelen. 0 when there is none.
@@ -559,10 +813,8 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 				    "Header 'From' appears more than once.");
 				goto fail;
 			}
-			/* RFC 5322 §3.6.2: a mailbox, so at least an '@' */
-			if (memchr(v, '@', vlen) == NULL) {
-				rawmime_why(why, whylen,
-				            "Header 'From' has no address.");
+			if ((r = rawmime_from(v, vlen)) != 0) {
+				rawmime_from_why(r, why, whylen);
 				goto fail;
 			}
 			res->from = v;
@@ -628,6 +880,11 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 	}
 	if ((r = rawmime_put(out, "\r\n", 2)) != 0 ||
 	    (r = rawmime_put(out, msg + rm.body_off, mlen - rm.body_off)) != 0)
+		goto put_fail;
+	/* RFC 5322 §2.1: every line ends in CRLF, the last one too; what
+	 * is signed is what is stored. */
+	if (mlen > rm.body_off && msg[mlen - 1] != '\n' &&
+	    (r = rawmime_put(out, "\r\n", 2)) != 0)
 		goto put_fail;
 	return 0;
 

@@ -49,7 +49,8 @@ struct rawmime_result {
  * lf_ok (send_raw); parse; From must be present; the header policy of §5
  * in RAW mode; DKIM-Signature, Received, Return-Path, ARC-* refused; Bcc
  * removed; Date added when missing; Message-ID kept when well-formed, else
- * replaced by a new one on sender_domain. Appends the result to out.
+ * replaced by a new one on sender_domain; a CRLF added after a last body
+ * line without one (RFC 5322 §2.1). Appends the result to out.
  * Returns 0, -1 with why (→ 10202), or RAWMIME_TOO_BIG when out's cap
  * was hit (→ 10200).
  */

@@ -43,7 +43,7 @@ struct store_ops {
 	int (*message_status)(struct store *, const char *, const char *,
 	                      struct msg_status *);
 	int (*idem_get)(struct store *, const char *, const char *, int64_t,
-	                char *, struct msg_status *);
+	                char *, char *, struct msg_status *);
 	int (*idem_purge)(struct store *, int64_t, int);
 };
 

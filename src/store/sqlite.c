@@ -104,6 +104,10 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (account_id, key));",
     /* 3: the purge of records past 24 h finds them by age */
     "CREATE INDEX idempotency_created ON idempotency (created);",
+    /* 4: a key belongs to the endpoint it was used with (send,
+     * send_raw); NULL in the rows written before, which either may
+     * replay */
+    "ALTER TABLE idempotency ADD COLUMN endpoint TEXT;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -226,9 +230,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "WHERE message_id = ?1 ORDER BY id",
     /* A record past 24 h is only replaced: the api checks the age. */
     [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (account_id, key, "
-                    "body_hash, msg_id, message_id, created) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_IDEM_GET] = "SELECT i.body_hash, m.id, m.message_id, m.created "
+                    "body_hash, msg_id, message_id, created, endpoint) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_IDEM_GET] = "SELECT i.body_hash, m.id, m.message_id, m.created, "
+                    "i.endpoint "
                     "FROM idempotency i JOIN messages m ON m.id = i.msg_id "
                     "WHERE i.account_id = ?1 AND i.key = ?2 "
                     "AND i.created >= ?3",
@@ -893,6 +898,7 @@ sq_message_insert(struct store *s, struct store_msg *m)
 	sqlite3_bind_int64(st, 4, m->id);
 	sqlite3_bind_text(st, 5, m->message_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, m->created);
+	sqlite3_bind_text(st, 7, m->idem_endpoint, -1, SQLITE_STATIC);
 	return run(s, st, "idempotency insert");
 }
 
@@ -1082,7 +1088,8 @@ sq_message_status(struct store *s, const char *account_id,
 
 static int
 sq_idem_get(struct store *s, const char *account_id, const char *key,
-            int64_t since_ms, char body_hash[65], struct msg_status *out)
+            int64_t since_ms, char body_hash[65],
+            char endpoint[STORE_ENDPOINT_MAX], struct msg_status *out)
 {
 	sqlite3_stmt *st;
 	int64_t id;
@@ -1090,6 +1097,7 @@ sq_idem_get(struct store *s, const char *account_id, const char *key,
 
 	memset(out, 0, sizeof(*out));
 	body_hash[0] = '\0';
+	endpoint[0] = '\0';
 	if ((st = stmt(s, ST_IDEM_GET)) == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
@@ -1108,6 +1116,9 @@ sq_idem_get(struct store *s, const char *account_id, const char *key,
 	id = sqlite3_column_int64(st, 1);
 	out->message_id = col_dup(st, 2);
 	out->created = sqlite3_column_int64(st, 3);
+	if (sqlite3_column_text(st, 4) != NULL)
+		snprintf(endpoint, STORE_ENDPOINT_MAX, "%s",
+		         (const char *)sqlite3_column_text(st, 4));
 	done(st);
 	if (out->message_id == NULL || read_rcpts(s, id, out) == -1) {
 		msg_status_clear(out);

@@ -298,9 +298,11 @@ msg_status_clear(struct msg_status *st)
 
 int
 store_idem_get(struct store *s, const char *account_id, const char *key,
-               int64_t since_ms, char body_hash[65], struct msg_status *out)
+               int64_t since_ms, char body_hash[65],
+               char endpoint[STORE_ENDPOINT_MAX], struct msg_status *out)
 {
-	return s->ops->idem_get(s, account_id, key, since_ms, body_hash, out);
+	return s->ops->idem_get(s, account_id, key, since_ms, body_hash,
+	                        endpoint, out);
 }
 
 int

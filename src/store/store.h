@@ -105,9 +105,11 @@ struct store_msg {
 	size_t nrcpts;
 	/* SPEC §2.4 Idempotency-Key: when idem_key is set, message_insert
 	 * also records (account_id, idem_key) → this message, in the same
-	 * transaction; idem_hash is the hex SHA-256 of the request body. */
+	 * transaction; idem_hash is the hex SHA-256 of the request body,
+	 * idem_endpoint the route it came to ("send", "send_raw"). */
 	const char *idem_key;
 	const char *idem_hash;
+	const char *idem_endpoint;
 };
 
 /* One recipient's new state after a delivery attempt. */
@@ -223,11 +225,14 @@ void msg_status_clear(struct msg_status *st);
 
 /* SPEC §2.4: the message recorded for an account's Idempotency-Key, if
  * recorded at or after since_ms (unix ms): its request body's hash in
- * body_hash and the message with its recipients' current states in out.
- * 0 found, STORE_NOT_FOUND (none, or older), -1 error. */
+ * body_hash, the endpoint it was recorded for in endpoint ("" for a
+ * record older than the endpoint column, migration 4) and the message
+ * with its recipients' current states in out. 0 found, STORE_NOT_FOUND
+ * (none, or older), -1 error. */
+#define STORE_ENDPOINT_MAX 32
 int store_idem_get(struct store *s, const char *account_id, const char *key,
                    int64_t since_ms, char body_hash[65],
-                   struct msg_status *out);
+                   char endpoint[STORE_ENDPOINT_MAX], struct msg_status *out);
 /* How long an Idempotency-Key holds (SPEC §2.4). */
 #define STORE_IDEM_TTL_MS (24LL * 60 * 60 * 1000)
 /* Deletes at most limit Idempotency-Key records created before

@@ -200,26 +200,45 @@ submit_seal(struct submission *s, struct submit_error *err)
 	struct store_msg *m = &s->sm;
 	struct buf sig;
 	char *raw;
-	size_t i, len;
+	size_t i, len, body = s->raw.len - DKIM_GAP;
+	int rc = -1;
 
-	/* RFC 6376 §5: sign the message as built; the fields go in the
-	 * DKIM_GAP room in front of it, so nothing is copied. */
-	buf_init(&sig, DKIM_GAP);
-	if (dom->rsa == NULL ||
-	    dkim_sign(s->raw.p + DKIM_GAP, s->raw.len - DKIM_GAP, dom->d.name,
-	              dom->d.selector, s->now, dom->rsa, dom->ed, &sig) == -1) {
+	/*
+	 * RFC 6376 §5: sign the message as built. The fields go in the
+	 * DKIM_GAP room in front of it, so nothing is copied; h= names every
+	 * signed field present (dkim.c), so many of them (a client's 100
+	 * List-Unsubscribe) can pass the room, and then the message moves
+	 * once to make more, within MAX_MESSAGE_SIZE.
+	 */
+	buf_init(&sig, body < MAX_MESSAGE_SIZE ? MAX_MESSAGE_SIZE - body : 1);
+	if (dom->rsa != NULL)
+		rc =
+		    dkim_sign(s->raw.p + DKIM_GAP, body, dom->d.name,
+		              dom->d.selector, s->now, dom->rsa, dom->ed, &sig);
+	if (rc == -1) {
 		log_warnx("send: domain=%s dkim signing failed", dom->d.name);
 		buf_clear(&sig);
 		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE,
 		            "the message could not be signed");
 	}
-	len = s->raw.len - DKIM_GAP + sig.len;
-	if (len > MAX_MESSAGE_SIZE) {
+	len = body + sig.len;
+	if (rc == DKIM_TOO_BIG || len > MAX_MESSAGE_SIZE) {
 		buf_clear(&sig);
 		return fail(err, SUBMIT_TOO_BIG, SUBMIT_PART_NONE,
 		            "the message is over 5 MiB once built");
 	}
-	raw = s->raw.p + DKIM_GAP - sig.len;
+	if (sig.len > DKIM_GAP) {
+		if (buf_reserve(&s->raw, sig.len - DKIM_GAP) == -1) {
+			buf_clear(&sig);
+			return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE,
+			            NULL);
+		}
+		memmove(s->raw.p + sig.len, s->raw.p + DKIM_GAP, body);
+		s->raw.len = len;
+		s->raw.p[len] = '\0';
+		raw = s->raw.p;
+	} else
+		raw = s->raw.p + DKIM_GAP - sig.len;
 	memcpy(raw, sig.p, sig.len);
 	buf_clear(&sig);
 
@@ -234,6 +253,7 @@ submit_seal(struct submission *s, struct submit_error *err)
 	m->created = clock_now_ms();
 	m->idem_key = s->idem_key;
 	m->idem_hash = s->idem_hash;
+	m->idem_endpoint = s->idem_endpoint;
 	for (i = 0; i < m->nrcpts; i++)
 		m->rcpts[i].state = RCPT_QUEUED;
 	return 0;

@@ -28,7 +28,9 @@
 #include "../tenant/tenant.h"
 
 /* Room left in front of a built message for its DKIM-Signature fields,
- * so that signing never copies the message (DESIGN §7). */
+ * so that signing does not copy the message (design.md, DKIM): enough for
+ * both signatures over the usual headers. Larger fields (many signed
+ * headers) move the message once; submit_seal. */
 #define DKIM_GAP 4096
 
 enum submit_err {
@@ -76,7 +78,8 @@ struct submission {
 	const char *mail_from;           /* envelope sender, as given */
 	const char *subject;             /* for the store, may be NULL */
 	time_t now;
-	struct buf raw;              /* DKIM_GAP bytes, then the message */
+	struct buf raw; /* DKIM_GAP bytes, then the message; sealed, the
+	                 * signature ends where the message starts */
 	const struct mailbox **rcpt; /* recipients as the client gave them */
 	size_t nrcpt;
 	char message_id[MSGID_MAX];
@@ -85,6 +88,7 @@ struct submission {
 	 * with the message in its transaction. */
 	const char *idem_key;
 	const char *idem_hash;
+	const char *idem_endpoint;
 	submit_done_fn *done;
 	void *done_arg;
 };

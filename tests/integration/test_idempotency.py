@@ -197,9 +197,55 @@ def test_send_raw(server):
     assert copies(server, a["message_id"]) == 1
     r = server.send_raw(raw_body(uniq("ok")), headers={"Idempotency-Key": k})
     assert_conflict(r, "different request body")
-    # The same key on send: another body, so 409 too.
+    # The same key on send: another endpoint, so 409 too.
     r = server.send(simple(to=uniq("ok")), headers={"Idempotency-Key": k})
-    assert_conflict(r, "different request body")
+    assert_conflict(r, "another endpoint (send_raw)")
+
+
+def both_body(to):
+    """One body that send and send_raw both accept: the same bytes are
+    a different message at each."""
+    b = simple(to=to)
+    b.update(raw_body(to))
+    return b
+
+
+def test_key_belongs_to_one_endpoint(server):
+    """A key used on send is refused on send_raw with the same bytes (and
+    the other way round), not replayed: the send's message is not the raw
+    one. Each endpoint still replays its own."""
+    for first, second in (("send", "send_raw"), ("send_raw", "send")):
+        k, body = key(), both_body(uniq("ok"))
+        hk = {"Idempotency-Key": k}
+        a = assert_send_result(getattr(server, first)(body, headers=hk),
+                               pigeon_id=False)
+        r = getattr(server, second)(body, headers=hk)
+        assert_conflict(r, "another endpoint (%s)" % first)
+        assert r.headers.get("Idempotent-Replayed") is None, r
+        r = getattr(server, first)(body, headers=hk)
+        b = assert_send_result(r, pigeon_id=False)
+        assert r.headers.get("Idempotent-Replayed") == "true", r
+        assert b["message_id"] == a["message_id"]
+        assert copies(server, a["message_id"]) == 1
+        # without the key the body is good at the second endpoint
+        assert_send_result(getattr(server, second)(body), pigeon_id=False)
+
+
+def test_record_without_endpoint_replays_at_either(server):
+    """A record written before endpoints were kept (migration 4 leaves
+    its endpoint NULL) answers as it did: by the body alone."""
+    k, body = key(), both_body(uniq("ok"))
+    a = assert_send_result(server.send(body, headers={"Idempotency-Key": k}))
+    c = db(server)
+    try:
+        c.execute("UPDATE idempotency SET endpoint = NULL WHERE key = ?",
+                  (k,))
+    finally:
+        c.close()
+    r = server.send_raw(body, headers={"Idempotency-Key": k})
+    b = assert_send_result(r)
+    assert r.headers.get("Idempotent-Replayed") == "true", r
+    assert b["message_id"] == a["message_id"]
 
 
 def test_failed_validation_does_not_reserve_the_key(server):

@@ -3,6 +3,7 @@ SPEC §4: POST …/send_raw.
 """
 import email.utils
 import os
+import re
 
 import pytest
 
@@ -316,12 +317,32 @@ def test_size_limit_exact(server):
     assert_error(send(message(limit - overhead + 1, "over")), 10200)
 
 
-@pytest.mark.parametrize("hdr", ["From: ", "From: undisclosed"])
+@pytest.mark.parametrize("hdr", [
+    "From: ", "From: undisclosed", "From: (x@y) nobody",
+    "From: nobody (sender@example.com)", "From: undisclosed:@;",
+    "From: Team: sender@example.com;", 'From: "sender@example.com"',
+    "From: sender@example.com <sender@example.com>"])
 def test_from_without_address_refused(server, hdr):
+    """RFC 5322 §3.6.2: From is a mailbox-list; an '@' in a comment or a
+    quoted name is not an address, and a group is not a mailbox."""
     r = server.send_raw(raw_body(mime_message=mime(
         hdr, "To: rcpt@example.net", "Subject: Hi")))
     assert_error(r, 10202, "/mime_message")
-    assert_human(r, "'From' has no address")
+    assert_human(r, "'From' has no address", "needs a mailbox")
+
+
+@pytest.mark.parametrize("hdr", [
+    'From: "sender@example.com" <sender@example.com>',
+    "From: (x@y) sender@example.com",
+    "From: Sender (the (real) one) <sender@example.com> (office)",
+    "From: =?UTF-8?Q?S=C3=A9nder?= <sender@example.com>"])
+def test_from_forms_accepted(server, hdr):
+    r = server.send_raw(raw_body(mime_message=mime(
+        hdr, "To: rcpt@example.net", "Subject: Hi")))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert [v for k, v in hs if k.lower() == "from"] == [hdr[6:]]
+    dkim_verify_all(server, raw, strict=False)
 
 
 @pytest.mark.parametrize("dup", [("To: a@example.net", "To: b@example.net"),
@@ -346,3 +367,45 @@ def test_header_section_needs_its_empty_line(server):
         mime_message="From: sender@example.com\r\nSubject: Hi\r\n\r\n")))
     raw, hs, m = stored(server, res)
     assert raw.endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("body", ["Hello", "line 1\r\nline 2", "line 1\nend",
+                                  "trailing space  "])
+def test_last_line_gets_its_crlf(server, body):
+    """RFC 5322 §2.1: lines end in CRLF, the last one too; the stored
+    bytes are the signed bytes."""
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, body=body)))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    want = body.replace("\r\n", "\n").replace("\n", "\r\n") + "\r\n"
+    assert raw.endswith(b"\r\n\r\n" + want.encode()), repr(raw[-60:])
+    dkim_verify_all(server, raw, strict=False)
+
+
+@pytest.mark.parametrize("n", [93, 150])
+def test_many_signed_headers(server, n):
+    """RFC 6376 §5.4.2: h= names every List-Unsubscribe, and with both
+    signatures 93 of them pass the room kept in front of the message:
+    the message is still signed (it moves to make room) and verifies;
+    never a 500."""
+    lu = ["List-Unsubscribe: <https://example.com/u/%d>" % i
+          for i in range(n)]
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, *lu)))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert [k for k, v in hs].count("List-Unsubscribe") == n
+    sigs = [v for k, v in hs if k.lower() == "dkim-signature"]
+    for s in sigs:
+        h = re.sub(r"\s+", "", re.search(r"h=([^;]*);", s).group(1))
+        assert h.split(":").count("list-unsubscribe") == n, h
+    algos = dkim_verify_all(server, raw, strict=False)
+    assert "rsa-sha256" in algos
+
+
+def test_signed_headers_over_the_size_limit(server):
+    """Signatures that do not fit in 5 MiB with the message: 10200, not
+    a 500."""
+    lu = ["List-Unsubscribe: <https://example.com/u/%07d>" % i
+          for i in range(3 * 1024 * 1024 // 48)]
+    r = server.send_raw(raw_body(mime_message=mime(*BASE, *lu)))
+    assert_error(r, 10200)

@@ -572,7 +572,7 @@ test_sign_one_key(void **state)
 	buf_puts(&out, "keep");
 	assert_int_equal(dkim_sign(m, strlen(m), "example.com", "s", 1, rsa_key,
 	                           ed_key, &out),
-	                 -1);
+	                 DKIM_TOO_BIG);
 	assert_int_equal(out.len, 4);
 	assert_string_equal(out.p, "keep");
 	buf_clear(&out);
@@ -640,7 +640,8 @@ test_hdrs_shared(void **state)
 	/* out too small: fails after signing, h is as it was */
 	buf_init(&out, 10);
 	assert_int_equal(
-	    dkim_sign_one(&h, "example.com", "s", 1, ed_key, bh, &out), -1);
+	    dkim_sign_one(&h, "example.com", "s", 1, ed_key, bh, &out),
+	    DKIM_TOO_BIG);
 	assert_int_equal(h.canon.len, strlen(canon));
 	assert_string_equal(h.canon.p, canon);
 	buf_clear(&out);
@@ -768,6 +769,53 @@ test_folding_long(void **state)
 	buf_clear(&out);
 }
 
+/*
+ * h= names every instance of a signed header (RFC 6376 §5.4.2), so the
+ * fields grow with them; passing out's cap is DKIM_TOO_BIG, not an error
+ * of the signer, and out is left as it was.
+ */
+static void
+test_cap(void **state)
+{
+	struct buf b, out;
+	size_t full;
+
+	buf_init(&b, 0);
+	assert_int_equal(buf_puts(&b, "From: a@example.com\r\n"), 0);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(
+		    buf_printf(&b, "List-Unsubscribe: <https://e.x/%d>\r\n", i),
+		    0);
+	assert_int_equal(buf_puts(&b, "\r\nx\r\n"), 0);
+	buf_init(&out, 0);
+	assert_int_equal(
+	    dkim_sign(b.p, b.len, "example.com", "s", 1, rsa_key, ed_key, &out),
+	    0);
+	full = out.len;
+	assert_true(full > 2 * 300 * strlen("list-unsubscribe:"));
+	buf_clear(&out);
+	/* exactly room: signed; a byte less, for either field: too big */
+	buf_init(&out, full);
+	assert_int_equal(
+	    dkim_sign(b.p, b.len, "example.com", "s", 1, rsa_key, ed_key, &out),
+	    0);
+	buf_clear(&out);
+	buf_init(&out, full - 1);
+	assert_int_equal(buf_puts(&out, "X"), 0);
+	assert_int_equal(
+	    dkim_sign(b.p, b.len, "example.com", "s", 1, rsa_key, ed_key, &out),
+	    DKIM_TOO_BIG);
+	assert_int_equal(out.len, 1);
+	buf_clear(&out);
+	buf_init(&out, 100);
+	assert_int_equal(
+	    dkim_sign(b.p, b.len, "example.com", "s", 1, rsa_key, NULL, &out),
+	    DKIM_TOO_BIG);
+	assert_int_equal(out.len, 0);
+	buf_clear(&out);
+	buf_clear(&b);
+}
+
 int
 main(void)
 {
@@ -784,6 +832,7 @@ main(void)
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_folding_long),
+	    cmocka_unit_test(test_cap),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -252,6 +252,87 @@ test_refusals(void **state)
 	}
 }
 
+/* A From header prep() accepts (1) or refuses with "no address" (0). */
+static int
+from_ok(const char *from)
+{
+	struct rawmime_result res;
+	struct buf out;
+	char m[512];
+	int rc;
+
+	snprintf(m, sizeof(m), "From:%s\r\nTo: b@example.net\r\n\r\nx\r\n",
+	         from);
+	rc = prep(m, 1, 0, &out, &res);
+	buf_clear(&out);
+	if (rc == 0)
+		return 1;
+	if (strstr(why, "Header 'From' has no address: it needs a mailbox") ==
+	    NULL)
+		fail_msg("From:%s refused for another reason: %s", from, why);
+	return 0;
+}
+
+/* RFC 5322 §3.6.2: From is a mailbox-list; every member has an
+ * addr-spec, wherever '@' appears in comments or quoted names. */
+static void
+test_from(void **state)
+{
+	static const char *const good[] = {
+	    " a@example.com",
+	    "a@example.com",
+	    " <a@example.com>",
+	    " Alice <alice@example.com>",
+	    " \"a@b\" <alice@example.com>",
+	    " \"Doe, John\" <j.doe@example.com>",
+	    " John Q. Public <jqp@example.com>",
+	    " =?UTF-8?Q?Zo=C3=AB?= <z@example.com>",
+	    " Zo\xc3\xab <z@example.com>",
+	    " a@example.com (Alice)",
+	    " (x@y) a@example.com",
+	    " Alice (the (real) one) <alice@example.com> (home)",
+	    " Alice < alice @ example . com >",
+	    " \"a b\"@example.com",
+	    " a@[192.0.2.1]",
+	    " a@example.com, b@example.com",
+	    " a@example.com,,b@example.com,",
+	};
+	static const char *const bad[] = {
+	    " (x@y) nobody",
+	    " nobody (x@y)",
+	    " undisclosed:@;",
+	    " undisclosed-recipients:;",
+	    " Team: a@example.com;",
+	    " \"a@example.com\"",
+	    " Alice",
+	    " (only a comment)",
+	    " ,",
+	    " a@example.com, nobody",
+	    " <a@example.com",
+	    " <>",
+	    " a@",
+	    " @example.com",
+	    " a@example.com <b@example.com>",
+	    " a..b@example.com",
+	    " a@example.com (open",
+	    " \"open@example.com",
+	    " a@[1.2.3.4",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!from_ok(good[i]))
+			fail_msg("From:%s refused: %s", good[i], why);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (from_ok(bad[i]))
+			fail_msg("From:%s accepted", bad[i]);
+	/* the reason names the form */
+	assert_int_equal(from_ok(" undisclosed:@;"), 0);
+	assert_non_null(strstr(why, "a group"));
+	assert_int_equal(from_ok(" (x@y) nobody"), 0);
+	assert_non_null(strstr(why, "alone is not one"));
+}
+
 /* Client Date and Message-ID kept: the message passes through as is. */
 static void
 test_keep(void **state)
@@ -321,7 +402,7 @@ test_add(void **state)
 	                 0);
 	snprintf(want, sizeof(want),
 	         "From: a@example.com\r\nSubject: s\r\n" NOW_DATE
-	         "Message-ID: %s\r\n\r\nhi",
+	         "Message-ID: %s\r\n\r\nhi\r\n",
 	         seeded_msgid());
 	assert_string_equal(out.p, want);
 	assert_string_equal(res.message_id, seeded_msgid());
@@ -379,7 +460,7 @@ test_replace(void **state)
 		assert_int_equal(prep(m, 1, 0, &out, &res), 0);
 		snprintf(want, sizeof(want),
 		         "From: a@example.com\r\n" NOW_DATE
-		         "Message-ID: %s\r\n\r\nx",
+		         "Message-ID: %s\r\n\r\nx\r\n",
 		         seeded_msgid());
 		if (strcmp(out.p, want) != 0)
 			fail_msg("id '%s': got '%s'", bad_ids[i], out.p);
@@ -395,7 +476,7 @@ test_replace(void **state)
 		if (strcmp(
 		        out.p,
 		        "From: a@example.com\r\nMessage-ID: <x@y>\r\n" NOW_DATE
-		        "\r\nx") != 0)
+		        "\r\nx\r\n") != 0)
 			fail_msg("date '%s': got '%s'", bad_dates[i], out.p);
 		buf_clear(&out);
 	}
@@ -465,7 +546,7 @@ test_cap(void **state)
 {
 	static const char m[] = "From: a@example.com\r\nDate: 1 Jan 2026 "
 	                        "00:00 UT\r\nMessage-ID: <k@x>\r\n\r\n"
-	                        "0123456789";
+	                        "0123456789\r\n";
 	struct rawmime_result res;
 	struct buf out;
 
@@ -488,6 +569,48 @@ test_cap(void **state)
 	                                 &out, &res, why, sizeof(why)),
 	                 0);
 	assert_memory_equal(out.p, "HEADFrom:", 9);
+	buf_clear(&out);
+}
+
+/* RFC 5322 §2.1: a last body line without CRLF gets one; the cap counts
+ * it. */
+static void
+test_final_crlf(void **state)
+{
+	static const char head[] = "From: a@example.com\r\nDate: 1 Jan 2026 "
+	                           "00:00 UT\r\nMessage-ID: <k@x>\r\n\r\n";
+	static const struct {
+		const char *body, *want;
+		int lf_ok;
+	} t[] = {
+	    {"x", "x\r\n", 1},
+	    {"x", "x\r\n", 0},
+	    {"line1\r\nline2", "line1\r\nline2\r\n", 1},
+	    {"line1\nline2", "line1\r\nline2\r\n", 1},
+	    {"x\r\n", "x\r\n", 1},
+	    {"x\n", "x\r\n", 1},
+	    {"x\r", "x\r\n", 1},
+	    {"x\r\n\r\n", "x\r\n\r\n", 1},
+	    {"", "", 1},
+	};
+	struct rawmime_result res;
+	struct buf out;
+	char m[256], want[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(m, sizeof(m), "%s%s", head, t[i].body);
+		snprintf(want, sizeof(want), "%s%s", head, t[i].want);
+		assert_int_equal(prep(m, t[i].lf_ok, 0, &out, &res), 0);
+		if (strcmp(out.p, want) != 0)
+			fail_msg("body '%s': got '%s'", t[i].body, out.p);
+		buf_clear(&out);
+	}
+	snprintf(m, sizeof(m), "%sx", head);
+	assert_int_equal(prep(m, 1, strlen(m) + 1, &out, &res), -2);
+	assert_int_equal(out.len, 0);
+	buf_clear(&out);
+	assert_int_equal(prep(m, 1, strlen(m) + 2, &out, &res), 0);
 	buf_clear(&out);
 }
 
@@ -529,12 +652,14 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_parse_ok, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_from, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bcc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_final_crlf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_body_line, setup,
 	                                    teardown),
 	};

@@ -462,7 +462,7 @@ test_idem_purge(void **state)
 	struct store_msg m;
 	struct store_rcpt r[3];
 	struct msg_status st;
-	char hash[65];
+	char hash[65], ep[STORE_ENDPOINT_MAX];
 	int64_t now = 1790000000000LL;
 
 	seed(f->s);
@@ -486,12 +486,85 @@ test_idem_purge(void **state)
 
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(
-		    store_idem_get(f->s, ACC, keys[i], 0, hash, &st), 1);
-	assert_int_equal(store_idem_get(f->s, ACC, "k4", 0, hash, &st), 0);
+		    store_idem_get(f->s, ACC, keys[i], 0, hash, ep, &st), 1);
+	assert_int_equal(store_idem_get(f->s, ACC, "k4", 0, hash, ep, &st), 0);
 	assert_string_equal(st.message_id, "<i4@example.com>");
 	assert_string_equal(hash, "00");
 	msg_status_clear(&st);
 	assert_int_equal(store_message_status(f->s, ACC, ids[0], &st), 0);
+	msg_status_clear(&st);
+}
+
+/* Runs sql on the store's file beside the store. */
+static void
+sql(const char *path, const char *q)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, q, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/*
+ * Migration 4: an Idempotency-Key record keeps the endpoint it was used
+ * with; the records of a store from before it are kept, with no endpoint
+ * (""), and new ones are written with theirs.
+ */
+static void
+test_idem_endpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct msg_status st;
+	char hash[65], ep[STORE_ENDPOINT_MAX], err[256];
+
+	seed(f->s);
+	assert_int_equal(store_begin(f->s), 0);
+	msg_init(&m, r, "<old@example.com>", 1);
+	m.idem_key = "old";
+	m.idem_hash = "aa";
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	store_close(f->s);
+	/* the store as migration 3 left it, with the record */
+	sql(f->path, "ALTER TABLE idempotency DROP COLUMN endpoint;"
+	             "PRAGMA user_version = 3;");
+	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
+
+	assert_int_equal(store_idem_get(f->s, ACC, "old", 0, hash, ep, &st), 0);
+	assert_string_equal(hash, "aa");
+	assert_string_equal(ep, "");
+	assert_string_equal(st.message_id, "<old@example.com>");
+	msg_status_clear(&st);
+
+	assert_int_equal(store_begin(f->s), 0);
+	msg_init(&m, r, "<raw@example.com>", 1);
+	m.idem_key = "k";
+	m.idem_hash = "bb";
+	m.idem_endpoint = "send_raw";
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	msg_init(&m, r, "<send@example.com>", 1);
+	m.idem_key = "k2";
+	m.idem_hash = "cc";
+	m.idem_endpoint = "send";
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_idem_get(f->s, ACC, "k", 0, hash, ep, &st), 0);
+	assert_string_equal(ep, "send_raw");
+	assert_string_equal(hash, "bb");
+	assert_string_equal(st.message_id, "<raw@example.com>");
+	msg_status_clear(&st);
+	assert_int_equal(store_idem_get(f->s, ACC, "k2", 0, hash, ep, &st), 0);
+	assert_string_equal(ep, "send");
+	msg_status_clear(&st);
+	/* a reopened store keeps them */
+	store_close(f->s);
+	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
+	assert_int_equal(store_idem_get(f->s, ACC, "k", 0, hash, ep, &st), 0);
+	assert_string_equal(ep, "send_raw");
 	msg_status_clear(&st);
 }
 
@@ -528,6 +601,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_message_fk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idem_purge, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idem_endpoint, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

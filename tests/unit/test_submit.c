@@ -299,6 +299,118 @@ test_raw_refused(void **state)
 	front_close(&f);
 }
 
+/* A raw message whose signed headers (h=) pass DKIM_GAP: nheaders
+ * List-Unsubscribe fields of lines of width w bytes. malloc'd. */
+static char *
+many_unsubscribe(size_t nheaders, size_t w, size_t *len)
+{
+	static const char head[] = "From: app@example.com\r\n"
+	                           "To: someone@example.net\r\n"
+	                           "Subject: many\r\n";
+	char *m, *p;
+	size_t i;
+
+	assert_true(w >= 48 && w < 200);
+	*len = sizeof(head) - 1 + nheaders * w + 8;
+	assert_non_null(m = malloc(*len + 1));
+	p = m + snprintf(m, *len + 1, "%s", head);
+	for (i = 0; i < nheaders; i++) {
+		p += snprintf(p, 48,
+		              "List-Unsubscribe: <https://example.com/u/%06zu",
+		              i % 1000000);
+		memset(p, 'x', w - 47 - 3);
+		p += w - 47 - 3;
+		memcpy(p, ">\r\n", 3);
+		p += 3;
+	}
+	memcpy(p, "\r\nbody\r\n", 8);
+	assert_int_equal((size_t)(p + 8 - m), *len);
+	m[*len] = '\0';
+	return m;
+}
+
+/* Occurrences of needle in h[0..n). */
+static size_t
+count(const char *h, size_t n, const char *needle)
+{
+	size_t k = 0, nl = strlen(needle);
+
+	for (const char *p = h;
+	     (p = memmem(p, n - (size_t)(p - h), needle, nl)) != NULL; p += nl)
+		k++;
+	return k;
+}
+
+/*
+ * RFC 6376 §5.4.2: every instance of a signed header is named in h=, so
+ * 120 List-Unsubscribe fields make signatures longer than the room left
+ * in front of the message (DKIM_GAP): the message moves to make room, and
+ * is signed, stored and delivered; too many for MAX_MESSAGE_SIZE is
+ * SUBMIT_TOO_BIG. Never SUBMIT_INTERNAL: nothing a client writes is an
+ * internal error.
+ */
+static void
+test_raw_many_signed_headers(void **state)
+{
+	static const size_t ns[] = {120, 250};
+	struct front f;
+	struct mailbox from, to;
+	struct submit_error se;
+	const char *raw, *msg;
+	size_t len, siglen, nsig;
+	char *m;
+
+	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		m = many_unsubscribe(ns[k], 64, &len);
+		front_open(&f);
+		mailbox(&f, "app@example.com", &from);
+		mailbox(&f, "someone@example.net", &to);
+		assert_int_equal(
+		    submit_raw(&f.sub, m, len, 1, &from, &to, 1, &se), 0);
+		memset(&se, 0, sizeof(se));
+		if (submit_seal(&f.sub, &se) == -1)
+			fail_msg("%zu headers: sealed with %d: %s", ns[k],
+			         se.kind, se.detail ? se.detail : "");
+		raw = f.sub.sm.raw;
+		assert_int_equal(strlen(raw), f.sub.sm.raw_len);
+		msg = strstr(raw, "\r\nFrom: app@example.com\r\n");
+		assert_non_null(msg);
+		siglen = (size_t)(msg + 2 - raw);
+		/* 250 names pass the room even with one signature */
+		if (ns[k] == 250)
+			assert_true(siglen > DKIM_GAP);
+		/* the client's fields, then Date and Message-ID, then the
+		 * body */
+		assert_memory_equal(msg + 2, m, len - 8);
+		assert_string_equal(raw + f.sub.sm.raw_len - 10,
+		                    "\r\n\r\nbody\r\n");
+		nsig = count(raw, siglen, "DKIM-Signature: v=1");
+		assert_true(nsig >= 1);
+		assert_int_equal(count(raw, siglen, "list-unsubscribe:"),
+		                 ns[k] * nsig);
+		f.o.n = 1;
+		assert_int_equal(submit_queue(svc, &f.sub, on_done, &f.o), 0);
+		pthread_mutex_lock(&f.o.mu);
+		while (!f.o.done)
+			pthread_cond_wait(&f.o.cv, &f.o.mu);
+		pthread_mutex_unlock(&f.o.mu);
+		assert_int_equal(f.o.rc, SUBMIT_OK);
+		front_close(&f);
+		free(m);
+	}
+
+	/* 4 MiB of them: the signatures do not fit in the 5 MiB */
+	m = many_unsubscribe(4 * 1024 * 1024 / 64, 64, &len);
+	front_open(&f);
+	mailbox(&f, "app@example.com", &from);
+	mailbox(&f, "someone@example.net", &to);
+	assert_int_equal(submit_raw(&f.sub, m, len, 1, &from, &to, 1, &se), 0);
+	assert_int_equal(submit_seal(&f.sub, &se), -1);
+	assert_int_equal(se.kind, SUBMIT_TOO_BIG);
+	front_close(&f);
+	free(m);
+}
+
 int
 main(void)
 {
@@ -307,6 +419,7 @@ main(void)
 	    cmocka_unit_test(test_sender_rules),
 	    cmocka_unit_test(test_raw),
 	    cmocka_unit_test(test_raw_refused),
+	    cmocka_unit_test(test_raw_many_signed_headers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
