@@ -335,9 +335,9 @@ serve_warnings(const struct config *cfg)
 	log_warnx("route=capture: mail is kept here and nothing leaves this "
 	          "machine (MX and relay delivery are not built yet)");
 	if (strchr(cfg->hostname, '.') == NULL)
-		log_warnx("hostname '%s' is not a full domain name; the SPF "
-		          "and MX records of pigeon domain dns name it (set "
-		          "hostname in the config)",
+		log_warnx("hostname '%s' is not a full domain name; pigeon "
+		          "domain dns cannot name it in SPF and MX records and "
+		          "leaves them out (set hostname in the config)",
 		          log_escape(cfg->hostname, h, sizeof(h)));
 }
 
