@@ -3,7 +3,9 @@
  *
  * The header section follows RFC 5322 (folded at 78 columns where there
  * is white space to fold at, never past 998), with RFC 2047 encoded-words
- * for non-ASCII display names, subject and custom header values. The body
+ * for non-ASCII display names, subject and custom header values (a line
+ * that holds one stays within 76, §2; Keywords is encoded phrase by
+ * phrase). The body
  * is the MIME tree of RFC 2045/2046/2387: text and html leaves in 7bit or
  * quoted-printable, attachments in base64 with RFC 2231 parameters.
  *
