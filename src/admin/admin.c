@@ -341,6 +341,22 @@ admin_perms_str(unsigned perms, char out[32])
 	return tenant_perms_str(perms, out);
 }
 
+/* The SPF and MX records are left out when hostname cannot be named in
+ * them (dnsrec_host_ok): says so on stderr, where --json output stays
+ * parseable. */
+static void
+dns_host_warn(const char *hostname)
+{
+	if (dnsrec_host_ok(hostname))
+		return;
+	fprintf(stderr,
+	        "pigeon: warning: hostname '%s' is not a full domain name: "
+	        "the SPF and MX records of the return path, which name this "
+	        "server, are left out (set hostname in the config to the "
+	        "server's DNS name)\n",
+	        hostname);
+}
+
 struct json_object *
 admin_dns_json(const struct domain *d, const char *hostname)
 {
@@ -357,6 +373,7 @@ admin_dns_json(const struct domain *d, const char *hostname)
 	}
 	arr = tenant_dns_json(v, n);
 	dnsrec_free(v, n);
+	dns_host_warn(hostname);
 	return arr;
 }
 
@@ -371,7 +388,8 @@ admin_json_print(struct json_object *o)
 /*
  * Zone-file lines (RFC 1035 §5.1), ready to paste: absolute names, and
  * TXT content cut into <character-string>s of at most 255 octets
- * (RFC 1035 §3.3.14) — a 2048-bit DKIM key is longer than one.
+ * (RFC 1035 §3.3.14) — a 2048-bit DKIM key is longer than one. Records
+ * left out (dnsrec_host_ok) are named in a comment line.
  */
 int
 admin_dns_print(const struct domain *d, const char *hostname)
@@ -398,5 +416,11 @@ admin_dns_print(const struct domain *d, const char *hostname)
 		putchar('\n');
 	}
 	dnsrec_free(v, n);
+	if (!dnsrec_host_ok(hostname)) {
+		printf("; SPF (TXT) and MX for the return path left out: "
+		       "hostname '%s' is not a full domain name\n",
+		       hostname);
+		dns_host_warn(hostname);
+	}
 	return 0;
 }

@@ -91,8 +91,9 @@ admin_check(struct admin *a)
 	if (!a->cfg.dev && strchr(a->cfg.hostname, '.') == NULL)
 		fprintf(stderr,
 		        "pigeon: warning: hostname '%s' is not a full domain "
-		        "name; pigeon domain dns puts it in the SPF and MX "
-		        "records (set hostname in the config)\n",
+		        "name; pigeon domain dns cannot name it in SPF and MX "
+		        "records and leaves them out (set hostname in the "
+		        "config)\n",
 		        a->cfg.hostname);
 	if (a->json) {
 		o = json_object_new_object();

@@ -167,8 +167,12 @@ env_update_url(const char *path, const char *url)
 	if (changed &&
 	    (rc = file_replace(path, out.p ? out.p : "", out.len)) == -1)
 		admin_err(-1, "cannot write %s: %s", path, strerror(errno));
-	else if (changed)
-		log_info("dev: %s now points at %s", path, url);
+	else if (changed) {
+		char lp[LOG_VALUE_LEN(1024)];
+
+		log_info("dev: %s now points at %s",
+		         log_value(path, lp, sizeof(lp)), url);
+	}
 	goto out;
 toobig:
 	admin_err(-1, "%s is too big", path);
@@ -246,8 +250,10 @@ dev_bootstrap(struct admin *a, struct store *s, struct dev_env *env)
 		}
 		snprintf(env->account_id, sizeof(env->account_id), "%s",
 		         use->id);
+		char lp[LOG_VALUE_LEN(1024)];
+
 		log_info("dev: %s was missing: new token=%s for account=%s",
-		         path, t.id, use->id);
+		         log_value(path, lp, sizeof(lp)), t.id, use->id);
 	}
 	rc = 0;
 out:
@@ -322,15 +328,17 @@ state_lock(const struct config *cfg)
 static void
 serve_warnings(const struct config *cfg)
 {
+	char h[LOG_VALUE_LEN(256)];
+
 	if (cfg->dev)
 		return;
 	log_warnx("route=capture: mail is kept here and nothing leaves this "
 	          "machine (MX and relay delivery are not built yet)");
 	if (strchr(cfg->hostname, '.') == NULL)
-		log_warnx("hostname '%s' is not a full domain name; the SPF "
-		          "and MX records of pigeon domain dns name it (set "
-		          "hostname in the config)",
-		          cfg->hostname);
+		log_warnx("hostname '%s' is not a full domain name; pigeon "
+		          "domain dns cannot name it in SPF and MX records and "
+		          "leaves them out (set hostname in the config)",
+		          log_escape(cfg->hostname, h, sizeof(h)));
 }
 
 int
@@ -343,7 +351,7 @@ admin_serve(struct admin *a)
 	struct api *api = NULL;
 	struct dev_env env;
 	enum log_level lvl = LOG_LVL_INFO;
-	char err[512], url[320];
+	char err[512], url[320], sd[LOG_VALUE_LEN(1024)];
 	sigset_t set;
 	int sig = 0, status = ADMIN_FAIL, lock = -1, lfd = -1, held = 0;
 
@@ -404,6 +412,7 @@ admin_serve(struct admin *a)
 	base_url(&a->cfg, url, sizeof(url));
 	log_info("listening http=%s:%d api=%s", a->cfg.http_listen,
 	         a->cfg.http_port, url);
+	log_value(a->cfg.state_dir, sd, sizeof(sd));
 	if (a->cfg.dev)
 		log_info("dev: credentials in %s/%s; try: set -a; . %s/%s; "
 		         "curl -s \"$CLOUDFLARE_BASE_URL/accounts/"
@@ -413,9 +422,9 @@ admin_serve(struct admin *a)
 		         "'{\"from\":\"dev@example.com\",\"to\":"
 		         "\"someone@example.net\",\"subject\":\"Hello\","
 		         "\"text\":\"Hi from pigeon\"}'",
-		         a->cfg.state_dir, DEV_ENV, a->cfg.state_dir, DEV_ENV);
+		         sd, DEV_ENV, sd, DEV_ENV);
 	log_info("pigeon %s started pid=%ld state_dir=%s", PIGEON_VERSION,
-	         (long)getpid(), a->cfg.state_dir);
+	         (long)getpid(), sd);
 
 	for (;;) {
 		if ((errno = sigwait(&set, &sig)) != 0) {

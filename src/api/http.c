@@ -280,15 +280,17 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
 	struct req *rq = *con_cls;
-	char path[512];
+	char path[LOG_VALUE_LEN(256)], method[LOG_VALUE_LEN(16)];
 
 	if (rq == NULL)
 		return;
 	*con_cls = NULL;
-	/* status=0: the connection ended before a response was sent. */
+	/* status=0: the connection ended before a response was sent. The
+	 * method and the path (percent-decoded: it may hold a space) are
+	 * the client's. */
 	log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
-	         rq->method ? rq->method : "-",
-	         log_escape(rq->path, path, sizeof(path)), rq->status, rq->code,
+	         log_value(rq->method, method, sizeof(method)),
+	         log_value(rq->path, path, sizeof(path)), rq->status, rq->code,
 	         (long long)(clock_mono_ms() - rq->t0),
 	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 	                                                    : " aborted=1");

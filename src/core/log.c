@@ -131,3 +131,21 @@ log_escape(const char *s, char *out, size_t outlen)
 	out[o] = '\0';
 	return s == NULL ? "-" : out;
 }
+
+const char *
+log_value(const char *s, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (s == NULL)
+		return "-";
+	/* room for the quotes around what log_escape writes */
+	log_escape(s, out + 1, outlen - 2);
+	n = strlen(out + 1);
+	if (n > 0 && strchr(out + 1, ' ') == NULL && strcmp(out + 1, "-") != 0)
+		return out + 1;
+	out[0] = '"';
+	out[n + 1] = '"';
+	out[n + 2] = '\0';
+	return out;
+}

@@ -28,4 +28,16 @@ void fatalx(const char *fmt, ...)
  */
 const char *log_escape(const char *s, char *out, size_t outlen);
 
+/*
+ * A field value from a peer, a client or a file (an address, a
+ * Message-ID, a domain name, an SMTP reply, a path): log_escape'd, and
+ * put in double quotes when it is empty, holds a space or is "-", so it
+ * is always one value and never adds a field: rcpt=a@b.example but
+ * rcpt="%22x status=bounced%22@b.example". Cut to fit outlen (at least
+ * 7); "-" when s is NULL. LOG_VALUE_LEN(n) holds a value of n bytes
+ * whole.
+ */
+#define LOG_VALUE_LEN(n) (3 * (n) + 3)
+const char *log_value(const char *s, char *out, size_t outlen);
+
 #endif

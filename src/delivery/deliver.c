@@ -12,7 +12,10 @@
 #include "deliver.h"
 #include "scheduler.h"
 
-#define REPLY_LOG_MAX (3 * 256 + 1) /* a reply escaped whole */
+/* the recipient, Message-ID and reply of a log line, escaped whole */
+#define ADDR_LOG_MAX LOG_VALUE_LEN(1024)
+#define MSGID_LOG_MAX LOG_VALUE_LEN(998)
+#define REPLY_LOG_MAX LOG_VALUE_LEN(256)
 
 void
 deliver_report_free(struct deliver_report *r)
@@ -59,18 +62,17 @@ deliver_classify(const struct sched_rcpt *r, int64_t age_ms,
 	return RCPT_DEFERRED;
 }
 
-static const char *
-dsn_of(const struct sched_rcpt *r)
-{
-	return r->enhanced[0] != '\0' ? r->enhanced : "-";
-}
-
-/* One line per recipient and attempt (STYLE: Logging). */
+/*
+ * One line per recipient and attempt (STYLE: Logging). The recipient,
+ * the Message-ID (a client's, from send_raw), the reply and its DSN code
+ * come from a client or a peer: log_value keeps each one field.
+ */
 static void
 deliver_log(const struct sched_job *j, const struct sched_rcpt *r,
             const char *route, enum rcpt_state s, int64_t age, int64_t wait)
 {
-	char tail[48] = "", reply[REPLY_LOG_MAX];
+	char tail[48] = "", reply[REPLY_LOG_MAX], rcpt[ADDR_LOG_MAX];
+	char msg[MSGID_LOG_MAX], dsn[LOG_VALUE_LEN(sizeof(r->enhanced))];
 
 	if (s == RCPT_DEFERRED)
 		snprintf(tail, sizeof(tail), " next=+%.1fs",
@@ -78,10 +80,14 @@ deliver_log(const struct sched_job *j, const struct sched_rcpt *r,
 	else if (s == RCPT_FAILED)
 		snprintf(tail, sizeof(tail), " expired=max_queue_age");
 	log_info("msg=%s rcpt=%s route=%s attempt=%d status=%s dsn=%s "
-	         "reply=\"%s\" delay=%.1fs%s",
-	         j->message_id, r->address, route, r->attempts,
-	         rcpt_state_name(s), dsn_of(r),
-	         log_escape(r->reply, reply, sizeof(reply)),
+	         "reply=%s delay=%.1fs%s",
+	         log_value(j->message_id, msg, sizeof(msg)),
+	         log_value(r->address, rcpt, sizeof(rcpt)), route, r->attempts,
+	         rcpt_state_name(s),
+	         r->enhanced[0] != '\0'
+	             ? log_value(r->enhanced, dsn, sizeof(dsn))
+	             : "-",
+	         log_value(r->reply, reply, sizeof(reply)),
 	         (double)age / 1000.0, tail);
 }
 
@@ -90,6 +96,7 @@ deliver_finish(struct sched_job *j, const char *route, const struct config *cfg,
                struct deliver_report **repp)
 {
 	struct deliver_report *rep = NULL;
+	char msg[MSGID_LOG_MAX];
 	int64_t now = clock_now_ms(), age = now - j->created_ms;
 	int64_t expiry = j->created_ms + cfg->max_queue_age * 1000;
 	int64_t due = 0, next;
@@ -105,7 +112,7 @@ deliver_finish(struct sched_job *j, const char *route, const struct config *cfg,
 		rep = NULL;
 		log_warnx("delivery: msg=%s: out of memory, outcomes not "
 		          "recorded",
-		          j->message_id);
+		          log_value(j->message_id, msg, sizeof(msg)));
 	} else
 		rep->msg_id = j->msg_id;
 	/* The deferred recipients of a job stay one job: one next attempt

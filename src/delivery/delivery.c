@@ -139,13 +139,14 @@ int
 delivery_submit_msg(struct delivery *d, const struct store_msg *m)
 {
 	struct sched_job **jobs;
+	char msg[LOG_VALUE_LEN(998)];
 	int n;
 
 	if ((jobs = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*jobs))) == NULL ||
 	    (n = sched_jobs_of(m, jobs)) == -1) {
 		free(jobs);
 		log_warnx("queue: msg=%s: out of memory scheduling delivery",
-		          m->message_id);
+		          log_value(m->message_id, msg, sizeof(msg)));
 		return -1;
 	}
 	for (int i = 0; i < n; i++)

@@ -370,6 +370,8 @@ job_fire(evutil_socket_t fd, short what, void *arg)
 void
 sched_add(struct sched *s, struct sched_job *j)
 {
+	char msg[LOG_VALUE_LEN(998)];
+
 	j->sched = s;
 	j->state = JOB_TIMED;
 	j->prev = NULL;
@@ -380,14 +382,14 @@ sched_add(struct sched *s, struct sched_job *j)
 	if (j->timer == NULL &&
 	    (j->timer = evtimer_new(s->base, job_fire, j)) == NULL) {
 		log_warnx("delivery: msg=%s: cannot create a timer",
-		          j->message_id);
+		          log_value(j->message_id, msg, sizeof(msg)));
 		job_unlink(s, j);
 		sched_job_free(j);
 		return;
 	}
 	if ((j->dest = dest_get(s, j)) == NULL) {
 		log_warnx("delivery: msg=%s: out of memory scheduling",
-		          j->message_id);
+		          log_value(j->message_id, msg, sizeof(msg)));
 		job_unlink(s, j);
 		sched_job_free(j);
 		return;

@@ -12,6 +12,10 @@
  *   MX  <return_path_domain>          so bounces to the VERP address arrive
  *   TXT _dmarc.<name>                 a DMARC (RFC 7489) suggestion, p=none
  *
+ * SPF and MX name this server: with a hostname that is not a full domain
+ * name ("vm") no valid record can, and both are left out (the caller
+ * says why) rather than published wrong.
+ *
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,11 +95,13 @@ dnsrec_for_domain(const struct dnsrec_domain *d, const char *hostname,
 	}
 	/* RFC 7208: MAIL FROM is <verp>@<return_path_domain>; only this
 	 * host sends for it. */
-	if (dnsrec_set(&v[i++], "TXT", strdup(rp),
+	if (dnsrec_host_ok(hostname) &&
+	    dnsrec_set(&v[i++], "TXT", strdup(rp),
 	               dnsrec_fmt("v=spf1 a:%s -all", hostname), -1) == -1)
 		goto fail;
 	/* RFC 5321 §5.1: bounces to the return path come back here. */
-	if (dnsrec_set(&v[i++], "MX", strdup(rp), strdup(hostname),
+	if (dnsrec_host_ok(hostname) &&
+	    dnsrec_set(&v[i++], "MX", strdup(rp), strdup(hostname),
 	               DNSREC_MX_PRIORITY) == -1)
 		goto fail;
 	/* RFC 7489 §6.3: monitoring only; tighten once reports look clean. */
@@ -127,4 +133,15 @@ dnsrec_free(struct dnsrec *v, size_t n)
 		free(v[i].content);
 	}
 	free(v);
+}
+
+int
+dnsrec_host_ok(const char *hostname)
+{
+	const char *dot;
+
+	if (hostname == NULL || hostname[0] == '.')
+		return 0;
+	dot = strchr(hostname, '.');
+	return dot != NULL && dot[1] != '\0';
 }

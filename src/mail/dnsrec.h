@@ -27,10 +27,16 @@ struct dnsrec_domain {
 };
 
 /* Fills *out (malloc'd array of *n records). hostname is this server's
- * name (MX target, SPF). 0, or -1 when a field is missing or a key does
- * not load. */
+ * name (MX target, SPF); when dnsrec_host_ok() says it cannot be named
+ * there, the SPF and MX records are left out. 0, or -1 when a field is
+ * missing or a key does not load. */
 int dnsrec_for_domain(const struct dnsrec_domain *d, const char *hostname,
                       struct dnsrec **out, size_t *n);
 void dnsrec_free(struct dnsrec *v, size_t n);
+
+/* 1 when hostname can be the target of an MX and the domain of an SPF
+ * a: mechanism: a domain name with a dot inside (RFC 7208 §7.1 wants
+ * one; a bare "vm" would be looked up as a top-level domain). */
+int dnsrec_host_ok(const char *hostname);
 
 #endif

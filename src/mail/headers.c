@@ -30,9 +30,10 @@ enum hdr_class {
 	HC_FIELD,  /* use the API field */
 };
 
-#define HF_PREFIX 0x01 /* name is a prefix ("ARC-") */
-#define HF_RAW_OK 0x02 /* a client may write it in a raw message */
-#define HF_STRUCT 0x04 /* structured: ASCII, never RFC 2047-encoded */
+#define HF_PREFIX 0x01  /* name is a prefix ("ARC-") */
+#define HF_RAW_OK 0x02  /* a client may write it in a raw message */
+#define HF_STRUCT 0x04  /* structured: ASCII, never RFC 2047-encoded */
+#define HF_PHRASES 0x08 /* a comma-separated list of phrases */
 
 /* A value rule: 0, or -1 with a sentence after "Header 'Name' ". */
 typedef int hdr_rule_fn(const char *v, size_t len, struct hdr_state *st,
@@ -64,7 +65,7 @@ static const struct hdr_row hdr_table[] = {
     {"Precedence", HC_ALLOW, HF_STRUCT, NULL, rule_precedence},
     {"Auto-Submitted", HC_ALLOW, HF_STRUCT, NULL, rule_auto},
     {"Content-Language", HC_ALLOW, HF_STRUCT, NULL, NULL},
-    {"Keywords", HC_ALLOW, 0, NULL, NULL},
+    {"Keywords", HC_ALLOW, HF_PHRASES, NULL, NULL},
     {"Comments", HC_ALLOW, 0, NULL, NULL},
     {"Importance", HC_ALLOW, HF_STRUCT, NULL, rule_importance},
     {"Priority", HC_ALLOW, HF_STRUCT, NULL, rule_priority},
@@ -469,6 +470,17 @@ headers_structured(const char *canon)
 		return 0;
 	r = lookup(canon, strlen(canon));
 	return r != NULL && (r->flags & HF_STRUCT);
+}
+
+int
+headers_phrase_list(const char *canon)
+{
+	const struct hdr_row *r;
+
+	if (canon == NULL)
+		return 0;
+	r = lookup(canon, strlen(canon));
+	return r != NULL && (r->flags & HF_PHRASES);
 }
 
 int

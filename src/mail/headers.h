@@ -38,6 +38,10 @@ int headers_check(enum hdr_mode mode, const char *name, size_t nlen,
  * white space, never RFC 2047-encoded. */
 int headers_structured(const char *canon);
 
+/* 1 when the header named canon is a list of phrases (RFC 5322 §3.6.5
+ * Keywords): each phrase is encoded on its own, never the commas. */
+int headers_phrase_list(const char *canon);
+
 /* Rules that need the whole set (List-Unsubscribe-Post needs an https
  * List-Unsubscribe). 0, or -1 with why. */
 int headers_finish(enum hdr_mode mode, const struct hdr_state *st, char *why,

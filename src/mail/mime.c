@@ -3,7 +3,9 @@
  *
  * The header section follows RFC 5322 (folded at 78 columns where there
  * is white space to fold at, never past 998), with RFC 2047 encoded-words
- * for non-ASCII display names, subject and custom header values. The body
+ * for non-ASCII display names, subject and custom header values (a line
+ * that holds one stays within 76, §2; Keywords is encoded phrase by
+ * phrase). The body
  * is the MIME tree of RFC 2045/2046/2387: text and html leaves in 7bit or
  * quoted-printable, attachments in base64 with RFC 2231 parameters.
  *
@@ -20,6 +22,7 @@
 #include "../core/hex.h"
 #include "../core/random.h"
 #include "atext.h"
+#include "headers.h"
 #include "limits.h"
 #include "mime.h"
 
@@ -29,9 +32,11 @@
  * name is added: such values are written as encoded-words instead. */
 #define LONG_WORD 900
 /* RFC 2047 §2: an encoded-word is ≤ 75 chars; 12 of them are
- * "=?UTF-8?B?" and "?=". A word starts on the current line only when at
- * least EW_MIN columns are left (one 4-octet char in Q). */
+ * "=?UTF-8?B?" and "?=". A line that holds one is ≤ 76 chars (EW_LINE).
+ * A word starts on the current line only when at least EW_MIN columns
+ * are left (one 4-octet char in Q). */
 #define EW_MAX 75
+#define EW_LINE 76
 #define EW_OVERHEAD 12
 #define EW_MIN 24
 /* RFC 2045 §6.7 rule 5 and §6.8: encoded body lines. */
@@ -83,6 +88,26 @@ u8_len(const unsigned char *p, size_t left)
 	return n;
 }
 
+/*
+ * The longest the current line of out may grow: EW_LINE once it holds an
+ * encoded-word (RFC 2047 §2), else FOLD_COL. Plain text never holds "=?"
+ * (text_is_plain, phrase_kind), so "=?" on the line means a word is there;
+ * an address holding it only folds sooner.
+ */
+static size_t
+line_max(const struct buf *out)
+{
+	size_t i;
+
+	for (i = out->len; i >= 2; i--) {
+		if (out->p[i - 2] == '\r' && out->p[i - 1] == '\n')
+			break;
+		if (out->p[i - 2] == '=' && out->p[i - 1] == '?')
+			return EW_LINE;
+	}
+	return FOLD_COL;
+}
+
 static int
 put(struct buf *out, size_t *col, const char *p, size_t n)
 {
@@ -94,7 +119,7 @@ put(struct buf *out, size_t *col, const char *p, size_t n)
 
 /*
  * Writes the white space ws that precedes a word of n columns. When the
- * word would end past FOLD_COL the white space is preceded by CRLF: RFC
+ * word would end past line_max() the white space is preceded by CRLF: RFC
  * 5322 §2.2.3 folding, undone by removing the CRLF. Nothing is folded
  * before an empty word, so no line is white space only.
  */
@@ -103,7 +128,7 @@ put_space(struct buf *out, size_t *col, const char *ws, size_t wsn, size_t n)
 {
 	if (wsn == 0)
 		return 0;
-	if (n > 0 && *col + wsn + n > FOLD_COL) {
+	if (n > 0 && *col + wsn + n > line_max(out)) {
 		if (buf_append(out, "\r\n", 2) == -1)
 			return -1;
 		*col = 0;
@@ -113,7 +138,7 @@ put_space(struct buf *out, size_t *col, const char *ws, size_t wsn, size_t n)
 
 /*
  * Writes s as words separated by its own white space, folding before the
- * white space where a word would pass FOLD_COL; sep says what goes before
+ * white space where a word would pass line_max(); sep says what goes before
  * the first word.
  */
 static int
@@ -166,19 +191,23 @@ q_cost(const unsigned char *p, size_t n)
 
 /*
  * Octets of s (from the start) that fit in one encoded-word of at most
- * limit chars, whole UTF-8 characters only; 0 when not even one fits.
+ * limit chars, whole UTF-8 characters only (RFC 2047 §5); 0 when not even
+ * one fits. In B a word that does not take the rest of s ends where a
+ * multiple of 3 octets does, so that it has no "=" padding: GMime 3.2
+ * decodes adjacent B words as one stream and loses what follows a
+ * padded one. When no such place fits, *useq is set: that word is Q.
  */
 static size_t
-ew_chunk(const unsigned char *s, size_t len, size_t limit, int useq)
+ew_chunk(const unsigned char *s, size_t len, size_t limit, int *useq)
 {
-	size_t i = 0, k = 0, c, kc;
+	size_t i = 0, k = 0, c, kc, cut = 0;
 
 	if (limit <= EW_OVERHEAD)
 		return 0;
 	limit -= EW_OVERHEAD;
 	while (i < len) {
 		c = u8_len(s + i, len - i);
-		if (useq) {
+		if (*useq) {
 			kc = q_cost(s + i, c);
 			if (k + kc > limit)
 				break;
@@ -186,18 +215,63 @@ ew_chunk(const unsigned char *s, size_t len, size_t limit, int useq)
 		} else if (base64_encoded_len(i + c) > limit)
 			break;
 		i += c;
+		if (i % 3 == 0 || i == len)
+			cut = i;
 	}
-	return i;
+	if (*useq || i == len)
+		return i;
+	if (cut > 0 || i == 0)
+		return cut;
+	*useq = 1;
+	return ew_chunk(s, len, limit + EW_OVERHEAD, useq);
+}
+
+/* Appends one encoded-word of s[0..n), B or Q, to word; its length. */
+static size_t
+ew_word(char *word, const unsigned char *s, size_t n, int useq, struct buf *b64)
+{
+	size_t j, wn;
+
+	memcpy(word, useq ? "=?UTF-8?Q?" : "=?UTF-8?B?", 10);
+	wn = 10;
+	if (useq) {
+		for (j = 0; j < n; j++) {
+			if (s[j] == ' ')
+				word[wn++] = '_';
+			else if (q_literal(s[j]))
+				word[wn++] = (char)s[j];
+			else {
+				word[wn++] = '=';
+				word[wn++] = hex_upper[s[j] >> 4];
+				word[wn++] = hex_upper[s[j] & 15];
+			}
+		}
+	} else {
+		buf_reset(b64);
+		if (base64_encode(b64, s, n, 0) == -1)
+			return 0;
+		memcpy(word + wn, b64->p, b64->len);
+		wn += b64->len;
+	}
+	word[wn++] = '?';
+	word[wn++] = '=';
+	return wn;
 }
 
 /*
- * RFC 2047: writes s[0..len) as UTF-8 encoded-words, each ≤ 75 chars,
- * never splitting a character (§5), separated by a space or a fold (the
- * white space between adjacent encoded-words is dropped when decoding,
- * §6.2). B or Q, whichever is shorter for the whole string.
+ * RFC 2047: writes s[0..len) as UTF-8 encoded-words, each ≤ 75 chars on
+ * lines of at most EW_LINE (§2), never splitting a character (§5),
+ * separated by a space or a fold (the white space between adjacent
+ * encoded-words is dropped when decoding, §6.2). B or Q, whichever is
+ * shorter for the whole string; a B word that would need padding and is
+ * not the last is written in Q instead (ew_chunk).
  * whole: a string that fits in one word is never split to fill the
  * current line (display names: Python's address parser, against §6.2,
- * puts a space between adjacent encoded-words of a phrase).
+ * puts a space between adjacent encoded-words of a phrase); it goes on
+ * the next line when it does not fit on this one.
+ * The first word after "Name:" (SEP_FIRST) is made as short as the line
+ * needs; only when not one character fits there (a name of some fifty
+ * characters) does the value start on the next line.
  */
 static int
 ew_put(struct buf *out, const char *s, size_t len, size_t *col, enum sep sep,
@@ -206,51 +280,37 @@ ew_put(struct buf *out, const char *s, size_t len, size_t *col, enum sep sep,
 	const unsigned char *u = (const unsigned char *)s;
 	struct buf b64;
 	char word[EW_MAX + 1];
-	size_t i = 0, n, k, j, room, limit, wn;
-	int useq, first = 1, rc = -1;
+	size_t i = 0, n, sp, room, wn;
+	int useq, q, first = 1, rc = -1;
 
 	buf_init(&b64, 0);
 	useq = q_cost(u, len) <= base64_encoded_len(len);
 	while (i < len) {
-		room = FOLD_COL - (*col < FOLD_COL ? *col : FOLD_COL);
-		if (!first || sep != SEP_NONE)
-			room = room > 0 ? room - 1 : 0;
-		limit = room < EW_MAX ? room : EW_MAX;
-		if (whole && first && ew_chunk(u, len, EW_MAX, useq) == len)
-			limit = EW_MAX;
-		if (limit < EW_MIN ||
-		    (n = ew_chunk(u + i, len - i, limit, useq)) == 0) {
-			/* no room on this line: the word folds (or, first
-			 * after the header name, just runs long) */
-			limit = EW_MAX;
-			n = ew_chunk(u + i, len - i, limit, useq);
+		sp = (!first || sep != SEP_NONE) ? 1 : 0;
+		room = EW_LINE > *col + sp ? EW_LINE - *col - sp : 0;
+		if (room > EW_MAX)
+			room = EW_MAX;
+		q = useq;
+		n = 0;
+		if (whole && first && ew_chunk(u, len, EW_MAX, &q) != len)
+			q = useq;
+		else if (whole && first)
+			n = len;
+		if (n == 0 && (room >= EW_MIN || (first && sep != SEP_FOLD)))
+			n = ew_chunk(u + i, len - i, room, &q);
+		if (n == 0) {
+			/* no room on this line: the word folds */
+			q = useq;
+			n = ew_chunk(u + i, len - i, EW_MAX, &q);
 		}
-		memcpy(word, useq ? "=?UTF-8?Q?" : "=?UTF-8?B?", 10);
-		wn = 10;
-		if (useq) {
-			for (j = i; j < i + n; j++) {
-				if (u[j] == ' ')
-					word[wn++] = '_';
-				else if (q_literal(u[j]))
-					word[wn++] = (char)u[j];
-				else {
-					word[wn++] = '=';
-					word[wn++] = hex_upper[u[j] >> 4];
-					word[wn++] = hex_upper[u[j] & 15];
-				}
-			}
-		} else {
-			buf_reset(&b64);
-			if (base64_encode(&b64, u + i, n, 0) == -1)
+		if ((wn = ew_word(word, u + i, n, q, &b64)) == 0)
+			goto fail;
+		if (sp > 0 && *col + sp + wn > EW_LINE) {
+			if (buf_append(out, "\r\n", 2) == -1)
 				goto fail;
-			memcpy(word + wn, b64.p, b64.len);
-			wn += b64.len;
+			*col = 0;
 		}
-		word[wn++] = '?';
-		word[wn++] = '=';
-		k = (!first || sep != SEP_NONE) ? 1 : 0;
-		if (put_space(out, col, " ", k,
-		              first && sep == SEP_FIRST ? 0 : wn) == -1 ||
+		if (put(out, col, " ", sp) == -1 ||
 		    put(out, col, word, wn) == -1)
 			goto fail;
 		i += n;
@@ -472,6 +532,55 @@ hdr_text(struct buf *out, const char *name, const char *value)
 		return -1;
 	if (*value != '\0' &&
 	    text_put(out, value, strlen(value), &col, SEP_FIRST) == -1)
+		return -1;
+	return hdr_end(out);
+}
+
+/*
+ * A list of phrases (Keywords, RFC 5322 §3.6.5) that cannot go as
+ * written: each comma-separated phrase, trimmed of outer white space,
+ * goes as written when plain, else as encoded-words of its own, so the
+ * commas stay outside every word. An encoded phrase has white space on
+ * both sides, before its comma too (RFC 2047 §5 (3)); empty phrases are
+ * left out. A value that is plain is written as given (hdr_text).
+ */
+static int
+hdr_phrases(struct buf *out, const char *name, const char *value)
+{
+	const char *p = value, *e, *end = value + strlen(value);
+	size_t col, n, done = 0;
+	int enc = 0;
+
+	if (text_is_plain(value, (size_t)(end - value)))
+		return hdr_text(out, name, value);
+	if (hdr_start(out, name, &col) == -1)
+		return -1;
+	while (p < end) {
+		if ((e = memchr(p, ',', (size_t)(end - p))) == NULL)
+			e = end;
+		while (p < e && is_wsp((unsigned char)*p))
+			p++;
+		n = (size_t)(e - p);
+		while (n > 0 && is_wsp((unsigned char)p[n - 1]))
+			n--;
+		if (n > 0) {
+			if (done > 0 &&
+			    ((enc && put_space(out, &col, " ", 1, 1) == -1) ||
+			     put(out, &col, ",", 1) == -1))
+				return -1;
+			enc = !text_is_plain(p, n);
+			if ((enc ? ew_put(out, p, n, &col,
+			                  done ? SEP_FOLD : SEP_FIRST, 1)
+			         : words_put(out, p, n, &col,
+			                     done ? SEP_FOLD : SEP_FIRST)) ==
+			    -1)
+				return -1;
+			done++;
+		}
+		p = e < end ? e + 1 : end;
+	}
+	if (done == 0 &&
+	    text_put(out, value, (size_t)(end - value), &col, SEP_FIRST) == -1)
 		return -1;
 	return hdr_end(out);
 }
@@ -948,6 +1057,9 @@ mime_build(const struct message *m, const char *message_id, time_t date,
 		if ((m->headers[i].structured
 		         ? hdr_structured(out, m->headers[i].name,
 		                          m->headers[i].value)
+		     : headers_phrase_list(m->headers[i].name)
+		         ? hdr_phrases(out, m->headers[i].name,
+		                       m->headers[i].value)
 		         : hdr_text(out, m->headers[i].name,
 		                    m->headers[i].value)) == -1)
 			return -1;

@@ -328,8 +328,10 @@ message_done(struct queue *q, struct op *op, enum op_status status)
 	if ((states = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*states))) ==
 	    NULL) {
 		/* committed but unanswerable: the caller must still hear */
+		char msg[LOG_VALUE_LEN(998)];
+
 		log_warnx("queue: msg=%s: out of memory answering a send",
-		          m->message_id);
+		          log_value(m->message_id, msg, sizeof(msg)));
 		op->cb(op->arg, 0, NULL);
 		return;
 	}

@@ -120,6 +120,7 @@ static int
 snap_domains(struct tenant_snap *s, struct domain *doms, size_t n)
 {
 	struct tenant_domain *td;
+	char name[LOG_VALUE_LEN(255)];
 	size_t i;
 
 	s->domains = calloc(n ? n : 1, sizeof(*s->domains));
@@ -140,11 +141,11 @@ snap_domains(struct tenant_snap *s, struct domain *doms, size_t n)
 		if (td->d.rsa_pem != NULL &&
 		    (td->rsa = dkim_key_load(td->d.rsa_pem)) == NULL)
 			log_warnx("tenant: domain=%s rsa key does not load",
-			          td->d.name);
+			          log_value(td->d.name, name, sizeof(name)));
 		if (td->d.ed_pem != NULL &&
 		    (td->ed = dkim_key_load(td->d.ed_pem)) == NULL)
 			log_warnx("tenant: domain=%s ed25519 key does not load",
-			          td->d.name);
+			          log_value(td->d.name, name, sizeof(name)));
 	}
 	return 0;
 }

@@ -181,6 +181,113 @@ test_classify(void **state)
 	config_clear(&cfg);
 }
 
+/*
+ * The fields of a key=value log line: a value is a bare run without
+ * spaces or quotes, or a "..." run followed by a space or the end;
+ * anything else fails. Counts the fields named key.
+ */
+static int
+count_fields(const char *line, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = line, *eq, *sp;
+	int n = 0;
+
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=')
+			n++;
+		eq = strchr(p, '=');
+		sp = strchr(p, ' ');
+		if (eq != NULL && eq[1] == '"' && (sp == NULL || eq < sp)) {
+			p = strchr(eq + 2, '"');
+			assert_non_null(p);
+			p++;
+			assert_true(*p == ' ' || *p == '\0');
+			continue;
+		}
+		while (*p != '\0' && *p != ' ')
+			assert_true(*p++ != '"');
+	}
+	return n;
+}
+
+/* The delivery line of a job run through deliver_finish, stderr caught
+ * in a file. */
+static void
+deliver_line(struct sched_job *j, char *line, size_t len)
+{
+	struct deliver_report *rep = NULL;
+	struct config cfg;
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_non_null(f);
+	test_cfg(&cfg);
+	fflush(stderr);
+	assert_int_not_equal(dup2(fileno(f), 2), -1);
+	deliver_finish(j, "capture", &cfg, &rep);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(line, 1, len - 1, f);
+	line[n] = '\0';
+	fclose(f);
+	deliver_report_free(rep);
+	config_clear(&cfg);
+}
+
+/* A quoted local part, a Message-ID and a reply with spaces and quotes
+ * stay one field each: the line has one status= and one dsn=. */
+static void
+test_log_line_fields(void **state)
+{
+	struct sched_job *j = sched_job_new(1, "<a\"b status=x\"@example.com>",
+	                                    NULL, clock_now_ms(), 1);
+	struct sched_rcpt *r;
+	char line[4096], *second;
+
+	assert_non_null(j);
+	assert_int_equal(
+	    sched_job_add(j, 11, "\"x status=bounced dsn=5.1.1\"@example.net",
+	                  0),
+	    0);
+	assert_int_equal(sched_job_add(j, 12, "plain@example.net", 0), 0);
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		r = &j->rcpts[i];
+		r->cls = ROUTE_RESP;
+		r->code = 250;
+		snprintf(r->enhanced, sizeof(r->enhanced), "2.0.0");
+		snprintf(r->reply, sizeof(r->reply),
+		         "250 2.0.0 ok \"status=forged\"\r\nx=y");
+	}
+	deliver_line(j, line, sizeof(line));
+	sched_job_free(j);
+	/* two lines, one per recipient */
+	second = strchr(line, '\n');
+	assert_non_null(second);
+	*second++ = '\0';
+	assert_non_null(strchr(second, '\n'));
+	*strchr(second, '\n') = '\0';
+	assert_int_equal(count_fields(line, "status"), 1);
+	assert_int_equal(count_fields(line, "dsn"), 1);
+	assert_int_equal(count_fields(line, "x"), 0);
+	assert_non_null(strstr(
+	    line, " rcpt=\"%22x status=bounced dsn=5.1.1%22@example.net\" "));
+	assert_non_null(
+	    strstr(line, " msg=\"<a%22b status=x%22@example.com>\" "));
+	assert_non_null(strstr(line,
+	                       " status=delivered dsn=2.0.0 reply=\"250 "
+	                       "2.0.0 ok %22status=forged%22%0D%0Ax=y\" "));
+	/* an ordinary address stays bare */
+	assert_int_equal(count_fields(second, "status"), 1);
+	assert_non_null(
+	    strstr(second, " rcpt=plain@example.net route=capture "));
+}
+
 struct engine_fx {
 	struct config cfg;
 	struct collector c;
@@ -329,6 +436,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_log_line_fields),
 	    cmocka_unit_test_setup_teardown(test_capture_outcomes, engine_setup,
 	                                    engine_teardown),
 	    cmocka_unit_test_setup_teardown(test_capture_fail_expires,

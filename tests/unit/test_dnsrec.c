@@ -128,7 +128,7 @@ test_ed25519_published(void **state)
 	d.name = "example.com";
 	d.selector = "s1";
 	d.ed_pem = ed;
-	assert_int_equal(dnsrec_for_domain(&d, "h", &v, &n), 0);
+	assert_int_equal(dnsrec_for_domain(&d, "h.example.net", &v, &n), 0);
 	assert_int_equal(n, 5);
 	assert_string_equal(v[0].name, "s1._domainkey.example.com");
 	assert_non_null(strstr(v[0].content, "k=rsa"));
@@ -142,6 +142,39 @@ test_ed25519_published(void **state)
 	dkim_key_free(k);
 	dnsrec_free(v, n);
 	free(ed);
+	free(pem);
+}
+
+/*
+ * A hostname that is not a full domain name ("vm", a dev machine's)
+ * cannot be an SPF a: domain (RFC 7208 §7.1) or a useful MX target: both
+ * records are left out, the DKIM and DMARC ones stay.
+ */
+static void
+test_dotless_hostname(void **state)
+{
+	static const char *bad[] = {"vm", "vm.", ".vm", "localhost"};
+	char *pem = slurp("data/dnsrec/rsa.pem");
+	struct dnsrec_domain d;
+	struct dnsrec *v;
+	size_t n, i, k;
+
+	domain_fixture(&d, pem);
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		assert_false(dnsrec_host_ok(bad[k]));
+		assert_int_equal(dnsrec_for_domain(&d, bad[k], &v, &n), 0);
+		assert_int_equal(n, 2);
+		for (i = 0; i < n; i++) {
+			assert_string_equal(v[i].type, "TXT");
+			assert_null(strstr(v[i].content, "spf1"));
+			assert_null(strstr(v[i].content, bad[k]));
+		}
+		assert_string_equal(v[1].name, "_dmarc.mail.example.com");
+		dnsrec_free(v, n);
+	}
+	assert_false(dnsrec_host_ok(NULL));
+	assert_true(dnsrec_host_ok("vm.example.net"));
+	assert_true(dnsrec_host_ok("mx1.pigeon.test."));
 	free(pem);
 }
 
@@ -171,6 +204,7 @@ main(void)
 	    cmocka_unit_test(test_records),
 	    cmocka_unit_test(test_fields_required),
 	    cmocka_unit_test(test_ed25519_published),
+	    cmocka_unit_test(test_dotless_hostname),
 	    cmocka_unit_test(test_errors),
 	};
 

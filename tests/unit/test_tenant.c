@@ -438,12 +438,20 @@ test_dns_defaults(void **state)
 	memset(&d, 0, sizeof(d));
 	d.name = "example.com";
 	d.rsa_pem = pem;
-	assert_int_equal(tenant_dns(&d, "h", &v, &n), 0);
+	assert_int_equal(tenant_dns(&d, "h.example.net", &v, &n), 0);
 	assert_int_equal(n, 4);
 	assert_string_equal(v[0].name, "pigeon._domainkey.example.com");
 	assert_string_equal(v[1].name, "bounces.example.com");
+	assert_string_equal(v[1].content, "v=spf1 a:h.example.net -all");
 	assert_string_equal(v[2].name, "bounces.example.com");
+	assert_string_equal(v[2].content, "h.example.net");
 	assert_string_equal(v[3].name, "_dmarc.example.com");
+	dnsrec_free(v, n);
+	/* a dev machine's "vm" cannot be named in SPF or MX: left out */
+	assert_int_equal(tenant_dns(&d, "vm", &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, "pigeon._domainkey.example.com");
+	assert_string_equal(v[1].name, "_dmarc.example.com");
 	dnsrec_free(v, n);
 }
 

@@ -2,7 +2,8 @@
 """Reviews the golden .eml files against their .json inputs with Python's
 email package (run after PIGEON_REGEN=1, before accepting the files):
 headers decode back to the input, bodies and attachments decode to the
-input bytes, no Bcc, CRLF only, header lines <= 78 where foldable.
+input bytes, no Bcc, CRLF only, header lines <= 78 where foldable and
+<= 76 where they hold an encoded-word.
 Usage: /usr/bin/python3 check.py [NAME ...]   (from this directory)"""
 import base64, email, email.policy, json, sys, glob, os
 
@@ -25,6 +26,9 @@ def check(name):
     assert b"\n" not in raw.replace(b"\r\n", b""), "bare LF"
     assert b"\r" not in raw.replace(b"\r\n", b""), "bare CR"
     head = raw.split(b"\r\n\r\n", 1)[0]
+    for line in head.split(b"\r\n"):
+        # RFC 2047 2: a line holding an encoded-word is <= 76
+        assert b"=?" not in line or len(line) <= 76, ("ew line", line)
     for line in raw.split(b"\r\n"):
         assert len(line) <= 998, "line over 998"
     msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -40,7 +44,17 @@ def check(name):
         assert got == want, (hdr, got, want)
     assert str(msg["Subject"]) == j["subject"], (msg["Subject"], j["subject"])
     for k, v in j.get("headers", {}).items():
-        assert str(msg[k]) == v, (k, str(msg[k]), v)
+        got = str(msg[k])
+        if k.lower() == "keywords":
+            # a phrase list: Python reads it as text, so the white space
+            # kept around an encoded phrase (RFC 2047 5 (3)) shows
+            got = [w.strip() for w in got.split(",") if w.strip()]
+            v = [w.strip() for w in v.split(",") if w.strip()]
+        elif k.lower().startswith("x-") and len(k) > 50:
+            # a value that starts on the next line after a long name
+            # keeps the fold's space in Python's unstructured parser
+            got = got.lstrip(" ")
+        assert got == v, (k, got, v)
     parts = [p for p in msg.walk() if not p.is_multipart()]
     texts = [p for p in parts if p.get_content_disposition() is None]
     atts = [p for p in parts if p.get_content_disposition() is not None]
