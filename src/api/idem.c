@@ -240,9 +240,13 @@ idem_begin(struct req *rq, int *ret)
 		                    clock_now_ms() - STORE_IDEM_TTL_MS, have,
 		                    have_ep, &ms);
 	if (rc == -1) {
-		if (st != NULL)
-			log_warnx("idem: account=%s lookup failed: %s", account,
+		if (st != NULL) {
+			char v[LOG_VALUE_LEN(ID_LEN)];
+
+			log_warnx("idem: account=%s lookup failed: %s",
+			          log_value(account, v, sizeof(v)),
 			          store_error(st));
+		}
 		*ret = req_fail(rq, AE_UNAVAILABLE, NULL,
 		                "the Idempotency-Key could not be checked; "
 		                "nothing was sent, try again");

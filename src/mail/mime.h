@@ -21,8 +21,9 @@ int mime_build(const struct message *m, const char *message_id, time_t date,
 
 /* Appends an RFC 2047 encoded-word form of s when needed (UTF-8, B or Q,
  * whichever is shorter), else s itself; for phrases (display names) a
- * plain string needing quotes becomes a quoted-string. Folds at 78 columns
- * given the starting column. */
+ * plain string needing quotes becomes a quoted-string. Folds given the
+ * starting column: a line holding an encoded-word stays within 76
+ * columns (RFC 2047 §2), others within 78. */
 int mime_encode_phrase(struct buf *out, const char *s, size_t *col);
 /* The Content-Transfer-Encoding of an attachment of that type and
  * content: "base64", or "7bit" for message/rfc822 and the other types

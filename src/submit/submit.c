@@ -216,7 +216,10 @@ submit_seal(struct submission *s, struct submit_error *err)
 		    dkim_sign(s->raw.p + DKIM_GAP, body, dom->d.name,
 		              dom->d.selector, s->now, dom->rsa, dom->ed, &sig);
 	if (rc == -1) {
-		log_warnx("send: domain=%s dkim signing failed", dom->d.name);
+		char v[LOG_VALUE_LEN(253)];
+
+		log_warnx("send: domain=%s dkim signing failed",
+		          log_value(dom->d.name, v, sizeof(v)));
 		buf_clear(&sig);
 		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE,
 		            "the message could not be signed");
