@@ -43,6 +43,7 @@ static const struct cfg_row cfg_table[] = {
     {"capture_defer_attempts", CFG_INT, OFF(capture_defer_attempts), 0, 1000},
     {"capture_slow_ms", CFG_MSEC, OFF(capture_slow_ms), 0, 600000},
     {"log_level", CFG_STR, OFF(log_level), 1, 16},
+    {"message_retention", CFG_SECS, OFF(message_retention), 1, 3650 * 86400},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -83,6 +84,7 @@ config_defaults(struct config *c, int dev)
 	c->capture_defer_attempts = 2;
 	c->capture_slow_ms = 10000;
 	set_str(&c->log_level, "info");
+	c->message_retention = 30 * 86400;
 }
 
 int
@@ -288,6 +290,18 @@ config_finish(struct config *c, char *err, size_t errlen)
 		         c->log_level);
 		return -1;
 	}
+	/* A message must outlive its last delivery attempt. */
+	if (c->message_retention < c->max_queue_age) {
+		char keep[32], age[32];
+
+		config_fmt_secs(c->message_retention, keep, sizeof(keep));
+		config_fmt_secs(c->max_queue_age, age, sizeof(age));
+		snprintf(err, errlen,
+		         "message_retention %s is shorter than max_queue_age "
+		         "%s: a message must be kept until its last attempt",
+		         keep, age);
+		return -1;
+	}
 	free(c->db_path);
 	n = strlen(c->state_dir) + sizeof("/pigeon.db");
 	if ((c->db_path = malloc(n)) == NULL)
@@ -329,4 +343,17 @@ config_dump(const struct config *c, FILE *fp)
 			fprintf(fp, "%s %d\n", r->name,
 			        *(const int *)(base + r->off));
 	}
+}
+
+void
+config_fmt_secs(int64_t secs, char *out, size_t outlen)
+{
+	if (secs != 0 && secs % 86400 == 0)
+		snprintf(out, outlen, "%lldd", (long long)(secs / 86400));
+	else if (secs != 0 && secs % 3600 == 0)
+		snprintf(out, outlen, "%lldh", (long long)(secs / 3600));
+	else if (secs != 0 && secs % 60 == 0)
+		snprintf(out, outlen, "%lldm", (long long)(secs / 60));
+	else
+		snprintf(out, outlen, "%llds", (long long)secs);
 }

@@ -30,6 +30,9 @@ struct config {
 	int capture_slow_ms; /* slow…@ answers after this long (10000) */
 	char *log_level;     /* error|warn|info|debug */
 	char *db_path;       /* derived: <state_dir>/pigeon.db */
+	/* seconds a message whose recipients are all final is kept (30
+	 * days); at least max_queue_age */
+	int64_t message_retention;
 };
 
 /* Defaults (dev != 0: the dev profile of SPEC §10). */
@@ -45,5 +48,8 @@ void config_dump(const struct config *c, FILE *fp);
  * directive): yes, true, on, 1 or no, false, off, 0, in any case. 0, or
  * -1 when s is none of them. */
 int config_parse_bool(const char *s, int *out);
+/* A number of seconds in the largest unit that holds it whole, as a
+ * directive is written: "30d", "36h", "90s". */
+void config_fmt_secs(int64_t secs, char *out, size_t outlen);
 
 #endif

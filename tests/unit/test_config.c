@@ -158,6 +158,9 @@ test_errors(void **state)
 	    {"retry_base_ms -200000000000d\n", 1, "out of range"},
 	    {"max_queue_age 9223372036854775807d\n", 1, "out of range"},
 	    {"max_body 100\n", 1, "out of range"},
+	    {"message_retention 0\n", 1, "out of range"},
+	    {"message_retention 3651d\n", 1, "out of range"},
+	    {"message_retention 1500ms\n", 1, "whole seconds"},
 	    {"http_port\n", 1, "'http_port' needs a value"},
 	    {"http_port   # comment only\n", 1, "needs a value"},
 	    {"Send_Wait_Ms 1\n", 1, "unknown directive"},
@@ -232,6 +235,65 @@ test_finish_checks(void **state)
 	config_clear(&c);
 }
 
+/* message_retention: 30 days by default, units as max_queue_age, and
+ * never shorter than max_queue_age (both named in the refusal). */
+static void
+test_message_retention(void **state)
+{
+	struct config c;
+	char err[256], buf[32];
+
+	config_defaults(&c, 0);
+	assert_int_equal(c.message_retention, 30 * 86400);
+	config_clear(&c);
+	config_defaults(&c, 1);
+	assert_int_equal(c.message_retention, 30 * 86400);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	config_clear(&c);
+
+	assert_int_equal(load(&c, "message_retention 90\n", err, sizeof(err)),
+	                 0);
+	assert_int_equal(c.message_retention, 90);
+	config_clear(&c);
+	assert_int_equal(load(&c, "message_retention 7d\n", err, sizeof(err)),
+	                 0);
+	assert_int_equal(c.message_retention, 7 * 86400);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	config_clear(&c);
+
+	/* shorter than the default max_queue_age (3d) */
+	assert_int_equal(load(&c, "message_retention 2d\n", err, sizeof(err)),
+	                 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "message_retention 2d"));
+	assert_non_null(strstr(err, "max_queue_age 3d"));
+	config_clear(&c);
+	assert_int_equal(load(&c,
+	                      "max_queue_age 10s\nmessage_retention 9s\n",
+	                      err, sizeof(err)),
+	                 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "message_retention 9s"));
+	assert_non_null(strstr(err, "max_queue_age 10s"));
+	config_clear(&c);
+	/* equal is enough */
+	assert_int_equal(load(&c,
+	                      "max_queue_age 10s\nmessage_retention 10s\n",
+	                      err, sizeof(err)),
+	                 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	config_clear(&c);
+
+	config_fmt_secs(30 * 86400, buf, sizeof(buf));
+	assert_string_equal(buf, "30d");
+	config_fmt_secs(36 * 3600, buf, sizeof(buf));
+	assert_string_equal(buf, "36h");
+	config_fmt_secs(120, buf, sizeof(buf));
+	assert_string_equal(buf, "2m");
+	config_fmt_secs(90, buf, sizeof(buf));
+	assert_string_equal(buf, "90s");
+}
+
 static void
 test_dump(void **state)
 {
@@ -262,6 +324,7 @@ main(void)
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_finish_checks),
 	    cmocka_unit_test(test_dump),
+	    cmocka_unit_test(test_message_retention),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
