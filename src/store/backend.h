@@ -45,6 +45,9 @@ struct store_ops {
 	int (*idem_get)(struct store *, const char *, const char *, int64_t,
 	                char *, char *, struct msg_status *);
 	int (*idem_purge)(struct store *, int64_t, int);
+	int (*message_purge)(struct store *, int64_t, int);
+	int (*message_body_drop)(struct store *, int64_t);
+	int (*size)(struct store *, int64_t *, int64_t *);
 };
 
 /* Every backend's connection starts with this. */

@@ -108,6 +108,17 @@ static const char *const migrations[] = {
      * send_raw); NULL in the rows written before, which either may
      * replay */
     "ALTER TABLE idempotency ADD COLUMN endpoint TEXT;",
+    /* 5: the purge of messages past message_retention walks them by
+     * age and tells a pending recipient from the index alone (which
+     * also serves every lookup by message, so the old one goes); the
+     * Idempotency-Key records of a purged message are found by it.
+     * IF (NOT) EXISTS: a store whose user_version was set back by hand
+     * (the tests do) takes it again */
+    "CREATE INDEX IF NOT EXISTS messages_created ON messages (created);"
+    "CREATE INDEX IF NOT EXISTS recipients_message_state "
+    "  ON recipients (message_id, state);"
+    "DROP INDEX IF EXISTS recipients_message;"
+    "CREATE INDEX IF NOT EXISTS idempotency_msg ON idempotency (msg_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -148,6 +159,12 @@ enum st {
 	ST_IDEM_PUT,
 	ST_IDEM_GET,
 	ST_IDEM_PURGE,
+	ST_MSG_PICK_OLD,
+	ST_MSG_DEL_IDEM,
+	ST_MSG_DEL_RCPTS,
+	ST_MSG_DEL,
+	ST_MSG_BODY_DROP,
+	ST_SIZE,
 	ST_COUNT
 };
 
@@ -240,6 +257,23 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_IDEM_PURGE] = "DELETE FROM idempotency WHERE rowid IN ("
                       "SELECT rowid FROM idempotency WHERE created < ?1 "
                       "LIMIT ?2)",
+    /* Messages past the retention whose recipients are all final
+     * (states 0 and 1, queued and deferred, are the pending ones). */
+    [ST_MSG_PICK_OLD] = "SELECT id FROM messages m WHERE created < ?1 "
+                        "AND NOT EXISTS (SELECT 1 FROM recipients r "
+                        "WHERE r.message_id = m.id AND r.state IN (0, 1)) "
+                        "ORDER BY created LIMIT ?2",
+    [ST_MSG_DEL_IDEM] = "DELETE FROM idempotency WHERE msg_id = ?1",
+    [ST_MSG_DEL_RCPTS] = "DELETE FROM recipients WHERE message_id = ?1",
+    [ST_MSG_DEL] = "DELETE FROM messages WHERE id = ?1",
+    /* Without preview the bytes serve delivery only. */
+    [ST_MSG_BODY_DROP] = "UPDATE messages SET raw = X'' WHERE id = ?1 "
+                         "AND preview = 0 AND length(raw) > 0 "
+                         "AND NOT EXISTS (SELECT 1 FROM recipients "
+                         "WHERE message_id = ?1 AND state IN (0, 1))",
+    [ST_SIZE] = "SELECT c.page_count * s.page_size, "
+                "f.freelist_count * s.page_size FROM pragma_page_count() c, "
+                "pragma_page_size() s, pragma_freelist_count() f",
 };
 
 struct sqlite_store {
@@ -1265,6 +1299,91 @@ sq_idem_purge(struct store *s, int64_t before_ms, int limit)
 	return sqlite3_changes(SQ(s)->db);
 }
 
+/*
+ * Deletes at most limit messages created before before_ms whose
+ * recipients are all final, oldest first, with their recipients and
+ * the Idempotency-Key records naming them, inside the caller's
+ * transaction: the number of messages deleted, or -1.
+ */
+static int
+sq_message_purge(struct store *s, int64_t before_ms, int limit)
+{
+	static const enum st del[] = {ST_MSG_DEL_IDEM, ST_MSG_DEL_RCPTS,
+	                              ST_MSG_DEL};
+	sqlite3_stmt *st;
+	int64_t *ids = NULL;
+	int n = 0, rc = SQLITE_DONE;
+
+	if (limit <= 0)
+		return 0;
+	if ((ids = calloc((size_t)limit, sizeof(*ids))) == NULL) {
+		snprintf(s->err, sizeof(s->err), "message purge: out of memory");
+		return -1;
+	}
+	/* The ids first: rows are not deleted under a running SELECT. */
+	if ((st = stmt(s, ST_MSG_PICK_OLD)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int(st, 2, limit);
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		ids[n++] = sqlite3_column_int64(st, 0);
+	if (n < limit && rc != SQLITE_DONE) {
+		set_err(s, "message purge");
+		done(st);
+		goto fail;
+	}
+	done(st);
+	/* Children first: recipients refer to their message. */
+	for (int i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof(del) / sizeof(del[0]); k++) {
+			if ((st = stmt(s, del[k])) == NULL)
+				goto fail;
+			sqlite3_bind_int64(st, 1, ids[i]);
+			if (run(s, st, "message purge") != 0)
+				goto fail;
+		}
+	free(ids);
+	return n;
+fail:
+	free(ids);
+	return -1;
+}
+
+/* Empties the body of message row id when it was sent without preview
+ * and its recipients are all final: 1 dropped, 0 kept, -1 error. */
+static int
+sq_message_body_drop(struct store *s, int64_t id)
+{
+	sqlite3_stmt *st;
+
+	if ((st = stmt(s, ST_MSG_BODY_DROP)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (run(s, st, "message body drop") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db) > 0;
+}
+
+/* The database file's size and the part of it on the free list, bytes. */
+static int
+sq_size(struct store *s, int64_t *bytes, int64_t *free_bytes)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = stmt(s, ST_SIZE)) == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		set_err(s, "store size");
+		done(st);
+		return -1;
+	}
+	*bytes = sqlite3_column_int64(st, 0);
+	*free_bytes = sqlite3_column_int64(st, 1);
+	done(st);
+	return 0;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1295,4 +1414,7 @@ static const struct store_ops sqlite_ops = {
     .message_status = sq_message_status,
     .idem_get = sq_idem_get,
     .idem_purge = sq_idem_purge,
+    .message_purge = sq_message_purge,
+    .message_body_drop = sq_message_body_drop,
+    .size = sq_size,
 };

@@ -310,3 +310,21 @@ store_idem_purge(struct store *s, int64_t before_ms, int limit)
 {
 	return s->ops->idem_purge(s, before_ms, limit);
 }
+
+int
+store_message_purge(struct store *s, int64_t before_ms, int limit)
+{
+	return s->ops->message_purge(s, before_ms, limit);
+}
+
+int
+store_message_body_drop(struct store *s, int64_t id)
+{
+	return s->ops->message_body_drop(s, id);
+}
+
+int
+store_size(struct store *s, int64_t *bytes, int64_t *free_bytes)
+{
+	return s->ops->size(s, bytes, free_bytes);
+}

@@ -240,4 +240,20 @@ int store_idem_get(struct store *s, const char *account_id, const char *key,
  * deleted, or -1. */
 int store_idem_purge(struct store *s, int64_t before_ms, int limit);
 
+/*
+ * message_retention: deletes at most limit messages created before
+ * before_ms (unix ms) whose recipients are all final (none queued or
+ * deferred), oldest first, with their recipients and the
+ * Idempotency-Key records naming them, inside the caller's transaction:
+ * the number of messages deleted, or -1.
+ */
+int store_message_purge(struct store *s, int64_t before_ms, int limit);
+/* Inside the caller's transaction, empties the stored bytes of message
+ * row id when it was sent without preview (nothing can read them) and
+ * its recipients are all final (nothing will deliver them): 1 emptied,
+ * 0 kept, -1 error. Its status stays. */
+int store_message_body_drop(struct store *s, int64_t id);
+/* The store's size on disk and the part of it free for reuse, bytes. */
+int store_size(struct store *s, int64_t *bytes, int64_t *free_bytes);
+
 #endif

@@ -586,6 +586,200 @@ test_message_fk(void **state)
 	assert_non_null(strstr(store_error(f->s), "FOREIGN KEY"));
 }
 
+/* The one integer query answers on the store's file, read beside it. */
+static int64_t
+count(const char *path, const char *q)
+{
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", q, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Gives r[0] and r[1] of m their states s0 and s1 (r[2] is suppressed). */
+static void
+settle(struct store *s, struct store_rcpt *r, enum rcpt_state s0,
+       enum rcpt_state s1)
+{
+	struct store_outcome o = {.attempts = 1, .last_attempt = 1};
+
+	o.rcpt_id = r[0].id;
+	o.state = s0;
+	assert_int_equal(store_outcome_apply(s, &o), 0);
+	o.rcpt_id = r[1].id;
+	o.state = s1;
+	assert_int_equal(store_outcome_apply(s, &o), 0);
+}
+
+/*
+ * message_retention: the messages past it whose recipients are all final
+ * go, oldest first and in batches, with their recipients and their
+ * Idempotency-Key records; one with a queued or deferred recipient stays
+ * however old, and so does a recent one.
+ */
+static void
+test_message_purge(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *id;
+		int64_t age_s; /* before the cutoff when > 100 */
+		enum rcpt_state s0, s1;
+		int gone;
+	} t[] = {
+	    {"<p1@example.com>", 500, RCPT_DELIVERED, RCPT_BOUNCED, 1},
+	    {"<p2@example.com>", 900, RCPT_DELIVERED, RCPT_DEFERRED, 0},
+	    {"<p3@example.com>", 800, RCPT_QUEUED, RCPT_DELIVERED, 0},
+	    {"<p4@example.com>", 10, RCPT_DELIVERED, RCPT_DELIVERED, 0},
+	    {"<p5@example.com>", 700, RCPT_FAILED, RCPT_SUPPRESSED, 1},
+	    {"<p6@example.com>", 600, RCPT_DELIVERED, RCPT_DELIVERED, 1},
+	};
+	enum { N = sizeof(t) / sizeof(t[0]) };
+	int64_t now = 1790000000000LL, cutoff = now - 100 * 1000, id[N];
+	int64_t bytes = 0, free_bytes = -1;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct msg_status st;
+	char q[160], hash[65], ep[STORE_ENDPOINT_MAX];
+
+	seed(f->s);
+	assert_int_equal(store_begin(f->s), 0);
+	for (int i = 0; i < N; i++) {
+		msg_init(&m, r, t[i].id, 1);
+		m.created = now - t[i].age_s * 1000;
+		m.idem_key = t[i].id;
+		m.idem_hash = "00";
+		assert_int_equal(store_message_insert(f->s, &m), 0);
+		settle(f->s, r, t[i].s0, t[i].s1);
+		id[i] = m.id;
+	}
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM recipients"),
+	                 3 * N);
+
+	/* oldest first: p5 (700 s) and p6 (600 s), then p1 (500 s) */
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_purge(f->s, cutoff, 2), 2);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_message_status(f->s, ACC, "<p5@example.com>",
+	                                      &st),
+	                 STORE_NOT_FOUND);
+	assert_int_equal(store_message_status(f->s, ACC, "<p1@example.com>",
+	                                      &st),
+	                 0);
+	msg_status_clear(&st);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_purge(f->s, cutoff, 2), 1);
+	assert_int_equal(store_message_purge(f->s, cutoff, 2), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	for (int i = 0; i < N; i++) {
+		int rc = store_message_status(f->s, ACC, t[i].id, &st);
+
+		if (t[i].gone)
+			assert_int_equal(rc, STORE_NOT_FOUND);
+		else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(st.nrcpts, 3);
+			msg_status_clear(&st);
+		}
+		snprintf(q, sizeof(q),
+		         "SELECT count(*) FROM recipients WHERE message_id = "
+		         "%lld",
+		         (long long)id[i]);
+		assert_int_equal(count(f->path, q), t[i].gone ? 0 : 3);
+		snprintf(q, sizeof(q),
+		         "SELECT count(*) FROM idempotency WHERE msg_id = %lld",
+		         (long long)id[i]);
+		assert_int_equal(count(f->path, q), t[i].gone ? 0 : 1);
+		assert_int_equal(store_idem_get(f->s, ACC, t[i].id, 0, hash, ep,
+		                                &st),
+		                 t[i].gone ? STORE_NOT_FOUND : 0);
+		msg_status_clear(&st);
+		assert_int_equal(raw_len_of(f->path, id[i]),
+		                 t[i].gone ? -1 : (long)(sizeof(RAW) - 1));
+	}
+	assert_int_equal(count(f->path, "SELECT count(*) FROM messages"), 3);
+	/* the deferred and queued ones stay past any cutoff until final */
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_purge(f->s, now + 1000, 1000), 1);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM messages"), 2);
+
+	assert_int_equal(store_size(f->s, &bytes, &free_bytes), 0);
+	assert_true(bytes > 0);
+	assert_true(free_bytes >= 0 && free_bytes < bytes);
+	assert_int_equal(bytes % 512, 0);
+}
+
+/*
+ * Without preview the body is emptied once every recipient is final,
+ * and not before; the status stays. With preview it is kept.
+ */
+static void
+test_message_body_drop(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m, p;
+	struct store_rcpt r[3], pr[3];
+	struct msg_status st;
+	struct store_outcome o = {.attempts = 1, .last_attempt = 1};
+	char *raw;
+	size_t len;
+
+	seed(f->s);
+	assert_int_equal(store_begin(f->s), 0);
+	msg_init(&m, r, "<nopreview@example.com>", 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	msg_init(&p, pr, "<preview@example.com>", 1);
+	assert_int_equal(store_message_insert(f->s, &p), 0);
+	/* two queued */
+	assert_int_equal(store_message_body_drop(f->s, m.id), 0);
+	o.rcpt_id = r[0].id;
+	o.state = RCPT_DELIVERED;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	o.rcpt_id = r[1].id;
+	o.state = RCPT_DEFERRED;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	/* one deferred */
+	assert_int_equal(store_message_body_drop(f->s, m.id), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(raw_len_of(f->path, m.id), (long)(sizeof(RAW) - 1));
+
+	assert_int_equal(store_begin(f->s), 0);
+	o.state = RCPT_BOUNCED;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	assert_int_equal(store_message_body_drop(f->s, m.id), 1);
+	assert_int_equal(store_message_body_drop(f->s, m.id), 0);
+	settle(f->s, pr, RCPT_DELIVERED, RCPT_DELIVERED);
+	assert_int_equal(store_message_body_drop(f->s, p.id), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	assert_int_equal(raw_len_of(f->path, m.id), 0);
+	assert_int_equal(raw_len_of(f->path, p.id), (long)(sizeof(RAW) - 1));
+	assert_int_equal(store_message_raw_by_id(f->s, ACC, m.message_id, &raw,
+	                                         &len),
+	                 STORE_NOT_FOUND);
+	assert_int_equal(store_message_status(f->s, ACC, m.message_id, &st),
+	                 0);
+	assert_int_equal(st.nrcpts, 3);
+	assert_int_equal(st.rcpts[1].state, RCPT_BOUNCED);
+	msg_status_clear(&st);
+	assert_int_equal(store_message_raw_by_id(f->s, ACC, p.message_id, &raw,
+	                                         &len),
+	                 0);
+	assert_int_equal(len, sizeof(RAW) - 1);
+	free(raw);
+}
+
 int
 main(void)
 {
@@ -602,6 +796,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_message_fk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idem_purge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idem_endpoint, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_message_purge, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_message_body_drop, setup,
 	                                    teardown),
 	};
 
