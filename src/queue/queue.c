@@ -21,8 +21,12 @@
  * writer thread.
  *
  * Between batches the writer runs the periodic tasks of task_rows[]
- * (the Idempotency-Key purge), each a bounded transaction so sends never
- * wait long behind it.
+ * (the Idempotency-Key purge, the message purge of message_retention),
+ * each a bounded transaction so sends never wait long behind it.
+ *
+ * A message sent without preview loses its body in the transaction that
+ * makes its last recipient final: nothing can read it and nothing will
+ * deliver it any more.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +34,7 @@
 #include <string.h>
 
 #include "../core/clock.h"
+#include "../core/config.h"
 #include "../core/log.h"
 #include "../core/loop.h"
 #include "queue.h"
@@ -96,7 +101,7 @@ struct waiter {
 	struct waiter *prev, *next; /* by deadline */
 };
 
-#define NTASKS 1
+#define NTASKS 2
 
 struct queue {
 	const struct config *cfg;
@@ -122,6 +127,7 @@ struct queue {
 	int64_t retry_delay;     /* ms, doubles while the store stays down */
 	int64_t task_at[NTASKS]; /* monotonic ms: next run of each task */
 	size_t purged;           /* records deleted by the current purge */
+	size_t msgs_purged;      /* messages deleted by the current purge */
 };
 
 #define RETRY_MIN_MS 100
@@ -129,12 +135,15 @@ struct queue {
 #define PURGE_EVERY_MS (60 * 60 * 1000)
 #define PURGE_RETRY_MS (60 * 1000)
 #define PURGE_BATCH 1000 /* records per transaction */
+#define MSG_PURGE_EVERY_MS (10 * 60 * 1000)
+#define MSG_PURGE_BATCH 1000 /* messages per transaction */
 
 static int message_apply(struct queue *, struct op *);
 static void message_done(struct queue *, struct op *, enum op_status);
 static int outcomes_apply(struct queue *, struct op *);
 static void outcomes_done(struct queue *, struct op *, enum op_status);
 static int64_t purge_run(struct queue *, const struct task_row *);
+static int64_t msg_purge_run(struct queue *, const struct task_row *);
 
 enum { OP_MESSAGE, OP_OUTCOMES };
 
@@ -145,6 +154,7 @@ static const struct op_row op_rows[] = {
 
 static const struct task_row task_rows[NTASKS] = {
     {"idempotency purge", PURGE_EVERY_MS, purge_run},
+    {"message purge", MSG_PURGE_EVERY_MS, msg_purge_run},
 };
 
 /* The writer's loop closure: the op joins the batch being gathered
@@ -302,10 +312,31 @@ waiters_expire(struct queue *q, int64_t now, int all)
 		waiter_finish(q, q->whead);
 }
 
+/* Without preview, a message whose recipients are all final keeps no
+ * body (store_message_body_drop). Not worth refusing the operation
+ * for: the message purge takes the body later with the rest. */
+static void
+body_drop(struct queue *q, int64_t msg_id)
+{
+	if (store_message_body_drop(q->st, msg_id) == -1)
+		log_warnx("queue: msg %lld: body kept: %s", (long long)msg_id,
+		          store_error(q->st));
+}
+
 static int
 message_apply(struct queue *q, struct op *op)
 {
-	return store_message_insert(q->st, op->m);
+	struct store_msg *m = op->m;
+	size_t i;
+
+	if (store_message_insert(q->st, m) != 0)
+		return -1;
+	/* every recipient suppressed: final already */
+	for (i = 0; i < m->nrcpts && m->rcpts[i].state != RCPT_QUEUED; i++)
+		;
+	if (!m->preview && i == m->nrcpts)
+		body_drop(q, m->id);
+	return 0;
 }
 
 /*
@@ -361,9 +392,19 @@ message_done(struct queue *q, struct op *op, enum op_status status)
 static int
 outcomes_apply(struct queue *q, struct op *op)
 {
-	for (size_t k = 0; k < op->n; k++)
+	int final = 1;
+
+	for (size_t k = 0; k < op->n; k++) {
 		if (store_outcome_apply(q->st, &op->outcomes[k]) != 0)
 			return -1;
+		if (op->outcomes[k].state == RCPT_QUEUED ||
+		    op->outcomes[k].state == RCPT_DEFERRED)
+			final = 0;
+	}
+	/* The message's other recipients, in other jobs, may still be
+	 * pending: the store checks them all. */
+	if (final)
+		body_drop(q, op->msg_id);
 	return 0;
 }
 
@@ -538,6 +579,61 @@ purge_run(struct queue *q, const struct task_row *t)
 	return t->every_ms;
 }
 
+/* "store 12.3 MiB, 0.4 MiB free", or why the size is unknown. */
+static const char *
+store_size_str(struct queue *q, char *out, size_t outlen)
+{
+	int64_t bytes, free_bytes;
+
+	if (store_size(q->st, &bytes, &free_bytes) == -1)
+		snprintf(out, outlen, "store size unknown: %s",
+		         store_error(q->st));
+	else
+		snprintf(out, outlen, "store %.1f MiB, %.1f MiB free",
+		         (double)bytes / (1024 * 1024),
+		         (double)free_bytes / (1024 * 1024));
+	return out;
+}
+
+/*
+ * message_retention: deletes one batch of the messages past it whose
+ * recipients are all final, with their recipients (store_message_purge);
+ * a full batch leaves the purge due, like the Idempotency-Key purge. One
+ * line when a purge deleted something. SQLite puts the freed pages on
+ * its free list and reuses them: the file stops growing, it does not
+ * shrink.
+ */
+static int64_t
+msg_purge_run(struct queue *q, const struct task_row *t)
+{
+	int64_t before = clock_now_ms() - q->cfg->message_retention * 1000;
+	char keep[32], size[560];
+	int n = -1;
+
+	if (store_begin(q->st) == 0) {
+		n = store_message_purge(q->st, before, MSG_PURGE_BATCH);
+		if (n < 0 || store_commit(q->st) != 0)
+			n = -1;
+	}
+	config_fmt_secs(q->cfg->message_retention, keep, sizeof(keep));
+	if (n < 0) {
+		log_warnx("queue: purging messages older than %s failed, "
+		          "retrying in a minute: %s",
+		          keep, store_error(q->st));
+		store_rollback(q->st);
+		return PURGE_RETRY_MS;
+	}
+	q->msgs_purged += (size_t)n;
+	if (n == MSG_PURGE_BATCH)
+		return 0;
+	if (q->msgs_purged > 0)
+		log_info("queue: purged %zu messages older than %s; %s",
+		         q->msgs_purged, keep,
+		         store_size_str(q, size, sizeof(size)));
+	q->msgs_purged = 0;
+	return t->every_ms;
+}
+
 /* The tasks that are due; they wait while held outcomes do (the store
  * is failing). */
 static void
@@ -635,8 +731,14 @@ fail:
 int
 queue_start(struct queue *q, char *err, size_t errlen)
 {
+	char keep[32], size[560], path[LOG_VALUE_LEN(256)];
+
 	if (q->hooks.start(q->hooks.arg, q->st, err, errlen) == -1)
 		return -1;
+	config_fmt_secs(q->cfg->message_retention, keep, sizeof(keep));
+	log_info("queue: %s at %s; messages kept %s once final",
+	         store_size_str(q, size, sizeof(size)),
+	         log_value(q->cfg->db_path, path, sizeof(path)), keep);
 	/* every task comes at once */
 	for (size_t i = 0; i < NTASKS; i++)
 		q->task_at[i] = clock_mono_ms();

@@ -2,8 +2,11 @@
  * test_queue: src/queue/queue.c wired to the delivery engine and the capture
  * route on a store in a temp dir — concurrent sends, a store failure
  * (rc -1, nothing written), the waiter's answers for each capture test
- * address, retries, expiry, and a restart with pending recipients.
+ * address, retries, expiry, a restart with pending recipients, and
+ * message_retention (the purge task, the body of a message without
+ * preview).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -195,6 +198,7 @@ teardown(void **state)
 	char cmd[160];
 
 	queue_stop(f->q);
+	clock_set_fixed(0);
 	store_close(f->rd);
 	config_clear(&f->cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
@@ -502,6 +506,120 @@ test_restart(void **state)
 	assert_int_equal(attempts, 1);
 }
 
+/* Bytes of the stored body of message_id mid; -1 without the row. */
+static long
+raw_len(struct fixture *f, const char *mid)
+{
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	long n = -1;
+
+	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT length(raw) FROM messages "
+	                                    "WHERE message_id = ?",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_text(st, 1, mid, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Polls until mid is gone from the store. */
+static int
+poll_gone(struct fixture *f, const char *mid, int timeout_ms)
+{
+	int64_t end = clock_mono_ms() + timeout_ms;
+	struct msg_status st;
+	int rc;
+
+	while ((rc = store_message_status(f->rd, ACC, mid, &st)) == 0 &&
+	       clock_mono_ms() < end) {
+		msg_status_clear(&st);
+		usleep(10000);
+	}
+	if (rc == 0)
+		msg_status_clear(&st);
+	return rc == 1;
+}
+
+/*
+ * message_retention: without preview the body goes with the last final
+ * outcome; at the next start, later than the retention (the wall clock
+ * pinned ahead), the purge deletes the messages whose recipients are all
+ * final, keeps the one still in flight, and says so in one line.
+ */
+static void
+test_retention(void **state)
+{
+	struct fixture *f = *state;
+	static const char *ok[] = {"user@example.net"};
+	static const char *slow[] = {"slow@example.net"};
+	struct sent s1, s2, s3;
+	struct msg_status st;
+	char logpath[96], buf[8192];
+	FILE *fp;
+	size_t n;
+	int saved;
+
+	f->cfg.max_queue_age = 1;
+	f->cfg.message_retention = 2;
+	f->cfg.capture_slow_ms = 20000;
+	start(f);
+	sent_init(&s1, "<keep1@example.com>", ok, 1);
+	send_sync(f, &s1, 3000);
+	assert_int_equal(s1.states[0], RCPT_DELIVERED);
+	sent_init(&s2, "<keep2@example.com>", ok, 1);
+	s2.m.preview = 0;
+	send_sync(f, &s2, 3000);
+	assert_int_equal(s2.states[0], RCPT_DELIVERED);
+	sent_init(&s3, "<keep3@example.com>", slow, 1);
+	send_sync(f, &s3, 0);
+	assert_int_equal(s3.states[0], RCPT_QUEUED);
+	/* committed with the outcome: no body, the status stays */
+	assert_int_equal(raw_len(f, s2.mid), 0);
+	assert_int_equal(raw_len(f, s1.mid), (long)(sizeof(RAW) - 1));
+	assert_int_equal(store_message_status(f->rd, ACC, s2.mid, &st), 0);
+	assert_int_equal(st.rcpts[0].state, RCPT_DELIVERED);
+	msg_status_clear(&st);
+	/* nothing is old enough yet */
+	assert_int_equal(raw_len(f, s3.mid), (long)(sizeof(RAW) - 1));
+	queue_stop(f->q); /* the slow attempt is dropped: still queued */
+	f->q = NULL;
+
+	snprintf(logpath, sizeof(logpath), "%s/log", f->dir);
+	assert_non_null(fp = fopen(logpath, "w+"));
+	fflush(stderr);
+	saved = dup(2);
+	assert_int_not_equal(dup2(fileno(fp), 2), -1);
+	clock_set_fixed(time(NULL) + 10);
+	start(f);
+	assert_true(poll_gone(f, s1.mid, 5000));
+	assert_true(poll_gone(f, s2.mid, 5000));
+	/* the line comes once the batch that was not full is committed */
+	queue_stop(f->q);
+	f->q = NULL;
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(fp);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	assert_non_null(
+	    strstr(buf, "queue: purged 2 messages older than 2s; store "));
+	assert_non_null(strstr(buf, " MiB free\n"));
+	assert_non_null(strstr(buf, "queue: store "));
+	assert_non_null(strstr(buf, "messages kept 2s once final"));
+	/* in flight at the purge: kept, with its body */
+	assert_int_equal(store_message_status(f->rd, ACC, s3.mid, &st), 0);
+	msg_status_clear(&st);
+	assert_int_equal(raw_len(f, s3.mid), (long)(sizeof(RAW) - 1));
+}
+
 int
 main(void)
 {
@@ -521,6 +639,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_stop_while_sending, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
