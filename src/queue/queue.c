@@ -627,8 +627,8 @@ msg_purge_run(struct queue *q, const struct task_row *t)
 	if (n == MSG_PURGE_BATCH)
 		return 0;
 	if (q->msgs_purged > 0)
-		log_info("queue: purged %zu messages older than %s; %s",
-		         q->msgs_purged, keep,
+		log_info("queue: purged %zu message%s older than %s; %s",
+		         q->msgs_purged, q->msgs_purged == 1 ? "" : "s", keep,
 		         store_size_str(q, size, sizeof(size)));
 	q->msgs_purged = 0;
 	return t->every_ms;
