@@ -1317,7 +1317,8 @@ sq_message_purge(struct store *s, int64_t before_ms, int limit)
 	if (limit <= 0)
 		return 0;
 	if ((ids = calloc((size_t)limit, sizeof(*ids))) == NULL) {
-		snprintf(s->err, sizeof(s->err), "message purge: out of memory");
+		snprintf(s->err, sizeof(s->err),
+		         "message purge: out of memory");
 		return -1;
 	}
 	/* The ids first: rows are not deleted under a running SELECT. */

@@ -268,8 +268,7 @@ test_message_retention(void **state)
 	assert_non_null(strstr(err, "message_retention 2d"));
 	assert_non_null(strstr(err, "max_queue_age 3d"));
 	config_clear(&c);
-	assert_int_equal(load(&c,
-	                      "max_queue_age 10s\nmessage_retention 9s\n",
+	assert_int_equal(load(&c, "max_queue_age 10s\nmessage_retention 9s\n",
 	                      err, sizeof(err)),
 	                 0);
 	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
@@ -277,8 +276,7 @@ test_message_retention(void **state)
 	assert_non_null(strstr(err, "max_queue_age 10s"));
 	config_clear(&c);
 	/* equal is enough */
-	assert_int_equal(load(&c,
-	                      "max_queue_age 10s\nmessage_retention 10s\n",
+	assert_int_equal(load(&c, "max_queue_age 10s\nmessage_retention 10s\n",
 	                      err, sizeof(err)),
 	                 0);
 	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);

@@ -669,12 +669,11 @@ test_message_purge(void **state)
 	assert_int_equal(store_begin(f->s), 0);
 	assert_int_equal(store_message_purge(f->s, cutoff, 2), 2);
 	assert_int_equal(store_commit(f->s), 0);
-	assert_int_equal(store_message_status(f->s, ACC, "<p5@example.com>",
-	                                      &st),
-	                 STORE_NOT_FOUND);
-	assert_int_equal(store_message_status(f->s, ACC, "<p1@example.com>",
-	                                      &st),
-	                 0);
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<p5@example.com>", &st),
+	    STORE_NOT_FOUND);
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<p1@example.com>", &st), 0);
 	msg_status_clear(&st);
 	assert_int_equal(store_begin(f->s), 0);
 	assert_int_equal(store_message_purge(f->s, cutoff, 2), 1);
@@ -700,9 +699,9 @@ test_message_purge(void **state)
 		         "SELECT count(*) FROM idempotency WHERE msg_id = %lld",
 		         (long long)id[i]);
 		assert_int_equal(count(f->path, q), t[i].gone ? 0 : 1);
-		assert_int_equal(store_idem_get(f->s, ACC, t[i].id, 0, hash, ep,
-		                                &st),
-		                 t[i].gone ? STORE_NOT_FOUND : 0);
+		assert_int_equal(
+		    store_idem_get(f->s, ACC, t[i].id, 0, hash, ep, &st),
+		    t[i].gone ? STORE_NOT_FOUND : 0);
 		msg_status_clear(&st);
 		assert_int_equal(raw_len_of(f->path, id[i]),
 		                 t[i].gone ? -1 : (long)(sizeof(RAW) - 1));
@@ -765,17 +764,15 @@ test_message_body_drop(void **state)
 
 	assert_int_equal(raw_len_of(f->path, m.id), 0);
 	assert_int_equal(raw_len_of(f->path, p.id), (long)(sizeof(RAW) - 1));
-	assert_int_equal(store_message_raw_by_id(f->s, ACC, m.message_id, &raw,
-	                                         &len),
-	                 STORE_NOT_FOUND);
-	assert_int_equal(store_message_status(f->s, ACC, m.message_id, &st),
-	                 0);
+	assert_int_equal(
+	    store_message_raw_by_id(f->s, ACC, m.message_id, &raw, &len),
+	    STORE_NOT_FOUND);
+	assert_int_equal(store_message_status(f->s, ACC, m.message_id, &st), 0);
 	assert_int_equal(st.nrcpts, 3);
 	assert_int_equal(st.rcpts[1].state, RCPT_BOUNCED);
 	msg_status_clear(&st);
-	assert_int_equal(store_message_raw_by_id(f->s, ACC, p.message_id, &raw,
-	                                         &len),
-	                 0);
+	assert_int_equal(
+	    store_message_raw_by_id(f->s, ACC, p.message_id, &raw, &len), 0);
 	assert_int_equal(len, sizeof(RAW) - 1);
 	free(raw);
 }
