@@ -424,7 +424,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
-/* MHD is done with the connection's request: log it and let go. */
+/* access_log (etc/pigeon.conf): 1 when the line of a request that ended
+ * with status (0: no answer was sent), aborted or not, is logged. */
+static int
+access_logged(const struct config *cfg, int status, int aborted)
+{
+	if (strcmp(cfg->access_log, "off") == 0)
+		return 0;
+	if (strcmp(cfg->access_log, "errors") == 0)
+		return aborted || status == 0 || status >= 400;
+	return 1;
+}
+
+/* MHD is done with the connection's request: log it (access_log) and
+ * let go. */
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -438,12 +451,15 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* status=0: the connection ended before a response was sent. The
 	 * method and the path (percent-decoded: it may hold a space) are
 	 * the client's. */
-	log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
-	         log_value(rq->method, method, sizeof(method)),
-	         log_value(rq->path, path, sizeof(path)), rq->status, rq->code,
-	         (long long)(clock_mono_ms() - rq->t0),
-	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-	                                                    : " aborted=1");
+	if (access_logged(rq->api->cfg, rq->status,
+	                  toe != MHD_REQUEST_TERMINATED_COMPLETED_OK))
+		log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
+		         log_value(rq->method, method, sizeof(method)),
+		         log_value(rq->path, path, sizeof(path)), rq->status,
+		         rq->code, (long long)(clock_mono_ms() - rq->t0),
+		         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
+		             ? ""
+		             : " aborted=1");
 	pthread_mutex_lock(&rq->mu);
 	rq->closed = 1;
 	rq->resumed = 0;

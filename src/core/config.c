@@ -43,6 +43,7 @@ static const struct cfg_row cfg_table[] = {
     {"capture_defer_attempts", CFG_INT, OFF(capture_defer_attempts), 0, 1000},
     {"capture_slow_ms", CFG_MSEC, OFF(capture_slow_ms), 0, 600000},
     {"log_level", CFG_STR, OFF(log_level), 1, 16},
+    {"access_log", CFG_STR, OFF(access_log), 1, 16},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -83,6 +84,7 @@ config_defaults(struct config *c, int dev)
 	c->capture_defer_attempts = 2;
 	c->capture_slow_ms = 10000;
 	set_str(&c->log_level, "info");
+	set_str(&c->access_log, "all");
 }
 
 int
@@ -286,6 +288,12 @@ config_finish(struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen,
 		         "log_level '%s': use error, warn, info or debug",
 		         c->log_level);
+		return -1;
+	}
+	if (strcmp(c->access_log, "all") && strcmp(c->access_log, "errors") &&
+	    strcmp(c->access_log, "off")) {
+		snprintf(err, errlen, "access_log '%s': use all, errors or off",
+		         c->access_log);
 		return -1;
 	}
 	free(c->db_path);
