@@ -7,7 +7,9 @@
  * The checks run in the order of SPEC §2.2: route → auth → Content-Length
  * and size (before the body is read) → the handler (schema, content,
  * sender domain, build, queue). Ahead of them all, a request that could
- * be framed two ways is refused and its connection closed (req_framing).
+ * be framed two ways is refused and its connection closed (req_framing),
+ * and a request-target with %00 or a broken escape is refused
+ * (unescape, req_target).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -91,40 +93,185 @@ req_auth(struct req *rq, struct api_error *e)
 	return -1;
 }
 
+/* The marker the unescape callback leaves among a request's values when
+ * its request-target holds %00 or a broken escape. */
+#define BAD_ESCAPE "pigeon-bad-escape"
+
 /*
- * RFC 9112 §6.1, §6.3: a request with more than one Content-Length, or
- * with both Transfer-Encoding and Content-Length, can be framed two ways
- * (by us and by a proxy in front). It is answered 400 and the connection
- * closed, so that no byte after its headers is read as a request.
+ * RFC 3986 §2.1: decodes the %HH escapes of s in place (the path, and each
+ * query argument's name and value). %00 (RFC 9110 §5.5 and the C strings
+ * every later step uses) and a '%' not followed by two hex digits are
+ * left as they are and marked on the connection; req_target refuses the
+ * request. Other bytes are kept: a Message-ID arrives as
+ * "%3Cid%40example.com%3E" and is routed as "<id@example.com>". MHD calls
+ * this while it reads the request line, on the connection's thread.
+ * Returns the new length.
+ */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	const char *r = s;
+	char *w = s;
+	int bad = 0, hi, lo;
+
+	(void)cls;
+	while (*r != '\0') {
+		if (*r == '%' && (hi = hexval(r[1])) >= 0 &&
+		    (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+			continue;
+		}
+		if (*r == '%')
+			bad = 1;
+		*w++ = *r++;
+	}
+	*w = '\0';
+	if (bad)
+		MHD_set_connection_value(c, MHD_FOOTER_KIND, BAD_ESCAPE, "1");
+	return (size_t)(w - s);
+}
+
+/* RFC 9110 §5.6.2: tchar. */
+static int
+is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* What one walk over a request's header fields found. */
+struct frame_scan {
+	int ncl, nte, nhost;
+	const char *bad; /* the first field refused, why; or NULL */
+};
+
+/* 1 when name starts with what but is longer. */
+static int
+glued_to(const char *name, const char *what)
+{
+	size_t n = strlen(what);
+
+	return strncasecmp(name, what, n) == 0 && name[n] != '\0';
+}
+
+static enum MHD_Result
+frame_scan_one(void *cls, enum MHD_ValueKind kind, const char *key,
+               const char *value)
+{
+	struct frame_scan *fs = cls;
+	const char *k;
+
+	(void)kind;
+	(void)value;
+	if (fs->bad != NULL)
+		return MHD_YES;
+	/* RFC 9110 §5.1: a field name is a token. libmicrohttpd 0.9.75
+	 * keeps white space before the colon ("Content-Length : 5") in
+	 * the name, and glues an obs-fold continuation line to the name
+	 * of the line before it ("X-A: a" CRLF " Content-Length: 5" is
+	 * named "X-AContent-Length: 5"): neither framed the body. */
+	for (k = key; *k != '\0' && is_tchar((unsigned char)*k); k++)
+		;
+	if (key[0] == '\0' || *k != '\0') {
+		fs->bad = "a header field name is not a token (white space "
+		          "before the colon, or a folded line)";
+		return MHD_YES;
+	}
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		fs->ncl++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		fs->nte++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		fs->nhost++;
+	else if (glued_to(key, MHD_HTTP_HEADER_CONTENT_LENGTH) ||
+	         glued_to(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		/* "Content-Length:" CRLF " 5" arrives named
+		 * "Content-Length5": a proxy would read a length. */
+		fs->bad = "a Content-Length or Transfer-Encoding field is "
+		          "folded over two lines";
+	return MHD_YES;
+}
+
+/*
+ * The first look at a request, before its route and its body. A request
+ * that could be framed two ways (by us and by a proxy in front) is
+ * answered 400 and its connection closed, so that no byte after its
+ * header section is read as a request: a field name that is not a token
+ * or a folded framing field, more than one Content-Length (RFC 9112
+ * §6.3), a Transfer-Encoding (§6.1: pigeon reads no chunked body; a send
+ * route answers it 10201 after auth, in req_begin) and, for HTTP/1.1,
+ * anything but one Host (§3.2). Send routes answer 10201, others 10001.
  * 1 when answered (the MHD result in *ret), else 0.
  */
 static int
-req_framing(struct req *rq, enum MHD_Result *ret)
+req_framing(struct req *rq, const char *version, enum MHD_Result *ret)
 {
+	struct frame_scan fs = {0, 0, 0, NULL};
 	struct api_error e = {AE_SCHEMA, NULL, NULL};
+	const struct route *route = NULL;
+	struct route_params params;
 	struct MHD_Response *r;
-	int ncl, status;
+	char allow[64];
+	int send, status;
 
-	ncl = req_header_count(rq, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (ncl > 1)
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, frame_scan_one,
+	                          &fs);
+	send = router_match(&api_routes, rq->a, rq->method, rq->path, &route,
+	                    &params, allow, sizeof(allow)) == ROUTE_FOUND &&
+	       (route->flags & ROUTE_BODY);
+	if (fs.bad != NULL)
+		e = (struct api_error){send ? AE_NO_LENGTH : AE_SCHEMA, NULL,
+		                       fs.bad};
+	else if (fs.ncl > 1)
 		e.detail =
 		    "the request has more than one Content-Length header";
-	else if (ncl == 1 &&
-	         req_header_count(rq, MHD_HTTP_HEADER_TRANSFER_ENCODING) > 0)
-		e = (struct api_error){AE_NO_LENGTH, NULL,
-		                       "the request has both Transfer-Encoding "
-		                       "and Content-Length"};
+	else if (fs.nte > 0 && (fs.ncl > 0 || !send))
+		e = (struct api_error){
+		    send ? AE_NO_LENGTH : AE_SCHEMA, NULL,
+		    fs.ncl > 0 ? "the request has both Transfer-Encoding and "
+		                 "Content-Length"
+		               : "Transfer-Encoding is not accepted: send a "
+		                 "Content-Length"};
+	else if (fs.nhost != 1 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
+		e.detail = fs.nhost == 0
+		               ? "an HTTP/1.1 request needs a Host header"
+		               : "the request has more than one Host header";
 	else
 		return 0;
 	*ret = MHD_NO;
 	if ((r = req_error_response(rq, &e, &status)) == NULL)
 		return 1;
-	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") !=
-	    MHD_YES) {
+	if (req_close_after(r) == -1) {
 		MHD_destroy_response(r);
 		return 1;
 	}
 	*ret = req_queue(rq, status, r);
+	return 1;
+}
+
+/* RFC 3986 §2.1: a request-target with %00 or a broken escape (marked by
+ * unescape()) is answered 400. 1 when answered, else 0. */
+static int
+req_target(struct req *rq, enum MHD_Result *ret)
+{
+	if (MHD_lookup_connection_value(rq->conn, MHD_FOOTER_KIND,
+	                                BAD_ESCAPE) == NULL)
+		return 0;
+	*ret = req_fail(rq, AE_SCHEMA, NULL,
+	                "the request-target holds %00 or a '%' that is not "
+	                "followed by two hex digits");
 	return 1;
 }
 
@@ -215,7 +362,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((rq = req_new(api, conn, method, url)) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
-		if (req_framing(rq, &ret)) {
+		rq->has_body = has_body(conn);
+		if (req_framing(rq, version, &ret) || req_target(rq, &ret)) {
 			rq->begun = 1; /* answered: no req_begin */
 			return ret;
 		}
@@ -245,6 +393,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		req_done(rq);
 		if (rq->resp == NULL)
 			return MHD_NO;
+		if (rq->resp_status >= 400 && rq->has_body)
+			req_close_after(rq->resp);
 		rq->status = rq->resp_status;
 		rq->answered = 1;
 		ret = MHD_queue_response(conn, (unsigned)rq->resp_status,
@@ -274,7 +424,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
-/* MHD is done with the connection's request: log it and let go. */
+/* access_log (etc/pigeon.conf): 1 when the line of a request that ended
+ * with status (0: no answer was sent), aborted or not, is logged. */
+static int
+access_logged(const struct config *cfg, int status, int aborted)
+{
+	if (strcmp(cfg->access_log, "off") == 0)
+		return 0;
+	if (strcmp(cfg->access_log, "errors") == 0)
+		return aborted || status == 0 || status >= 400;
+	return 1;
+}
+
+/* MHD is done with the connection's request: log it (access_log) and
+ * let go. */
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -288,12 +451,15 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* status=0: the connection ended before a response was sent. The
 	 * method and the path (percent-decoded: it may hold a space) are
 	 * the client's. */
-	log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
-	         log_value(rq->method, method, sizeof(method)),
-	         log_value(rq->path, path, sizeof(path)), rq->status, rq->code,
-	         (long long)(clock_mono_ms() - rq->t0),
-	         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-	                                                    : " aborted=1");
+	if (access_logged(rq->api->cfg, rq->status,
+	                  toe != MHD_REQUEST_TERMINATED_COMPLETED_OK))
+		log_info("http method=%s path=%s status=%d code=%d ms=%lld%s",
+		         log_value(rq->method, method, sizeof(method)),
+		         log_value(rq->path, path, sizeof(path)), rq->status,
+		         rq->code, (long long)(clock_mono_ms() - rq->t0),
+		         toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
+		             ? ""
+		             : " aborted=1");
 	pthread_mutex_lock(&rq->mu);
 	rq->closed = 1;
 	rq->resumed = 0;
@@ -445,7 +611,7 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	    (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)conn_limit(), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	    api, MHD_OPTION_END);
+	    api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		/* MHD logged why; a socket given to it is its to close */
 		snprintf(err, errlen, "http: cannot listen on %s:%d",

@@ -28,6 +28,33 @@
  */
 #define REQ_TRIM_BODY (256 * 1024)
 
+/*
+ * RFC 9112 §3.2.2: a server accepts the absolute form of a request-target
+ * ("http://host:port/path", as sent to proxies and by some clients) and
+ * routes on its path; the authority is not used. Returns url without
+ * "scheme://authority", "/" when nothing follows it; url as it is when it
+ * is not in absolute form. Borrowed from url.
+ */
+static const char *
+origin_path(const char *url)
+{
+	const char *p = url, *slash;
+
+	if (url[0] == '/')
+		return url;
+	/* RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+		return url;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+	       (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	if (strncmp(p, "://", 3) != 0)
+		return url;
+	if ((slash = strchr(p + 3, '/')) == NULL)
+		return "/";
+	return slash;
+}
+
 struct req *
 req_new(struct api *api, struct MHD_Connection *conn, const char *method,
         const char *url)
@@ -43,7 +70,7 @@ req_new(struct api *api, struct MHD_Connection *conn, const char *method,
 	rq->t0 = clock_mono_ms();
 	submit_init(&rq->sub, NULL, &rq->auth, 0);
 	if ((rq->a = arena_new(0)) == NULL ||
-	    (rq->path = arena_strdup(rq->a, url)) == NULL ||
+	    (rq->path = arena_strdup(rq->a, origin_path(url))) == NULL ||
 	    (rq->method = arena_strdup(rq->a, method)) == NULL) {
 		req_unref(rq);
 		return NULL;
@@ -129,11 +156,27 @@ req_json_response(struct buf *b)
 	return r;
 }
 
+int
+req_close_after(struct MHD_Response *r)
+{
+	return MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION,
+	                               "close") == MHD_YES
+	           ? 0
+	           : -1;
+}
+
 enum MHD_Result
 req_queue(struct req *rq, int status, struct MHD_Response *r)
 {
 	enum MHD_Result ret;
 
+	/* An error answer to a request that announced a body ends the
+	 * connection: whatever of the body was not read is never taken
+	 * for a request. */
+	if (status >= 400 && rq->has_body && req_close_after(r) == -1) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
 	rq->status = status;
 	rq->answered = 1;
 	ret = MHD_queue_response(rq->conn, (unsigned)status, r);

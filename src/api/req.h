@@ -65,6 +65,7 @@ struct req {
 	int64_t t0; /* clock_mono_ms() at the first byte */
 	int status, code;
 	int begun;    /* req_begin has run */
+	int has_body; /* a Content-Length above 0 or a Transfer-Encoding */
 	int answered; /* a response is queued */
 	struct json_object *root;
 	struct req_hook *hooks; /* req_on_done, guarded by mu */
@@ -80,7 +81,8 @@ struct req {
 	struct submission sub;
 };
 
-/* A new request on conn for method and url: one reference. NULL. */
+/* A new request on conn for method and url (its path is routed: the
+ * absolute form loses its scheme and authority): one reference. NULL. */
 struct req *req_new(struct api *api, struct MHD_Connection *conn,
                     const char *method, const char *url);
 /* Drops one reference; the last one runs the hooks and frees. */
@@ -92,7 +94,11 @@ int req_on_done(struct req *rq, req_done_fn *fn, void *arg);
 /* The answer is decided: runs the hooks (once); any thread. */
 void req_done(struct req *rq);
 
-/* Queues r (released here) with status as rq's answer. */
+/* Marks r as the connection's last answer (Connection: close): 0, or -1
+ * when out of memory. */
+int req_close_after(struct MHD_Response *r);
+/* Queues r (released here) with status as rq's answer; an error answer
+ * to a request with a body closes the connection. */
 enum MHD_Result req_queue(struct req *rq, int status, struct MHD_Response *r);
 /* Queues a JSON response made of b (taken over) with status. MHD_YES or
  * MHD_NO. */

@@ -44,6 +44,7 @@ static const struct cfg_row cfg_table[] = {
     {"capture_slow_ms", CFG_MSEC, OFF(capture_slow_ms), 0, 600000},
     {"log_level", CFG_STR, OFF(log_level), 1, 16},
     {"message_retention", CFG_SECS, OFF(message_retention), 1, 3650 * 86400},
+    {"access_log", CFG_STR, OFF(access_log), 1, 16},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -85,6 +86,7 @@ config_defaults(struct config *c, int dev)
 	c->capture_slow_ms = 10000;
 	set_str(&c->log_level, "info");
 	c->message_retention = 30 * 86400;
+	set_str(&c->access_log, "all");
 }
 
 int
@@ -300,6 +302,12 @@ config_finish(struct config *c, char *err, size_t errlen)
 		         "message_retention %s is shorter than max_queue_age "
 		         "%s: a message must be kept until its last attempt",
 		         keep, age);
+		return -1;
+	}
+	if (strcmp(c->access_log, "all") && strcmp(c->access_log, "errors") &&
+	    strcmp(c->access_log, "off")) {
+		snprintf(err, errlen, "access_log '%s': use all, errors or off",
+		         c->access_log);
 		return -1;
 	}
 	free(c->db_path);

@@ -29,6 +29,7 @@ struct config {
 	                             */
 	int capture_slow_ms; /* slow…@ answers after this long (10000) */
 	char *log_level;     /* error|warn|info|debug */
+	char *access_log;    /* all|errors|off: the http line per request */
 	char *db_path;       /* derived: <state_dir>/pigeon.db */
 	/* seconds a message whose recipients are all final is kept (30
 	 * days); at least max_queue_age */

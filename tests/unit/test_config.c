@@ -229,6 +229,11 @@ test_finish_checks(void **state)
 	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "log_level 'loud'"));
 	config_clear(&c);
+	assert_int_equal(load(&c, "access_log some\n", err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(
+	    strstr(err, "access_log 'some': use all, errors or off"));
+	config_clear(&c);
 	assert_int_equal(load(&c, "default_route mx\n", err, sizeof(err)), 0);
 	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "default_route"));
@@ -311,6 +316,32 @@ test_dump(void **state)
 	config_clear(&c);
 }
 
+/* access_log: all (the default), errors or off. */
+static void
+test_access_log(void **state)
+{
+	static const char *const ok[] = {"all", "errors", "off"};
+	struct config c;
+	char err[256], text[64];
+	size_t i;
+
+	config_defaults(&c, 0);
+	assert_string_equal(c.access_log, "all");
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	config_clear(&c);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), "access_log %s\n", ok[i]);
+		assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+		assert_string_equal(c.access_log, ok[i]);
+		assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+		config_clear(&c);
+	}
+	assert_int_equal(load(&c, "access_log ALL\n", err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "access_log 'ALL'"));
+	config_clear(&c);
+}
+
 int
 main(void)
 {
@@ -323,6 +354,7 @@ main(void)
 	    cmocka_unit_test(test_finish_checks),
 	    cmocka_unit_test(test_dump),
 	    cmocka_unit_test(test_message_retention),
+	    cmocka_unit_test(test_access_log),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

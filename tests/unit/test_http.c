@@ -430,6 +430,55 @@ test_send_raw(void **state)
 	resp_clear(&r);
 }
 
+/* The first look at a request (req_framing, req_target, origin_path):
+ * each refusal is one 400 with Connection: close. */
+static void
+test_framing(void **state)
+{
+	static const struct {
+		const char *req;
+		int status, code;
+	} cases[] = {
+	    {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length : 0\r\n\r\n",
+	     400, 10001},
+	    {"GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: a\r\n "
+	     "Content-Length: 0\r\n\r\n",
+	     400, 10001},
+	    {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n "
+	     "0\r\n\r\n",
+	     400, 10001},
+	    {"POST " SEND " HTTP/1.1\r\nHost: t\r\nContent-Length\t: 2\r\n"
+	     "\r\n{}",
+	     400, 10201},
+	    {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+	     "gzip\r\n\r\n",
+	     400, 10001},
+	    {"GET /healthz HTTP/1.1\r\n\r\n", 400, 10001},
+	    {"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, 10001},
+	    {"GET /healthz%00x HTTP/1.1\r\nHost: t\r\n\r\n", 400, 10001},
+	    {"GET /health%7a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+	     "\r\n",
+	     200, 0},
+	    {"GET http://t:1/client/v4/healthz HTTP/1.1\r\nHost: t\r\n"
+	     "Connection: close\r\n\r\n",
+	     200, 0},
+	    {"GET /healthz HTTP/1.0\r\n\r\n", 200, 0},
+	};
+	struct resp r;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		raw_request(cases[i].req, strlen(cases[i].req), &r);
+		if (r.status != cases[i].status || r.code != cases[i].code)
+			fail_msg("case %zu: %d %d\n%s", i, r.status, r.code,
+			         r.body);
+		if (r.status == 400)
+			assert_non_null(
+			    strstr(r.head, "\r\nConnection: close"));
+		resp_clear(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -440,6 +489,7 @@ main(void)
 	    cmocka_unit_test(test_send_order),
 	    cmocka_unit_test(test_send_and_read),
 	    cmocka_unit_test(test_send_raw),
+	    cmocka_unit_test(test_framing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
