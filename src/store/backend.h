@@ -45,11 +45,20 @@ struct store_ops {
 	int (*idem_get)(struct store *, const char *, const char *, int64_t,
 	                char *, char *, struct msg_status *);
 	int (*idem_purge)(struct store *, int64_t, int);
+	int (*message_reader_open)(struct store *, const char *, const char *,
+	                           struct store_reader **, uint64_t *);
 };
 
 /* Every backend's connection starts with this. */
 struct store {
 	const struct store_ops *ops;
+	char err[512];
+};
+
+/* Every backend's message reader starts with this. */
+struct store_reader {
+	int (*read)(struct store_reader *, uint64_t, void *, size_t, size_t *);
+	void (*close)(struct store_reader *);
 	char err[512];
 };
 
