@@ -221,7 +221,7 @@ def test_unread_messages_are_not_pinned(make_server):
             socks.append(c)
         time.sleep(1.5)
         grew = (vm_kib(s) - rss0) // 1024
-        assert grew < 64, "RSS grew %d MiB for 100 unread messages" % grew
+        assert grew < 128, "RSS grew %d MiB for 100 unread messages" % grew
         # the server still answers others
         assert s.request("GET", "/healthz", auth=False,
                          timeout=5).status == 200
