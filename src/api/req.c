@@ -53,12 +53,6 @@ req_body_reserve(struct req *rq, size_t n, int64_t limit)
 	return 0;
 }
 
-int64_t
-req_bodies_inflight(void)
-{
-	return atomic_load(&bodies_inflight);
-}
-
 int
 req_body_append(struct req *rq, const char *p, size_t n)
 {

@@ -98,8 +98,6 @@ void req_unref(struct req *rq);
  * they would go past it (nothing counted). req_unref gives them back.
  */
 int req_body_reserve(struct req *rq, size_t n, int64_t limit);
-/* The bytes the bodies in flight hold now (for the tests). */
-int64_t req_bodies_inflight(void);
 /* req_body_append() results besides 0. */
 enum {
 	BODY_TOO_BIG = -1, /* more than body_want bytes */
