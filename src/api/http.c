@@ -276,6 +276,29 @@ req_target(struct req *rq, enum MHD_Result *ret)
 }
 
 /*
+ * Past max_inflight_body: 503/10002 with Retry-After, before the body is
+ * read, and the connection closed (its body is never read).
+ */
+static enum MHD_Result
+req_busy(struct req *rq)
+{
+	struct api_error e = {AE_UNAVAILABLE, NULL,
+	                      "the server holds too many request bodies "
+	                      "right now; try again"};
+	struct MHD_Response *r;
+	int status;
+
+	if ((r = req_error_response(rq, &e, &status)) == NULL)
+		return MHD_NO;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") !=
+	    MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	return req_queue(rq, status, r);
+}
+
+/*
  * The first call for a request: route, auth and the Content-Length rules,
  * all before a byte of the body is read. Returns the MHD result; sets
  * rq->answered when it queued a response.
@@ -331,10 +354,43 @@ req_begin(struct req *rq)
 		    rq, AE_TOO_BIG, NULL,
 		    arena_printf(rq->a, "the body is over %" PRId64 " bytes",
 		                 rq->api->cfg->max_body));
-	rq->body_cap = (size_t)n;
-	if (n > 0 && (rq->body = arena_alloc(rq->a, (size_t)n + 1)) == NULL)
-		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	/* The body's memory is counted when announced, so a refusal comes
+	 * before any of it is read; the buffer grows as bytes arrive. */
+	if (n > 0 && req_body_reserve(rq, (size_t)n,
+	                              rq->api->cfg->max_inflight_body) == -1)
+		return req_busy(rq);
+	rq->body_want = (size_t)n;
 	return MHD_YES;
+}
+
+/*
+ * request_timeout: a request has this long from its first call to have
+ * arrived whole, however steadily its bytes trickle in. While its body
+ * arrives MHD's idle timeout is cut to what is left, so a client that
+ * stops sending is closed at the deadline too. 1 when rq is past it.
+ */
+static int
+req_late(struct req *rq)
+{
+	int64_t left = rq->t0 + rq->api->cfg->request_timeout * 1000 -
+	               clock_mono_ms();
+	unsigned secs;
+
+	if (left <= 0) {
+		log_info("http request_timeout=%llds: closing the connection",
+		         (long long)rq->api->cfg->request_timeout);
+		return 1;
+	}
+	secs = left >= CONNECTION_TIMEOUT * 1000
+	           ? CONNECTION_TIMEOUT
+	           : (unsigned)((left + 999) / 1000);
+	if (secs != CONNECTION_TIMEOUT || rq->timeout != 0) {
+		if (secs != rq->timeout)
+			MHD_set_connection_option(
+			    rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, secs);
+		rq->timeout = secs;
+	}
+	return 0;
 }
 
 /* 1 when the request announces a body (Content-Length > 0 or any
@@ -357,6 +413,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct api *api = cls;
 	struct req *rq = *con_cls;
 	enum MHD_Result ret;
+	int rc;
 
 	if (rq == NULL) {
 		if ((rq = req_new(api, conn, method, url)) == NULL)
@@ -408,13 +465,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (*upload_size > rq->body_cap - rq->body_len)
+		if (req_late(rq))
+			return MHD_NO;
+		rc = req_body_append(rq, upload, *upload_size);
+		if (rc == BODY_TOO_BIG)
 			return req_fail(rq, AE_TOO_BIG, NULL, NULL);
-		memcpy(rq->body + rq->body_len, upload, *upload_size);
-		rq->body_len += *upload_size;
+		if (rc != 0)
+			return req_fail(rq, AE_INTERNAL, NULL, NULL);
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (rq->timeout != 0) /* the whole body is in: the usual timeout */
+		MHD_set_connection_option(rq->conn,
+		                          MHD_CONNECTION_OPTION_TIMEOUT,
+		                          (unsigned)CONNECTION_TIMEOUT);
 	if (rq->body != NULL)
 		rq->body[rq->body_len] = '\0';
 	ret = (enum MHD_Result)rq->route->fn(rq);

@@ -1,7 +1,8 @@
 /*
  * messages: GET /accounts/{a}/email/sending/messages/{message_id} (the raw
  * message as sent, SPEC §8.3) and …/{message_id}/status (ours). Reads go
- * through the calling MHD thread's own store connection.
+ * through the calling MHD thread's own store connection; the raw message
+ * is then streamed by a store reader with a connection of its own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,10 @@
 #include "../core/log.h"
 #include "req.h"
 #include "routes.h"
+
+/* The most a streamed message hands MHD at once (MHD may ask for less:
+ * it writes from the connection's own memory pool). */
+#define RAW_BLOCK (64 * 1024)
 
 /* "<id@d>", "id@d" (MHD decoded any %3C…%3E) → "<id@d>" in the arena. */
 static const char *
@@ -32,14 +37,41 @@ store_down(struct req *rq)
 	                "the store cannot be read right now; try again");
 }
 
+/*
+ * The piece MHD asks for when the connection can take more: a response
+ * is read from the store as the client reads it, so a client that does
+ * not read holds one block, not the message. On the connection's MHD
+ * thread; the reader is the response's (raw_free).
+ */
+static ssize_t
+raw_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct store_reader *rd = cls;
+	size_t got;
+
+	if (store_message_read(rd, pos, buf, max, &got) == -1 || got == 0) {
+		log_warnx("messages: store: %s", store_reader_error(rd));
+		/* the status line is gone: MHD closes the connection, and
+		 * the client sees fewer bytes than the Content-Length */
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	return (ssize_t)got;
+}
+
+static void
+raw_free(void *cls)
+{
+	store_reader_close(cls);
+}
+
 int
 api_message_raw(struct req *rq)
 {
 	struct MHD_Response *r;
+	struct store_reader *rd = NULL;
 	struct store *st;
 	const char *id;
-	char *raw = NULL;
-	size_t len = 0;
+	uint64_t size;
 	enum MHD_Result ret;
 	int rc;
 
@@ -47,16 +79,18 @@ api_message_raw(struct req *rq)
 		return req_fail(rq, AE_INTERNAL, NULL, NULL);
 	if ((st = req_store(rq)) == NULL)
 		return store_down(rq);
-	rc = store_message_raw_by_id(st, rq->auth.account->id, id, &raw, &len);
+	rc = store_message_reader_open(st, rq->auth.account->id, id, &rd,
+	                               &size);
 	if (rc == STORE_NOT_FOUND)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
 	if (rc != 0) {
 		log_warnx("messages: store: %s", store_error(st));
 		return store_down(rq);
 	}
-	r = MHD_create_response_from_buffer(len, raw, MHD_RESPMEM_MUST_FREE);
+	r = MHD_create_response_from_callback(size, RAW_BLOCK, raw_read, rd,
+	                                      raw_free);
 	if (r == NULL) {
-		free(raw);
+		store_reader_close(rd);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,

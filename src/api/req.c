@@ -55,6 +55,57 @@ origin_path(const char *url)
 	return slash;
 }
 
+/* A body's first buffer; it doubles from there. */
+#define REQ_BODY_MIN (16 * 1024)
+
+/*
+ * The bytes announced by the requests whose body is not freed yet. One
+ * counter for the process, not a field of struct api: a request's last
+ * reference may be dropped by the queue's callback after api_stop freed
+ * the api.
+ */
+static atomic_llong bodies_inflight;
+
+int
+req_body_reserve(struct req *rq, size_t n, int64_t limit)
+{
+	long long was;
+
+	was = atomic_fetch_add(&bodies_inflight, (long long)n);
+	if (was + (long long)n > limit) {
+		atomic_fetch_sub(&bodies_inflight, (long long)n);
+		return -1;
+	}
+	rq->body_held += n;
+	return 0;
+}
+
+int
+req_body_append(struct req *rq, const char *p, size_t n)
+{
+	size_t cap;
+	char *nb;
+
+	if (n > rq->body_want - rq->body_len)
+		return BODY_TOO_BIG;
+	if (n > rq->body_cap - rq->body_len) {
+		cap = rq->body_cap < REQ_BODY_MIN / 2 ? REQ_BODY_MIN
+		                                      : rq->body_cap * 2;
+		if (cap < rq->body_len + n)
+			cap = rq->body_len + n;
+		if (cap > rq->body_want)
+			cap = rq->body_want;
+		/* + 1: the NUL put after a whole body */
+		if ((nb = realloc(rq->body, cap + 1)) == NULL)
+			return BODY_NOMEM;
+		rq->body = nb;
+		rq->body_cap = cap;
+	}
+	memcpy(rq->body + rq->body_len, p, n);
+	rq->body_len += n;
+	return 0;
+}
+
 struct req *
 req_new(struct api *api, struct MHD_Connection *conn, const char *method,
         const char *url)
@@ -127,6 +178,9 @@ req_unref(struct req *rq)
 	if (rq->resp != NULL)
 		MHD_destroy_response(rq->resp);
 	arena_free(rq->a);
+	free(rq->body);
+	if (rq->body_held > 0)
+		atomic_fetch_sub(&bodies_inflight, (long long)rq->body_held);
 	pthread_mutex_destroy(&rq->mu);
 	free(rq);
 #ifdef __GLIBC__

@@ -60,8 +60,13 @@ struct req {
 	const struct route *route;
 	struct route_params params;
 	struct tenant_ctx auth;
-	char *body; /* in the arena, Content-Length bytes */
-	size_t body_len, body_cap;
+	/* malloc'd, grown as bytes arrive up to body_want (the
+	 * Content-Length) and NUL-terminated once whole; lives until
+	 * req_unref frees rq (the send path borrows from it) */
+	char *body;
+	size_t body_len, body_cap, body_want;
+	size_t body_held; /* counted in the bodies in flight */
+	unsigned timeout; /* MHD idle timeout set on conn, 0 = the daemon's */
 	int64_t t0; /* clock_mono_ms() at the first byte */
 	int status, code;
 	int begun;    /* req_begin has run */
@@ -87,6 +92,22 @@ struct req *req_new(struct api *api, struct MHD_Connection *conn,
                     const char *method, const char *url);
 /* Drops one reference; the last one runs the hooks and frees. */
 void req_unref(struct req *rq);
+
+/*
+ * Counts the n bytes rq's Content-Length announces against limit, the
+ * budget of bodies in flight (max_inflight_body): the bytes announced by
+ * every request, of any api, whose body is not yet freed. 0, or -1 when
+ * they would go past it (nothing counted). req_unref gives them back.
+ */
+int req_body_reserve(struct req *rq, size_t n, int64_t limit);
+/* req_body_append() results besides 0. */
+enum {
+	BODY_TOO_BIG = -1, /* more than body_want bytes */
+	BODY_NOMEM = -2,
+};
+/* Appends n bytes of body to rq, growing its buffer geometrically (from
+ * 16 KiB, doubling) up to body_want. 0 or one of BODY_*. */
+int req_body_append(struct req *rq, const char *p, size_t n);
 
 /* Runs fn(arg) once the answer of rq is decided (req_done), or when rq
  * is freed, whichever comes first. 0, or -1 when out of memory. */

@@ -33,6 +33,9 @@ static const struct cfg_row cfg_table[] = {
     {"http_port", CFG_INT, OFF(http_port), 0, 65535},
     {"http_threads", CFG_INT, OFF(http_threads), 0, 256},
     {"max_body", CFG_I64, OFF(max_body), 1024, 64 * 1024 * 1024},
+    {"max_inflight_body", CFG_I64, OFF(max_inflight_body), 1024,
+     INT64_C(64) * 1024 * 1024 * 1024},
+    {"request_timeout", CFG_SECS, OFF(request_timeout), 1, 3600},
     {"send_wait_ms", CFG_MSEC, OFF(send_wait_ms), 0, 60000},
     {"max_queue_age", CFG_SECS, OFF(max_queue_age), 1, 30 * 86400},
     {"retry_base_ms", CFG_MSEC, OFF(retry_base_ms), 1, 86400000},
@@ -75,6 +78,8 @@ config_defaults(struct config *c, int dev)
 	c->http_port = 8587;
 	c->http_threads = 0;
 	c->max_body = 7 * 1024 * 1024;
+	c->max_inflight_body = 256 * 1024 * 1024;
+	c->request_timeout = 60;
 	c->send_wait_ms = 5000;
 	c->max_queue_age = 3 * 86400;
 	c->retry_base_ms = 60000;
@@ -279,6 +284,11 @@ config_finish(struct config *c, char *err, size_t errlen)
 		         "default_route '%s': only 'capture' is available (MX "
 		         "and relay delivery are not built yet)",
 		         c->default_route);
+		return -1;
+	}
+	if (c->max_inflight_body < c->max_body) {
+		snprintf(err, errlen, "max_inflight_body is below max_body: "
+		                      "the largest body could never be read");
 		return -1;
 	}
 	if (c->retry_max_ms < c->retry_base_ms) {

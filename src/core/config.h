@@ -18,6 +18,8 @@ struct config {
 	int http_port;         /* default 8587 */
 	int http_threads;      /* 0 = one per core */
 	int64_t max_body;      /* request body cap, bytes (7 MiB) */
+	int64_t max_inflight_body; /* announced bodies not yet freed (256 MiB) */
+	int64_t request_timeout;   /* seconds for headers and body (60) */
 	int send_wait_ms;      /* wait for the first attempt (5000) */
 	int64_t max_queue_age; /* seconds before giving up (3 days) */
 	int64_t retry_base_ms; /* first retry delay (60000) */

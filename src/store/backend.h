@@ -48,11 +48,20 @@ struct store_ops {
 	int (*message_purge)(struct store *, int64_t, int);
 	int (*message_body_drop)(struct store *, int64_t);
 	int (*size)(struct store *, int64_t *, int64_t *);
+	int (*message_reader_open)(struct store *, const char *, const char *,
+	                           struct store_reader **, uint64_t *);
 };
 
 /* Every backend's connection starts with this. */
 struct store {
 	const struct store_ops *ops;
+	char err[512];
+};
+
+/* Every backend's message reader starts with this. */
+struct store_reader {
+	int (*read)(struct store_reader *, uint64_t, void *, size_t, size_t *);
+	void (*close)(struct store_reader *);
 	char err[512];
 };
 

@@ -165,6 +165,7 @@ enum st {
 	ST_MSG_DEL,
 	ST_MSG_BODY_DROP,
 	ST_SIZE,
+	ST_RAW_REF,
 	ST_COUNT
 };
 
@@ -274,6 +275,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SIZE] = "SELECT c.page_count * s.page_size, "
                 "f.freelist_count * s.page_size FROM pragma_page_count() c, "
                 "pragma_page_size() s, pragma_freelist_count() f",
+    /* The row and size of a raw message, without reading it:
+     * length() of a BLOB reads only its header. */
+    [ST_RAW_REF] = "SELECT id, length(raw), preview FROM messages "
+                   "WHERE account_id = ?1 AND message_id = ?2 "
+                   "ORDER BY id DESC LIMIT 1",
 };
 
 struct sqlite_store {
@@ -1385,6 +1391,159 @@ sq_size(struct store *s, int64_t *bytes, int64_t *free_bytes)
 	return 0;
 }
 
+/*
+ * A message reader (store.h): its own connection, and the row it reads.
+ * Each read is one short transaction: the row is checked to be still the
+ * message opened (a row id can be given again once the newest message is
+ * deleted), then read with incremental blob I/O, which copies only the
+ * pages of the piece asked for. Between reads nothing is held, so a
+ * client that never reads pins no WAL snapshot and blocks no checkpoint.
+ */
+struct sq_reader {
+	struct store_reader base; /* first */
+	sqlite3 *db;
+	sqlite3_stmt *check;
+	int64_t row;
+	uint64_t size;
+	char account_id[ID_LEN + 1];
+	char message_id[1024];
+};
+
+/* Pages a reader keeps: a read is one piece, never read again. */
+#define READER_CACHE_KIB 256
+
+static void
+reader_err(struct sq_reader *r, const char *what)
+{
+	snprintf(r->base.err, sizeof(r->base.err), "%s: %s", what,
+	         sqlite3_errmsg(r->db));
+}
+
+static int
+sq_reader_read(struct store_reader *base, uint64_t off, void *buf, size_t n,
+               size_t *got)
+{
+	struct sq_reader *r = (struct sq_reader *)base;
+	sqlite3_blob *b = NULL;
+	int rc;
+
+	if (off >= r->size || n == 0)
+		return 0;
+	if (n > r->size - off)
+		n = (size_t)(r->size - off);
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		reader_err(r, "message read: begin");
+		return -1;
+	}
+	sqlite3_bind_int64(r->check, 1, r->row);
+	sqlite3_bind_text(r->check, 2, r->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(r->check, 3, r->message_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(r->check);
+	if (rc == SQLITE_DONE)
+		snprintf(r->base.err, sizeof(r->base.err),
+		         "message read: the message is gone");
+	else if (rc != SQLITE_ROW)
+		reader_err(r, "message read");
+	else if (sqlite3_blob_open(r->db, "main", "messages", "raw", r->row, 0,
+	                           &b) != SQLITE_OK)
+		reader_err(r, "message read: blob");
+	else if ((uint64_t)sqlite3_blob_bytes(b) != r->size)
+		snprintf(r->base.err, sizeof(r->base.err),
+		         "message read: the message changed");
+	else if (sqlite3_blob_read(b, buf, (int)n, (int)off) != SQLITE_OK)
+		reader_err(r, "message read");
+	else
+		*got = n;
+	sqlite3_blob_close(b);
+	sqlite3_reset(r->check);
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	return *got == n ? 0 : -1;
+}
+
+static void
+sq_reader_close(struct store_reader *base)
+{
+	struct sq_reader *r = (struct sq_reader *)base;
+
+	sqlite3_finalize(r->check);
+	sqlite3_close(r->db);
+	free(r);
+}
+
+static int
+sq_message_reader_open(struct store *s, const char *account_id,
+                       const char *message_id, struct store_reader **out,
+                       uint64_t *size)
+{
+	sqlite3_stmt *st = stmt(s, ST_RAW_REF);
+	struct sq_reader *r = NULL;
+	const char *path, *mid;
+	char buf[1024];
+	int64_t row = 0, len = 0;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	mid = msgid_norm(message_id, buf, sizeof(buf));
+	if (strlen(mid) >= sizeof(r->message_id) || strlen(account_id) > ID_LEN)
+		return STORE_NOT_FOUND;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mid, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row = sqlite3_column_int64(st, 0);
+		len = sqlite3_column_int64(st, 1);
+		rc = sqlite3_column_int(st, 2) ? 0 : STORE_NOT_FOUND;
+	} else if (rc == SQLITE_DONE)
+		rc = STORE_NOT_FOUND;
+	else {
+		set_err(s, "message reader");
+		rc = -1;
+	}
+	done(st);
+	if (rc != 0)
+		return rc;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(s->err, sizeof(s->err),
+		         "message reader: out of memory");
+		return -1;
+	}
+	r->base.read = sq_reader_read;
+	r->base.close = sq_reader_close;
+	r->row = row;
+	r->size = (uint64_t)len;
+	snprintf(r->account_id, sizeof(r->account_id), "%s", account_id);
+	snprintf(r->message_id, sizeof(r->message_id), "%s", mid);
+	/* The schema is current: s opened it. No migration, no CREATE. */
+	if ((path = sqlite3_db_filename(SQ(s)->db, "main")) == NULL ||
+	    sqlite3_open_v2(path, &r->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err), "message reader: open: %s",
+		         r->db ? sqlite3_errmsg(r->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(r->db, 1);
+	sqlite3_busy_timeout(r->db, BUSY_TIMEOUT_MS);
+	snprintf(buf, sizeof(buf), "PRAGMA cache_size = -%d", READER_CACHE_KIB);
+	if (sqlite3_exec(r->db, buf, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r->db,
+	                       "SELECT 1 FROM messages WHERE id = ?1 AND "
+	                       "account_id = ?2 AND message_id = ?3",
+	                       -1, &r->check, NULL) != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err), "message reader: %s",
+		         sqlite3_errmsg(r->db));
+		goto fail;
+	}
+	*out = &r->base;
+	*size = r->size;
+	return 0;
+fail:
+	sq_reader_close(&r->base);
+	return -1;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1418,4 +1577,5 @@ static const struct store_ops sqlite_ops = {
     .message_purge = sq_message_purge,
     .message_body_drop = sq_message_body_drop,
     .size = sq_size,
+    .message_reader_open = sq_message_reader_open,
 };

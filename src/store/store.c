@@ -328,3 +328,35 @@ store_size(struct store *s, int64_t *bytes, int64_t *free_bytes)
 {
 	return s->ops->size(s, bytes, free_bytes);
 }
+
+int
+store_message_reader_open(struct store *s, const char *account_id,
+                          const char *message_id, struct store_reader **out,
+                          uint64_t *size)
+{
+	*out = NULL;
+	*size = 0;
+	return s->ops->message_reader_open(s, account_id, message_id, out,
+	                                   size);
+}
+
+int
+store_message_read(struct store_reader *r, uint64_t off, void *buf, size_t n,
+                   size_t *got)
+{
+	*got = 0;
+	return r->read(r, off, buf, n, got);
+}
+
+const char *
+store_reader_error(struct store_reader *r)
+{
+	return r->err;
+}
+
+void
+store_reader_close(struct store_reader *r)
+{
+	if (r != NULL)
+		r->close(r);
+}

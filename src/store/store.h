@@ -256,4 +256,31 @@ int store_message_body_drop(struct store *s, int64_t id);
 /* The store's size on disk and the part of it free for reuse, bytes. */
 int store_size(struct store *s, int64_t *bytes, int64_t *free_bytes);
 
+/*
+ * GET messages/{id} streams the raw message in pieces instead of copying
+ * it whole: a client that does not read would otherwise pin a copy of
+ * every message it asked for.
+ *
+ * store_message_reader_open looks the message up on s (by account and
+ * message_id "<…>", the newest as store_message_raw_by_id) and returns a
+ * reader, with the message's size in *size. The reader owns its own
+ * connection to the store, so it may be used, and closed, on any one
+ * thread at a time, after s is gone. It holds no read transaction
+ * between reads: a client that never reads pins no snapshot. 0,
+ * STORE_NOT_FOUND (unknown, or sent without preview), or -1 (text in
+ * store_error(s)).
+ *
+ * store_message_read copies up to n bytes at off into buf, *got of them
+ * (0 at the end): 0, or -1 when the message is gone (deleted since the
+ * open) or the store failed; the text in store_reader_error(r).
+ */
+struct store_reader;
+int store_message_reader_open(struct store *s, const char *account_id,
+                              const char *message_id, struct store_reader **out,
+                              uint64_t *size);
+int store_message_read(struct store_reader *r, uint64_t off, void *buf,
+                       size_t n, size_t *got);
+const char *store_reader_error(struct store_reader *r);
+void store_reader_close(struct store_reader *r); /* accepts NULL */
+
 #endif

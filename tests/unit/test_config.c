@@ -58,6 +58,8 @@ test_defaults(void **state)
 	assert_int_equal(c.http_port, 8587);
 	assert_int_equal(c.http_threads, 0);
 	assert_int_equal(c.max_body, 7 * 1024 * 1024);
+	assert_int_equal(c.max_inflight_body, 256 * 1024 * 1024);
+	assert_int_equal(c.request_timeout, 60);
 	assert_int_equal(c.send_wait_ms, 5000);
 	assert_int_equal(c.max_queue_age, 3 * 86400);
 	assert_int_equal(c.retry_base_ms, 60000);
@@ -100,6 +102,8 @@ test_load_units(void **state)
 	                      "capture_slow_ms 1500\n"
 	                      "http_port 9000\n"
 	                      "max_body 1048576\n"
+	                      "max_inflight_body 8388608\n"
+	                      "request_timeout 2m\n"
 	                      "state_dir /srv/pigeon\n"
 	                      "log_level\tdebug\n"
 	                      "capture_defer_attempts 0",
@@ -113,6 +117,8 @@ test_load_units(void **state)
 	assert_int_equal(c.capture_slow_ms, 1500);
 	assert_int_equal(c.http_port, 9000);
 	assert_int_equal(c.max_body, 1048576);
+	assert_int_equal(c.max_inflight_body, 8388608);
+	assert_int_equal(c.request_timeout, 120);
 	assert_string_equal(c.state_dir, "/srv/pigeon");
 	assert_string_equal(c.log_level, "debug");
 	assert_int_equal(c.capture_defer_attempts, 0);
@@ -161,6 +167,8 @@ test_errors(void **state)
 	    {"message_retention 0\n", 1, "out of range"},
 	    {"message_retention 3651d\n", 1, "out of range"},
 	    {"message_retention 1500ms\n", 1, "whole seconds"},
+	    {"request_timeout 0\n", 1, "out of range"},
+	    {"request_timeout 2h\n", 1, "out of range"},
 	    {"http_port\n", 1, "'http_port' needs a value"},
 	    {"http_port   # comment only\n", 1, "needs a value"},
 	    {"Send_Wait_Ms 1\n", 1, "unknown directive"},
@@ -237,6 +245,12 @@ test_finish_checks(void **state)
 	assert_int_equal(load(&c, "default_route mx\n", err, sizeof(err)), 0);
 	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "default_route"));
+	config_clear(&c);
+	/* the largest body must fit in the budget of bodies in flight */
+	assert_int_equal(
+	    load(&c, "max_inflight_body 1048576\n", err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "max_inflight_body is below max_body"));
 	config_clear(&c);
 }
 

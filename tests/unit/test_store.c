@@ -777,6 +777,102 @@ test_message_body_drop(void **state)
 	free(raw);
 }
 
+/* SQL beside the store: deletes messages row id and its recipients. */
+static void
+delete_message(const char *path, int64_t id)
+{
+	char sql[160];
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	         "DELETE FROM recipients WHERE message_id = %lld; "
+	         "DELETE FROM messages WHERE id = %lld;",
+	         (long long)id, (long long)id);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* The message reader of GET messages/{id}: pieces at any offset give
+ * back the stored bytes exactly (a NUL included), after the connection
+ * that opened it is closed; unknown and preview-less messages are not
+ * found; a message deleted between reads fails the next read. */
+static void
+test_message_reader(void **state)
+{
+	struct fixture *f = *state;
+	struct store_reader *rd, *rd2;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct store *s2;
+	char big[200000], out[sizeof(big)], err[256];
+	uint64_t size, off;
+	size_t got, i;
+
+	seed(f->s);
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 251);
+	msg_init(&m, r, "<big@example.com>", 1);
+	m.raw = big;
+	m.raw_len = sizeof(big);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	msg_init(&m, r, "<small@example.com>", 1);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	msg_init(&m, r, "<hidden@example.com>", 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	/* opened on a thread's connection, read after it is gone */
+	s2 = store_open(f->path, err, sizeof(err));
+	assert_non_null(s2);
+	assert_int_equal(
+	    store_message_reader_open(s2, ACC, "big@example.com", &rd, &size),
+	    0);
+	store_close(s2);
+	assert_int_equal(size, sizeof(big));
+	for (off = 0; off < size; off += got) {
+		assert_int_equal(
+		    store_message_read(rd, off, out + off, 65536, &got), 0);
+		assert_true(got > 0 && got <= 65536);
+	}
+	assert_memory_equal(out, big, sizeof(big));
+	/* past the end: nothing, no error; at an odd offset: the tail */
+	assert_int_equal(store_message_read(rd, size, out, 10, &got), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(store_message_read(rd, size - 3, out, 10, &got), 0);
+	assert_int_equal(got, 3);
+	assert_memory_equal(out, big + size - 3, 3);
+
+	assert_int_equal(store_message_reader_open(
+	                     f->s, ACC, "<small@example.com>", &rd2, &size),
+	                 0);
+	assert_int_equal(size, sizeof(RAW) - 1);
+	assert_int_equal(store_message_read(rd2, 0, out, sizeof(out), &got), 0);
+	assert_int_equal(got, sizeof(RAW) - 1);
+	assert_memory_equal(out, RAW, got);
+	store_reader_close(rd2);
+
+	/* not found: another account, no preview, unknown */
+	assert_int_equal(store_message_reader_open(
+	                     f->s, ACC2, "<big@example.com>", &rd2, &size),
+	                 STORE_NOT_FOUND);
+	assert_null(rd2);
+	assert_int_equal(store_message_reader_open(
+	                     f->s, ACC, "<hidden@example.com>", &rd2, &size),
+	                 STORE_NOT_FOUND);
+	assert_int_equal(store_message_reader_open(
+	                     f->s, ACC, "<no@example.com>", &rd2, &size),
+	                 STORE_NOT_FOUND);
+
+	/* deleted between two reads (a retention purge): an error */
+	delete_message(f->path, 1);
+	assert_int_equal(store_message_read(rd, 0, out, 100, &got), -1);
+	assert_non_null(strstr(store_reader_error(rd), "gone"));
+	store_reader_close(rd);
+	store_reader_close(NULL);
+}
+
 int
 main(void)
 {
@@ -797,6 +893,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_message_purge, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_message_body_drop, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_message_reader, setup,
 	                                    teardown),
 	};
 
