@@ -362,6 +362,15 @@ def _sanitizer_watch():
 
 
 # -- assertions shared by the test files --------------------------------------
+def vm_kib(server, field="VmRSS"):
+    """The server process's VmRSS (or another /proc status field), KiB."""
+    with open("/proc/%d/status" % server.proc.pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (field, server.proc.pid))
+
+
 def assert_error(r, code, pointer=None):
     """SPEC §2.1/§2.2: status and code from the table, envelope shape."""
     status, message = ERRORS[code]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SENDER, assert_error, assert_human, simple
+from conftest import SENDER, assert_error, assert_human, simple, vm_kib
 
 
 def mime(mid=None, extra=()):
@@ -615,14 +615,6 @@ def test_request_path_cannot_forge_log_lines(server):
 
 
 # -- JSON amplification (jsonreq_scan) ----------------------------------------
-def vm_kib(server, field="VmRSS"):
-    with open("/proc/%d/status" % server.proc.pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (field, server.proc.pid))
-
-
 def empty_objects(size, wrap="%s"):
     """A body of about size bytes: wrap around [{},{},...]."""
     n = (size - len(wrap)) // 3

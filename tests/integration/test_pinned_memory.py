@@ -10,17 +10,9 @@ import socket
 import sqlite3
 import time
 
-from conftest import SENDER
+from conftest import SENDER, vm_kib
 
 MiB = 1024 * 1024
-
-
-def vm_kib(server, field="VmRSS"):
-    with open("/proc/%d/status" % server.proc.pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (field, server.proc.pid))
 
 
 def post_head(server, length, route="send", extra=b""):
