@@ -38,8 +38,6 @@ struct store_ops {
 	int (*message_insert)(struct store *, struct store_msg *);
 	int (*outcome_apply)(struct store *, const struct store_outcome *);
 	int (*pending_scan)(struct store *, store_pending_fn *, void *);
-	int (*message_raw_by_id)(struct store *, const char *, const char *,
-	                         char **, size_t *);
 	int (*message_status)(struct store *, const char *, const char *,
 	                      struct msg_status *);
 	int (*idem_get)(struct store *, const char *, const char *, int64_t,

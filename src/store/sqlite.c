@@ -153,7 +153,6 @@ enum st {
 	ST_RCPT_INSERT,
 	ST_OUTCOME,
 	ST_PENDING,
-	ST_RAW_BY_ID,
 	ST_MSG_BY_ID,
 	ST_RCPTS_OF,
 	ST_IDEM_PUT,
@@ -237,9 +236,6 @@ static const char *const stmt_sql[ST_COUNT] = {
         "FROM recipients r JOIN messages m ON m.id = r.message_id "
         "WHERE r.state IN (0, 1) ORDER BY r.id",
     /* A client may reuse a Message-ID (send_raw, SMTP): the newest. */
-    [ST_RAW_BY_ID] = "SELECT raw, preview FROM messages "
-                     "WHERE account_id = ?1 AND message_id = ?2 "
-                     "ORDER BY id DESC LIMIT 1",
     [ST_MSG_BY_ID] = "SELECT id, message_id, created FROM messages "
                      "WHERE account_id = ?1 AND message_id = ?2 "
                      "ORDER BY id DESC LIMIT 1",
@@ -995,24 +991,6 @@ sq_pending_scan(struct store *s, store_pending_fn *cb, void *arg)
 	return 0;
 }
 
-/* Copies column i (a BLOB) into a malloc'd, NUL-terminated buffer. */
-static int
-col_blob(struct store *s, sqlite3_stmt *st, int i, char **raw, size_t *len)
-{
-	const void *p = sqlite3_column_blob(st, i);
-	size_t n = (size_t)sqlite3_column_bytes(st, i);
-
-	if ((*raw = malloc(n + 1)) == NULL) {
-		snprintf(s->err, sizeof(s->err), "raw: out of memory");
-		return -1;
-	}
-	if (n > 0)
-		memcpy(*raw, p, n);
-	(*raw)[n] = '\0';
-	*len = n;
-	return 0;
-}
-
 /* "<x@y>" as given, or x@y wrapped in brackets (SPEC §8.3). */
 static const char *
 msgid_norm(const char *id, char *buf, size_t len)
@@ -1021,34 +999,6 @@ msgid_norm(const char *id, char *buf, size_t len)
 		return id;
 	snprintf(buf, len, "<%s>", id);
 	return buf;
-}
-
-static int
-sq_message_raw_by_id(struct store *s, const char *account_id,
-                     const char *message_id, char **raw, size_t *len)
-{
-	sqlite3_stmt *st = stmt(s, ST_RAW_BY_ID);
-	char buf[1024];
-	int rc;
-
-	*raw = NULL;
-	*len = 0;
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, msgid_norm(message_id, buf, sizeof(buf)), -1,
-	                  SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		rc = sqlite3_column_int(st, 1) ? col_blob(s, st, 0, raw, len)
-		                               : STORE_NOT_FOUND;
-	else if (rc == SQLITE_DONE)
-		rc = STORE_NOT_FOUND;
-	else {
-		set_err(s, "message raw");
-		rc = -1;
-	}
-	done(st);
-	return rc;
 }
 
 /* Appends the recipients of message row id to out->rcpts. */
@@ -1570,7 +1520,6 @@ static const struct store_ops sqlite_ops = {
     .message_insert = sq_message_insert,
     .outcome_apply = sq_outcome_apply,
     .pending_scan = sq_pending_scan,
-    .message_raw_by_id = sq_message_raw_by_id,
     .message_status = sq_message_status,
     .idem_get = sq_idem_get,
     .idem_purge = sq_idem_purge,

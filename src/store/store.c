@@ -196,13 +196,6 @@ store_pending_scan(struct store *s, store_pending_fn *cb, void *arg)
 }
 
 int
-store_message_raw_by_id(struct store *s, const char *account_id,
-                        const char *message_id, char **raw, size_t *len)
-{
-	return s->ops->message_raw_by_id(s, account_id, message_id, raw, len);
-}
-
-int
 store_message_status(struct store *s, const char *account_id,
                      const char *message_id, struct msg_status *out)
 {

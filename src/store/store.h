@@ -212,12 +212,6 @@ int store_outcome_apply(struct store *s, const struct store_outcome *o);
 typedef int store_pending_fn(void *arg, const struct pending_rcpt *r);
 int store_pending_scan(struct store *s, store_pending_fn *cb, void *arg);
 
-/* The raw message by account and message_id "<…>" (GET messages/{id}):
- * 0, STORE_NOT_FOUND when unknown or the message was sent without
- * preview, -1. *raw
- * is malloc'd. */
-int store_message_raw_by_id(struct store *s, const char *account_id,
-                            const char *message_id, char **raw, size_t *len);
 /* 0, STORE_NOT_FOUND, or -1. */
 int store_message_status(struct store *s, const char *account_id,
                          const char *message_id, struct msg_status *out);
@@ -262,7 +256,7 @@ int store_size(struct store *s, int64_t *bytes, int64_t *free_bytes);
  * every message it asked for.
  *
  * store_message_reader_open looks the message up on s (by account and
- * message_id "<…>", the newest as store_message_raw_by_id) and returns a
+ * message_id "<…>", the newest one) and returns a
  * reader, with the message's size in *size. The reader owns its own
  * connection to the store, so it may be used, and closed, on any one
  * thread at a time, after s is gone. It holds no read transaction
