@@ -542,7 +542,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * Connections the daemon takes: as many as the descriptor limit allows
  * (raised to its hard maximum), less room for the store and the engine.
  * MHD's own default (FD_SETSIZE - 4) would let ~1000 idle sockets lock
- * everyone else out; with epoll there is no such bound.
+ * everyone else out; with epoll there is no such bound. One address
+ * cannot take them all: per_ip_limit.
  */
 static unsigned
 conn_limit(void)
@@ -560,6 +561,35 @@ conn_limit(void)
 	n = rl.rlim_cur == RLIM_INFINITY ? MAX_CONNECTIONS : rl.rlim_cur;
 	n = n > 256 ? n - 128 : n / 2;
 	return n > MAX_CONNECTIONS ? MAX_CONNECTIONS : (unsigned)n;
+}
+
+/*
+ * The connections one client address may hold (max_connections_per_ip),
+ * enforced by MHD at accept: past it a new connection is closed at once.
+ * The cap is what keeps the daemon's limit from being taken by one peer,
+ * so it is kept to a quarter of that limit (a small descriptor limit
+ * would otherwise let the default cap fill it). 0: no cap, and said so.
+ */
+static unsigned
+per_ip_limit(const struct config *cfg, unsigned limit)
+{
+	unsigned cap = (unsigned)cfg->max_connections_per_ip;
+	unsigned most = limit / 4 > 0 ? limit / 4 : 1;
+
+	if (cap == 0) {
+		log_warnx("http max_connections_per_ip=0: one client address "
+		          "can hold all %u connections",
+		          limit);
+		return 0;
+	}
+	if (cap > most) {
+		log_warnx("http max_connections_per_ip=%u is over a quarter of "
+		          "the %u connections the descriptor limit allows; "
+		          "using %u",
+		          cap, limit, most);
+		return most;
+	}
+	return cap;
 }
 
 static int
@@ -630,6 +660,7 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG;
 	long threads = cfg->http_threads;
+	unsigned limit, per_ip;
 
 	if ((api = calloc(1, sizeof(*api))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -662,6 +693,8 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	}
 	if (threads <= 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		threads = 1;
+	limit = conn_limit();
+	per_ip = per_ip_limit(cfg, limit);
 	/* where to listen: the socket given, or the address */
 	if (listen_fd != -1)
 		where[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
@@ -673,17 +706,19 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	    flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, api,
 	    MHD_OPTION_ARRAY, where, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)conn_limit(), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	    api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+	    (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		/* MHD logged why; a socket given to it is its to close */
 		snprintf(err, errlen, "http: cannot listen on %s:%d",
 		         cfg->http_listen, cfg->http_port);
 		goto fail;
 	}
-	log_info("http listen=%s:%d threads=%ld", cfg->http_listen,
-	         cfg->http_port, threads);
+	log_info("http listen=%s:%d threads=%ld max_connections=%u "
+	         "max_connections_per_ip=%u",
+	         cfg->http_listen, cfg->http_port, threads, limit, per_ip);
 	return api;
 fail:
 	idem_free(api->idem);

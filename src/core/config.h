@@ -36,6 +36,8 @@ struct config {
 	/* seconds a message whose recipients are all final is kept (30
 	 * days); at least max_queue_age */
 	int64_t message_retention;
+	/* open connections from one client address (2048); 0 = no cap */
+	int max_connections_per_ip;
 };
 
 /* Defaults (dev != 0: the dev profile of SPEC §10). */
