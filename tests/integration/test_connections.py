@@ -1,7 +1,9 @@
 """
 Connections one client can hold (DESIGN "The HTTP front"): the per-address
-cap (max_connections_per_ip) that keeps room for everyone else. Clients
-use 127.0.0.1 and 127.0.0.2 only; each test takes a few seconds.
+cap (max_connections_per_ip) that keeps room for everyone else, and the
+header deadline (header_timeout) that cuts off a header section sent one
+byte at a time. Clients use 127.0.0.1 and 127.0.0.2 only; each test takes
+a few seconds.
 """
 import contextlib
 import re
@@ -51,6 +53,18 @@ def healthz_from(server, source, timeout=1.0):
         c.close()
 
 
+def closed_by_peer(c, timeout=2.0):
+    """1 when the server closed c (EOF or reset) within timeout."""
+    c.setblocking(True)
+    c.settimeout(timeout)
+    try:
+        return c.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
 def closed_now(socks, wait=1.0):
     """How many of socks the server has closed (EOF or reset): those
     readable within wait that read nothing."""
@@ -69,6 +83,24 @@ def closed_now(socks, wait=1.0):
             except BlockingIOError:
                 left.append(c)
     return n
+
+
+def read_response(c):
+    """One HTTP answer from c (its body by Content-Length)."""
+    out = b""
+    while b"\r\n\r\n" not in out:
+        chunk = c.recv(4096)
+        assert chunk, "closed mid-answer: %r" % out
+        out += chunk
+    head, body = out.split(b"\r\n\r\n", 1)
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(body) < n:
+        body += c.recv(4096)
+    return head
 
 
 def close_all(socks):
@@ -141,3 +173,59 @@ def test_default_cap_one_address_cannot_lock_out(make_server, nofile,
         assert re.search(r"max_connections_per_ip=480\b", err)
     finally:
         close_all(socks)
+
+
+def test_slowloris_header_is_cut_off(make_server):
+    """A header sent one byte a second is closed at header_timeout (2 s)
+    though every byte restarts MHD's idle timeout, while a normal client
+    is served meanwhile."""
+    s = make_server(header_timeout="2s").start()
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    t0 = time.monotonic()
+    cut = None
+    try:
+        for i, b in enumerate(head):
+            try:
+                c.sendall(bytes([b]))
+            except (BrokenPipeError, ConnectionResetError):
+                cut = time.monotonic() - t0
+                break
+            if i == 2:
+                assert healthz_from(s, "127.0.0.1") == "HTTP/1.1 200 OK"
+            c.settimeout(1.0)
+            try:
+                if c.recv(1) == b"":
+                    cut = time.monotonic() - t0
+                    break
+            except ConnectionResetError:
+                cut = time.monotonic() - t0
+                break
+            except socket.timeout:
+                pass
+            if time.monotonic() - t0 > 6:
+                break
+    finally:
+        c.close()
+    assert cut is not None, "still open after %.1f s" % (
+        time.monotonic() - t0)
+    assert 1.5 <= cut <= 3.5, cut
+    assert "header_timeout=2s: closing" in s.stderr()
+
+
+def test_header_deadline_spares_requests_and_keepalive(make_server):
+    """A request whose headers came in time is not cut by the deadline
+    while it is answered, and a kept-alive connection has header_timeout
+    again for its next request."""
+    s = make_server(header_timeout="2s").start()
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    try:
+        for _ in range(3):
+            time.sleep(1.2)  # 3.6 s in all: past one header_timeout
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = read_response(c)
+            assert head.startswith(b"HTTP/1.1 200"), head
+        # idle past the deadline: the kept-alive connection is closed
+        assert closed_by_peer(c, 3.5)
+    finally:
+        c.close()

@@ -330,7 +330,8 @@ test_dump(void **state)
 	config_clear(&c);
 }
 
-/* max_connections_per_ip: 2048 by default, 0 (no cap) allowed. */
+/* max_connections_per_ip: 2048 by default, 0 (no cap) allowed;
+ * header_timeout: 10 s by default, whole seconds from 1 s to 1 h. */
 static void
 test_connection_limits(void **state)
 {
@@ -341,6 +342,9 @@ test_connection_limits(void **state)
 	    {"max_connections_per_ip -1\n", "out of range"},
 	    {"max_connections_per_ip 1000001\n", "out of range"},
 	    {"max_connections_per_ip 10x\n", "expected a number"},
+	    {"header_timeout 0\n", "out of range"},
+	    {"header_timeout 2h\n", "out of range"},
+	    {"header_timeout 1500ms\n", "whole seconds"},
 	};
 	struct config c;
 	char err[256], *out = NULL;
@@ -349,24 +353,33 @@ test_connection_limits(void **state)
 
 	config_defaults(&c, 0);
 	assert_int_equal(c.max_connections_per_ip, 2048);
+	assert_int_equal(c.header_timeout, 10);
 	config_clear(&c);
 	config_defaults(&c, 1);
 	assert_int_equal(c.max_connections_per_ip, 2048);
+	assert_int_equal(c.header_timeout, 10);
 	config_clear(&c);
 
-	assert_int_equal(
-	    load(&c, "max_connections_per_ip 50\n", err, sizeof(err)), 0);
+	assert_int_equal(load(&c,
+	                      "max_connections_per_ip 50\nheader_timeout 2s\n",
+	                      err, sizeof(err)),
+	                 0);
 	assert_int_equal(c.max_connections_per_ip, 50);
+	assert_int_equal(c.header_timeout, 2);
 	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
 	assert_non_null(fp = open_memstream(&out, &outlen));
 	config_dump(&c, fp);
 	fclose(fp);
 	assert_non_null(strstr(out, "max_connections_per_ip 50\n"));
+	assert_non_null(strstr(out, "header_timeout 2\n"));
 	free(out);
 	config_clear(&c);
-	assert_int_equal(
-	    load(&c, "max_connections_per_ip 0\n", err, sizeof(err)), 0);
+	assert_int_equal(load(&c,
+	                      "max_connections_per_ip 0\nheader_timeout 1m\n",
+	                      err, sizeof(err)),
+	                 0);
 	assert_int_equal(c.max_connections_per_ip, 0);
+	assert_int_equal(c.header_timeout, 60);
 	config_clear(&c);
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
