@@ -20,6 +20,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -393,6 +395,253 @@ req_late(struct req *rq)
 	return 0;
 }
 
+/*
+ * header_timeout: a connection has this long for its request's header
+ * section, however steadily its bytes trickle in. MHD's idle timeout
+ * restarts with every byte and MHD calls on_request only once every
+ * header is in, so the deadline is kept here: each connection has a
+ * conn_watch (its MHD socket_context, made by on_conn at
+ * MHD_CONNECTION_NOTIFY_STARTED and freed at CLOSED) that sits in
+ * api->watch_head..tail while a header section is awaited. on_request
+ * takes it off the list when its request begins; on_completed puts it
+ * back at the tail when the answer is written, so a kept-alive
+ * connection has header_timeout for its next request too. The list is
+ * thus in the order of t0, and the sweeper only looks at its head.
+ */
+struct conn_watch {
+	MHD_socket fd; /* MHD's: only ever shut down here, never closed */
+	int64_t t0;    /* clock_mono_ms() when the header section began */
+	int linked;    /* on the list (guarded by api->watch_mu) */
+	int served;    /* requests answered on it (guarded likewise) */
+	char peer[INET6_ADDRSTRLEN];
+	struct conn_watch *prev, *next;
+};
+
+/* Callers hold api->watch_mu. */
+static void
+watch_unlink(struct api *api, struct conn_watch *w)
+{
+	if (!w->linked)
+		return;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		api->watch_head = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	else
+		api->watch_tail = w->prev;
+	w->prev = w->next = NULL;
+	w->linked = 0;
+}
+
+/* Callers hold api->watch_mu. (Re)starts w's deadline from now. */
+static void
+watch_link(struct api *api, struct conn_watch *w)
+{
+	watch_unlink(api, w);
+	w->t0 = clock_mono_ms();
+	w->prev = api->watch_tail;
+	w->next = NULL;
+	if (api->watch_tail != NULL)
+		api->watch_tail->next = w;
+	else
+		api->watch_head = w;
+	api->watch_tail = w;
+	w->linked = 1;
+}
+
+/* The conn_watch of conn, or NULL (out of memory at its start). */
+static struct conn_watch *
+watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* A request of conn has begun (on_request): its headers are in. */
+static void
+watch_begin(struct api *api, struct MHD_Connection *conn)
+{
+	struct conn_watch *w = watch_of(conn);
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&api->watch_mu);
+	watch_unlink(api, w);
+	pthread_mutex_unlock(&api->watch_mu);
+}
+
+/* conn's answer is written (on_completed): the next header section may
+ * begin, and has header_timeout from now. */
+static void
+watch_again(struct api *api, struct MHD_Connection *conn)
+{
+	struct conn_watch *w = watch_of(conn);
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&api->watch_mu);
+	w->served++;
+	watch_link(api, w);
+	pthread_mutex_unlock(&api->watch_mu);
+}
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION, on the connection's thread. STARTED: a
+ * conn_watch on the list (a connection that cannot have one is shut
+ * down: it could not be held to the deadline). CLOSED: off the list and
+ * freed, before MHD closes the descriptor, so the sweeper (which shuts
+ * down only what is on the list, under the same mutex) never touches a
+ * descriptor that is closed or reused.
+ */
+static void
+on_conn(void *cls, struct MHD_Connection *conn, void **ctx,
+        enum MHD_ConnectionNotificationCode what)
+{
+	struct api *api = cls;
+	struct conn_watch *w = *ctx;
+	const union MHD_ConnectionInfo *ci;
+
+	if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (w == NULL)
+			return;
+		pthread_mutex_lock(&api->watch_mu);
+		watch_unlink(api, w);
+		pthread_mutex_unlock(&api->watch_mu);
+		free(w);
+		*ctx = NULL;
+		return;
+	}
+	if (what != MHD_CONNECTION_NOTIFY_STARTED ||
+	    (ci = MHD_get_connection_info(
+	         conn, MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
+		return;
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		log_warnx("http: out of memory for a new connection; "
+		          "closing it");
+		shutdown(ci->connect_fd, SHUT_RDWR);
+		return;
+	}
+	w->fd = ci->connect_fd;
+	snprintf(w->peer, sizeof(w->peer), "?");
+	if ((ci = MHD_get_connection_info(
+	         conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS)) != NULL &&
+	    ci->client_addr != NULL) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(
+			    AF_INET,
+			    &((const struct sockaddr_in *)(const void *)sa)
+			         ->sin_addr,
+			    w->peer, sizeof(w->peer));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(
+			    AF_INET6,
+			    &((const struct sockaddr_in6 *)(const void *)sa)
+			         ->sin6_addr,
+			    w->peer, sizeof(w->peer));
+	}
+	*ctx = w;
+	pthread_mutex_lock(&api->watch_mu);
+	watch_link(api, w);
+	pthread_mutex_unlock(&api->watch_mu);
+}
+
+/*
+ * The sweeper thread: at each connection's deadline (checked at least
+ * once a second), shuts down the connections still waiting for their
+ * header section. shutdown(), not close(): the descriptor stays MHD's,
+ * which then reads the end of the stream and closes the connection
+ * itself (on_conn CLOSED frees the watch).
+ */
+static void *
+sweeper_main(void *arg)
+{
+	struct api *api = arg;
+	int64_t limit = api->cfg->header_timeout * 1000, now, wait;
+	struct conn_watch *w;
+	struct timespec ts;
+
+	pthread_mutex_lock(&api->watch_mu);
+	while (!api->watch_stop) {
+		now = clock_mono_ms();
+		while ((w = api->watch_head) != NULL && w->t0 + limit <= now) {
+			watch_unlink(api, w);
+			shutdown(w->fd, SHUT_RDWR);
+			/* an idle kept-alive connection is no news */
+			if (w->served == 0)
+				log_info("http peer=%s header_timeout=%llds: "
+				         "closing the connection",
+				         w->peer,
+				         (long long)api->cfg->header_timeout);
+			else
+				log_debug("http peer=%s header_timeout=%llds: "
+				          "closing the connection after %d "
+				          "requests",
+				          w->peer,
+				          (long long)api->cfg->header_timeout,
+				          w->served);
+		}
+		wait = w != NULL && w->t0 + limit - now < 1000
+		           ? w->t0 + limit - now
+		           : 1000;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&api->watch_cv, &api->watch_mu, &ts);
+	}
+	pthread_mutex_unlock(&api->watch_mu);
+	return NULL;
+}
+
+/* The watch list and its sweeper: 0, or -1 with err. */
+static int
+watch_start(struct api *api, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+
+	if (pthread_condattr_init(&ca) != 0) {
+		snprintf(err, errlen, "pthread_condattr_init failed");
+		return -1;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&api->watch_mu, NULL);
+	pthread_cond_init(&api->watch_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&api->sweeper, NULL, sweeper_main, api) != 0) {
+		snprintf(err, errlen, "cannot start the header_timeout thread");
+		pthread_cond_destroy(&api->watch_cv);
+		pthread_mutex_destroy(&api->watch_mu);
+		return -1;
+	}
+	api->sweeper_on = 1;
+	return 0;
+}
+
+/* Stops the sweeper; the daemon is stopped (every watch freed). */
+static void
+watch_stop(struct api *api)
+{
+	if (!api->sweeper_on)
+		return;
+	pthread_mutex_lock(&api->watch_mu);
+	api->watch_stop = 1;
+	pthread_cond_signal(&api->watch_cv);
+	pthread_mutex_unlock(&api->watch_mu);
+	pthread_join(api->sweeper, NULL);
+	pthread_cond_destroy(&api->watch_cv);
+	pthread_mutex_destroy(&api->watch_mu);
+	api->sweeper_on = 0;
+}
+
 /* 1 when the request announces a body (Content-Length > 0 or any
  * Transfer-Encoding). */
 static int
@@ -416,6 +665,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	int rc;
 
 	if (rq == NULL) {
+		watch_begin(api, conn); /* its header section is in */
 		if ((rq = req_new(api, conn, method, url)) == NULL)
 			return MHD_NO;
 		*con_cls = rq;
@@ -506,9 +756,12 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
+	struct api *api = cls;
 	struct req *rq = *con_cls;
 	char path[LOG_VALUE_LEN(256)], method[LOG_VALUE_LEN(16)];
 
+	/* kept alive: the next header section has header_timeout */
+	watch_again(api, conn);
 	if (rq == NULL)
 		return;
 	*con_cls = NULL;
@@ -542,7 +795,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * Connections the daemon takes: as many as the descriptor limit allows
  * (raised to its hard maximum), less room for the store and the engine.
  * MHD's own default (FD_SETSIZE - 4) would let ~1000 idle sockets lock
- * everyone else out; with epoll there is no such bound.
+ * everyone else out; with epoll there is no such bound. One address
+ * cannot take them all: per_ip_limit.
  */
 static unsigned
 conn_limit(void)
@@ -560,6 +814,35 @@ conn_limit(void)
 	n = rl.rlim_cur == RLIM_INFINITY ? MAX_CONNECTIONS : rl.rlim_cur;
 	n = n > 256 ? n - 128 : n / 2;
 	return n > MAX_CONNECTIONS ? MAX_CONNECTIONS : (unsigned)n;
+}
+
+/*
+ * The connections one client address may hold (max_connections_per_ip),
+ * enforced by MHD at accept: past it a new connection is closed at once.
+ * The cap is what keeps the daemon's limit from being taken by one peer,
+ * so it is kept to a quarter of that limit (a small descriptor limit
+ * would otherwise let the default cap fill it). 0: no cap, and said so.
+ */
+static unsigned
+per_ip_limit(const struct config *cfg, unsigned limit)
+{
+	unsigned cap = (unsigned)cfg->max_connections_per_ip;
+	unsigned most = limit / 4 > 0 ? limit / 4 : 1;
+
+	if (cap == 0) {
+		log_warnx("http max_connections_per_ip=0: one client address "
+		          "can hold all %u connections",
+		          limit);
+		return 0;
+	}
+	if (cap > most) {
+		log_warnx("http max_connections_per_ip=%u is over a quarter of "
+		          "the %u connections the descriptor limit allows; "
+		          "using %u",
+		          cap, limit, most);
+		return most;
+	}
+	return cap;
 }
 
 static int
@@ -630,6 +913,7 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 	                 MHD_USE_ERROR_LOG;
 	long threads = cfg->http_threads;
+	unsigned limit, per_ip;
 
 	if ((api = calloc(1, sizeof(*api))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -662,6 +946,13 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	}
 	if (threads <= 0 && (threads = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		threads = 1;
+	limit = conn_limit();
+	per_ip = per_ip_limit(cfg, limit);
+	if (watch_start(api, err, errlen) == -1) {
+		if (listen_fd != -1)
+			close(listen_fd);
+		goto fail;
+	}
 	/* where to listen: the socket given, or the address */
 	if (listen_fd != -1)
 		where[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET,
@@ -673,19 +964,24 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	    flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, api,
 	    MHD_OPTION_ARRAY, where, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)conn_limit(), MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	    api, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
+	    (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_conn, api,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		/* MHD logged why; a socket given to it is its to close */
 		snprintf(err, errlen, "http: cannot listen on %s:%d",
 		         cfg->http_listen, cfg->http_port);
 		goto fail;
 	}
-	log_info("http listen=%s:%d threads=%ld", cfg->http_listen,
-	         cfg->http_port, threads);
+	log_info("http listen=%s:%d threads=%ld max_connections=%u "
+	         "max_connections_per_ip=%u header_timeout=%llds",
+	         cfg->http_listen, cfg->http_port, threads, limit, per_ip,
+	         (long long)cfg->header_timeout);
 	return api;
 fail:
+	watch_stop(api);
 	idem_free(api->idem);
 	pthread_key_delete(api->store_key);
 	free(api);
@@ -727,6 +1023,7 @@ api_stop(struct api *api)
 		}
 		MHD_stop_daemon(api->mhd);
 	}
+	watch_stop(api);
 	pthread_key_delete(api->store_key);
 	idem_free(api->idem);
 	free(api);

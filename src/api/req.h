@@ -21,6 +21,7 @@
 #include "router.h"
 
 struct idem;
+struct conn_watch;
 
 /* The HTTP front. */
 struct api {
@@ -33,6 +34,14 @@ struct api {
 	pthread_key_t store_key; /* per-thread read connection */
 	atomic_int inflight;     /* suspended connections */
 	atomic_int stopping;     /* api_stop has begun */
+	/* header_timeout (http.c): the connections waiting for a header
+	 * section, oldest first, and the thread that cuts them off */
+	pthread_mutex_t watch_mu;
+	pthread_cond_t watch_cv;
+	struct conn_watch *watch_head, *watch_tail; /* guarded by watch_mu */
+	int watch_stop;                             /* guarded by watch_mu */
+	pthread_t sweeper;
+	int sweeper_on;
 };
 
 struct json_object;

@@ -48,6 +48,9 @@ static const struct cfg_row cfg_table[] = {
     {"log_level", CFG_STR, OFF(log_level), 1, 16},
     {"message_retention", CFG_SECS, OFF(message_retention), 1, 3650 * 86400},
     {"access_log", CFG_STR, OFF(access_log), 1, 16},
+    {"max_connections_per_ip", CFG_INT, OFF(max_connections_per_ip), 0,
+     1000000},
+    {"header_timeout", CFG_SECS, OFF(header_timeout), 1, 3600},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -92,6 +95,8 @@ config_defaults(struct config *c, int dev)
 	set_str(&c->log_level, "info");
 	c->message_retention = 30 * 86400;
 	set_str(&c->access_log, "all");
+	c->max_connections_per_ip = 2048;
+	c->header_timeout = 10;
 }
 
 int

@@ -19,7 +19,7 @@ struct config {
 	int http_threads;      /* 0 = one per core */
 	int64_t max_body;      /* request body cap, bytes (7 MiB) */
 	int64_t max_inflight_body; /* announced bodies not yet freed (256 MiB) */
-	int64_t request_timeout;   /* seconds for headers and body (60) */
+	int64_t request_timeout;   /* seconds for the body (60) */
 	int send_wait_ms;      /* wait for the first attempt (5000) */
 	int64_t max_queue_age; /* seconds before giving up (3 days) */
 	int64_t retry_base_ms; /* first retry delay (60000) */
@@ -36,6 +36,10 @@ struct config {
 	/* seconds a message whose recipients are all final is kept (30
 	 * days); at least max_queue_age */
 	int64_t message_retention;
+	/* open connections from one client address (2048); 0 = no cap */
+	int max_connections_per_ip;
+	/* seconds a request's header section may take to arrive (10) */
+	int64_t header_timeout;
 };
 
 /* Defaults (dev != 0: the dev profile of SPEC §10). */

@@ -330,6 +330,68 @@ test_dump(void **state)
 	config_clear(&c);
 }
 
+/* max_connections_per_ip: 2048 by default, 0 (no cap) allowed;
+ * header_timeout: 10 s by default, whole seconds from 1 s to 1 h. */
+static void
+test_connection_limits(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *words;
+	} bad[] = {
+	    {"max_connections_per_ip -1\n", "out of range"},
+	    {"max_connections_per_ip 1000001\n", "out of range"},
+	    {"max_connections_per_ip 10x\n", "expected a number"},
+	    {"header_timeout 0\n", "out of range"},
+	    {"header_timeout 2h\n", "out of range"},
+	    {"header_timeout 1500ms\n", "whole seconds"},
+	};
+	struct config c;
+	char err[256], *out = NULL;
+	size_t i, outlen = 0;
+	FILE *fp;
+
+	config_defaults(&c, 0);
+	assert_int_equal(c.max_connections_per_ip, 2048);
+	assert_int_equal(c.header_timeout, 10);
+	config_clear(&c);
+	config_defaults(&c, 1);
+	assert_int_equal(c.max_connections_per_ip, 2048);
+	assert_int_equal(c.header_timeout, 10);
+	config_clear(&c);
+
+	assert_int_equal(load(&c,
+	                      "max_connections_per_ip 50\nheader_timeout 2s\n",
+	                      err, sizeof(err)),
+	                 0);
+	assert_int_equal(c.max_connections_per_ip, 50);
+	assert_int_equal(c.header_timeout, 2);
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	assert_non_null(fp = open_memstream(&out, &outlen));
+	config_dump(&c, fp);
+	fclose(fp);
+	assert_non_null(strstr(out, "max_connections_per_ip 50\n"));
+	assert_non_null(strstr(out, "header_timeout 2\n"));
+	free(out);
+	config_clear(&c);
+	assert_int_equal(load(&c,
+	                      "max_connections_per_ip 0\nheader_timeout 1m\n",
+	                      err, sizeof(err)),
+	                 0);
+	assert_int_equal(c.max_connections_per_ip, 0);
+	assert_int_equal(c.header_timeout, 60);
+	config_clear(&c);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (load(&c, bad[i].text, err, sizeof(err)) != -1)
+			fail_msg("accepted: %s", bad[i].text);
+		if (strstr(err, bad[i].words) == NULL)
+			fail_msg("%s: error '%s', want '%s'", bad[i].text, err,
+			         bad[i].words);
+		config_clear(&c);
+	}
+}
+
 /* access_log: all (the default), errors or off. */
 static void
 test_access_log(void **state)
@@ -369,6 +431,7 @@ main(void)
 	    cmocka_unit_test(test_dump),
 	    cmocka_unit_test(test_message_retention),
 	    cmocka_unit_test(test_access_log),
+	    cmocka_unit_test(test_connection_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
