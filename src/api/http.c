@@ -374,8 +374,8 @@ req_begin(struct req *rq)
 static int
 req_late(struct req *rq)
 {
-	int64_t left = rq->t0 + rq->api->cfg->request_timeout * 1000 -
-	               clock_mono_ms();
+	int64_t left =
+	    rq->t0 + rq->api->cfg->request_timeout * 1000 - clock_mono_ms();
 	unsigned secs;
 
 	if (left <= 0) {
@@ -571,8 +571,9 @@ sweeper_main(void *arg)
 		now = clock_mono_ms();
 		while ((w = api->watch_head) != NULL && w->t0 + limit <= now) {
 			watch_unlink(api, w);
-			shutdown(w->fd, SHUT_RDWR);
-			/* an idle kept-alive connection is no news */
+			/* logged first, so the line is there when the peer
+			 * sees the close; an idle kept-alive connection is
+			 * no news */
 			if (w->served == 0)
 				log_info("http peer=%s header_timeout=%llds: "
 				         "closing the connection",
@@ -585,6 +586,7 @@ sweeper_main(void *arg)
 				          w->peer,
 				          (long long)api->cfg->header_timeout,
 				          w->served);
+			shutdown(w->fd, SHUT_RDWR);
 		}
 		wait = w != NULL && w->t0 + limit - now < 1000
 		           ? w->t0 + limit - now

@@ -210,7 +210,8 @@ def test_slowloris_header_is_cut_off(make_server):
     assert cut is not None, "still open after %.1f s" % (
         time.monotonic() - t0)
     assert 1.5 <= cut <= 3.5, cut
-    assert "header_timeout=2s: closing" in s.stderr()
+    assert s.wait_for(lambda: "header_timeout=2s: closing" in s.stderr(),
+                      timeout=2.0), s.stderr()[-2000:]
 
 
 def test_header_deadline_spares_requests_and_keepalive(make_server):
