@@ -371,6 +371,19 @@ def vm_kib(server, field="VmRSS"):
     raise AssertionError("no %s for pid %d" % (field, server.proc.pid))
 
 
+def sanitized(server):
+    """True when the server runs under AddressSanitizer, whose shadow
+    memory and quarantine add to RSS what a release build never holds."""
+    with open("/proc/%d/maps" % server.proc.pid) as f:
+        return "libasan" in f.read()
+
+
+def rss_bound(server, mib):
+    """A bound on RSS growth, MiB, for a release build; twice as much
+    under AddressSanitizer."""
+    return 2 * mib if sanitized(server) else mib
+
+
 def assert_error(r, code, pointer=None):
     """SPEC §2.1/§2.2: status and code from the table, envelope shape."""
     status, message = ERRORS[code]
