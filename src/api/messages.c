@@ -79,8 +79,8 @@ api_message_raw(struct req *rq)
 		return req_fail(rq, AE_INTERNAL, NULL, NULL);
 	if ((st = req_store(rq)) == NULL)
 		return store_down(rq);
-	rc = store_message_reader_open(st, rq->auth.account->id, id, &rd,
-	                               &size);
+	rc =
+	    store_message_reader_open(st, rq->auth.account->id, id, &rd, &size);
 	if (rc == STORE_NOT_FOUND)
 		return req_fail(rq, AE_NOT_FOUND, NULL, "no such message");
 	if (rc != 0) {

@@ -76,7 +76,7 @@ struct req {
 	size_t body_len, body_cap, body_want;
 	size_t body_held; /* counted in the bodies in flight */
 	unsigned timeout; /* MHD idle timeout set on conn, 0 = the daemon's */
-	int64_t t0; /* clock_mono_ms() at the first byte */
+	int64_t t0;       /* clock_mono_ms() at the first byte */
 	int status, code;
 	int begun;    /* req_begin has run */
 	int has_body; /* a Content-Length above 0 or a Transfer-Encoding */

@@ -292,8 +292,9 @@ config_finish(struct config *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (c->max_inflight_body < c->max_body) {
-		snprintf(err, errlen, "max_inflight_body is below max_body: "
-		                      "the largest body could never be read");
+		snprintf(err, errlen,
+		         "max_inflight_body is below max_body: "
+		         "the largest body could never be read");
 		return -1;
 	}
 	if (c->retry_max_ms < c->retry_base_ms) {

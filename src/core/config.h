@@ -11,20 +11,21 @@
 #include <stdio.h>
 
 struct config {
-	int dev;               /* set by --dev, not a directive */
-	char *state_dir;       /* store and generated files; dev: ./var */
-	char *hostname;        /* SMTP greeting / EHLO name */
-	char *http_listen;     /* address, default 127.0.0.1 */
-	int http_port;         /* default 8587 */
-	int http_threads;      /* 0 = one per core */
-	int64_t max_body;      /* request body cap, bytes (7 MiB) */
-	int64_t max_inflight_body; /* announced bodies not yet freed (256 MiB) */
-	int64_t request_timeout;   /* seconds for the body (60) */
-	int send_wait_ms;      /* wait for the first attempt (5000) */
-	int64_t max_queue_age; /* seconds before giving up (3 days) */
-	int64_t retry_base_ms; /* first retry delay (60000) */
-	int64_t retry_max_ms;  /* backoff cap (3600000) */
-	int commit_batch;      /* max operations per group commit (512) */
+	int dev;           /* set by --dev, not a directive */
+	char *state_dir;   /* store and generated files; dev: ./var */
+	char *hostname;    /* SMTP greeting / EHLO name */
+	char *http_listen; /* address, default 127.0.0.1 */
+	int http_port;     /* default 8587 */
+	int http_threads;  /* 0 = one per core */
+	int64_t max_body;  /* request body cap, bytes (7 MiB) */
+	int64_t
+	    max_inflight_body;   /* announced bodies not yet freed (256 MiB) */
+	int64_t request_timeout; /* seconds for the body (60) */
+	int send_wait_ms;        /* wait for the first attempt (5000) */
+	int64_t max_queue_age;   /* seconds before giving up (3 days) */
+	int64_t retry_base_ms;   /* first retry delay (60000) */
+	int64_t retry_max_ms;    /* backoff cap (3600000) */
+	int commit_batch;        /* max operations per group commit (512) */
 	int auth_cache_ms;   /* cache check interval for admin changes (1000) */
 	char *default_route; /* "capture" (only route for now) */
 	int capture_defer_attempts; /* defer…@ answers 451 this many times (2)

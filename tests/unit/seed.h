@@ -65,7 +65,8 @@ seed_sender(const char *db_path, const char *off_domain, char *err,
 	    store_domain_create(st, &d) != 0 || store_token_create(st, &t) != 0)
 		goto store_err;
 	if (off_domain != NULL) {
-		snprintf(d.id, sizeof(d.id), "d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2");
+		snprintf(d.id, sizeof(d.id),
+		         "d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2");
 		d.name = (char *)off_domain;
 		d.enabled = 0;
 		if (store_domain_create(st, &d) != 0)
