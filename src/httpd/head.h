@@ -32,7 +32,7 @@ struct head {
 	size_t method_len;
 	const char *target; /* the request-target as sent, not decoded */
 	size_t target_len;
-	int minor;          /* HTTP/1.<minor>: 0 or 1 */
+	int minor; /* HTTP/1.<minor>: 0 or 1 */
 	struct head_field fields[HEAD_MAX_FIELDS];
 	size_t nfields;
 	int64_t content_length; /* -1 when absent */
@@ -43,16 +43,27 @@ struct head {
 	size_t len;             /* bytes of the head, its empty line included */
 	/* HEAD_ERROR: the status to answer (400, 414, 431, 501 or 505), a
 	 * sentence for the client, and whether the error is about how the
-	 * body is framed (a send route answers those 10201) */
+	 * body is framed (a send route answers those 10201). head_parse
+	 * answers 400, 414, 431 and 505; 501 is left to the server. why is
+	 * a string constant or points into why_buf (the sentences that name
+	 * a field or max), so it lives as long as this struct head and no
+	 * longer: copy the string, not the pointer, into a copy of h. */
 	int status;
 	const char *why;
 	int framing;
+	char why_buf[96];
 };
 
 /*
- * Reads the head at the start of p[0..n). max is the most bytes a head may
- * take (past it: 431, or 414 while still in the request line). The
- * fields point into p. One of HEAD_*.
+ * Reads the head at the start of p[0..n); bytes after it (a body, the next
+ * request) are not looked at. max is the most bytes a head may take (past
+ * it: 431, or 414 while still in the request line). method, target and
+ * the fields point into p (borrowed). method and target are set once the
+ * request line is read, so a field refused later leaves them for the
+ * server to pick its answer by route. Empty lines before the request line
+ * are skipped and counted in len. Call again from the start of p when
+ * more bytes arrive: h is filled afresh. One of HEAD_*; a prefix of a
+ * valid head is HEAD_PARTIAL, never HEAD_ERROR.
  */
 int head_parse(const char *p, size_t n, size_t max, struct head *h);
 
