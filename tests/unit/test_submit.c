@@ -61,50 +61,12 @@ on_done(void *arg, enum submit_err rc, const enum rcpt_state *states)
 	pthread_mutex_unlock(&o->mu);
 }
 
-/* More sending domains of the seeded zone: mail.example.com and
- * bücher.example.com, both on, sharing one RSA key. 0, or -1. */
-static int
-seed_more(const char *db_path, char *err, size_t errlen)
-{
-	static const char *const names[] = {"mail.example.com",
-	                                    "xn--bcher-kva.example.com"};
-	static const char *const ids[] = {"d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3",
-	                                  "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"};
-	struct store *st;
-	struct domain d;
-	char *pem = NULL;
-	int rc = -1;
-
-	if ((st = store_open(db_path, err, errlen)) == NULL)
-		return -1;
-	if (dkim_keygen_rsa(2048, &pem) == -1) {
-		snprintf(err, errlen, "cannot make a DKIM key");
-		goto out;
-	}
-	for (size_t i = 0; i < 2; i++) {
-		memset(&d, 0, sizeof(d));
-		snprintf(d.id, sizeof(d.id), "%s", ids[i]);
-		snprintf(d.zone_id, sizeof(d.zone_id),
-		         "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1");
-		snprintf(d.account_id, sizeof(d.account_id), ACC);
-		d.name = (char *)names[i];
-		d.enabled = d.preview_enabled = 1;
-		d.rsa_pem = pem;
-		if (store_domain_create(st, &d) != 0) {
-			snprintf(err, errlen, "seed: %s", store_error(st));
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	free(pem);
-	store_close(st);
-	return rc;
-}
-
 static int
 setup(void **state)
 {
+	/* sending domains besides example.com: another, and an IDN */
+	static const char *const more[] = {"mail.example.com",
+	                                   "xn--bcher-kva.example.com"};
 	char err[256];
 
 	log_init(LOG_LVL_WARN);
@@ -119,7 +81,7 @@ setup(void **state)
 		return -1;
 	if (seed_sender(cfg.db_path, "off.example.com", err, sizeof(err)) ==
 	        -1 ||
-	    seed_more(cfg.db_path, err, sizeof(err)) == -1) {
+	    seed_domains(cfg.db_path, more, 2, err, sizeof(err)) == -1) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
