@@ -509,8 +509,8 @@ enum {
 	FROM_SYNTAX = -3, /* not a mailbox-list */
 };
 
-/* RFC 5322 §3.4.1 addr-spec at *pp: local-part "@" domain. 0 or -1;
- * the domain, with the CFWS around it, is (*dom)[0..*dom_end). */
+/* RFC 5322 §3.4.1 addr-spec at *pp: local-part "@" domain. 0 with the
+ * domain, CFWS around it included, from *dom to *dom_end; or -1. */
 static int
 rawmime_addr_spec(const char **pp, const char *end, const char **dom,
                   const char **dom_end)
@@ -613,7 +613,6 @@ rawmime_from(const char *v, size_t n, size_t *nmb, const char **dom,
 	int r;
 
 	*nmb = 0;
-
 	for (;;) {
 		if (rawmime_skip_cfws(&p, end) == -1)
 			return FROM_SYNTAX;
