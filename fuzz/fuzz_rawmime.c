@@ -30,7 +30,8 @@ check(struct arena *a, const struct buf *out, const struct rawmime_result *res)
 
 	if (rawmime_parse(a, out->p, out->len, &rm, why, sizeof(why)) == -1)
 		abort();
-	if (res->from == NULL || res->message_id[0] != '<' ||
+	if (res->from == NULL || res->nfrom == 0 || res->from_domain == NULL ||
+	    res->message_id[0] != '<' ||
 	    strstr(out->p, res->message_id) == NULL)
 		abort();
 	for (i = 0; i < rm.nf; i++)

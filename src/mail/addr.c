@@ -264,20 +264,16 @@ parse_domain(struct arena *a, const char *d, size_t len, const char **why)
 	return out;
 }
 
-int
-addr_parse(struct arena *a, const char *s, size_t len, struct mailbox *out,
-           const char **why)
+/*
+ * No byte may smuggle a header or SMTP command (SPEC §3.1), nor hide
+ * what the text says. 0, or -1 with *why.
+ */
+static int
+check_bytes(const char *s, size_t len, const char **why)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	const char *dom;
-	char *local, *domain, *ascii;
 	size_t i, n;
-	long llen;
 
-	*why = WHY_INVALID;
-	if (len == 0)
-		return -1;
-	/* No byte may smuggle a header or SMTP command (SPEC §3.1). */
 	for (i = 0; i < len; i += n) {
 		if (p[i] < 0x20 || p[i] == 0x7f) {
 			*why = WHY_CTRL;
@@ -292,6 +288,24 @@ addr_parse(struct arena *a, const char *s, size_t len, struct mailbox *out,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+int
+addr_parse(struct arena *a, const char *s, size_t len, struct mailbox *out,
+           const char **why)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	const char *dom;
+	char *local, *domain, *ascii;
+	size_t i, n;
+	long llen;
+
+	*why = WHY_INVALID;
+	if (len == 0)
+		return -1;
+	if (check_bytes(s, len, why) == -1)
+		return -1;
 	if (addr_is_name_addr(s, len)) {
 		*why = WHY_NAME;
 		return -1;
@@ -331,6 +345,17 @@ addr_parse(struct arena *a, const char *s, size_t len, struct mailbox *out,
 	for (i = 0; i < (size_t)llen; i++)
 		if (p[i] >= 0x80)
 			out->utf8_local = 1;
+	*why = NULL;
+	return 0;
+}
+
+int
+addr_domain(struct arena *a, const char *d, size_t len, const char **out,
+            const char **why)
+{
+	if (check_bytes(d, len, why) == -1 ||
+	    (*out = parse_domain(a, d, len, why)) == NULL)
+		return -1;
 	*why = NULL;
 	return 0;
 }

@@ -23,6 +23,15 @@
 int addr_parse(struct arena *a, const char *s, size_t len, struct mailbox *out,
                const char **why);
 
+/*
+ * The domain d[0..len) of an address by the rule of addr_parse: the
+ * same bytes allowed, LDH labels or an IDN; *out is its form in
+ * mailbox.domain (lowercase A-labels, in the arena), so two spellings of
+ * one name compare equal. 0, or -1 with *why as addr_parse's.
+ */
+int addr_domain(struct arena *a, const char *d, size_t len, const char **out,
+                const char **why);
+
 /* 1 when s looks like "Name <addr>" (so the caller can answer 10001). */
 int addr_is_name_addr(const char *s, size_t len);
 

@@ -509,9 +509,11 @@ enum {
 	FROM_SYNTAX = -3, /* not a mailbox-list */
 };
 
-/* RFC 5322 §3.4.1 addr-spec at *pp: local-part "@" domain. 0 or -1. */
+/* RFC 5322 §3.4.1 addr-spec at *pp: local-part "@" domain. 0 with the
+ * domain, CFWS around it included, from *dom to *dom_end; or -1. */
 static int
-rawmime_addr_spec(const char **pp, const char *end)
+rawmime_addr_spec(const char **pp, const char *end, const char **dom,
+                  const char **dom_end)
 {
 	const char *p = *pp;
 	size_t nw;
@@ -520,20 +522,49 @@ rawmime_addr_spec(const char **pp, const char *end)
 	if (rawmime_words(&p, end, &nw, &dotted) == -1 || !dotted || p == end ||
 	    *p != '@')
 		return -1;
-	p++;
+	*dom = ++p;
 	if (rawmime_domain(&p, end) == -1)
 		return -1;
+	*dom_end = p;
 	*pp = p;
 	return 0;
 }
 
 /*
+ * The domain p[0..end) that rawmime_addr_spec() found, without its
+ * CFWS: " example . com (x)" is "example.com". In the arena, or NULL.
+ */
+static char *
+rawmime_domain_text(struct arena *a, const char *p, const char *end)
+{
+	char *s, *o;
+
+	if ((s = o = arena_alloc(a, (size_t)(end - p) + 1)) == NULL)
+		return NULL;
+	while (rawmime_skip_cfws(&p, end) == 0 && p < end) {
+		if (*p == '[') {
+			/* a domain-literal, kept whole */
+			while (p < end && *p != ']')
+				*o++ = *p++;
+			if (p < end)
+				*o++ = *p++;
+		} else
+			while (p < end && !rawmime_wsp(*p) && *p != '(')
+				*o++ = *p++;
+	}
+	*o = '\0';
+	return s;
+}
+
+/*
  * RFC 5322 §3.4 mailbox at *pp: an addr-spec, or [display-name]
  * "<" addr-spec ">" with CFWS around. An '@' inside a comment or a
- * quoted display name is not an address. 0 past it, or a FROM_ code.
+ * quoted display name is not an address. 0 past it, its domain's span in
+ * *dom and *dom_end (rawmime_addr_spec), or a FROM_ code.
  */
 static int
-rawmime_mailbox(const char **pp, const char *end)
+rawmime_mailbox(const char **pp, const char *end, const char **dom,
+                const char **dom_end)
 {
 	const char *p = *pp, *s;
 	size_t nw;
@@ -548,7 +579,7 @@ rawmime_mailbox(const char **pp, const char *end)
 	if (*p == '@') {
 		/* addr-spec: the words were its local part */
 		s = *pp;
-		if (rawmime_addr_spec(&s, end) == -1)
+		if (rawmime_addr_spec(&s, end, dom, dom_end) == -1)
 			return FROM_SYNTAX;
 		*pp = s;
 		return 0;
@@ -557,7 +588,8 @@ rawmime_mailbox(const char **pp, const char *end)
 		return FROM_SYNTAX;
 	/* name-addr; obs-route ("<@a,@b:x@y>") is not taken */
 	p++;
-	if (rawmime_addr_spec(&p, end) == -1 || p == end || *p != '>')
+	if (rawmime_addr_spec(&p, end, dom, dom_end) == -1 || p == end ||
+	    *p != '>')
 		return FROM_SYNTAX;
 	p++;
 	if (rawmime_skip_cfws(&p, end) == -1)
@@ -570,15 +602,17 @@ rawmime_mailbox(const char **pp, const char *end)
  * RFC 5322 §3.6.2: From is a mailbox-list: one or more mailboxes
  * separated by commas (obs-mbox-list, §4.4: empty members are skipped),
  * each with an address. Groups are for To and Cc, not From. v[0..n) is
- * the unfolded value. 0, or a FROM_ code.
+ * the unfolded value. 0 with the number of mailboxes in *nmb and the
+ * first one's domain span in *dom and *dom_end, or a FROM_ code.
  */
 static int
-rawmime_from(const char *v, size_t n)
+rawmime_from(const char *v, size_t n, size_t *nmb, const char **dom,
+             const char **dom_end)
 {
-	const char *p = v, *end = v + n;
-	size_t nmb = 0;
+	const char *p = v, *end = v + n, *d, *de;
 	int r;
 
+	*nmb = 0;
 	for (;;) {
 		if (rawmime_skip_cfws(&p, end) == -1)
 			return FROM_SYNTAX;
@@ -588,15 +622,18 @@ rawmime_from(const char *v, size_t n)
 			p++;
 			continue;
 		}
-		if ((r = rawmime_mailbox(&p, end)) != 0)
+		if ((r = rawmime_mailbox(&p, end, &d, &de)) != 0)
 			return r;
-		nmb++;
+		if ((*nmb)++ == 0) {
+			*dom = d;
+			*dom_end = de;
+		}
 		if (p == end)
 			break;
 		if (*p++ != ',')
 			return FROM_SYNTAX;
 	}
-	return nmb > 0 ? 0 : FROM_NOADDR;
+	return *nmb > 0 ? 0 : FROM_NOADDR;
 }
 
 /* The sentence for a From refused by rawmime_from(). */
@@ -737,7 +774,8 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 	struct hdr_state st;
 	struct rawmime rm;
 	const struct rawmime_field *f;
-	const char *msg, *canon, *v, *date = NULL, *msgid = NULL;
+	const char *msg, *canon, *v, *date = NULL, *msgid = NULL, *dom = NULL,
+	                             *dom_end = NULL;
 	char *keep, added[MSGID_MAX + 64], datebuf[40];
 	size_t mlen, i, k, vlen, ndate = 0, nmsgid = 0, nfrom = 0, start, line,
 	                         llen;
@@ -813,11 +851,17 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 				    "Header 'From' appears more than once.");
 				goto fail;
 			}
-			if ((r = rawmime_from(v, vlen)) != 0) {
+			if ((r = rawmime_from(v, vlen, &res->nfrom, &dom,
+			                      &dom_end)) != 0) {
 				rawmime_from_why(r, why, whylen);
 				goto fail;
 			}
 			res->from = v;
+			if ((res->from_domain = rawmime_domain_text(
+			         a, dom, dom_end)) == NULL) {
+				rawmime_why(why, whylen, "Out of memory.");
+				goto fail;
+			}
 		} else if (rawmime_is(f, "Subject")) {
 			if (res->subject == NULL)
 				res->subject = v;
@@ -902,6 +946,8 @@ fail:
 	}
 	res->subject = NULL;
 	res->from = NULL;
+	res->nfrom = 0;
+	res->from_domain = NULL;
 	res->message_id[0] = '\0';
 	return rc;
 }

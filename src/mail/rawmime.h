@@ -42,12 +42,17 @@ struct rawmime_result {
 	char message_id[MSGID_MAX]; /* the Message-ID now in the message */
 	const char *subject;        /* raw Subject value (arena) or NULL */
 	const char *from;           /* raw From value (arena) */
+	size_t nfrom;               /* the mailboxes in From (≥ 1) */
+	const char *from_domain;    /* the first one's domain as written,
+	                             * without CFWS (arena); not checked
+	                             * as a domain name */
 };
 
 /*
  * send_raw / SMTP rules of SPEC §4: bare LF (and lone CR) become CRLF when
- * lf_ok (send_raw); parse; From must be present; the header policy of §5
- * in RAW mode; DKIM-Signature, Received, Return-Path, ARC-* refused; Bcc
+ * lf_ok (send_raw); parse; From must be present and a mailbox-list (how
+ * many and whose domain are the caller's to judge, in res); the header policy
+ * of §5 in RAW mode; DKIM-Signature, Received, Return-Path, ARC-* refused; Bcc
  * removed; Date added when missing; Message-ID kept when well-formed, else
  * replaced by a new one on sender_domain; a CRLF added after a last body
  * line without one (RFC 5322 §2.1). Appends the result to out.

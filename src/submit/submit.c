@@ -4,14 +4,17 @@
  * Order (SPEC §2.2): the front's schema and content rules have run; then
  * the sender domain (10204) and whether sending is enabled (10203), the
  * message built (send) or prepared (send_raw; its own content rules come
- * before the sender domain), DKIM-signed into the room left in front of
- * it, its final size (10200), the queue (503 when nothing was written).
+ * before the sender domain, and its From: header's one address is held
+ * to the envelope sender's rule, SPEC §4), DKIM-signed into the room left
+ * in front of it, its final size (10200), the queue (503 when nothing was
+ * written).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "../mail/addr.h"
 #include "../mail/dkim.h"
 #include "../mail/limits.h"
 #include "../mail/mime.h"
@@ -68,36 +71,91 @@ fail(struct submit_error *err, enum submit_err kind, enum submit_part part,
 	return -1;
 }
 
-/* SPEC §6.1: the sender's domain must be a sending domain of the
- * account, and sending must be on for both. */
+/* The refusal of a domain that is not a sending domain (10204). */
 static int
-sender_rules(struct submission *s, const char *domain, struct submit_error *err)
+not_sending(struct submission *s, const char *domain, const char *hdr,
+            struct submit_error *err)
+{
+	return fail(
+	    err, SUBMIT_SENDER,
+	    hdr != NULL ? SUBMIT_PART_MESSAGE : SUBMIT_PART_FROM,
+	    arena_printf(s->a,
+	                 "%s%s%s'%s' is not a sending domain of this "
+	                 "account (add it with pigeon zone create and "
+	                 "pigeon domain create)",
+	                 hdr != NULL ? "the " : "", hdr != NULL ? hdr : "",
+	                 hdr != NULL ? " header's domain " : "", domain));
+}
+
+/*
+ * SPEC §6.1: domain (lowercase A-labels, mailbox.domain's form) must be
+ * a sending domain of the account. hdr is NULL for the envelope sender,
+ * else the header the domain is from ("From:"), which a refusal names.
+ * 0 with the domain in *dp, or -1 with err.
+ */
+static int
+sender_domain(struct submission *s, const char *domain, const char *hdr,
+              const struct tenant_domain **dp, struct submit_error *err)
+{
+	if ((*dp = tenant_domain(s->who, domain)) == NULL)
+		return not_sending(s, domain, hdr, err);
+	return 0;
+}
+
+/* SPEC §6.1: sending must be on for the account and for d, the domain
+ * sender_domain() found (hdr as there). 0, or -1 with err. */
+static int
+sender_enabled(struct submission *s, const struct tenant_domain *d,
+               const char *hdr, struct submit_error *err)
 {
 	const struct account *ac = s->who->account;
-	const struct tenant_domain *d;
+	enum submit_part part =
+	    hdr != NULL ? SUBMIT_PART_MESSAGE : SUBMIT_PART_FROM;
 
-	if ((d = tenant_domain(s->who, domain)) == NULL)
-		return fail(err, SUBMIT_SENDER, SUBMIT_PART_FROM,
-		            arena_printf(s->a,
-		                         "'%s' is not a sending domain of this "
-		                         "account (add it with pigeon zone "
-		                         "create and pigeon domain create)",
-		                         domain));
 	if (!ac->sending_enabled)
-		return fail(err, SUBMIT_DISABLED, SUBMIT_PART_FROM,
+		return fail(err, SUBMIT_DISABLED, part,
 		            arena_printf(s->a,
 		                         "sending is disabled for this account "
 		                         "(pigeon account set %s "
 		                         "--sending-enabled yes)",
 		                         ac->id));
 	if (!d->d.enabled)
-		return fail(err, SUBMIT_DISABLED, SUBMIT_PART_FROM,
+		return fail(err, SUBMIT_DISABLED, part,
 		            arena_printf(s->a,
-		                         "sending is disabled for '%s' (pigeon "
-		                         "domain set %s --enabled yes)",
-		                         domain, domain));
-	s->dom = d;
+		                         "sending is disabled for '%s'%s%s%s "
+		                         "(pigeon domain set %s --enabled yes)",
+		                         d->d.name, hdr != NULL ? ", the " : "",
+		                         hdr != NULL ? hdr : "",
+		                         hdr != NULL ? " header's domain" : "",
+		                         d->d.name));
 	return 0;
+}
+
+/*
+ * SPEC §4: the From: header of a raw message holds exactly one address,
+ * whose domain passes the envelope sender's rule (the same spellings
+ * compare equal: addr_domain). The domain in *dp, or -1 with err.
+ */
+static int
+from_header(struct submission *s, const struct rawmime_result *res,
+            const struct tenant_domain **dp, struct submit_error *err)
+{
+	const char *name, *why;
+
+	if (res->nfrom != 1)
+		return fail(
+		    err, SUBMIT_SENDER, SUBMIT_PART_MESSAGE,
+		    arena_printf(s->a,
+		                 "the From: header holds %zu addresses; "
+		                 "it must hold exactly one, on a sending "
+		                 "domain of this account",
+		                 res->nfrom));
+	/* A name no address could have (a literal, one label) is no
+	 * sending domain either. */
+	if (addr_domain(s->a, res->from_domain, strlen(res->from_domain), &name,
+	                &why) == -1)
+		return not_sending(s, res->from_domain, "From:", err);
+	return sender_domain(s, name, "From:", dp, err);
 }
 
 /* The recipients in the store's form and as the client gave them. */
@@ -141,7 +199,8 @@ submit_message(struct submission *s, const struct message *msg,
 	const struct mailbox *lists[3] = {msg->to, msg->cc, msg->bcc};
 	size_t counts[3] = {msg->nto, msg->ncc, msg->nbcc};
 
-	if (sender_rules(s, msg->from.domain, err) == -1)
+	if (sender_domain(s, msg->from.domain, NULL, &s->dom, err) == -1 ||
+	    sender_enabled(s, s->dom, NULL, err) == -1)
 		return -1;
 	if (rcpts_set(s, lists, counts, 3) == -1)
 		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
@@ -162,6 +221,7 @@ submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
            const struct mailbox *from, const struct mailbox *rcpts, size_t n,
            struct submit_error *err)
 {
+	const struct tenant_domain *env, *hdr;
 	struct rawmime_result res;
 	char why[256];
 	int rc;
@@ -181,10 +241,15 @@ submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
 	if (rc != 0)
 		return fail(err, SUBMIT_INVALID, SUBMIT_PART_MESSAGE,
 		            arena_strdup(s->a, why));
-	/* The message's own content rules come before the sender domain
-	 * (SPEC §2.2). */
-	if (sender_rules(s, from->domain, err) == -1)
+	/* The message's own content rules come before the sender domains
+	 * (SPEC §2.2), which come before whether sending is on. The
+	 * envelope's domain signs. */
+	if (sender_domain(s, from->domain, NULL, &env, err) == -1 ||
+	    from_header(s, &res, &hdr, err) == -1 ||
+	    sender_enabled(s, env, NULL, err) == -1 ||
+	    (hdr != env && sender_enabled(s, hdr, "From:", err) == -1))
 		return -1;
+	s->dom = env;
 	if (rcpts_set(s, &rcpts, &n, 1) == -1)
 		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
 	s->mail_from = from->address;

@@ -116,7 +116,9 @@ int submit_message(struct submission *s, const struct message *msg,
  * SPEC §4: mime[0..len) as the client wrote it, from the envelope sender,
  * rcpts[0..n) the envelope recipients (de-duplicated). Prepares the
  * message (lf_ok: bare LF becomes CRLF), then applies the sender-domain
- * rules. 0, or -1 with err.
+ * rules to the envelope sender and to the From: header, which must hold
+ * exactly one address (refusals about the header are SUBMIT_PART_MESSAGE).
+ * The envelope sender's domain signs. 0, or -1 with err.
  */
 int submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
                const struct mailbox *from, const struct mailbox *rcpts,

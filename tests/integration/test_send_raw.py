@@ -4,6 +4,9 @@ SPEC §4: POST …/send_raw.
 import email.utils
 import os
 import re
+import secrets
+import time
+import urllib.parse
 
 import pytest
 
@@ -409,3 +412,134 @@ def test_signed_headers_over_the_size_limit(server):
           for i in range(3 * 1024 * 1024 // 48)]
     r = server.send_raw(raw_body(mime_message=mime(*BASE, *lu)))
     assert_error(r, 10200)
+
+
+# -- SPEC §4: the From: header's one address, on a sending domain ------------
+@pytest.fixture(scope="module")
+def brand(server):
+    """A fresh account with the sending domains Z (its zone's apex) and
+    mail.Z, off.Z switched off, and the IDN zone U = bücher-….test with
+    its apex; dict(account, token, z, u, u_ace)."""
+    z = "brand-%s.test" % secrets.token_hex(3)
+    a = server.new_account(domain=z)
+    server.cli("domain", "create", a["zone"], "mail." + z)
+    server.cli("domain", "create", a["zone"], "off." + z)
+    server.cli("domain", "set", "off." + z, "--enabled", "false",
+               json_out=False)
+    u = "b\u00fccher-%s.test" % secrets.token_hex(3)
+    zid = server.cli("zone", "create", a["account"], u)["id"]
+    server.cli("domain", "create", zid, u)
+    a.update(z=z, u=u, u_ace=u.encode("idna").decode())
+    return a
+
+
+def brand_send(server, a, env, from_hdr, rcpt=None, mid=None):
+    """send_raw as account a from envelope env, with the header line
+    'From: <from_hdr>', to rcpt, with Message-ID mid when given."""
+    hs = ["From: " + from_hdr, "To: " + (rcpt or "rcpt@example.net"),
+          "Subject: brand"]
+    if mid:
+        hs.append("Message-ID: " + mid)
+    return server.send_raw({"from": env,
+                            "recipients": [rcpt or "rcpt@example.net"],
+                            "mime_message": mime(*hs)},
+                           token=a["token"], account=a["account"])
+
+
+def brand_refused(server, a, env, from_hdr, code):
+    """Sends from_hdr, which must be refused with code, about the
+    message; checks that nothing was stored or delivered: its
+    Message-ID is unknown and no log line names its recipient."""
+    tag = secrets.token_hex(6)
+    rcpt = "refused-%s@example.net" % tag
+    mid = "<refused-%s@%s>" % (tag, a["z"])
+    r = brand_send(server, a, env, from_hdr, rcpt, mid)
+    assert_error(r, code, "/mime_message")
+    got = server.request("GET", server.apath(
+        "messages/" + urllib.parse.quote(mid, safe=""), a["account"]),
+        token=a["token"], prefix=True)
+    assert_error(got, 10000)
+    time.sleep(0.3)
+    assert rcpt not in server.stderr(), "the refused message was sent"
+    return r
+
+
+@pytest.mark.parametrize("n,hdr", [
+    (2, "a@{z}, b@{z}"),
+    (2, "Sender <sender@{z}>, ceo@bank.example"),
+    (2, "ceo@bank.example, a@{z}"),
+    (3, "a@{z},, b@mail.{z}, c@{z},"),
+])
+def test_from_header_holds_one_address(server, brand, n, hdr):
+    """SPEC §4: exactly one address, even where RFC 5322 would take a
+    list with a Sender: beside it."""
+    r = brand_refused(server, brand, "app@" + brand["z"],
+                      hdr.format(z=brand["z"]), 10204)
+    assert_human(r, "the From: header holds %d addresses" % n,
+                 "exactly one")
+
+
+@pytest.mark.parametrize("hdr", [
+    "ceo@bank.example", "CEO <ceo@bank.example>",
+    '"app@{z}" <ceo@bank.example>', "(app@{z}) ceo@bank.example",
+    "ceo@{z}.bank.example", "ceo@other.{z}", "ceo@example.com"])
+def test_from_header_foreign_domain(server, brand, hdr):
+    """SPEC §4: the header's domain is a sending domain of this account
+    (example.com is one of another account)."""
+    hdr = hdr.format(z=brand["z"])
+    dom = hdr.rsplit("@", 1)[1].rstrip(">")
+    r = brand_refused(server, brand, "app@" + brand["z"], hdr, 10204)
+    assert_human(r, "the From: header's domain '%s' is not a sending "
+                 "domain of this account" % dom)
+
+
+def test_from_header_domain_disabled(server, brand):
+    """A From: domain switched off: 10203, as for the envelope, naming
+    the header; 10204 of either domain comes first (SPEC §2.2)."""
+    z = brand["z"]
+    r = brand_refused(server, brand, "app@" + z, "News <news@off.%s>" % z,
+                      10203)
+    assert_human(r, "sending is disabled for 'off.%s', the From: header's "
+                 "domain" % z, "domain set off.%s --enabled yes" % z)
+    r = brand_refused(server, brand, "app@off." + z, "ceo@bank.example",
+                      10204)
+    assert_human(r, "From: header's domain 'bank.example'")
+    # the envelope's own refusal is unchanged
+    r = brand_send(server, brand, "app@off." + z, "app@" + z)
+    assert_error(r, 10203, "/from")
+    assert_human(r, "sending is disabled for 'off.%s' (pigeon domain set"
+                 % z)
+
+
+@pytest.mark.parametrize("env,hdr,signer", [
+    ("app@{z}", "App <APP@{Z}>", "{z}"),
+    ("app@{z}", "a@{Z} (work)", "{z}"),
+    ("app@{z}", "A < a @ {z} >", "{z}"),
+    ("app@{Z}", "app@{z}", "{z}"),
+    ("app@{z}", "News <news@mail.{z}>", "{z}"),
+    ("app@mail.{z}", "app@{z}", "mail.{z}"),
+    ("app@{u}", "app@{u_ace}", "{u_ace}"),
+    ("app@{u_ace}", "B\u00fccher <app@{U}>", "{u_ace}"),
+])
+def test_from_header_accepted(server, brand, env, hdr, signer):
+    """The envelope's domain in any case or IDN form, or another sending
+    domain of the account: sent, From: as written, signed by the
+    envelope's domain."""
+    f = dict(z=brand["z"], Z=brand["z"].upper(), u=brand["u"],
+             U=brand["u"].upper(), u_ace=brand["u_ace"])
+    rcpt = "ok-%s@example.net" % secrets.token_hex(6)
+    r = brand_send(server, brand, env.format(**f), hdr.format(**f), rcpt)
+    res = assert_send_result(r, [rcpt])
+    assert res["delivered"] == [rcpt], res
+    # what brand_refused looks for when it says nothing was sent
+    assert server.wait_for(lambda: rcpt in server.stderr())
+    got = server.request("GET", server.apath(
+        "messages/" + urllib.parse.quote(res["message_id"], safe=""),
+        brand["account"]), token=brand["token"], prefix=True)
+    assert got.status == 200, got
+    hs = raw_headers(got.raw)
+    assert [v for k, v in hs if k == "From"] == [hdr.format(**f)]
+    sig = [v for k, v in hs if k.lower() == "dkim-signature"][0]
+    assert re.search(r"\bd=%s;" % re.escape(signer.format(**f)), sig), sig
+    dkim_verify_all(server, got.raw, strict=False,
+                    domain=signer.format(**f))

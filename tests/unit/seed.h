@@ -2,7 +2,8 @@
  * seed.h: the sender the unit tests of the send path share, written to a
  * new store: account SEED_ACC ("acme", entitled, sending on), its zone
  * and sending domain example.com (a fresh RSA-2048 key, selector
- * "pigeon") and a send,read token whose secret is SEED_TOKEN.
+ * "pigeon") and a send,read token whose secret is SEED_TOKEN; more
+ * sending domains of that zone on request (seed_domains).
  */
 #ifndef PIGEON_TESTS_SEED_H
 #define PIGEON_TESTS_SEED_H
@@ -18,6 +19,23 @@
 #define SEED_ACC "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SEED_TOKEN "test-token-secret"
 
+/* The store at db_path, and a fresh RSA-2048 key in *pem (malloc'd).
+ * 0, or -1 with err and nothing to free. */
+static int
+seed_open(const char *db_path, struct store **st, char **pem, char *err,
+          size_t errlen)
+{
+	*pem = NULL;
+	if ((*st = store_open(db_path, err, errlen)) == NULL)
+		return -1;
+	if (dkim_keygen_rsa(2048, pem) == -1) {
+		snprintf(err, errlen, "cannot make a DKIM key");
+		store_close(*st);
+		return -1;
+	}
+	return 0;
+}
+
 /* Seeds the store at db_path; off_domain, when not NULL, is a second
  * sending domain of the zone, switched off. 0, or -1 with err. */
 static int
@@ -32,12 +50,8 @@ seed_sender(const char *db_path, const char *off_domain, char *err,
 	char *pem = NULL;
 	int rc = -1;
 
-	if ((st = store_open(db_path, err, errlen)) == NULL)
+	if (seed_open(db_path, &st, &pem, err, errlen) == -1)
 		return -1;
-	if (dkim_keygen_rsa(2048, &pem) == -1) {
-		snprintf(err, errlen, "cannot make a DKIM key");
-		goto out;
-	}
 	memset(&a, 0, sizeof(a));
 	snprintf(a.id, sizeof(a.id), SEED_ACC);
 	a.name = "acme";
@@ -77,6 +91,46 @@ seed_sender(const char *db_path, const char *off_domain, char *err,
 store_err:
 	snprintf(err, errlen, "seed: %s", store_error(st));
 out:
+	free(pem);
+	store_close(st);
+	return rc;
+}
+
+/*
+ * More sending domains of seed_sender's zone, switched on and sharing
+ * one fresh key: names[0..n) (lowercase A-labels, n ≤ 6), with the ids
+ * "d3d3…", "d4d4…" and so on. 0, or -1 with err. Inline, so that a test
+ * without them does not warn.
+ */
+static inline int
+seed_domains(const char *db_path, const char *const *names, size_t n, char *err,
+             size_t errlen)
+{
+	struct store *st;
+	struct domain d;
+	char *pem;
+	size_t i, k;
+	int rc = 0;
+
+	if (n > 6 || seed_open(db_path, &st, &pem, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < n && rc == 0; i++) {
+		memset(&d, 0, sizeof(d));
+		for (k = 0; k < 32; k += 2) {
+			d.id[k] = 'd';
+			d.id[k + 1] = (char)('3' + i);
+		}
+		snprintf(d.zone_id, sizeof(d.zone_id),
+		         "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1");
+		snprintf(d.account_id, sizeof(d.account_id), SEED_ACC);
+		d.name = (char *)names[i];
+		d.enabled = d.preview_enabled = 1;
+		d.rsa_pem = pem;
+		if (store_domain_create(st, &d) != 0) {
+			snprintf(err, errlen, "seed: %s", store_error(st));
+			rc = -1;
+		}
+	}
 	free(pem);
 	store_close(st);
 	return rc;

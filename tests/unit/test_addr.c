@@ -312,6 +312,68 @@ test_not_terminated(void **state)
 	arena_free(a);
 }
 
+/* addr_domain: a domain alone, by addr_parse's rule and with its
+ * reasons; every spelling of one name gives mailbox.domain's form. */
+static void
+test_domain(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} good[] = {
+	    {"example.com", "example.com"},
+	    {"Example.COM", "example.com"},
+	    {"B\xc3\xbc"
+	     "cher.example",
+	     "xn--bcher-kva.example"},
+	    {"B\xc3\x9c"
+	     "CHER.Example",
+	     "xn--bcher-kva.example"},
+	    {"XN--BCHER-KVA.example", "xn--bcher-kva.example"},
+	};
+	static const struct {
+		const char *in, *why;
+	} bad[] = {
+	    {"", "has an empty domain"},
+	    {"localhost", "has a domain without a dot"},
+	    {"[192.0.2.1]", "has an address literal; give a domain name"},
+	    {"exa\xc2\xad"
+	     "mple.com",
+	     "contains a Unicode space or an invisible character"},
+	    {"exa\x01mple.com",
+	     "contains CR, LF, NUL or another control character"},
+	    {"\xff.example", "is not valid UTF-8"},
+	    {"a_b.example", "has a domain that is not valid"},
+	};
+	static const char addr[] = "j@B\xc3\xbc"
+	                           "cher.Example";
+	static const char dom[] = "b\xc3\xbc"
+	                          "cher.EXAMPLE";
+	struct arena *a = arena_new(0);
+	struct mailbox m;
+	const char *out, *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(
+		    addr_domain(a, good[i].in, strlen(good[i].in), &out, &why),
+		    0);
+		assert_string_equal(out, good[i].out);
+		assert_null(why);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		out = NULL;
+		assert_int_equal(
+		    addr_domain(a, bad[i].in, strlen(bad[i].in), &out, &why),
+		    -1);
+		assert_string_equal(why, bad[i].why);
+	}
+	/* the same as the domain of a whole address */
+	assert_int_equal(addr_parse(a, addr, strlen(addr), &m, &why), 0);
+	assert_int_equal(addr_domain(a, dom, strlen(dom), &out, &why), 0);
+	assert_string_equal(out, m.domain);
+	arena_free(a);
+}
+
 int
 main(void)
 {
@@ -322,6 +384,7 @@ main(void)
 	    cmocka_unit_test(test_idn_expands),
 	    cmocka_unit_test(test_name_addr),
 	    cmocka_unit_test(test_not_terminated),
+	    cmocka_unit_test(test_domain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

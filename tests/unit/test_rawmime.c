@@ -333,6 +333,66 @@ test_from(void **state)
 	assert_non_null(strstr(why, "alone is not one"));
 }
 
+/*
+ * The mailboxes of From and the first one's domain, as written but
+ * without CFWS: the caller judges them (SPEC §4: exactly one, on a
+ * sending domain; submit.c).
+ */
+static void
+test_from_domain(void **state)
+{
+	static const struct {
+		const char *from;
+		size_t n;
+		const char *domain;
+	} cases[] = {
+	    {" a@example.com", 1, "example.com"},
+	    {" Alice <alice@Example.COM>", 1, "Example.COM"},
+	    {" Alice < alice @ example . com >", 1, "example.com"},
+	    {" a@(x@y.example) mail.example.com (home)", 1, "mail.example.com"},
+	    {" (x@y.example) a@example.com", 1, "example.com"},
+	    {" \"b@bank.example\" <a@example.com>", 1, "example.com"},
+	    {" Zo\xc3\xab <z@B\xc3\xbc"
+	     "cher.example>",
+	     1,
+	     "B\xc3\xbc"
+	     "cher.example"},
+	    {" a@[192.0.2.1]", 1, "[192.0.2.1]"},
+	    {" a@example.com, b@bank.example", 2, "example.com"},
+	    {" ,a@example.com,,b@example.com,", 2, "example.com"},
+	    {" a@x.example, b@x.example, c@x.example", 3, "x.example"},
+	};
+	struct rawmime_result res;
+	struct buf out;
+	char m[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(m, sizeof(m), "From:%s\r\n\r\nx\r\n", cases[i].from);
+		if (prep(m, 1, 0, &out, &res) != 0)
+			fail_msg("From:%s refused: %s", cases[i].from, why);
+		assert_int_equal(res.nfrom, cases[i].n);
+		assert_non_null(res.from_domain);
+		assert_string_equal(res.from_domain, cases[i].domain);
+		buf_clear(&out);
+	}
+	/* folded over two lines */
+	assert_int_equal(prep("From: Alice\r\n <alice@\r\n example.com>\r\n"
+	                      "\r\nx\r\n",
+	                      1, 0, &out, &res),
+	                 0);
+	assert_int_equal(res.nfrom, 1);
+	assert_string_equal(res.from_domain, "example.com");
+	buf_clear(&out);
+	/* refused: nothing is left in res */
+	assert_int_equal(prep("From: a@example.com\r\nX-Bad Name: v\r\n\r\n", 1,
+	                      0, &out, &res),
+	                 -1);
+	assert_int_equal(res.nfrom, 0);
+	assert_null(res.from_domain);
+	buf_clear(&out);
+}
+
 /* Client Date and Message-ID kept: the message passes through as is. */
 static void
 test_keep(void **state)
@@ -653,6 +713,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_from, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_from_domain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_keep, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace, setup, teardown),

@@ -64,6 +64,9 @@ on_done(void *arg, enum submit_err rc, const enum rcpt_state *states)
 static int
 setup(void **state)
 {
+	/* sending domains besides example.com: another, and an IDN */
+	static const char *const more[] = {"mail.example.com",
+	                                   "xn--bcher-kva.example.com"};
 	char err[256];
 
 	log_init(LOG_LVL_WARN);
@@ -77,7 +80,8 @@ setup(void **state)
 	if (config_finish(&cfg, err, sizeof(err)) == -1)
 		return -1;
 	if (seed_sender(cfg.db_path, "off.example.com", err, sizeof(err)) ==
-	    -1) {
+	        -1 ||
+	    seed_domains(cfg.db_path, more, 2, err, sizeof(err)) == -1) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
@@ -299,6 +303,182 @@ test_raw_refused(void **state)
 	front_close(&f);
 }
 
+/* submit_raw of "From:<from>" with the envelope sender env: its rc,
+ * with *se filled. The front f is left open. */
+static int
+raw_from(struct front *f, const char *env, const char *from,
+         struct submit_error *se)
+{
+	struct mailbox *mf, *to;
+	char *m;
+
+	front_open(f);
+	assert_non_null(mf = arena_zalloc(f->a, sizeof(*mf)));
+	assert_non_null(to = arena_zalloc(f->a, sizeof(*to)));
+	mailbox(f, env, mf);
+	mailbox(f, "someone@example.net", to);
+	assert_non_null(
+	    m = arena_printf(f->a,
+	                     "From:%s\r\nTo: someone@example.net\r\n"
+	                     "Subject: from\r\n\r\nbody\r\n",
+	                     from));
+	memset(se, 0, sizeof(*se));
+	return submit_raw(&f->sub, m, strlen(m), 1, mf, to, 1, se);
+}
+
+/* Asserts that raw_from() refused with kind, about the message, with
+ * needle in its detail, and that nothing is ready to queue. */
+static void
+from_refused(const char *env, const char *from, enum submit_err kind,
+             const char *needle)
+{
+	struct front f;
+	struct submit_error se;
+
+	if (raw_from(&f, env, from, &se) != -1)
+		fail_msg("From:%s (envelope %s) accepted", from, env);
+	if (se.kind != kind || se.detail == NULL ||
+	    strstr(se.detail, needle) == NULL)
+		fail_msg("From:%s (envelope %s): kind %d, detail '%s'", from,
+		         env, se.kind, se.detail ? se.detail : "(null)");
+	assert_int_equal(se.part, SUBMIT_PART_MESSAGE);
+	assert_null(f.sub.dom);
+	assert_int_equal(f.sub.nrcpt, 0);
+	front_close(&f);
+}
+
+/* SPEC §4: the From: header holds exactly one address. A group is not
+ * a mailbox-list at all (RFC 5322 §3.6.2): it stays a broken message. */
+static void
+test_raw_from_one_address(void **state)
+{
+	from_refused("app@example.com", " a@example.com, b@example.com",
+	             SUBMIT_SENDER,
+	             "the From: header holds 2 addresses; it must hold "
+	             "exactly one");
+	from_refused("app@example.com",
+	             " A <app@example.com>, ceo@bank.example", SUBMIT_SENDER,
+	             "holds 2 addresses");
+	from_refused("app@example.com",
+	             " ,a@example.com,,b@example.com, c@example.com",
+	             SUBMIT_SENDER, "holds 3 addresses");
+	from_refused("app@example.com", " Team: app@example.com;",
+	             SUBMIT_INVALID, "a group");
+	from_refused("app@example.com", " undisclosed-recipients:;",
+	             SUBMIT_INVALID, "a group");
+}
+
+/* SPEC §4: the From: header's domain is a sending domain of the
+ * account, as the envelope sender's must be. */
+static void
+test_raw_from_foreign(void **state)
+{
+	static const char *const foreign[] = {
+	    " ceo@bank.example",
+	    " CEO <ceo@bank.example>",
+	    " \"app@example.com\" <ceo@bank.example>",
+	    " (app@example.com) ceo@bank.example",
+	    " ceo@example.com.bank.example",
+	    " ceo@other.example.com",
+	};
+	size_t i;
+
+	from_refused("app@example.com", " ceo@bank.example", SUBMIT_SENDER,
+	             "the From: header's domain 'bank.example' is not a "
+	             "sending domain of this account");
+	for (i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++)
+		from_refused("app@example.com", foreign[i], SUBMIT_SENDER,
+		             "From: header's domain");
+	/* names no address could have: no sending domain either */
+	from_refused("app@example.com", " a@[192.0.2.1]", SUBMIT_SENDER,
+	             "'[192.0.2.1]' is not a sending domain");
+	from_refused("app@example.com", " a@localhost", SUBMIT_SENDER,
+	             "'localhost' is not a sending domain");
+	from_refused("app@example.com",
+	             " a@exa\xc2\xad"
+	             "mple.com",
+	             SUBMIT_SENDER, "is not a sending domain");
+	/* 10204 before 10203 (SPEC §2.2), whichever domain is off */
+	from_refused("app@off.example.com", " ceo@bank.example", SUBMIT_SENDER,
+	             "From: header's domain 'bank.example'");
+}
+
+/* A From: domain that is switched off: the envelope's refusal, naming
+ * the header. */
+static void
+test_raw_from_disabled(void **state)
+{
+	struct front f;
+	struct submit_error se;
+
+	from_refused("app@example.com", " News <news@off.example.com>",
+	             SUBMIT_DISABLED,
+	             "sending is disabled for 'off.example.com', the From: "
+	             "header's domain (pigeon domain set off.example.com "
+	             "--enabled yes)");
+	from_refused("app@example.com", " news@OFF.Example.com",
+	             SUBMIT_DISABLED, "'off.example.com', the From:");
+	/* the envelope's own refusals are unchanged */
+	assert_int_equal(
+	    raw_from(&f, "app@off.example.com", " app@example.com", &se), -1);
+	assert_int_equal(se.kind, SUBMIT_DISABLED);
+	assert_int_equal(se.part, SUBMIT_PART_FROM);
+	assert_string_equal(se.detail, "sending is disabled for "
+	                               "'off.example.com' (pigeon domain set "
+	                               "off.example.com --enabled yes)");
+	front_close(&f);
+	assert_int_equal(
+	    raw_from(&f, "app@bank.example", " ceo@bank.example", &se), -1);
+	assert_int_equal(se.kind, SUBMIT_SENDER);
+	assert_int_equal(se.part, SUBMIT_PART_FROM);
+	assert_non_null(strstr(se.detail, "'bank.example' is not a sending "
+	                                  "domain"));
+	front_close(&f);
+}
+
+/* The same domain in any spelling, or another sending domain of the
+ * account: accepted, signed by the envelope sender's domain and
+ * queued. */
+static void
+test_raw_from_accepted(void **state)
+{
+	static const struct {
+		const char *env, *from, *signer;
+	} ok[] = {
+	    {"app@example.com", " app@example.com", "example.com"},
+	    {"app@example.com", " App <APP@EXAMPLE.COM>", "example.com"},
+	    {"app@example.com", " a@Example.Com (work)", "example.com"},
+	    {"app@example.com", " A < a @ example . com >", "example.com"},
+	    {"app@example.com", " News <news@mail.example.com>", "example.com"},
+	    {"app@mail.example.com", " app@example.com", "mail.example.com"},
+	    {"app@B\xc3\xbc"
+	     "cher.example.com",
+	     " B\xc3\xbc"
+	     "cher <app@xn--bcher-kva.example.com>",
+	     "xn--bcher-kva.example.com"},
+	    {"app@xn--bcher-kva.example.com",
+	     " app@B\xc3\x9c"
+	     "CHER.Example.com",
+	     "xn--bcher-kva.example.com"},
+	    {"app@xn--bcher-kva.example.com", " app@XN--BCHER-KVA.example.com",
+	     "xn--bcher-kva.example.com"},
+	};
+	struct front f;
+	struct submit_error se;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (raw_from(&f, ok[i].env, ok[i].from, &se) != 0)
+			fail_msg("From:%s (envelope %s) refused: %s",
+			         ok[i].from, ok[i].env,
+			         se.detail ? se.detail : "");
+		assert_string_equal(f.sub.dom->d.name, ok[i].signer);
+		assert_int_equal(front_send(&f), SUBMIT_OK);
+		assert_int_equal(f.o.st[0], RCPT_DELIVERED);
+		front_close(&f);
+	}
+}
+
 /* A raw message whose signed headers (h=) pass DKIM_GAP: nheaders
  * List-Unsubscribe fields of lines of width w bytes. malloc'd. */
 static char *
@@ -419,6 +599,10 @@ main(void)
 	    cmocka_unit_test(test_sender_rules),
 	    cmocka_unit_test(test_raw),
 	    cmocka_unit_test(test_raw_refused),
+	    cmocka_unit_test(test_raw_from_one_address),
+	    cmocka_unit_test(test_raw_from_foreign),
+	    cmocka_unit_test(test_raw_from_disabled),
+	    cmocka_unit_test(test_raw_from_accepted),
 	    cmocka_unit_test(test_raw_many_signed_headers),
 	};
 
