@@ -352,6 +352,7 @@ admin_serve(struct admin *a)
 	struct dev_env env;
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[512], url[320], sd[LOG_VALUE_LEN(1024)];
+	const char *sdv;
 	sigset_t set;
 	int sig = 0, status = ADMIN_FAIL, lock = -1, lfd = -1, held = 0;
 
@@ -412,7 +413,7 @@ admin_serve(struct admin *a)
 	base_url(&a->cfg, url, sizeof(url));
 	log_info("listening http=%s:%d api=%s", a->cfg.http_listen,
 	         a->cfg.http_port, url);
-	log_value(a->cfg.state_dir, sd, sizeof(sd));
+	sdv = log_value(a->cfg.state_dir, sd, sizeof(sd));
 	if (a->cfg.dev)
 		log_info("dev: credentials in %s/%s; try: set -a; . %s/%s; "
 		         "curl -s \"$CLOUDFLARE_BASE_URL/accounts/"
@@ -422,9 +423,9 @@ admin_serve(struct admin *a)
 		         "'{\"from\":\"dev@example.com\",\"to\":"
 		         "\"someone@example.net\",\"subject\":\"Hello\","
 		         "\"text\":\"Hi from pigeon\"}'",
-		         sd, DEV_ENV, sd, DEV_ENV);
+		         sdv, DEV_ENV, sdv, DEV_ENV);
 	log_info("pigeon %s started pid=%ld state_dir=%s", PIGEON_VERSION,
-	         (long)getpid(), sd);
+	         (long)getpid(), sdv);
 
 	for (;;) {
 		if ((errno = sigwait(&set, &sig)) != 0) {
