@@ -1,5 +1,5 @@
 /*
- * api: the HTTP front (libmicrohttpd): the Cloudflare-compatible REST
+ * api: the HTTP front (src/httpd): the Cloudflare-compatible REST
  * routes of SPEC §2-§4 and §8, /healthz.
  */
 #ifndef PIGEON_API_API_H

@@ -144,13 +144,12 @@ idem_hold(struct req *rq, const char *account, const char *key, int *oom)
 
 /* The first response again: same message_id, the recipients in the
  * order stored, each in the list of its current state. */
-static enum MHD_Result
+static int
 idem_replay(struct req *rq, const struct msg_status *ms)
 {
-	struct MHD_Response *r;
+	struct httpd_resp *r;
 	const char **addrs;
 	enum rcpt_state *st;
-	enum MHD_Result ret;
 	struct buf b;
 
 	addrs = arena_alloc(rq->a, (ms->nrcpts + 1) * sizeof(*addrs));
@@ -164,17 +163,16 @@ idem_replay(struct req *rq, const struct msg_status *ms)
 	buf_init(&b, 0);
 	if (envelope_send_result(&b, ms->message_id, addrs, st, ms->nrcpts) ==
 	        -1 ||
-	    (r = req_json_response(&b)) == NULL) {
+	    (r = req_json_response(200, &b)) == NULL) {
 		buf_clear(&b);
 		return req_fail(rq, AE_INTERNAL, NULL, NULL);
 	}
-	MHD_add_response_header(r, "Idempotent-Replayed", "true");
-	rq->status = 200;
+	if (httpd_resp_header(r, "Idempotent-Replayed", "true") == -1) {
+		httpd_resp_free(r);
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
 	rq->code = 0;
-	rq->answered = 1;
-	ret = MHD_queue_response(rq->conn, 200, r);
-	MHD_destroy_response(r);
-	return ret;
+	return req_queue(rq, r);
 }
 
 /* The endpoint a key belongs to: the last segment of the route's
@@ -206,10 +204,6 @@ idem_begin(struct req *rq, int *ret)
 		*ret = req_fail(rq, AE_SCHEMA, NULL,
 		                "the Idempotency-Key header was given more "
 		                "than once");
-		return IDEM_ANSWERED;
-	case HDR_NUL:
-		*ret = req_fail(rq, AE_SCHEMA, NULL,
-		                "the Idempotency-Key header holds a NUL byte");
 		return IDEM_ANSWERED;
 	default:
 		*ret = req_fail(rq, AE_INTERNAL, NULL, NULL);

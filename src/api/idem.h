@@ -21,7 +21,7 @@ enum {
 /*
  * Looks at rq's Idempotency-Key. IDEM_GO_ON: the handler goes on (a key
  * is held until rq's answer is decided, and is recorded with the message
- * through rq->sub); IDEM_ANSWERED: the MHD result is in *ret.
+ * through rq->sub); IDEM_ANSWERED: answered (*ret is 0).
  */
 int idem_begin(struct req *rq, int *ret);
 

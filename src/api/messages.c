@@ -1,7 +1,7 @@
 /*
  * messages: GET /accounts/{a}/email/sending/messages/{message_id} (the raw
  * message as sent, SPEC §8.3) and …/{message_id}/status (ours). Reads go
- * through the calling MHD thread's own store connection; the raw message
+ * through the calling HTTP thread's own store connection; the raw message
  * is then streamed by a store reader with a connection of its own.
  */
 #include <stdlib.h>
@@ -12,11 +12,8 @@
 #include "req.h"
 #include "routes.h"
 
-/* The most a streamed message hands MHD at once (MHD may ask for less:
- * it writes from the connection's own memory pool). */
-#define RAW_BLOCK (64 * 1024)
-
-/* "<id@d>", "id@d" (MHD decoded any %3C…%3E) → "<id@d>" in the arena. */
+/* "<id@d>", "id@d" (req_new decoded any %3C…%3E) → "<id@d>" in the
+ * arena. */
 static const char *
 norm_id(struct req *rq)
 {
@@ -38,24 +35,23 @@ store_down(struct req *rq)
 }
 
 /*
- * The piece MHD asks for when the connection can take more: a response
- * is read from the store as the client reads it, so a client that does
- * not read holds one block, not the message. On the connection's MHD
- * thread; the reader is the response's (raw_free).
+ * The piece the server asks for when the connection can take more: a
+ * response is read from the store as the client reads it, so a client
+ * that does not read holds one block, not the message. On the
+ * connection's thread; the reader is the response's (raw_free).
  */
-static ssize_t
-raw_read(void *cls, uint64_t pos, char *buf, size_t max)
+static int
+raw_read(void *cls, uint64_t pos, char *buf, size_t max, size_t *got)
 {
 	struct store_reader *rd = cls;
-	size_t got;
 
-	if (store_message_read(rd, pos, buf, max, &got) == -1 || got == 0) {
-		log_warnx("messages: store: %s", store_reader_error(rd));
-		/* the status line is gone: MHD closes the connection, and
+	if (store_message_read(rd, pos, buf, max, got) == -1 || *got == 0) {
+		/* the status line is gone: the connection is closed, and
 		 * the client sees fewer bytes than the Content-Length */
-		return MHD_CONTENT_READER_END_WITH_ERROR;
+		log_warnx("messages: store: %s", store_reader_error(rd));
+		return -1;
 	}
-	return (ssize_t)got;
+	return 0;
 }
 
 static void
@@ -67,12 +63,11 @@ raw_free(void *cls)
 int
 api_message_raw(struct req *rq)
 {
-	struct MHD_Response *r;
+	struct httpd_resp *r;
 	struct store_reader *rd = NULL;
 	struct store *st;
 	const char *id;
 	uint64_t size;
-	enum MHD_Result ret;
 	int rc;
 
 	if ((id = norm_id(rq)) == NULL)
@@ -87,19 +82,16 @@ api_message_raw(struct req *rq)
 		log_warnx("messages: store: %s", store_error(st));
 		return store_down(rq);
 	}
-	r = MHD_create_response_from_callback(size, RAW_BLOCK, raw_read, rd,
-	                                      raw_free);
-	if (r == NULL) {
+	if ((r = httpd_resp_new(200)) == NULL) {
 		store_reader_close(rd);
-		return MHD_NO;
+		return req_queue(rq, NULL);
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-	                        "message/rfc822");
-	rq->status = 200;
-	rq->answered = 1;
-	ret = MHD_queue_response(rq->conn, 200, r);
-	MHD_destroy_response(r);
-	return ret;
+	httpd_resp_stream(r, size, raw_read, raw_free, rd);
+	if (httpd_resp_header(r, "Content-Type", "message/rfc822") == -1) {
+		httpd_resp_free(r);
+		r = NULL;
+	}
+	return req_queue(rq, r);
 }
 
 static int

@@ -106,28 +106,82 @@ req_body_append(struct req *rq, const char *p, size_t n)
 	return 0;
 }
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/*
+ * RFC 3986 §2.1: decodes the %HH escapes of s in place. %00 (RFC 9110
+ * §5.5 and the C strings every later step uses) and a '%' not followed by
+ * two hex digits are left as they are; returns 1 when there was one,
+ * else 0. Other bytes are kept: a Message-ID arrives as
+ * "%3Cid%40example.com%3E" and is routed as "<id@example.com>".
+ */
+static int
+unescape(char *s)
+{
+	const char *r = s;
+	char *w = s;
+	int bad = 0, hi, lo;
+
+	while (*r != '\0') {
+		if (*r == '%' && (hi = hexval(r[1])) >= 0 &&
+		    (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+			continue;
+		}
+		if (*r == '%')
+			bad = 1;
+		*w++ = *r++;
+	}
+	*w = '\0';
+	return bad;
+}
+
 struct req *
-req_new(struct api *api, struct MHD_Connection *conn, const char *method,
-        const char *url)
+req_new(struct api *api, struct httpd_conn *conn, const struct head *h,
+        int *bad_target)
 {
 	struct req *rq;
+	char *target, *q;
 
+	*bad_target = 0;
 	if ((rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
 	pthread_mutex_init(&rq->mu, NULL);
 	rq->refs = 1;
 	rq->api = api;
 	rq->conn = conn;
+	rq->h = h;
 	rq->t0 = clock_mono_ms();
 	submit_init(&rq->sub, NULL, &rq->auth, 0);
-	if ((rq->a = arena_new(0)) == NULL ||
-	    (rq->path = arena_strdup(rq->a, origin_path(url))) == NULL ||
-	    (rq->method = arena_strdup(rq->a, method)) == NULL) {
-		req_unref(rq);
-		return NULL;
-	}
+	if ((rq->a = arena_new(0)) == NULL)
+		goto fail;
 	rq->sub.a = rq->a;
+	if (h->method == NULL) {
+		rq->method = rq->path = "?";
+		return rq;
+	}
+	if ((rq->method = arena_strndup(rq->a, h->method, h->method_len)) ==
+	        NULL ||
+	    (target = arena_strndup(rq->a, h->target, h->target_len)) == NULL)
+		goto fail;
+	if ((q = strchr(target, '?')) != NULL)
+		*q = '\0';
+	if ((rq->path = arena_strdup(rq->a, origin_path(target))) == NULL)
+		goto fail;
+	*bad_target = unescape((char *)rq->path);
 	return rq;
+fail:
+	req_unref(rq);
+	return NULL;
 }
 
 int
@@ -175,8 +229,6 @@ req_unref(struct req *rq)
 	json_object_put(rq->root);
 	tenant_release(&rq->auth);
 	submit_clear(&rq->sub);
-	if (rq->resp != NULL)
-		MHD_destroy_response(rq->resp);
 	arena_free(rq->a);
 	free(rq->body);
 	if (rq->body_held > 0)
@@ -189,70 +241,54 @@ req_unref(struct req *rq)
 #endif
 }
 
-struct MHD_Response *
-req_json_response(struct buf *b)
+struct httpd_resp *
+req_json_response(int status, struct buf *b)
 {
-	struct MHD_Response *r;
+	struct httpd_resp *r;
 	size_t len;
 	char *p;
 
-	if ((p = buf_steal(b, &len)) == NULL) {
-		p = strdup("{}");
+	if ((p = buf_steal(b, &len)) == NULL && (p = strdup("{}")) != NULL)
 		len = 2;
-	}
-	r = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
+	if (p == NULL || (r = httpd_resp_new(status)) == NULL) {
 		free(p);
 		return NULL;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-	                        "application/json");
+	httpd_resp_body(r, p, len);
+	if (httpd_resp_header(r, "Content-Type", "application/json") == -1) {
+		httpd_resp_free(r);
+		return NULL;
+	}
 	return r;
 }
 
 int
-req_close_after(struct MHD_Response *r)
+req_queue(struct req *rq, struct httpd_resp *r)
 {
-	return MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION,
-	                               "close") == MHD_YES
-	           ? 0
-	           : -1;
-}
-
-enum MHD_Result
-req_queue(struct req *rq, int status, struct MHD_Response *r)
-{
-	enum MHD_Result ret;
-
-	/* An error answer to a request that announced a body ends the
-	 * connection: whatever of the body was not read is never taken
-	 * for a request. */
-	if (status >= 400 && rq->has_body && req_close_after(r) == -1) {
-		MHD_destroy_response(r);
-		return MHD_NO;
+	if (r != NULL) {
+		rq->status = httpd_resp_status(r);
+		/* An error answer to a request that announced a body ends
+		 * the connection: whatever of the body was not read is
+		 * never taken for a request. */
+		if (rq->status >= 400 && rq->has_body)
+			httpd_resp_close(r);
 	}
-	rq->status = status;
 	rq->answered = 1;
-	ret = MHD_queue_response(rq->conn, (unsigned)status, r);
-	MHD_destroy_response(r);
-	return ret;
+	httpd_respond(rq->conn, r);
+	return 0;
 }
 
-enum MHD_Result
+int
 req_json(struct req *rq, int status, struct buf *b)
 {
-	struct MHD_Response *r;
-
-	if ((r = req_json_response(b)) == NULL)
-		return MHD_NO;
-	return req_queue(rq, status, r);
+	return req_queue(rq, req_json_response(status, b));
 }
 
-struct MHD_Response *
-req_error_response(struct req *rq, const struct api_error *e, int *status)
+struct httpd_resp *
+req_error_response(struct req *rq, const struct api_error *e)
 {
 	const struct api_err_row *row = envelope_row(e->kind);
-	struct MHD_Response *r;
+	struct httpd_resp *r;
 	struct buf b;
 	char ra[16];
 	int retry;
@@ -262,29 +298,26 @@ req_error_response(struct req *rq, const struct api_error *e, int *status)
 		buf_clear(&b);
 		return NULL;
 	}
-	if ((r = req_json_response(&b)) == NULL)
+	if ((r = req_json_response(row->status, &b)) == NULL)
 		return NULL;
 	if ((retry = envelope_retry_after(e->kind)) > 0) {
 		snprintf(ra, sizeof(ra), "%d", retry);
-		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+		if (httpd_resp_header(r, "Retry-After", ra) == -1) {
+			httpd_resp_free(r);
+			return NULL;
+		}
 	}
-	*status = row->status;
 	rq->code = row->code;
 	return r;
 }
 
-enum MHD_Result
+int
 req_error(struct req *rq, const struct api_error *e)
 {
-	struct MHD_Response *r;
-	int status;
-
-	if ((r = req_error_response(rq, e, &status)) == NULL)
-		return MHD_NO;
-	return req_queue(rq, status, r);
+	return req_queue(rq, req_error_response(rq, e));
 }
 
-enum MHD_Result
+int
 req_fail(struct req *rq, enum api_err kind, const char *pointer,
          const char *detail)
 {
@@ -316,61 +349,24 @@ req_param(const struct req *rq, const char *name)
 	return route_param(&rq->params, name);
 }
 
-struct header_count {
-	const char *name;
-	int n;
-};
-
-static enum MHD_Result
-header_count_one(void *cls, enum MHD_ValueKind kind, const char *key,
-                 const char *value)
-{
-	struct header_count *hc = cls;
-
-	(void)kind;
-	(void)value;
-	if (strcasecmp(key, hc->name) == 0)
-		hc->n++;
-	return MHD_YES;
-}
-
-/* MHD keeps each occurrence of a header. */
 int
 req_header_count(struct req *rq, const char *name)
 {
-	struct header_count hc = {name, 0};
-
-	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, header_count_one,
-	                          &hc);
-	return hc.n;
+	return head_count(rq->h, name);
 }
 
 int
 req_header(struct req *rq, const char *name, const char **out)
 {
-	const char *v = NULL;
-	size_t n = 0;
+	const char *v;
+	size_t n;
 
 	*out = NULL;
-	if (MHD_lookup_connection_value_n(rq->conn, MHD_HEADER_KIND, name,
-	                                  strlen(name), &v, &n) != MHD_YES)
+	if ((v = head_field(rq->h, name, &n)) == NULL)
 		return 0;
-	if (req_header_count(rq, name) > 1)
+	if (head_count(rq->h, name) > 1)
 		return HDR_REPEATED;
-	if (v == NULL)
-		v = "";
-	/* RFC 9110 §5.5: a NUL is never part of a value. libmicrohttpd
-	 * 0.9.75 measures values with strlen(), so there n always equals
-	 * strlen(v) and a value is cut at its first NUL unseen; a library
-	 * that keeps the real length lets this refuse it. */
-	if (strlen(v) != n)
-		return HDR_NUL;
-	while (n > 0 && (v[0] == ' ' || v[0] == '\t')) {
-		v++;
-		n--;
-	}
-	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
+	/* head_parse took off the OWS (RFC 9110 §5.5) and refused a NUL */
 	if ((*out = arena_strndup(rq->a, v, n)) == NULL)
 		return HDR_NOMEM;
 	return 0;

@@ -9,11 +9,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include <microhttpd.h>
-
 #include "../core/arena.h"
 #include "../core/buf.h"
 #include "../core/config.h"
+#include "../httpd/httpd.h"
 #include "../store/store.h"
 #include "../submit/submit.h"
 #include "../tenant/tenant.h"
@@ -21,7 +20,6 @@
 #include "router.h"
 
 struct idem;
-struct conn_watch;
 
 /* The HTTP front. */
 struct api {
@@ -30,18 +28,11 @@ struct api {
 	struct queue *q;       /* borrowed */
 	struct tenant *tenant; /* borrowed */
 	struct idem *idem;     /* Idempotency-Keys in flight */
-	struct MHD_Daemon *mhd;
+	struct httpd *httpd;
 	pthread_key_t store_key; /* per-thread read connection */
-	atomic_int inflight;     /* suspended connections */
+	atomic_int inflight;     /* sends awaiting the queue */
 	atomic_int stopping;     /* api_stop has begun */
-	/* header_timeout (http.c): the connections waiting for a header
-	 * section, oldest first, and the thread that cuts them off */
-	pthread_mutex_t watch_mu;
-	pthread_cond_t watch_cv;
-	struct conn_watch *watch_head, *watch_tail; /* guarded by watch_mu */
-	int watch_stop;                             /* guarded by watch_mu */
-	pthread_t sweeper;
-	int sweeper_on;
+	char *busy;              /* the 503 body past a connection cap */
 };
 
 struct json_object;
@@ -56,13 +47,13 @@ struct req_hook {
 };
 
 /*
- * One request. Owned by MHD (freed by the completion callback) and, while
- * a send is in the queue, also by the queue callback: refs counts both,
- * and mu/closed keep the callback from resuming a connection MHD closed.
+ * One request. Owned by the server (freed when it is done) and, while a
+ * send is in the queue, also by the queue callback: refs counts both.
  */
 struct req {
 	struct api *api;
-	struct MHD_Connection *conn;
+	struct httpd_conn *conn;
+	const struct head *h; /* the server's, until the request is done */
 	struct arena *a;
 	const char *method;
 	const char *path; /* arena copy, without the query */
@@ -75,30 +66,30 @@ struct req {
 	char *body;
 	size_t body_len, body_cap, body_want;
 	size_t body_held; /* counted in the bodies in flight */
-	unsigned timeout; /* MHD idle timeout set on conn, 0 = the daemon's */
-	int64_t t0;       /* clock_mono_ms() at the first byte */
+	int64_t t0;       /* clock_mono_ms() when the head was in */
 	int status, code;
-	int begun;    /* req_begin has run */
-	int has_body; /* a Content-Length above 0 or a Transfer-Encoding */
-	int answered; /* a response is queued */
+	int has_body;    /* a Content-Length above 0 or a Transfer-Encoding */
+	int answered;    /* a response is queued */
+	int ignore_body; /* the route takes none: body bytes are dropped */
 	struct json_object *root;
 	struct req_hook *hooks; /* req_on_done, guarded by mu */
 
 	/* A send in flight. */
 	pthread_mutex_t mu;
 	int refs;
-	int closed;
-	struct MHD_Response *resp; /* built by the queue callback */
-	int resp_status;
 	int inflight; /* counted in api->inflight (guarded by mu) */
-	int resumed;  /* set by the callback before MHD_resume_connection */
 	struct submission sub;
 };
 
-/* A new request on conn for method and url (its path is routed: the
- * absolute form loses its scheme and authority): one reference. NULL. */
-struct req *req_new(struct api *api, struct MHD_Connection *conn,
-                    const char *method, const char *url);
+/*
+ * A new request on conn with head h: one reference. Its path is the
+ * request-target's, percent-decoded (RFC 3986 §2.1), without the query,
+ * and without the scheme and authority of the absolute form; *bad_target
+ * is set when the target holds %00 or a '%' without two hex digits (the
+ * path is then the raw one). NULL when out of memory.
+ */
+struct req *req_new(struct api *api, struct httpd_conn *conn,
+                    const struct head *h, int *bad_target);
 /* Drops one reference; the last one runs the hooks and frees. */
 void req_unref(struct req *rq);
 
@@ -124,29 +115,30 @@ int req_on_done(struct req *rq, req_done_fn *fn, void *arg);
 /* The answer is decided: runs the hooks (once); any thread. */
 void req_done(struct req *rq);
 
-/* Marks r as the connection's last answer (Connection: close): 0, or -1
- * when out of memory. */
-int req_close_after(struct MHD_Response *r);
-/* Queues r (released here) with status as rq's answer; an error answer
- * to a request with a body closes the connection. */
-enum MHD_Result req_queue(struct req *rq, int status, struct MHD_Response *r);
-/* Queues a JSON response made of b (taken over) with status. MHD_YES or
- * MHD_NO. */
-enum MHD_Result req_json(struct req *rq, int status, struct buf *b);
-/* A JSON response holding b's bytes (b is emptied); NULL on failure. */
-struct MHD_Response *req_json_response(struct buf *b);
-/* Answers an error of the table (envelope.c). */
-enum MHD_Result req_error(struct req *rq, const struct api_error *e);
-enum MHD_Result req_fail(struct req *rq, enum api_err kind, const char *pointer,
-                         const char *detail);
-/* Builds an error response without queueing it (for the async path). */
-struct MHD_Response *req_error_response(struct req *rq,
-                                        const struct api_error *e, int *status);
+/*
+ * Answers rq with r (taken over; NULL: out of memory, the connection is
+ * closed without an answer), from any thread. An error answer to a
+ * request with a body closes the connection. Returns 0.
+ */
+int req_queue(struct req *rq, struct httpd_resp *r);
+/* Answers a JSON response made of b (taken over) with status. 0. */
+int req_json(struct req *rq, int status, struct buf *b);
+/* A JSON response with status holding b's bytes (b is emptied); NULL on
+ * failure. */
+struct httpd_resp *req_json_response(int status, struct buf *b);
+/* Answers an error of the table (envelope.c). 0. */
+int req_error(struct req *rq, const struct api_error *e);
+int req_fail(struct req *rq, enum api_err kind, const char *pointer,
+             const char *detail);
+/* Builds an error response without answering (for the async path), with
+ * the table's status, Retry-After where the table has one, and rq->code
+ * set; NULL when out of memory. */
+struct httpd_resp *req_error_response(struct req *rq,
+                                      const struct api_error *e);
 /* req_header() results besides 0. */
 enum {
 	HDR_REPEATED = -1, /* the header is given more than once */
-	HDR_NUL = -2,      /* its value holds a NUL byte */
-	HDR_NOMEM = -3,
+	HDR_NOMEM = -2,
 };
 /*
  * The value of the request header name, without its leading and trailing

@@ -1,11 +1,11 @@
 /*
  * router: a table of rows (routes.c), matched segment by segment. A ":name"
- * segment captures one path segment (MHD has already percent-decoded the
+ * segment captures one path segment (req_new has already percent-decoded the
  * path, so "%3Cid%40example.com%3E" arrives as "<id@example.com>"); a
  * "*name" segment captures everything up to the rest of the pattern, so
  * a Message-ID may hold a '/' (RFC 5322 dot-atom-text allows it). Rows
  * are tried in order: the longer of two overlapping patterns comes first.
- * A GET row answers HEAD too (RFC 9110 §9.3.2); MHD leaves the body out.
+ * A GET row answers HEAD too (RFC 9110 §9.3.2); the server leaves the body out.
  */
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * routes: the route table of the REST front and its handlers, one per
- * row. A handler answers through the helpers of req.h and returns the
- * MHD result.
+ * row. A handler answers through the helpers of req.h (then, or later
+ * from the queue's callback) and returns 0.
  */
 #ifndef PIGEON_API_ROUTES_H
 #define PIGEON_API_ROUTES_H

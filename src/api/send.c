@@ -46,7 +46,7 @@ send_refused(struct req *rq, const struct submit_error *se,
 }
 
 /* The 200 of a send: each recipient as the client wrote it. */
-static struct MHD_Response *
+static struct httpd_resp *
 send_answer(struct req *rq, const enum rcpt_state *st)
 {
 	const char **addrs;
@@ -62,7 +62,7 @@ send_answer(struct req *rq, const enum rcpt_state *st)
 		buf_clear(&b);
 		return NULL;
 	}
-	return req_json_response(&b);
+	return req_json_response(200, &b);
 }
 
 /* submit_done_fn: on the writer thread. */
@@ -73,28 +73,20 @@ send_done(void *arg, enum submit_err rc, const enum rcpt_state *states)
 	struct api_error e = {
 	    AE_UNAVAILABLE, NULL,
 	    "the message could not be queued; nothing was sent, try again"};
-	struct MHD_Response *r = NULL;
-	int status = 200;
+	struct httpd_resp *r = NULL;
 
 	/* Committed (key recorded) or refused (nothing written): the
 	 * answer is decided (SPEC §2.4: a repeat of the key is no longer in
 	 * flight). */
 	req_done(rq);
-	pthread_mutex_lock(&rq->mu);
-	if (!rq->closed) {
-		if (rc == SUBMIT_OK)
-			r = send_answer(rq, states);
-		if (r == NULL)
-			r = req_error_response(rq, &e, &status);
-		else
-			rq->code = 0;
-		rq->resp = r;
-		rq->resp_status = status;
-		rq->resumed = 1;
-		MHD_resume_connection(rq->conn);
-	}
-	pthread_mutex_unlock(&rq->mu);
-	/* The queue's reference (MHD may have let go first). */
+	if (rc == SUBMIT_OK)
+		r = send_answer(rq, states);
+	if (r == NULL)
+		r = req_error_response(rq, &e);
+	else
+		rq->code = 0;
+	req_queue(rq, r);
+	/* The queue's reference (the server may have let go first). */
 	req_unref(rq);
 }
 
@@ -103,12 +95,9 @@ send_queue(struct req *rq)
 {
 	struct submit_error se;
 	struct api_error e;
-	int status;
 
 	if (submit_seal(&rq->sub, &se) == -1)
 		return send_refused(rq, &se, NULL);
-	/* Suspend first: the callback may run before submit_queue
-	 * returns. */
 	pthread_mutex_lock(&rq->mu);
 	rq->refs++;
 	pthread_mutex_unlock(&rq->mu);
@@ -123,21 +112,21 @@ send_queue(struct req *rq)
 		    rq, AE_UNAVAILABLE, NULL,
 		    "the server is stopping; nothing was sent, try again");
 	}
-	rq->inflight = 1; /* counted until on_completed */
-	MHD_suspend_connection(rq->conn);
+	/* counted until on_done; set first: the callback may run before
+	 * submit_queue returns */
+	pthread_mutex_lock(&rq->mu);
+	rq->inflight = 1;
+	pthread_mutex_unlock(&rq->mu);
 	if (submit_queue(rq->api->submit, &rq->sub, send_done, rq) == -1) {
 		e = (struct api_error){
 		    AE_UNAVAILABLE, NULL,
 		    "the queue is not accepting messages; try again"};
 		pthread_mutex_lock(&rq->mu);
-		rq->resp = req_error_response(rq, &e, &status);
-		rq->resp_status = status;
-		rq->resumed = 1;
 		rq->refs--;
 		pthread_mutex_unlock(&rq->mu);
-		MHD_resume_connection(rq->conn);
+		return req_error(rq, &e);
 	}
-	return MHD_YES;
+	return 0;
 }
 
 int

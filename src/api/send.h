@@ -13,7 +13,7 @@ struct req;
 int send_refused(struct req *rq, const struct submit_error *se,
                  const char *message_pointer);
 /* Seals rq->sub and queues it with the connection suspended; the answer
- * comes from the queue's callback. Returns the MHD result. */
+ * comes from the queue's callback. Returns 0. */
 int send_queue(struct req *rq);
 
 #endif

@@ -66,9 +66,10 @@ def closed_by_peer(c, timeout=2.0):
 
 
 def closed_now(socks, wait=1.0):
-    """How many of socks the server has closed (EOF or reset): those
-    readable within wait that read nothing."""
-    n = 0
+    """(closed, answered): how many of socks the server has closed (EOF
+    or reset) within wait, and how many of those were first answered 503
+    (a connection past a cap is answered so, and closed)."""
+    n = answered = 0
     deadline = time.monotonic() + wait
     left = list(socks)
     while left and time.monotonic() < deadline:
@@ -76,13 +77,20 @@ def closed_now(socks, wait=1.0):
         for c in ready:
             left.remove(c)
             try:
-                if c.recv(1) == b"":
-                    n += 1
+                got = c.recv(65536)
             except ConnectionResetError:
                 n += 1
+                continue
             except BlockingIOError:
                 left.append(c)
-    return n
+                continue
+            if got.startswith(b"HTTP/1.1 503 "):
+                assert b'"code":10002' in got, got
+                answered += 1
+                n += 1
+            elif got == b"":
+                n += 1
+    return n, answered
 
 
 def read_response(c):
@@ -122,16 +130,19 @@ def nofile():
 
 def test_per_ip_cap_keeps_room_for_others(make_server):
     """200 idle sockets from 127.0.0.1 with a cap of 50: the ones past
-    the cap are closed at accept, the first 50 are kept, and a client
-    from 127.0.0.2 is served at once."""
+    the cap are answered 503 and closed at accept, the first 50 are kept,
+    and a client from 127.0.0.2 is served at once."""
     s = make_server(max_connections_per_ip=50).start()
     socks = idle_sockets(s, 200)
     try:
         time.sleep(0.5)  # the daemon accepts (and refuses) them all
         assert healthz_from(s, "127.0.0.2") == "HTTP/1.1 200 OK"
-        closed = closed_now(socks)
+        closed, answered = closed_now(socks)
         kept = len(socks) - closed
         assert 45 <= kept <= 50, "%d of 200 kept" % kept
+        # past the cap: an answer that says so, not silence
+        assert answered >= 100, "%d of %d refused got a 503" % (
+            answered, closed)
         assert re.search(r"max_connections_per_ip=50\b", s.stderr())
     finally:
         close_all(socks)

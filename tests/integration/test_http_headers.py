@@ -112,7 +112,8 @@ def test_two_content_lengths_refused_and_closed(server, order):
         b"Content-Length: %d" % n1, b"Content-Length: %d" % n2],
         body + SMUGGLED)
     out, closed = exchange(server.port, req)
-    hs, j = one_error(out, 10001)
+    # a send route answers framing errors 10201 (SPEC §2.2)
+    hs, j = one_error(out, 10201)
     assert "more than one content-length" in \
         j["messages"][0]["message"].lower(), j
     assert hs.get("connection", "").lower() == "close", hs
@@ -133,7 +134,7 @@ def test_two_content_lengths_refused_before_auth(server):
     req = post_bytes(server, [b"Content-Length: 2", b"Content-Length: 2"],
                      b"{}")
     out, closed = exchange(server.port, req)
-    one_error(out, 10001)
+    one_error(out, 10201)
     assert closed, out
 
 

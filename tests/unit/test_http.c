@@ -140,6 +140,9 @@ static int
 setup(void **state)
 {
 	char err[256];
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd;
 
 	log_init(LOG_LVL_WARN);
 	snprintf(dir, sizeof(dir), "/tmp/pigeon-test-http-XXXXXX");
@@ -158,15 +161,21 @@ setup(void **state)
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
+	/* port 0: the system picks one, read back from the socket */
+	if ((fd = api_listen(&cfg, err, sizeof(err))) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1) {
+		fprintf(stderr, "listen: %s\n", err);
+		return -1;
+	}
+	port = ntohs(sin.sin_port);
 	if ((q = wire_queue(&cfg, err, sizeof(err))) == NULL ||
 	    (tenant = tenant_new(&cfg, err, sizeof(err))) == NULL ||
 	    (submit = submit_new(&cfg, q)) == NULL ||
-	    (api = api_start(&cfg, q, submit, tenant, -1, err, sizeof(err))) ==
+	    (api = api_start(&cfg, q, submit, tenant, fd, err, sizeof(err))) ==
 	        NULL) {
 		fprintf(stderr, "start: %s\n", err);
 		return -1;
 	}
-	port = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
 	return port > 0 ? 0 : -1;
 }
 
