@@ -58,7 +58,9 @@ struct worker {
 	struct httpd *s;
 	struct event_base *base;
 	struct event *accept_ev;
-	struct event *stop_ev; /* activated by httpd_stop */
+	struct event *stop_ev;   /* activated by httpd_stop */
+	struct event *resume_ev; /* accepting again after EMFILE */
+	int64_t emfile_at;       /* last logged */
 	pthread_t thread;
 	struct httpd_conn *conns; /* every connection of this thread */
 	time_t date_at;
@@ -237,25 +239,44 @@ httpd_conn_peer(const struct httpd_conn *c)
 
 /* ---- client addresses ---- */
 
-/* The address a cap counts by: IPv4 as is, IPv6 by its /64. */
-static void
-ip_key(const struct sockaddr_storage *ss, unsigned char key[16], char *peer,
-       size_t peerlen)
+void
+httpd_addr_key(const struct sockaddr_storage *ss, unsigned char key[16])
 {
 	memset(key, 0, 16);
-	snprintf(peer, peerlen, "?");
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *in4 = (const void *)ss;
 
 		memcpy(key, &in4->sin_addr, 4);
-		inet_ntop(AF_INET, &in4->sin_addr, peer, (socklen_t)peerlen);
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)ss;
 
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			/* an IPv4 client of a dual-stack socket */
+			memcpy(key, in6->sin6_addr.s6_addr + 12, 4);
+			return;
+		}
 		key[15] = 6;
 		memcpy(key, &in6->sin6_addr, 8);
-		inet_ntop(AF_INET6, &in6->sin6_addr, peer, (socklen_t)peerlen);
 	}
+}
+
+/* The key of ss and its text for the log. */
+static void
+ip_key(const struct sockaddr_storage *ss, unsigned char key[16], char *peer,
+       size_t peerlen)
+{
+	httpd_addr_key(ss, key);
+	snprintf(peer, peerlen, "?");
+	if (ss->ss_family == AF_INET)
+		inet_ntop(
+		    AF_INET,
+		    &((const struct sockaddr_in *)(const void *)ss)->sin_addr,
+		    peer, (socklen_t)peerlen);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(
+		    AF_INET6,
+		    &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr,
+		    peer, (socklen_t)peerlen);
 }
 
 static unsigned
@@ -923,6 +944,35 @@ fail:
 	close(fd);
 }
 
+/* Out of descriptors: the connection stays in the backlog, so the
+ * listener would wake this thread again at once. It pauses for 100 ms. */
+static void
+accept_pause(struct worker *w)
+{
+	struct timeval tv = {0, 100 * 1000};
+	int64_t now = clock_mono_ms();
+
+	if (now - w->emfile_at >= 10000) {
+		log_warnx("http: accept: %s (the descriptor limit is reached); "
+		          "new connections wait",
+		          strerror(errno));
+		w->emfile_at = now;
+	}
+	event_del(w->accept_ev);
+	evtimer_add(w->resume_ev, &tv);
+}
+
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (!atomic_load(&w->s->stopping))
+		event_add(w->accept_ev, NULL);
+}
+
 static void
 on_accept(evutil_socket_t lfd, short what, void *arg)
 {
@@ -932,15 +982,18 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	int fd, i;
 
 	(void)what;
+	if (atomic_load(&w->s->stopping)) {
+		event_del(w->accept_ev);
+		return;
+	}
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		sl = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 		             SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warnx("http: accept: %s (the descriptor "
-				          "limit is reached)",
-				          strerror(errno));
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(w);
 			return;
 		}
 		conn_new(w, fd, &ss);
@@ -1009,6 +1062,8 @@ workers_free(struct httpd *s)
 			event_free(w->accept_ev);
 		if (w->stop_ev != NULL)
 			event_free(w->stop_ev);
+		if (w->resume_ev != NULL)
+			event_free(w->resume_ev);
 		if (w->base != NULL)
 			event_base_free(w->base);
 	}
@@ -1067,6 +1122,8 @@ httpd_start(const struct httpd_config *cfg, char *err, size_t errlen)
 		                   on_accept, w)) == NULL ||
 		    event_add(w->accept_ev, NULL) == -1 ||
 		    (w->stop_ev = event_new(w->base, -1, 0, worker_stop, w)) ==
+		        NULL ||
+		    (w->resume_ev = evtimer_new(w->base, accept_resume, w)) ==
 		        NULL) {
 			snprintf(err, errlen,
 			         "http: cannot make an event base");
@@ -1097,8 +1154,10 @@ httpd_quiesce(struct httpd *s)
 	if (s == NULL || s->cfg.fd == -1)
 		return;
 	atomic_store(&s->stopping, 1);
-	for (unsigned i = 0; i < s->nw; i++)
+	for (unsigned i = 0; i < s->nw; i++) {
+		event_del(s->w[i].resume_ev);
 		event_del(s->w[i].accept_ev);
+	}
 	close(s->cfg.fd);
 	s->cfg.fd = -1;
 }

@@ -73,6 +73,11 @@ void httpd_quiesce(struct httpd *s);
  * done(aborted)); call it once no request awaits its answer. */
 void httpd_stop(struct httpd *s);
 
+struct sockaddr_storage;
+/* The key the per-address cap counts a client by: an IPv4 address as it
+ * is (also when it reaches an IPv6 socket as ::ffff:a.b.c.d), an IPv6
+ * one by its /64, since one host is given a whole /64. */
+void httpd_addr_key(const struct sockaddr_storage *ss, unsigned char key[16]);
 /* The number of threads serving. */
 unsigned httpd_threads(const struct httpd *s);
 /* The peer's address as text ("127.0.0.1", "::1"). */
