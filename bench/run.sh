@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Measures durable sends/s and latency of `pigeon serve --dev` (capture
 # route) with wrk, and in the same run what bounds it: openssl's own
-# RSA-2048 and Ed25519 signing rate on this machine, and the ceiling, a
-# minimal libmicrohttpd server answering the same request with a fixed
-# body (bench/ceiling.c). Prints markdown for bench/RESULTS.md.
+# RSA-2048 and Ed25519 signing rate on this machine, and the ceilings,
+# minimal servers answering the same request with a fixed body: on
+# libmicrohttpd (bench/ceiling.c) and on pigeon's own HTTP server
+# (bench/ceiling_httpd.c). Prints markdown for bench/RESULTS.md.
 #
 # Usage: bench/run.sh [seconds] [connections[,connections…]]  (10, 64)
 #        e.g. bench/run.sh 10 1,4,16,64 for latency against load
 # Env:   PIGEON_BIN (build/pigeon), CEILING_BIN (build/ceiling),
 #        SKIP_SPEED=1 to leave out `openssl speed`,
-#        RUNS="dev0 dev5000 rsa0 rsa5000 ceiling" (the default: all) to
+#        CEILING_HTTPD_BIN (build/ceiling_httpd),
+#        RUNS="dev0 dev5000 rsa0 rsa5000 ceiling ceiling_httpd" (the
+#        default: all) to
 #        choose the runs, for each connection count.
 #
 # pigeon runs (each on a fresh store, send_wait_ms 0 and 5000):
@@ -26,11 +29,12 @@ cd "$(dirname "$0")/.."
 TIMEFORMAT='%U %S' # bash's time: wrk's user and system CPU seconds
 secs=${1:-10}
 conns_list=${2:-64}
-runs=${RUNS:-dev0 dev5000 rsa0 rsa5000 ceiling}
+runs=${RUNS:-dev0 dev5000 rsa0 rsa5000 ceiling ceiling_httpd}
 conns=0
 threads=0
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 ceiling=${CEILING_BIN:-$PWD/build/ceiling}
+ceiling_httpd=${CEILING_HTTPD_BIN:-$PWD/build/ceiling_httpd}
 port=18587
 cport=18599
 tmp=$(mktemp -d)
@@ -155,9 +159,13 @@ pigeon_run() { # send_wait_ms domain(dev|rsa)
 	fi
 }
 
-ceiling_run() {
+ceiling_run() { # binary label
 	local c0 c1 b0 b1 s0 s1 n cpu
-	"$ceiling" "$cport" 2>/dev/null &
+	if [ ! -x "$1" ]; then
+		echo "| $2: not built (scripts/deps.sh bench, then meson setup --reconfigure build) |"
+		return
+	fi
+	"$1" "$cport" 2>/dev/null &
 	pid=$!
 	wait_http "$cport"
 	c0=$(cpu_ticks "$pid")
@@ -173,8 +181,8 @@ ceiling_run() {
 	n=$(field requests "$tmp/wrk.out")
 	cpu=$(awk -v t=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
 	    'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
-	printf '| ceiling (bench/ceiling.c), fixed reply, %s conns | %.0f | %s | %s | %s | %s | %s | - | - | - | %s | %s |\n' \
-	    "$conns" "$(field rps "$tmp/wrk.out")" \
+	printf '| %s, fixed reply, %s conns | %.0f | %s | %s | %s | %s | %s | - | - | - | %s | %s |\n' \
+	    "$2" "$conns" "$(field rps "$tmp/wrk.out")" \
 	    "$(field p50_ms "$tmp/wrk.out")" \
 	    "$(field p99_ms "$tmp/wrk.out")" "$(field max_ms "$tmp/wrk.out")" \
 	    "$n" "$(( $(field status_ge400 "$tmp/wrk.out") + $(field socket_errors "$tmp/wrk.out") ))" \
@@ -208,7 +216,8 @@ for conns in ${conns_list//,/ }; do
 		dev5000) pigeon_run 5000 dev ;;
 		rsa0) pigeon_run 0 rsa ;;
 		rsa5000) pigeon_run 5000 rsa ;;
-		ceiling) ceiling_run ;;
+		ceiling) ceiling_run "$ceiling" "ceiling (bench/ceiling.c, libmicrohttpd)" ;;
+		ceiling_httpd) ceiling_run "$ceiling_httpd" "ceiling (bench/ceiling_httpd.c, src/httpd)" ;;
 		*) echo "bench: unknown run '$r' in RUNS" >&2; exit 2 ;;
 		esac
 	done
