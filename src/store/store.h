@@ -257,9 +257,9 @@ int store_size(struct store *s, int64_t *bytes, int64_t *free_bytes);
  *
  * store_message_reader_open looks the message up on s (by account and
  * message_id "<…>", the newest one) and returns a
- * reader, with the message's size in *size. The reader owns its own
- * connection to the store, so it may be used, and closed, on any one
- * thread at a time, after s is gone. It holds no read transaction
+ * reader, with the message's size in *size. The reader borrows s's
+ * connection: use it and close it on s's thread, while no transaction
+ * of s is open, and before s is closed. It holds no read transaction
  * between reads: a client that never reads pins no snapshot. 0,
  * STORE_NOT_FOUND (unknown, or sent without preview), or -1 (text in
  * store_error(s)).
