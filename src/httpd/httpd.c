@@ -32,6 +32,11 @@
 #define ACCEPT_BATCH 64          /* accepts per wake of a thread */
 #define IP_BUCKETS 4096
 #define IN_MIN 2048 /* a connection's first input buffer */
+/* The socket buffer of a connection that is sent a streamed body: a
+ * client that reads slowly, or not at all, then holds this much in the
+ * kernel, not megabytes, and the stream is read no faster than it is
+ * taken (the system doubles the value). */
+#define STREAM_SNDBUF (128 * 1024)
 
 enum conn_state { C_HEAD, C_BODY, C_WAIT, C_WRITE };
 
@@ -97,6 +102,7 @@ struct httpd_conn {
 	int keep_alive; /* the connection may carry another request */
 	int in_call;    /* inside an httpd_ops call */
 	int again;      /* c->in holds bytes not looked at yet */
+	int sndbuf_set; /* SO_SNDBUF is STREAM_SNDBUF */
 	int served;     /* requests answered */
 	int is_head;    /* a HEAD request: no body is written */
 	struct httpd_resp *resp; /* the answer being written */
@@ -776,6 +782,13 @@ write_start(struct httpd_conn *c)
 	c->state = C_WRITE;
 	event_del(c->rev);
 	evtimer_del(c->timer);
+	if (r->read != NULL && !c->is_head && r->size > STREAM_BLOCK &&
+	    !c->sndbuf_set) {
+		int sz = STREAM_SNDBUF;
+
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		c->sndbuf_set = 1;
+	}
 	if (r->close || atomic_load(&c->w->s->stopping))
 		c->keep_alive = 0;
 	buf_reset(&c->out);
@@ -1018,6 +1031,10 @@ worker_main(void *arg)
 	struct worker *w = arg;
 
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	/* on this thread: what a response holds (a store reader on the
+	 * thread's store connection) goes before the thread's own */
+	while (w->conns != NULL)
+		conn_free(w->conns, 1);
 	return NULL;
 }
 
