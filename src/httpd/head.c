@@ -111,7 +111,8 @@ ieq(const char *s, size_t n, const char *lit)
 	return lit[n] == '\0';
 }
 
-/* Fills h's error and returns HEAD_ERROR. why must outlive h. */
+/* Fills h's error and returns HEAD_ERROR. why is a string constant or
+ * h->why_buf. */
 static int
 refuse(struct head *h, int status, int framing, const char *why)
 {

@@ -247,6 +247,8 @@ struct bad {
 	"a header field name is not a token (white space before the colon?)"
 #define CL_NAN "the Content-Length is not a number of bytes"
 #define CL_TWO "the request has more than one Content-Length"
+#define V505 "only HTTP/1.0 and HTTP/1.1 are spoken here"
+#define CTL_XA "the X-A header holds a control byte"
 
 static const struct bad bads[] = {
     /* lines end in CRLF only */
@@ -284,14 +286,10 @@ static const struct bad bads[] = {
     {B("GET /x HTTP/2\r\n\r\n"), 400, 0, VERSION, 0},
     {B("GET /x HTTP/1.a\r\n\r\n"), 400, 0, VERSION, 0},
     {B("GET /x HTTPS/1.1\r\n\r\n"), 400, 0, VERSION, 0},
-    {B("GET /x HTTP/2.0\r\n\r\n"), 505, 0,
-     "only HTTP/1.0 and HTTP/1.1 are spoken here", 0},
-    {B("GET /x HTTP/0.9\r\n\r\n"), 505, 0,
-     "only HTTP/1.0 and HTTP/1.1 are spoken here", 0},
-    {B("GET /x HTTP/1.2\r\n\r\n"), 505, 0,
-     "only HTTP/1.0 and HTTP/1.1 are spoken here", 0},
-    {B("GET /x HTTP/3.1\r\n\r\n"), 505, 0,
-     "only HTTP/1.0 and HTTP/1.1 are spoken here", 0},
+    {B("GET /x HTTP/2.0\r\n\r\n"), 505, 0, V505, 0},
+    {B("GET /x HTTP/0.9\r\n\r\n"), 505, 0, V505, 0},
+    {B("GET /x HTTP/1.2\r\n\r\n"), 505, 0, V505, 0},
+    {B("GET /x HTTP/3.1\r\n\r\n"), 505, 0, V505, 0},
     /* field names: a token glued to the colon */
     {B("POST /x HTTP/1.1\r\nContent-Length : 5\r\n\r\n"), 400, 1, NAME, 1},
     {B("POST /x HTTP/1.1\r\nContent-Length\t: 5\r\n\r\n"), 400, 1, NAME, 1},
@@ -311,18 +309,13 @@ static const struct bad bads[] = {
     {B("POST /x HTTP/1.1\r\nContent-Length:\r\n 5\r\n\r\n"), 400, 1, CL_NAN, 1},
     {B("POST /x HTTP/1.1\r\nX-A:\r\n 5\r\n\r\n"), 400, 1, FOLD, 1},
     /* control bytes in values */
-    {B("GET /x HTTP/1.1\r\nX-A: a\0b\r\n\r\n"), 400, 0,
-     "the X-A header holds a control byte", 1},
+    {B("GET /x HTTP/1.1\r\nX-A: a\0b\r\n\r\n"), 400, 0, CTL_XA, 1},
     {B("GET /x HTTP/1.1\r\nUser-Agent: \0\r\n\r\n"), 400, 0,
      "the User-Agent header holds a control byte", 1},
-    {B("GET /x HTTP/1.1\r\nX-A: a\x7f\r\n\r\n"), 400, 0,
-     "the X-A header holds a control byte", 1},
-    {B("GET /x HTTP/1.1\r\nX-A: a\x01\r\n\r\n"), 400, 0,
-     "the X-A header holds a control byte", 1},
-    {B("GET /x HTTP/1.1\r\nX-A: a\x1b[0m\r\n\r\n"), 400, 0,
-     "the X-A header holds a control byte", 1},
-    {B("GET /x HTTP/1.1\r\nX-A: \x0b\r\n\r\n"), 400, 0,
-     "the X-A header holds a control byte", 1},
+    {B("GET /x HTTP/1.1\r\nX-A: a\x7f\r\n\r\n"), 400, 0, CTL_XA, 1},
+    {B("GET /x HTTP/1.1\r\nX-A: a\x01\r\n\r\n"), 400, 0, CTL_XA, 1},
+    {B("GET /x HTTP/1.1\r\nX-A: a\x1b[0m\r\n\r\n"), 400, 0, CTL_XA, 1},
+    {B("GET /x HTTP/1.1\r\nX-A: \x0b\r\n\r\n"), 400, 0, CTL_XA, 1},
     /* RFC 9112 §6.3: one Content-Length, digits only */
     {B("POST /x HTTP/1.1\r\nContent-Length: abc\r\n\r\n"), 400, 1, CL_NAN, 1},
     {B("POST /x HTTP/1.1\r\nContent-Length: +5\r\n\r\n"), 400, 1, CL_NAN, 1},
