@@ -506,12 +506,15 @@ body_end(struct httpd_conn *c)
 	const struct httpd_config *cfg = &c->w->s->cfg;
 
 	c->state = C_WAIT;
-	event_del(c->rev);
-	evtimer_del(c->timer);
 	c->in_call = 1;
 	cfg->ops->end(c->ctx);
 	c->in_call = 0;
-	(void)answer(c);
+	/* answered at once, the connection's events stay as they are (no
+	 * system call); else it reads nothing and has no deadline */
+	if (!answer(c)) {
+		event_del(c->rev);
+		evtimer_del(c->timer);
+	}
 }
 
 /* A whole head is in c->in (rc: head_parse's). */
@@ -767,6 +770,8 @@ conn_write(evutil_socket_t fd, short what, void *arg)
 			c->body_off += (size_t)n;
 		}
 	}
+	/* the socket is full: wait for room, reading nothing meanwhile */
+	event_del(c->rev);
 	event_add(c->wev, NULL);
 	timer_in(c, c->w->s->cfg.write_timeout_ms);
 }
@@ -780,8 +785,6 @@ write_start(struct httpd_conn *c)
 	int rc;
 
 	c->state = C_WRITE;
-	event_del(c->rev);
-	evtimer_del(c->timer);
 	if (r->read != NULL && !c->is_head && r->size > STREAM_BLOCK &&
 	    !c->sndbuf_set) {
 		int sz = STREAM_SNDBUF;
