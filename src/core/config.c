@@ -289,6 +289,7 @@ relay_url(struct cfg_route *r, const char *url, char *why, size_t whylen)
 {
 	const char *auth, *end, *at, *host, *hend, *colon;
 	char hbuf[256], name[256];
+	struct in6_addr a6;
 	size_t hlen;
 
 	if (strncasecmp(url, "smtp://", 7) == 0)
@@ -344,26 +345,21 @@ relay_url(struct cfg_route *r, const char *url, char *why, size_t whylen)
 			return whyf(why, whylen, "the relay host is too long");
 		memcpy(hbuf, host + 1, hlen);
 		hbuf[hlen] = '\0';
-		{
-			struct in6_addr a6;
-
-			if (inet_pton(AF_INET6, hbuf, &a6) != 1)
-				return whyf(
-				    why, whylen,
-				    "bad relay host '[%s]': not an IPv6 "
-				    "address",
-				    hbuf);
-		}
+		if (inet_pton(AF_INET6, hbuf, &a6) != 1)
+			return whyf(
+			    why, whylen,
+			    "bad relay host '[%s]': not an IPv6 address", hbuf);
 		r->host = strdup(hbuf);
 	} else {
 		colon = memchr(host, ':', (size_t)(end - host));
 		hlen = (size_t)((colon != NULL ? colon : end) - host);
 		if (colon != NULL &&
 		    memchr(colon + 1, ':', (size_t)(end - colon - 1)) != NULL)
+			/* not echoed: "smtp://user:pa:ss" puts a password
+			 * here */
 			return whyf(why, whylen,
-			            "bad relay host '%.*s': an IPv6 address "
-			            "goes in brackets ([::1])",
-			            (int)(end - host), host);
+			            "the relay host has more than one ':' (an "
+			            "IPv6 address goes in brackets: [::1])");
 		if (hlen == 0)
 			return whyf(why, whylen,
 			            "the relay URL has an empty host");

@@ -590,6 +590,7 @@ test_routes_refused(void **state)
 	    {"route x.net relay smtp://h:", "bad relay port ''"},
 	    {"route x.net relay smtp://h:2x", "the relay port is not a number"},
 	    {"route x.net relay smtp://u:secret", "not a number"},
+	    {"route x.net relay smtp://u:secret:x", "more than one ':'"},
 	    {"route x.net relay smtp://h/path",
 	     "the relay URL takes no path after the host and port"},
 	    {"route x.net relay smtp://::1:25",
