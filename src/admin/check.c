@@ -3,7 +3,9 @@
  * configuration (config_load + config_finish); this adds that state_dir
  * is usable without creating it: the directory, or when it is missing its
  * nearest existing parent (mkdir -p would start there), must take a new
- * file (one is written and removed at once). -v prints every directive.
+ * file (one is written and removed at once). It prints the route table
+ * as config.c understood it (passwords as ***), one row a line, and warns
+ * of a row an earlier one hides. -v prints every directive.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,12 +75,43 @@ state_dir_usable(const char *dir, char *at, size_t atlen, int *missing)
 	}
 }
 
+/* A warning on stderr for each route an earlier one hides (first match
+ * wins, so it is never used). */
+static void
+warn_shadowed(const struct config *cfg)
+{
+	const char *file = cfg->file != NULL ? cfg->file : "(defaults)";
+	size_t i;
+	long j;
+
+	for (i = 0; i < cfg->nroutes; i++) {
+		const struct cfg_route *r = &cfg->routes[i], *by;
+
+		if ((j = config_route_shadowed(cfg, i)) == -1)
+			continue;
+		by = &cfg->routes[j];
+		if (i < cfg->nroutes_file)
+			fprintf(stderr,
+			        "pigeon: warning: %s:%d: route %s can never "
+			        "match: route %s on line %d comes first\n",
+			        file, r->line, r->pattern, by->pattern,
+			        by->line);
+		else
+			fprintf(stderr,
+			        "pigeon: warning: %s:%d: default_route can "
+			        "never match: route %s on line %d comes first "
+			        "(default_route is the last route)\n",
+			        file, r->line, by->pattern, by->line);
+	}
+}
+
 int
 admin_check(struct admin *a)
 {
 	struct json_object *o;
 	char at[PATH_MAX];
 	int missing;
+	size_t i;
 
 	if (state_dir_usable(a->cfg.state_dir, at, sizeof(at), &missing) == -1)
 		return admin_err(ADMIN_FAIL,
@@ -95,17 +128,30 @@ admin_check(struct admin *a)
 		        "records and leaves them out (set hostname in the "
 		        "config)\n",
 		        a->cfg.hostname);
+	warn_shadowed(&a->cfg);
 	if (a->json) {
+		struct json_object *routes = json_object_new_array();
+
+		for (i = 0; i < a->cfg.nroutes; i++)
+			json_object_array_add(
+			    routes,
+			    json_object_new_string(a->cfg.routes[i].text));
 		o = json_object_new_object();
 		json_object_object_add(o, "ok", json_object_new_boolean(1));
 		json_object_object_add(
 		    o, "state_dir", json_object_new_string(a->cfg.state_dir));
 		json_object_object_add(o, "db_path",
 		                       json_object_new_string(a->cfg.db_path));
+		json_object_object_add(o, "routes", routes);
 		admin_json_print(o);
-	} else
-		printf("config ok: state_dir %s%s, store %s, http %s:%d\n",
-		       a->cfg.state_dir, missing ? " (will be created)" : "",
-		       a->cfg.db_path, a->cfg.http_listen, a->cfg.http_port);
+		return ADMIN_OK;
+	}
+	printf("config ok: state_dir %s%s, store %s, http %s:%d\n",
+	       a->cfg.state_dir, missing ? " (will be created)" : "",
+	       a->cfg.db_path, a->cfg.http_listen, a->cfg.http_port);
+	/* -v has printed them with every directive */
+	for (i = 0; !admin_opt(a, "-v") && i < a->cfg.nroutes; i++)
+		printf("route %s%s\n", a->cfg.routes[i].text,
+		       a->cfg.routes[i].line == 0 ? CONFIG_DEFAULT_MARK : "");
 	return ADMIN_OK;
 }

@@ -66,3 +66,44 @@ dname_alabels(const char *in, size_t len, char *out, size_t outlen)
 	idn2_free(ace);
 	return DNAME_OK;
 }
+
+int
+dname_ldh_ok(const char *s, size_t maxlen, int min_labels)
+{
+	size_t len = strlen(s), n = 0;
+	int labels = 0;
+	const char *p;
+
+	if (len == 0 || len > maxlen)
+		return 0;
+	for (p = s;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (n == 0 || n > 63 || p[-1] == '-')
+				return 0;
+			labels++;
+			n = 0;
+			if (*p == '\0')
+				break;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return 0;
+		if (n == 0 && *p == '-')
+			return 0;
+		n++;
+	}
+	return labels >= min_labels;
+}
+
+int
+dname_operator(const char *in, char *out, size_t outlen, int min_labels)
+{
+	size_t len = strlen(in);
+
+	/* the absolute form "example.com." */
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (dname_alabels(in, len, out, outlen) != DNAME_OK)
+		return -1;
+	return dname_ldh_ok(out, 253, min_labels) ? 0 : -1;
+}

@@ -1,9 +1,9 @@
 /*
  * dname: the one rule for internationalized domain names (IDNA 2008),
  * shared by the address parser (mail/addr.c) and the names of zones and
- * sending domains (tenant/rules.c). It converts; it does not judge LDH
- * syntax, label counts or trailing dots: each caller has its own words
- * for those.
+ * sending domains (tenant/rules.c), and the route patterns of the config
+ * (core/config.c). It converts, and says whether a converted name is LDH;
+ * trailing dots and the words of a refusal are each caller's.
  */
 #ifndef PIGEON_MAIL_DNAME_H
 #define PIGEON_MAIL_DNAME_H
@@ -26,5 +26,19 @@ enum dname_status {
  * Returns DNAME_OK or another enum dname_status.
  */
 int dname_alabels(const char *in, size_t len, char *out, size_t outlen);
+
+/*
+ * 1 when s is a name of LDH labels (RFC 1035 §2.3.1, RFC 5890): letters,
+ * digits and hyphens, 1-63 of them a label, no hyphen at either end, at
+ * least min_labels labels and at most maxlen octets in all; else 0.
+ */
+int dname_ldh_ok(const char *s, size_t maxlen, int min_labels);
+
+/*
+ * A domain name as an operator writes it (any case, U-labels or A-labels,
+ * one trailing dot allowed) into out: lowercase A-labels, no trailing dot.
+ * 0, or -1 when it is not a name of at least min_labels LDH labels.
+ */
+int dname_operator(const char *in, char *out, size_t outlen, int min_labels);
 
 #endif

@@ -108,53 +108,16 @@ tenant_secret_hash(const char *secret, size_t len, char out[65])
 	hash_sha256_hex(secret, len, out);
 }
 
-/* RFC 1035 §2.3.1 / RFC 5890: LDH labels of 1-63 chars, no hyphen at
- * either end; the whole ≤ maxlen chars. */
-static int
-ldh_name_ok(const char *s, size_t maxlen, int min_labels)
-{
-	size_t len = strlen(s), n = 0;
-	int labels = 0;
-	const char *p;
-
-	if (len == 0 || len > maxlen)
-		return 0;
-	for (p = s;; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (n == 0 || n > 63 || p[-1] == '-')
-				return 0;
-			labels++;
-			n = 0;
-			if (*p == '\0')
-				break;
-			continue;
-		}
-		if (!isalnum((unsigned char)*p) && *p != '-')
-			return 0;
-		if (n == 0 && *p == '-')
-			return 0;
-		n++;
-	}
-	return labels >= min_labels;
-}
-
 int
 tenant_domain_name(const char *in, char *out, size_t outlen)
 {
-	size_t len = strlen(in);
-
-	/* an operator may paste the absolute form "example.com." */
-	if (len > 0 && in[len - 1] == '.')
-		len--;
-	if (dname_alabels(in, len, out, outlen) != DNAME_OK)
-		return -1;
-	return ldh_name_ok(out, 253, 2) ? 0 : -1;
+	return dname_operator(in, out, outlen, 2);
 }
 
 int
 tenant_selector_ok(const char *s)
 {
-	return ldh_name_ok(s, 63, 1);
+	return dname_ldh_ok(s, 63, 1);
 }
 
 int

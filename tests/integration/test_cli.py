@@ -213,6 +213,151 @@ def test_check_good_and_bad(offline, tmp_path):
     assert_fails(run("check", "-c", str(bad)), 1, "bad.conf:1")
 
 
+# -- check: the route table (SPEC §6.3) ---------------------------------------
+def route_conf(s, tmp_path, *lines):
+    """s's config plus lines, in a file of its own; its path."""
+    path = tmp_path / "routes.conf"
+    with open(s.conf_path) as f:
+        path.write_text(f.read() + "".join(l + "\n" for l in lines))
+    return path
+
+
+def test_check_prints_the_route_table(offline, tmp_path):
+    """Each row as pigeon understood it, defaults written out, the
+    password never shown; --json lists the same rows."""
+    s = offline
+    conf = route_conf(
+        s, tmp_path,
+        "route *.test      capture",
+        "route example.net relay "
+        "smtps://us%40er:pa%3Ass%40word@smarthost.example:465 tls=verify",
+        "route Bücher.Example mx",
+        "route relay.example relay smtp://u:pw@127.0.0.1:2525 tls=require",
+        "route *           mx tls=opportunistic",
+        "dns_servers 127.0.0.1:5353",
+        "mx_port 2525",
+        "smtp_timeout_rcpt 500ms")
+    p = run("check", "-c", str(conf), cwd=s.dir)
+    assert p.returncode == 0, p.err
+    assert p.err == "", p.err
+    routes = [l for l in p.out.splitlines() if l.startswith("route ")]
+    assert routes == [
+        "route *.test capture",
+        "route example.net relay smtps://us%40er:***@smarthost.example:465"
+        " tls=verify",
+        "route xn--bcher-kva.example mx tls=opportunistic",
+        "route relay.example relay smtp://u:***@127.0.0.1:2525 tls=require",
+        "route * mx tls=opportunistic",
+    ], p.out
+    assert "word" not in p.out and "pa%3Ass" not in p.out
+    j = json.loads(run("check", "-c", str(conf), "--json", cwd=s.dir).out)
+    assert j["ok"] is True
+    assert j["routes"] == [r[len("route "):] for r in routes]
+    # -v prints every directive, the routes last, still redacted
+    v = run("check", "-c", str(conf), "-v", cwd=s.dir)
+    assert v.returncode == 0, v.err
+    assert "smtp_timeout_rcpt 500ms\n" in v.out
+    assert "mx_port 2525\n" in v.out
+    assert v.out.count("route * mx tls=opportunistic\n") == 1, v.out
+    assert "word" not in v.out
+
+
+def test_check_default_route_table(offline, tmp_path):
+    """No route: the table is `* capture`; default_route KIND is the last
+    row wherever it is written."""
+    s = offline
+    p = run("check", "-c", s.conf_path, cwd=s.dir)
+    assert p.returncode == 0, p.err
+    assert p.out.splitlines()[1:] == ["route * capture    # the default"]
+    conf = route_conf(s, tmp_path, "default_route mx tls=require",
+                      "route *.test capture")
+    p = run("check", "-c", str(conf), cwd=s.dir)
+    assert p.returncode == 0, p.err
+    assert p.out.splitlines()[1:] == ["route *.test capture",
+                                      "route * mx tls=require"], p.out
+    p = run("check", "--dev", cwd=str(tmp_path))
+    assert p.returncode == 0, p.err
+    assert p.out.splitlines()[1:] == ["route * capture    # the default"]
+
+
+def test_check_warns_of_hidden_routes(offline, tmp_path):
+    """First match wins: a row after `*`, or inside an earlier
+    *.domain, can never match; check says so and still exits 0."""
+    s = offline
+    conf = route_conf(s, tmp_path, "route *.example.net mx",
+                      "route a.example.net capture", "route * mx",
+                      "route late.example capture", "default_route capture")
+    n = len(open(s.conf_path).read().splitlines())
+    p = run("check", "-c", str(conf), cwd=s.dir)
+    assert p.returncode == 0, p.err
+    assert p.err.splitlines() == [
+        "pigeon: warning: %s:%d: route a.example.net can never match: "
+        "route *.example.net on line %d comes first" % (conf, n + 2, n + 1),
+        "pigeon: warning: %s:%d: route late.example can never match: "
+        "route * on line %d comes first" % (conf, n + 4, n + 3),
+        "pigeon: warning: %s:%d: default_route can never match: route * "
+        "on line %d comes first (default_route is the last route)"
+        % (conf, n + 5, n + 3),
+    ], p.err
+
+
+@pytest.mark.parametrize("line,words", [
+    ("route * smtp", "route *: unknown kind 'smtp' (use capture, mx or "
+                     "relay)"),
+    ("route *", "route *: missing the kind"),
+    ("route exa_mple.net mx", "route exa_mple.net: bad pattern (an exact "
+                              "domain, *.domain or *)"),
+    ("route a.*.example mx", "bad pattern"),
+    ("route x.net relay ftp://h", "route x.net: the relay URL must start "
+                                  "smtp:// or smtps://"),
+    ("route x.net relay", "relay needs a URL"),
+    ("route x.net relay smtp://:25", "the relay URL has an empty host"),
+    ("route x.net relay smtp://h:99999", "bad relay port '99999' (1 to "
+                                         "65535)"),
+    ("route x.net relay smtp://h/x", "takes no path"),
+    ("route x.net relay smtp://u:secret@h tls=none",
+     "route x.net: relay credentials over plaintext: use tls=require or "
+     "verify, or smtps://"),
+    ("default_route relay smtp://u:secret@h tls=none",
+     "default_route: relay credentials over plaintext"),
+    ("route x.net relay smtps://h tls=opportunistic",
+     "smtps:// is TLS from the first byte"),
+    ("route x.net relay smtp://u:se@cret@h", "as %40"),
+    ("route x.net relay smtp://u:secret%zz@h", "bad percent-encoding"),
+    ("route x.net mx tls=maybe", "route x.net: unknown tls= value 'maybe' "
+                                 "(use none, opportunistic, require or "
+                                 "verify)"),
+    ("route x.net mx tls=none extra", "route x.net: unexpected argument "
+                                      "'extra'"),
+    ("route x.net capture tls=none", "unexpected argument 'tls=none'"),
+])
+def test_check_refuses_bad_routes(offline, tmp_path, line, words):
+    """Exit 1, one line naming FILE:LINE and what is wrong, no password."""
+    s = offline
+    conf = route_conf(s, tmp_path, line)
+    n = len(open(str(conf)).read().splitlines())
+    err = assert_fails(run("check", "-c", str(conf), cwd=s.dir), 1,
+                       "%s:%d: " % (conf, n), words)
+    assert "secret" not in err, err
+
+
+@pytest.mark.parametrize("line,words", [
+    ("dns_servers ns.example", "dns_servers 'ns.example': want an IP "
+                               "address"),
+    ("mx_port 0", "mx_port '0': out of range (1 to 65535)"),
+    ("helo_name bad_name", "helo_name 'bad_name'"),
+    ("tls_ca_file /nonexistent/ca.pem", "tls_ca_file /nonexistent/ca.pem: "
+                                        "no such file"),
+    ("smtp_timeout_data 0", "smtp_timeout_data '0': out of range"),
+    ("max_connections_per_destination 0", "out of range"),
+])
+def test_check_refuses_bad_delivery_directives(offline, tmp_path, line,
+                                               words):
+    s = offline
+    conf = route_conf(s, tmp_path, line)
+    assert_fails(run("check", "-c", str(conf), cwd=s.dir), 1, str(conf),
+                 words)
+
 # -- --json shapes ------------------------------------------------------------
 def test_json_shapes(offline):
     s = offline
