@@ -240,6 +240,66 @@ deliver_line(struct sched_job *j, char *line, size_t len)
 	config_clear(&cfg);
 }
 
+/*
+ * What an outcome carries for its event (SPEC §6.5): the recipient, when
+ * the answer came, the route, and the reply's codes — none when the
+ * answer was not a reply, even if an earlier attempt's are still there.
+ */
+static void
+test_finish_event_fields(void **state)
+{
+	struct sched_job *j =
+	    sched_job_new(1, "<f@example.com>", NULL, clock_now_ms(), 2);
+	struct deliver_report *rep = NULL;
+	struct store_outcome *o;
+	struct config cfg;
+	int64_t t0 = clock_now_ms();
+	FILE *f = tmpfile();
+	int saved = dup(2);
+
+	assert_non_null(j);
+	assert_int_equal(sched_job_add(j, 11, "bounce@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 12, "down@example.net", 0), 0);
+	j->rcpts[0].cls = ROUTE_RESP;
+	j->rcpts[0].code = 550;
+	snprintf(j->rcpts[0].enhanced, sizeof(j->rcpts[0].enhanced), "5.1.1");
+	snprintf(j->rcpts[0].reply, sizeof(j->rcpts[0].reply),
+	         "550 5.1.1 no such user");
+	/* a connection failure after an earlier attempt's 451 */
+	j->rcpts[1].cls = ROUTE_CONN;
+	j->rcpts[1].code = 451;
+	snprintf(j->rcpts[1].enhanced, sizeof(j->rcpts[1].enhanced), "4.3.0");
+	snprintf(j->rcpts[1].reply, sizeof(j->rcpts[1].reply),
+	         "connection refused");
+	test_cfg(&cfg);
+	fflush(stderr);
+	assert_int_not_equal(dup2(fileno(f), 2), -1);
+	deliver_finish(j, "capture", &cfg, &rep);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	fclose(f);
+	assert_non_null(rep);
+	assert_int_equal(rep->n, 2);
+	o = &rep->outcomes[0];
+	assert_int_equal(o->state, RCPT_BOUNCED);
+	assert_string_equal(o->address, "bounce@example.net");
+	assert_int_equal(o->code, 550);
+	assert_string_equal(o->enhanced, "5.1.1");
+	assert_string_equal(o->route, "capture");
+	assert_string_equal(o->reply, "550 5.1.1 no such user");
+	assert_true(o->answered >= t0 && o->answered <= clock_now_ms());
+	o = &rep->outcomes[1];
+	assert_int_equal(o->state, RCPT_DEFERRED);
+	assert_string_equal(o->address, "down@example.net");
+	assert_int_equal(o->code, 0);
+	assert_string_equal(o->enhanced, "");
+	assert_string_equal(o->reply, "connection refused");
+	deliver_report_free(rep);
+	sched_job_free(j);
+	config_clear(&cfg);
+}
+
 /* A quoted local part, a Message-ID and a reply with spaces and quotes
  * stay one field each: the line has one status= and one dsn=. */
 static void
@@ -437,6 +497,7 @@ main(void)
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_classify),
 	    cmocka_unit_test(test_log_line_fields),
+	    cmocka_unit_test(test_finish_event_fields),
 	    cmocka_unit_test_setup_teardown(test_capture_outcomes, engine_setup,
 	                                    engine_teardown),
 	    cmocka_unit_test_setup_teardown(test_capture_fail_expires,
