@@ -293,8 +293,9 @@ void msg_info_clear(struct msg_info *m);
 int store_event_insert(struct store *s, const struct store_event *e);
 /*
  * Adds sp, or meets the entry already there for its (account, email,
- * scope): an entry that has expired is replaced by sp; a live one keeps
- * its id, reason and note and takes the later of the two expiries
+ * scope): an entry that has expired takes sp's reason, note, created
+ * and expiry (its id stays); a live one keeps its id, reason and note
+ * and takes the later of the two expiries
  * (never beats any date), and the reason too when both are automatic
  * (hard_bounce, soft_bounce) and sp's expiry wins. A read_only entry is
  * never changed. 0 or -1.

@@ -17,10 +17,10 @@
 #include <json-c/json.h>
 
 #include "../../src/queue/event.h"
+#include "seed.h"
 
-#define ACC "a0000000000000000000000000000001"
-#define ZONE "z0000000000000000000000000000001"
-#define DOM "d0000000000000000000000000000001"
+#define ACC SEED_ACC
+#define DOM "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1" /* seed.h's example.com */
 #define CREATED 1790000000000LL /* the message's acceptance, unix ms */
 #define DAY (24LL * 60 * 60 * 1000)
 
@@ -39,23 +39,14 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct account a = {
-	    .id = ACC, .name = "acme", .entitled = 1, .sending_enabled = 1};
-	struct zone z = {.id = ZONE, .account_id = ACC, .name = "example.com"};
-	struct domain d = {.id = DOM,
-	                   .zone_id = ZONE,
-	                   .account_id = ACC,
-	                   .name = "example.com",
-	                   .enabled = 1};
 	char err[256], path[128];
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/pigeon-event-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(path, sizeof(path), "%s/pigeon.db", f->dir);
+	if (seed_sender(path, NULL, err, sizeof(err)) == -1)
+		fail_msg("%s", err);
 	assert_non_null(f->s = store_open(path, err, sizeof(err)));
-	assert_int_equal(store_account_create(f->s, &a), 0);
-	assert_int_equal(store_zone_create(f->s, &z), 0);
-	assert_int_equal(store_domain_create(f->s, &d), 0);
 	buf_init(&f->scratch, EVENT_PAYLOAD_MAX);
 	f->m.account_id = ACC;
 	f->m.domain_id = DOM;

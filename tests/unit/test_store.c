@@ -1111,158 +1111,103 @@ test_events(void **state)
 	event_list_free(v, n);
 }
 
-/* An entry of the dev account for email, in scope domain (NULL: the
- * account), with its expiry. */
-static int
-supp_put(struct store *s, const char *id, const char *email,
-         enum supp_reason reason, const char *domain, int64_t created,
-         int64_t expires)
-{
-	struct suppression sp = {.email = (char *)email,
-	                         .reason = reason,
-	                         .scope_value = (char *)domain,
-	                         .created = created,
-	                         .expires_at = expires,
-	                         .read_only = reason == SUPP_POLICY};
-	int rc;
-
-	snprintf(sp.id, sizeof(sp.id), "%s", id);
-	snprintf(sp.account_id, sizeof(sp.account_id), "%s", ACC);
-	if ((rc = store_begin(s)) == 0 &&
-	    (rc = store_suppression_upsert(s, &sp)) == 0)
-		return store_commit(s);
-	store_rollback(s);
-	return rc;
-}
-
-/* The entry for email at now, from a send of domain: its id, reason and
- * expiry; 0, STORE_NOT_FOUND. */
-static int
-supp_get(struct store *s, const char *email, const char *domain, int64_t now,
-         char id[ID_LEN + 1], enum supp_reason *reason, int64_t *expires)
-{
-	struct suppression sp;
-	int rc = store_suppression_find(s, ACC, email, domain, now, &sp);
-
-	if (rc == 0) {
-		snprintf(id, ID_LEN + 1, "%s", sp.id);
-		*reason = sp.reason;
-		*expires = sp.expires_at;
-		assert_string_equal(sp.email, email);
-		assert_string_equal(sp.account_id, ACC);
-	}
-	suppression_clear(&sp);
-	return rc;
-}
-
 #define D "example.com"
 
 /*
- * Suppressions: the upsert of SPEC §6.4 (one entry per account, email
- * and scope; a live entry keeps the later expiry, and its reason unless
- * both are automatic and the new one outlasts it; an expired one is
- * replaced; a policy entry never changes), the lookup of a send (the
- * account's scope, or the sending domain's; expired ones do not count)
- * and the purge of expired entries.
+ * Suppressions, as steps: a write of an entry (SPEC §6.4's upsert: one
+ * entry per account, email and scope; a live entry keeps the later
+ * expiry, and its reason unless both are automatic and the new one
+ * outlasts it; an expired one is replaced; a policy entry never
+ * changes), or the lookup of a send at a time from a sending domain
+ * (the account's scope, or that domain's; expired entries do not
+ * count), with the entry it must find; then the purge.
  */
 static void
 test_suppressions(void **state)
 {
 	struct fixture *f = *state;
-	char id[ID_LEN + 1];
-	enum supp_reason why;
-	int64_t exp;
+	enum { PUT, GET };
+	static const struct {
+		int op;
+		const char
+		    *id; /* PUT: the new id; GET: the one found, NULL none */
+		const char *email;
+		enum supp_reason reason; /* GET: the reason found */
+		const char *domain;      /* scope (PUT) or the sending domain */
+		int64_t at;              /* PUT: created; GET: now */
+		int64_t expires;         /* 0 never */
+	} t[] = {
+	    /* soft, then a longer hard: one entry, hard, the later expiry */
+	    {PUT, "s1", "x@example.net", SUPP_SOFT_BOUNCE, D, 100, 1100},
+	    {PUT, "s2", "x@example.net", SUPP_HARD_BOUNCE, D, 200, 2000},
+	    {GET, "s1", "x@example.net", SUPP_HARD_BOUNCE, D, 300, 2000},
+	    /* a shorter one changes nothing */
+	    {PUT, "s3", "x@example.net", SUPP_SOFT_BOUNCE, D, 300, 1300},
+	    {GET, "s1", "x@example.net", SUPP_HARD_BOUNCE, D, 300, 2000},
+	    /* a domain's entry: for sends of that domain only */
+	    {GET, NULL, "x@example.net", 0, "other.example", 300, 0},
+	    {GET, NULL, "x@example.net", 0, NULL, 300, 0},
+	    /* a local part is as given */
+	    {GET, NULL, "X@example.net", 0, D, 300, 0},
+	    /* expired: it suppresses nothing, and a new one replaces it */
+	    {GET, NULL, "x@example.net", 0, D, 2000, 0},
+	    {PUT, "s4", "x@example.net", SUPP_SOFT_BOUNCE, D, 2500, 3500},
+	    {GET, "s1", "x@example.net", SUPP_SOFT_BOUNCE, D, 2600, 3500},
+	    /* a manual entry keeps its reason; never (0) beats any date */
+	    {PUT, "m1", "y@example.net", SUPP_MANUAL, D, 100, 500},
+	    {PUT, "m2", "y@example.net", SUPP_HARD_BOUNCE, D, 200, 9000},
+	    {GET, "m1", "y@example.net", SUPP_MANUAL, D, 300, 9000},
+	    {PUT, "m3", "y@example.net", SUPP_COMPLAINT, D, 300, 0},
+	    {PUT, "m4", "y@example.net", SUPP_HARD_BOUNCE, D, 400, 9999},
+	    {GET, "m1", "y@example.net", SUPP_MANUAL, D, 99999, 0},
+	    /* a policy entry of the account's scope: read-only, and found
+	     * for every sending domain, before a domain's own entry */
+	    {PUT, "p1", "z@example.net", SUPP_POLICY, NULL, 100, 500},
+	    {PUT, "p2", "z@example.net", SUPP_HARD_BOUNCE, NULL, 200, 9000},
+	    {GET, "p1", "z@example.net", SUPP_POLICY, "any.example", 300, 500},
+	    {PUT, "p3", "z@example.net", SUPP_HARD_BOUNCE, D, 200, 9000},
+	    {GET, "p1", "z@example.net", SUPP_POLICY, D, 300, 500},
+	    {GET, "p3", "z@example.net", SUPP_HARD_BOUNCE, D, 600, 9000},
+	};
+	struct suppression sp;
+	int rc;
 
 	seed(f->s);
 	assert_string_equal(supp_reason_name(SUPP_HARD_BOUNCE), "hard_bounce");
 	assert_string_equal(supp_reason_name(SUPP_POLICY), "policy");
-	/* soft (expires 1100), then hard (2000): one entry, hard, 2000 */
-	assert_int_equal(supp_put(f->s, "s1", "x@example.net", SUPP_SOFT_BOUNCE,
-	                          D, 100, 1100),
-	                 0);
-	assert_int_equal(supp_put(f->s, "s2", "x@example.net", SUPP_HARD_BOUNCE,
-	                          D, 200, 2000),
-	                 0);
-	assert_int_equal(
-	    supp_get(f->s, "x@example.net", D, 300, id, &why, &exp), 0);
-	assert_string_equal(id, "s1");
-	assert_int_equal(why, SUPP_HARD_BOUNCE);
-	assert_int_equal(exp, 2000);
-	/* a shorter one changes nothing */
-	assert_int_equal(supp_put(f->s, "s3", "x@example.net", SUPP_SOFT_BOUNCE,
-	                          D, 300, 1300),
-	                 0);
-	assert_int_equal(
-	    supp_get(f->s, "x@example.net", D, 300, id, &why, &exp), 0);
-	assert_int_equal(why, SUPP_HARD_BOUNCE);
-	assert_int_equal(exp, 2000);
-	assert_int_equal(count(f->path, "SELECT count(*) FROM suppressions"),
-	                 1);
-	/* scope: the domain's entry suppresses sends of that domain only */
-	assert_int_equal(supp_get(f->s, "x@example.net", "other.example", 300,
-	                          id, &why, &exp),
-	                 STORE_NOT_FOUND);
-	assert_int_equal(
-	    supp_get(f->s, "x@example.net", NULL, 300, id, &why, &exp),
-	    STORE_NOT_FOUND);
-	assert_int_equal(
-	    supp_get(f->s, "X@example.net", D, 300, id, &why, &exp),
-	    STORE_NOT_FOUND); /* a local part is as given */
-	/* expired: it suppresses nothing, and a new one replaces it */
-	assert_int_equal(
-	    supp_get(f->s, "x@example.net", D, 2000, id, &why, &exp),
-	    STORE_NOT_FOUND);
-	assert_int_equal(supp_put(f->s, "s4", "x@example.net", SUPP_SOFT_BOUNCE,
-	                          D, 2500, 3500),
-	                 0);
-	assert_int_equal(
-	    supp_get(f->s, "x@example.net", D, 2600, id, &why, &exp), 0);
-	assert_int_equal(why, SUPP_SOFT_BOUNCE);
-	assert_int_equal(exp, 3500);
-
-	/* a manual entry keeps its reason; never (0) beats any date */
-	assert_int_equal(
-	    supp_put(f->s, "m1", "y@example.net", SUPP_MANUAL, D, 100, 500), 0);
-	assert_int_equal(supp_put(f->s, "m2", "y@example.net", SUPP_HARD_BOUNCE,
-	                          D, 200, 9000),
-	                 0);
-	assert_int_equal(
-	    supp_get(f->s, "y@example.net", D, 300, id, &why, &exp), 0);
-	assert_string_equal(id, "m1");
-	assert_int_equal(why, SUPP_MANUAL);
-	assert_int_equal(exp, 9000);
-	assert_int_equal(
-	    supp_put(f->s, "m3", "y@example.net", SUPP_COMPLAINT, D, 300, 0),
-	    0);
-	assert_int_equal(supp_put(f->s, "m4", "y@example.net", SUPP_HARD_BOUNCE,
-	                          D, 400, 9999),
-	                 0);
-	assert_int_equal(
-	    supp_get(f->s, "y@example.net", D, 99999, id, &why, &exp), 0);
-	assert_int_equal(why, SUPP_MANUAL);
-	assert_int_equal(exp, 0);
-	/* a policy entry is read-only */
-	assert_int_equal(
-	    supp_put(f->s, "p1", "z@example.net", SUPP_POLICY, NULL, 100, 500),
-	    0);
-	assert_int_equal(supp_put(f->s, "p2", "z@example.net", SUPP_HARD_BOUNCE,
-	                          NULL, 200, 9000),
-	                 0);
-	assert_int_equal(
-	    supp_get(f->s, "z@example.net", "any.example", 300, id, &why, &exp),
-	    0); /* the account's scope covers every domain */
-	assert_int_equal(why, SUPP_POLICY);
-	assert_int_equal(exp, 500);
-	/* the account scope is found before a domain's */
-	assert_int_equal(supp_put(f->s, "p3", "z@example.net", SUPP_HARD_BOUNCE,
-	                          D, 200, 9000),
-	                 0);
-	assert_int_equal(
-	    supp_get(f->s, "z@example.net", D, 300, id, &why, &exp), 0);
-	assert_string_equal(id, "p1");
-	assert_int_equal(
-	    supp_get(f->s, "z@example.net", D, 600, id, &why, &exp), 0);
-	assert_string_equal(id, "p3");
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		memset(&sp, 0, sizeof(sp));
+		if (t[i].op == PUT) {
+			snprintf(sp.id, sizeof(sp.id), "%s", t[i].id);
+			snprintf(sp.account_id, sizeof(sp.account_id), ACC);
+			sp.email = (char *)t[i].email;
+			sp.reason = t[i].reason;
+			sp.scope_value = (char *)t[i].domain;
+			sp.created = t[i].at;
+			sp.expires_at = t[i].expires;
+			sp.read_only = t[i].reason == SUPP_POLICY;
+			assert_int_equal(store_begin(f->s), 0);
+			assert_int_equal(store_suppression_upsert(f->s, &sp),
+			                 0);
+			assert_int_equal(store_commit(f->s), 0);
+			continue;
+		}
+		rc = store_suppression_find(f->s, ACC, t[i].email, t[i].domain,
+		                            t[i].at, &sp);
+		if (t[i].id == NULL) {
+			if (rc != STORE_NOT_FOUND)
+				fail_msg("step %zu: found %s", i, sp.id);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("step %zu: %d", i, rc);
+		assert_string_equal(sp.id, t[i].id);
+		assert_string_equal(sp.account_id, ACC);
+		assert_string_equal(sp.email, t[i].email);
+		assert_int_equal(sp.reason, t[i].reason);
+		assert_int_equal(sp.expires_at, t[i].expires);
+		suppression_clear(&sp);
+	}
 	assert_int_equal(count(f->path, "SELECT count(*) FROM suppressions"),
 	                 4);
 
