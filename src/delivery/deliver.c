@@ -149,6 +149,17 @@ deliver_finish(struct sched_job *j, const char *route, const struct config *cfg,
 			o->last_attempt = j->started_ms;
 			o->next_attempt = s == RCPT_DEFERRED ? due : 0;
 			o->reply = r->reply[0] ? strdup(r->reply) : NULL;
+			/* for the event: only a reply has a code (one left
+			 * from an earlier attempt is not this answer's) */
+			snprintf(o->address, sizeof(o->address), "%s",
+			         r->address);
+			o->answered = now;
+			if (r->cls == ROUTE_RESP) {
+				o->code = r->code;
+				snprintf(o->enhanced, sizeof(o->enhanced), "%s",
+				         r->enhanced);
+			}
+			snprintf(o->route, sizeof(o->route), "%s", route);
 		}
 		if (s != RCPT_DEFERRED) {
 			free(r->address);

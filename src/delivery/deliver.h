@@ -50,8 +50,9 @@ enum rcpt_state deliver_classify(const struct sched_rcpt *r, int64_t age_ms,
  * and logs each one and keeps in j only the deferred ones, which share
  * one next attempt: the earliest of their backoffs, never after the
  * message's expiry (SPEC §6.3). Returns that time (wall clock ms), or
- * 0 when none is left. *rep: the outcomes, NULL when memory is short
- * (logged).
+ * 0 when none is left. *rep: the outcomes, with what their events
+ * need (the address, when the answer came, the route, the reply's
+ * codes), NULL when memory is short (logged).
  */
 int64_t deliver_finish(struct sched_job *j, const char *route,
                        const struct config *cfg, struct deliver_report **rep);

@@ -20,9 +20,16 @@
  * deadline passes, whichever comes first. So every callback runs on the
  * writer thread.
  *
+ * An outcome batch writes, with each recipient's new state, its event
+ * and automatic suppression (event.c), in the same savepoint: a failure
+ * in any of them fails the batch, which is then held and retried like a
+ * failed commit — an outcome is never committed without its event, nor
+ * dropped for want of one.
+ *
  * Between batches the writer runs the periodic tasks of task_rows[]
- * (the Idempotency-Key purge, the message purge of message_retention),
- * each a bounded transaction so sends never wait long behind it.
+ * (the Idempotency-Key purge, the message purge of message_retention,
+ * the purge of expired suppressions), each a bounded transaction so
+ * sends never wait long behind it.
  *
  * A message sent without preview loses its body in the transaction that
  * makes its last recipient final: nothing can read it and nothing will
@@ -37,6 +44,7 @@
 #include "../core/config.h"
 #include "../core/log.h"
 #include "../core/loop.h"
+#include "event.h"
 #include "queue.h"
 
 #define DEFAULT_BATCH 512
@@ -54,7 +62,9 @@ enum op_status {
 /* A kind of writer operation. */
 struct op_row {
 	const char *name; /* in log lines */
-	/* Inside the operation's own savepoint: 0, or -1 refused. */
+	/* Inside the operation's own savepoint: 0; -1 refused (this one
+	 * fails alone); -2 the batch must fail (and its ordered
+	 * operations be retried). */
 	int (*apply)(struct queue *, struct op *);
 	/* After the commit; releases what op holds (not op itself). An
 	 * ordered op that failed is held and retried instead: its done()
@@ -87,6 +97,11 @@ struct task_row {
 	/* One bounded step; the ms until the next (0: as soon as the
 	 * operations waiting meanwhile are committed). */
 	int64_t (*run)(struct queue *, const struct task_row *);
+	/* for purge_run: deletes at most limit rows older than before_ms;
+	 * rows go once keep_ms old; what goes, for the log line */
+	int (*purge)(struct store *, int64_t before_ms, int limit);
+	int64_t keep_ms;
+	const char *what;
 };
 
 /* A send waiting for first-attempt outcomes (writer thread only). */
@@ -101,7 +116,7 @@ struct waiter {
 	struct waiter *prev, *next; /* by deadline */
 };
 
-#define NTASKS 2
+#define NTASKS 3
 
 struct queue {
 	const struct config *cfg;
@@ -126,8 +141,8 @@ struct queue {
 	int64_t retry_at;        /* monotonic ms */
 	int64_t retry_delay;     /* ms, doubles while the store stays down */
 	int64_t task_at[NTASKS]; /* monotonic ms: next run of each task */
-	size_t purged;           /* records deleted by the current purge */
-	size_t msgs_purged;      /* messages deleted by the current purge */
+	size_t purged[NTASKS];   /* rows deleted by each task's current purge */
+	struct buf event;        /* an event's payload while it is written */
 };
 
 #define RETRY_MIN_MS 100
@@ -153,8 +168,12 @@ static const struct op_row op_rows[] = {
 };
 
 static const struct task_row task_rows[NTASKS] = {
-    {"idempotency purge", PURGE_EVERY_MS, purge_run},
+    {"idempotency purge", PURGE_EVERY_MS, purge_run, store_idem_purge,
+     STORE_IDEM_TTL_MS, "idempotency keys older than 24 h"},
     {"message purge", MSG_PURGE_EVERY_MS, msg_purge_run},
+    /* an expired entry suppresses nothing (SPEC §8.1) */
+    {"suppression purge", PURGE_EVERY_MS, purge_run, store_suppression_purge, 0,
+     "expired suppressions"},
 };
 
 /* The writer's loop closure: the op joins the batch being gathered
@@ -389,18 +408,33 @@ message_done(struct queue *q, struct op *op, enum op_status status)
 	waiter_add(q, w);
 }
 
+/*
+ * Each outcome with its event and suppression (event.c), all or none: a
+ * failure fails the batch (-2), which is retried, so no outcome is lost
+ * for its event. A message that is gone (dropped meanwhile) has no row
+ * to update and gets no event.
+ */
 static int
 outcomes_apply(struct queue *q, struct op *op)
 {
-	int final = 1;
+	struct msg_info mi;
+	int final = 1, found;
 
+	if ((found = store_message_info(q->st, op->msg_id, &mi)) == -1)
+		return -2;
 	for (size_t k = 0; k < op->n; k++) {
-		if (store_outcome_apply(q->st, &op->outcomes[k]) != 0)
-			return -1;
-		if (op->outcomes[k].state == RCPT_QUEUED ||
-		    op->outcomes[k].state == RCPT_DEFERRED)
+		const struct store_outcome *o = &op->outcomes[k];
+
+		if (store_outcome_apply(q->st, o) != 0 ||
+		    (found == 0 &&
+		     event_record(q->st, &mi, o, &q->event) != 0)) {
+			msg_info_clear(&mi);
+			return -2;
+		}
+		if (o->state == RCPT_QUEUED || o->state == RCPT_DEFERRED)
 			final = 0;
 	}
+	msg_info_clear(&mi);
 	/* The message's other recipients, in other jobs, may still be
 	 * pending: the store checks them all. */
 	if (final)
@@ -418,8 +452,7 @@ outcomes_done(struct queue *q, struct op *op, enum op_status status)
 		log_warnx("queue: outcomes of msg %lld not stored; "
 		          "they will be retried after a restart",
 		          (long long)op->msg_id);
-	/* OP_REFUSED: retrying cannot help; the recipients keep their
-	 * stored state and are tried again after a restart. */
+	/* never OP_REFUSED: outcomes_apply fails the batch instead */
 	outcomes_free(op->outcomes, op->n);
 	op->outcomes = NULL;
 }
@@ -428,21 +461,21 @@ outcomes_done(struct queue *q, struct op *op, enum op_status status)
  * Runs one operation inside the batch's transaction, in a savepoint of
  * its own, so that an operation the store refuses (a constraint, a
  * vanished domain) fails alone. 0 done; -1 this operation failed; -2 the
- * transaction itself is broken.
+ * transaction itself is broken, or the operation wants the batch failed.
  */
 static int
 writer_op(struct queue *q, struct op *op)
 {
-	int ok;
+	int rc;
 
 	if (store_op_begin(q->st) == -1)
 		return -2;
-	if (!(ok = op->row->apply(q, op) == 0))
+	if ((rc = op->row->apply(q, op)) == -1)
 		log_warnx("queue: %s refused by the store: %s", op->row->name,
 		          store_error(q->st));
-	if (store_op_end(q->st, ok) == -1)
+	if (store_op_end(q->st, rc == 0) == -1)
 		return -2;
-	return ok ? 0 : -1;
+	return rc;
 }
 
 /* Holds an ordered operation behind the ones waiting for the store. */
@@ -547,35 +580,34 @@ retry_run(struct queue *q, int exiting)
 }
 
 /*
- * Deletes one batch of expired Idempotency-Key records; a full batch
- * leaves the purge due, so the next one follows once the sends waiting
- * meanwhile are committed.
+ * One batch of a purge task (t->purge: Idempotency-Key records older
+ * than 24 h, expired suppressions); a full batch leaves the purge due,
+ * so the next one follows once the sends waiting meanwhile are
+ * committed. One line at the end of a purge that deleted something.
  */
 static int64_t
 purge_run(struct queue *q, const struct task_row *t)
 {
+	size_t *purged = &q->purged[t - task_rows];
 	int n = -1;
 
 	if (store_begin(q->st) == 0) {
-		n = store_idem_purge(q->st, clock_now_ms() - STORE_IDEM_TTL_MS,
-		                     PURGE_BATCH);
+		n = t->purge(q->st, clock_now_ms() - t->keep_ms, PURGE_BATCH);
 		if (n < 0 || store_commit(q->st) != 0)
 			n = -1;
 	}
 	if (n < 0) {
-		log_warnx("queue: purging expired idempotency keys failed, "
-		          "retrying in a minute: %s",
-		          store_error(q->st));
+		log_warnx("queue: purging %s failed, retrying in a minute: %s",
+		          t->what, store_error(q->st));
 		store_rollback(q->st);
 		return PURGE_RETRY_MS;
 	}
-	q->purged += (size_t)n;
+	*purged += (size_t)n;
 	if (n == PURGE_BATCH)
 		return 0;
-	if (q->purged > 0)
-		log_info("queue: purged %zu idempotency keys older than 24 h",
-		         q->purged);
-	q->purged = 0;
+	if (*purged > 0)
+		log_info("queue: purged %zu %s", *purged, t->what);
+	*purged = 0;
 	return t->every_ms;
 }
 
@@ -597,7 +629,8 @@ store_size_str(struct queue *q, char *out, size_t outlen)
 
 /*
  * message_retention: deletes one batch of the messages past it whose
- * recipients are all final, with their recipients (store_message_purge);
+ * recipients are all final, with their recipients and events
+ * (store_message_purge);
  * a full batch leaves the purge due, like the Idempotency-Key purge. One
  * line when a purge deleted something. SQLite puts the freed pages on
  * its free list and reuses them: the file stops growing, it does not
@@ -607,6 +640,7 @@ static int64_t
 msg_purge_run(struct queue *q, const struct task_row *t)
 {
 	int64_t before = clock_now_ms() - q->cfg->message_retention * 1000;
+	size_t *purged = &q->purged[t - task_rows];
 	char keep[32], size[560];
 	int n = -1;
 
@@ -623,14 +657,14 @@ msg_purge_run(struct queue *q, const struct task_row *t)
 		store_rollback(q->st);
 		return PURGE_RETRY_MS;
 	}
-	q->msgs_purged += (size_t)n;
+	*purged += (size_t)n;
 	if (n == MSG_PURGE_BATCH)
 		return 0;
-	if (q->msgs_purged > 0)
+	if (*purged > 0)
 		log_info("queue: purged %zu message%s older than %s; %s",
-		         q->msgs_purged, q->msgs_purged == 1 ? "" : "s", keep,
+		         *purged, *purged == 1 ? "" : "s", keep,
 		         store_size_str(q, size, sizeof(size)));
-	q->msgs_purged = 0;
+	*purged = 0;
 	return t->every_ms;
 }
 
@@ -711,6 +745,7 @@ queue_new(const struct config *cfg, const struct queue_hooks *hooks, char *err,
 	}
 	q->cfg = cfg;
 	q->hooks = *hooks;
+	buf_init(&q->event, EVENT_PAYLOAD_MAX);
 	q->batch_max =
 	    cfg->commit_batch > 0 ? (size_t)cfg->commit_batch : DEFAULT_BATCH;
 	if ((q->batch = calloc(q->batch_max, sizeof(*q->batch))) == NULL ||
@@ -779,6 +814,7 @@ queue_stop(struct queue *q)
 		q->hooks.done(q->hooks.arg);
 	store_close(q->st);
 	loop_free(q->loop);
+	buf_clear(&q->event);
 	free(q->batch);
 	free(q);
 }

@@ -48,6 +48,15 @@ struct store_ops {
 	int (*size)(struct store *, int64_t *, int64_t *);
 	int (*message_reader_open)(struct store *, const char *, const char *,
 	                           struct store_reader **, uint64_t *);
+	int (*message_info)(struct store *, int64_t, struct msg_info *);
+	int (*event_insert)(struct store *, const struct store_event *);
+	int (*events_list)(struct store *, const char *, int64_t, int,
+	                   const struct event_filter *, struct store_event **,
+	                   size_t *);
+	int (*suppression_upsert)(struct store *, const struct suppression *);
+	int (*suppression_find)(struct store *, const char *, const char *,
+	                        const char *, int64_t, struct suppression *);
+	int (*suppression_purge)(struct store *, int64_t, int);
 };
 
 /* Every backend's connection starts with this. */

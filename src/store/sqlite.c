@@ -119,6 +119,49 @@ static const char *const migrations[] = {
     "  ON recipients (message_id, state);"
     "DROP INDEX IF EXISTS recipients_message;"
     "CREATE INDEX IF NOT EXISTS idempotency_msg ON idempotency (msg_id);",
+    /* 6: suppressions (SPEC §6.4, §8.1) and the events outbox (§6.5).
+     * A suppression is unique per (account, email, scope); the account
+     * scope has no value, hence coalesce() in the key. Pages go by
+     * (account, id); the expiry purge walks the entries that expire.
+     * An event's id is the cursor: AUTOINCREMENT, so it is never given
+     * again even once the newest rows are purged. event_id is 128
+     * random bits, unique without an index: one on random keys dirties
+     * a page of its own per insert. Events go with their message (by
+     * msg_id); no foreign keys, so the hot path checks no parent rows.
+     * IF NOT EXISTS as in 5. */
+    "CREATE TABLE IF NOT EXISTS suppressions ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  email TEXT NOT NULL,"
+    "  reason TEXT NOT NULL CHECK (reason IN ('manual', 'hard_bounce',"
+    "    'soft_bounce', 'complaint', 'policy')),"
+    "  scope_type TEXT NOT NULL CHECK (scope_type IN ('account',"
+    "    'sending_domain')),"
+    "  scope_value TEXT,"
+    "  note TEXT,"
+    "  created INTEGER NOT NULL,"
+    "  expires_at INTEGER,"
+    "  read_only INTEGER NOT NULL DEFAULT 0,"
+    "  CHECK ((scope_type = 'account') = (scope_value IS NULL)));"
+    "CREATE UNIQUE INDEX IF NOT EXISTS suppressions_key ON suppressions"
+    "  (account_id, email, scope_type, coalesce(scope_value, ''));"
+    "CREATE INDEX IF NOT EXISTS suppressions_page"
+    "  ON suppressions (account_id, id);"
+    "CREATE INDEX IF NOT EXISTS suppressions_expiry"
+    "  ON suppressions (expires_at) WHERE expires_at IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  event_id TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL,"
+    "  msg_id INTEGER NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  rcpt_id INTEGER NOT NULL,"
+    "  recipient TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_page ON events (account_id, id);"
+    "CREATE INDEX IF NOT EXISTS events_msg ON events (msg_id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -165,6 +208,13 @@ enum st {
 	ST_MSG_BODY_DROP,
 	ST_SIZE,
 	ST_RAW_REF,
+	ST_MSG_INFO,
+	ST_EVENT_INSERT,
+	ST_EVENTS_LIST,
+	ST_MSG_DEL_EVENTS,
+	ST_SUPP_UPSERT,
+	ST_SUPP_FIND,
+	ST_SUPP_PURGE,
 	ST_COUNT
 };
 
@@ -179,6 +229,12 @@ enum st {
 #define TOKEN_COLS                                                             \
 	"id, account_id, name, hash, perms, expires, revoked, global_email, "  \
 	"created"
+#define EVENT_COLS                                                             \
+	"event_id, account_id, msg_id, message_id, rcpt_id, recipient, type, " \
+	"created, payload"
+#define SUPP_COLS                                                              \
+	"id, account_id, email, reason, scope_value, note, created, "          \
+	"expires_at, read_only"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -276,6 +332,55 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RAW_REF] = "SELECT id, length(raw), preview FROM messages "
                    "WHERE account_id = ?1 AND message_id = ?2 "
                    "ORDER BY id DESC LIMIT 1",
+    [ST_MSG_INFO] = "SELECT m.account_id, m.message_id, m.mail_from, "
+                    "m.subject, d.name, m.created FROM messages m "
+                    "LEFT JOIN domains d ON d.id = m.domain_id "
+                    "WHERE m.id = ?1",
+    [ST_EVENT_INSERT] = "INSERT INTO events (" EVENT_COLS ") "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* A Message-ID may be reused: the events of every message with it. */
+    [ST_EVENTS_LIST] = "SELECT id, " EVENT_COLS " FROM events "
+                       "WHERE account_id = ?1 AND id > ?2 "
+                       "AND (?3 IS NULL OR type = ?3) "
+                       "AND (?4 IS NULL OR msg_id IN (SELECT id FROM "
+                       "messages WHERE account_id = ?1 AND message_id = ?4)) "
+                       "AND created >= ?5 ORDER BY id LIMIT ?6",
+    [ST_MSG_DEL_EVENTS] = "DELETE FROM events WHERE msg_id = ?1",
+    /* store.h says what meeting an entry does. An entry that has expired
+     * (expires_at before the new one's created) is replaced; a live one
+     * keeps its reason unless both are automatic and the new expiry
+     * wins; NULL, never, beats any date. */
+    [ST_SUPP_UPSERT] =
+        "INSERT INTO suppressions (id, account_id, email, reason, "
+        "scope_type, scope_value, note, created, expires_at, read_only) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "ON CONFLICT (account_id, email, scope_type, "
+        "coalesce(scope_value, '')) DO UPDATE SET "
+        "reason = CASE WHEN expires_at <= excluded.created "
+        "  THEN excluded.reason "
+        "  WHEN reason IN ('hard_bounce', 'soft_bounce') "
+        "  AND excluded.reason IN ('hard_bounce', 'soft_bounce') "
+        "  AND expires_at IS NOT NULL AND (excluded.expires_at IS NULL "
+        "  OR excluded.expires_at > expires_at) THEN excluded.reason "
+        "  ELSE reason END, "
+        "note = CASE WHEN expires_at <= excluded.created "
+        "  THEN excluded.note ELSE note END, "
+        "created = CASE WHEN expires_at <= excluded.created "
+        "  THEN excluded.created ELSE created END, "
+        "expires_at = CASE WHEN expires_at <= excluded.created "
+        "  THEN excluded.expires_at "
+        "  WHEN expires_at IS NULL OR excluded.expires_at IS NULL "
+        "  THEN NULL ELSE max(expires_at, excluded.expires_at) END "
+        "WHERE read_only = 0",
+    /* 'account' sorts before 'sending_domain': the wider entry first */
+    [ST_SUPP_FIND] = "SELECT " SUPP_COLS " FROM suppressions "
+                     "WHERE account_id = ?1 AND email = ?2 "
+                     "AND (scope_type = 'account' OR scope_value = ?3) "
+                     "AND (expires_at IS NULL OR expires_at > ?4) "
+                     "ORDER BY scope_type LIMIT 1",
+    [ST_SUPP_PURGE] = "DELETE FROM suppressions WHERE rowid IN ("
+                      "SELECT rowid FROM suppressions WHERE expires_at < ?1 "
+                      "LIMIT ?2)",
 };
 
 struct sqlite_store {
@@ -1257,15 +1362,15 @@ sq_idem_purge(struct store *s, int64_t before_ms, int limit)
 
 /*
  * Deletes at most limit messages created before before_ms whose
- * recipients are all final, oldest first, with their recipients and
- * the Idempotency-Key records naming them, inside the caller's
+ * recipients are all final, oldest first, with their recipients, their
+ * events and the Idempotency-Key records naming them, inside the caller's
  * transaction: the number of messages deleted, or -1.
  */
 static int
 sq_message_purge(struct store *s, int64_t before_ms, int limit)
 {
-	static const enum st del[] = {ST_MSG_DEL_IDEM, ST_MSG_DEL_RCPTS,
-	                              ST_MSG_DEL};
+	static const enum st del[] = {ST_MSG_DEL_IDEM, ST_MSG_DEL_EVENTS,
+	                              ST_MSG_DEL_RCPTS, ST_MSG_DEL};
 	sqlite3_stmt *st;
 	int64_t *ids = NULL;
 	int n = 0, rc = SQLITE_DONE;
@@ -1480,6 +1585,193 @@ fail:
 	return -1;
 }
 
+static int
+sq_message_info(struct store *s, int64_t msg_id, struct msg_info *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_MSG_INFO);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, msg_id);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			set_err(s, "message info");
+		done(st);
+		return rc == SQLITE_DONE ? STORE_NOT_FOUND : -1;
+	}
+	out->id = msg_id;
+	col_id(st, 0, out->account_id);
+	out->message_id = col_dup(st, 1);
+	out->mail_from = col_dup(st, 2);
+	out->subject = col_dup(st, 3);
+	out->domain = col_dup(st, 4);
+	out->created = sqlite3_column_int64(st, 5);
+	done(st);
+	/* NOT NULL columns: NULL here is a failed copy */
+	if (out->message_id == NULL || out->mail_from == NULL) {
+		snprintf(s->err, sizeof(s->err), "message info: out of memory");
+		msg_info_clear(out);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sq_event_insert(struct store *s, const struct store_event *e)
+{
+	sqlite3_stmt *st = stmt(s, ST_EVENT_INSERT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, e->event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, e->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, e->msg_id);
+	sqlite3_bind_text(st, 4, e->message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, e->rcpt_id);
+	sqlite3_bind_text(st, 6, e->recipient, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, e->type, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, e->created);
+	sqlite3_bind_text(st, 9, e->payload, -1, SQLITE_STATIC);
+	return run(s, st, "event insert") == 0 ? 0 : -1;
+}
+
+static void
+read_event(sqlite3_stmt *st, void *out)
+{
+	struct store_event *e = out;
+
+	memset(e, 0, sizeof(*e));
+	e->id = sqlite3_column_int64(st, 0);
+	col_id(st, 1, e->event_id);
+	col_id(st, 2, e->account_id);
+	e->msg_id = sqlite3_column_int64(st, 3);
+	e->message_id = col_dup(st, 4);
+	e->rcpt_id = sqlite3_column_int64(st, 5);
+	e->recipient = col_dup(st, 6);
+	e->type = col_dup(st, 7);
+	e->created = sqlite3_column_int64(st, 8);
+	e->payload = col_dup(st, 9);
+}
+
+static void
+clear_event(void *p)
+{
+	event_clear(p);
+}
+
+static int
+sq_events_list(struct store *s, const char *account_id, int64_t after_id,
+               int limit, const struct event_filter *f,
+               struct store_event **out, size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_EVENTS_LIST);
+	char buf[1024];
+	void *v;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, after_id);
+	bind_opt(st, 3, f->type);
+	if (f->message_id != NULL)
+		sqlite3_bind_text(st, 4,
+		                  msgid_norm(f->message_id, buf, sizeof(buf)),
+		                  -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, f->since);
+	sqlite3_bind_int(st, 6, limit);
+	rc = get_list(s, st, "event list", sizeof(**out), read_event,
+	              clear_event, &v, n);
+	*out = v;
+	return rc;
+}
+
+static int
+sq_suppression_upsert(struct store *s, const struct suppression *sp)
+{
+	sqlite3_stmt *st = stmt(s, ST_SUPP_UPSERT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, sp->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sp->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sp->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, supp_reason_name(sp->reason), -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_text(
+	    st, 5, sp->scope_value != NULL ? "sending_domain" : "account", -1,
+	    SQLITE_STATIC);
+	bind_opt(st, 6, sp->scope_value);
+	bind_opt(st, 7, sp->note);
+	sqlite3_bind_int64(st, 8,
+	                   sp->created != 0 ? sp->created : clock_now_ms());
+	if (sp->expires_at != 0)
+		sqlite3_bind_int64(st, 9, sp->expires_at);
+	else
+		sqlite3_bind_null(st, 9);
+	sqlite3_bind_int(st, 10, sp->read_only);
+	return run(s, st, "suppression") == 0 ? 0 : -1;
+}
+
+/* The stored name of a reason back to its enum; unknown ones read as
+ * manual (the CHECK constraint admits none). */
+static enum supp_reason
+supp_reason_of(const unsigned char *t)
+{
+	for (int r = SUPP_MANUAL; t != NULL && r <= SUPP_POLICY; r++)
+		if (strcmp((const char *)t, supp_reason_name(r)) == 0)
+			return (enum supp_reason)r;
+	return SUPP_MANUAL;
+}
+
+static void
+read_suppression(sqlite3_stmt *st, void *out)
+{
+	struct suppression *sp = out;
+
+	memset(sp, 0, sizeof(*sp));
+	col_id(st, 0, sp->id);
+	col_id(st, 1, sp->account_id);
+	sp->email = col_dup(st, 2);
+	sp->reason = supp_reason_of(sqlite3_column_text(st, 3));
+	sp->scope_value = col_dup(st, 4);
+	sp->note = col_dup(st, 5);
+	sp->created = sqlite3_column_int64(st, 6);
+	sp->expires_at = sqlite3_column_int64(st, 7); /* NULL reads 0 */
+	sp->read_only = sqlite3_column_int(st, 8);
+}
+
+static int
+sq_suppression_find(struct store *s, const char *account_id, const char *email,
+                    const char *domain_name, int64_t now,
+                    struct suppression *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_SUPP_FIND);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+	bind_opt(st, 3, domain_name);
+	sqlite3_bind_int64(st, 4, now);
+	return get_one(s, st, "suppression find", read_suppression, out);
+}
+
+static int
+sq_suppression_purge(struct store *s, int64_t before_ms, int limit)
+{
+	sqlite3_stmt *st;
+
+	if ((st = stmt(s, ST_SUPP_PURGE)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before_ms);
+	sqlite3_bind_int(st, 2, limit);
+	if (run(s, st, "suppression purge") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db);
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1513,4 +1805,10 @@ static const struct store_ops sqlite_ops = {
     .message_body_drop = sq_message_body_drop,
     .size = sq_size,
     .message_reader_open = sq_message_reader_open,
+    .message_info = sq_message_info,
+    .event_insert = sq_event_insert,
+    .events_list = sq_events_list,
+    .suppression_upsert = sq_suppression_upsert,
+    .suppression_find = sq_suppression_find,
+    .suppression_purge = sq_suppression_purge,
 };

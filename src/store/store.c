@@ -23,6 +23,21 @@ rcpt_state_name(enum rcpt_state s)
 	return rcpt_state_names[s];
 }
 
+static const char *const supp_reason_names[] = {
+    [SUPP_MANUAL] = "manual",           [SUPP_HARD_BOUNCE] = "hard_bounce",
+    [SUPP_SOFT_BOUNCE] = "soft_bounce", [SUPP_COMPLAINT] = "complaint",
+    [SUPP_POLICY] = "policy",
+};
+
+const char *
+supp_reason_name(enum supp_reason r)
+{
+	if ((unsigned)r >=
+	    sizeof(supp_reason_names) / sizeof(*supp_reason_names))
+		return "unknown";
+	return supp_reason_names[r];
+}
+
 /*
  * Only SQLite for now; a "postgres://" path will pick the PostgreSQL
  * table once it exists.
@@ -352,4 +367,96 @@ store_reader_close(struct store_reader *r)
 {
 	if (r != NULL)
 		r->close(r);
+}
+
+int
+store_message_info(struct store *s, int64_t msg_id, struct msg_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->message_info(s, msg_id, out);
+}
+
+void
+msg_info_clear(struct msg_info *m)
+{
+	if (m == NULL)
+		return;
+	free(m->message_id);
+	free(m->mail_from);
+	free(m->subject);
+	free(m->domain);
+	memset(m, 0, sizeof(*m));
+}
+
+int
+store_event_insert(struct store *s, const struct store_event *e)
+{
+	return s->ops->event_insert(s, e);
+}
+
+int
+store_events_list(struct store *s, const char *account_id, int64_t after_id,
+                  int limit, const struct event_filter *f,
+                  struct store_event **out, size_t *n)
+{
+	static const struct event_filter any;
+
+	*out = NULL;
+	*n = 0;
+	return s->ops->events_list(s, account_id, after_id, limit,
+	                           f != NULL ? f : &any, out, n);
+}
+
+void
+event_clear(struct store_event *e)
+{
+	if (e == NULL)
+		return;
+	/* read back, the strings are the event's own */
+	free((char *)e->message_id);
+	free((char *)e->recipient);
+	free((char *)e->type);
+	free((char *)e->payload);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+event_list_free(struct store_event *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		event_clear(&v[i]);
+	free(v);
+}
+
+int
+store_suppression_upsert(struct store *s, const struct suppression *sp)
+{
+	return s->ops->suppression_upsert(s, sp);
+}
+
+int
+store_suppression_find(struct store *s, const char *account_id,
+                       const char *email, const char *domain_name, int64_t now,
+                       struct suppression *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->suppression_find(s, account_id, email, domain_name, now,
+	                                out);
+}
+
+void
+suppression_clear(struct suppression *sp)
+{
+	if (sp == NULL)
+		return;
+	free(sp->email);
+	free(sp->scope_value);
+	free(sp->note);
+	memset(sp, 0, sizeof(*sp));
+}
+
+int
+store_suppression_purge(struct store *s, int64_t before_ms, int limit)
+{
+	return s->ops->suppression_purge(s, before_ms, limit);
 }

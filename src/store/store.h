@@ -1,7 +1,8 @@
 /*
- * store: where pigeon keeps accounts, domains, tokens, messages and one row
- * per recipient. This header speaks in domain terms; a backend (sqlite.c
- * now, PostgreSQL later) fills a struct store_ops. No SQL above this line.
+ * store: where pigeon keeps accounts, domains, tokens, messages, one row
+ * per recipient, the events of their state changes and the suppressions.
+ * This header speaks in domain terms; a backend (sqlite.c now, PostgreSQL
+ * later) fills a struct store_ops. No SQL above this line.
  *
  * A struct store is one connection: use it from one thread at a time. The
  * queue writer owns one, each reading thread opens its own, the admin CLI
@@ -112,14 +113,22 @@ struct store_msg {
 	const char *idem_endpoint;
 };
 
-/* One recipient's new state after a delivery attempt. */
+#define STORE_ADDR_MAX 256 /* an envelope address, NUL included */
+
+/* One recipient's new state after a delivery attempt, and what its
+ * event (SPEC §6.5) says of the answer. */
 struct store_outcome {
 	int64_t rcpt_id;
 	enum rcpt_state state;
 	int attempts;
-	int64_t last_attempt; /* unix ms */
-	int64_t next_attempt; /* unix ms, 0 when final */
-	const char *reply;    /* last SMTP reply text, may be NULL */
+	int64_t last_attempt;         /* unix ms */
+	int64_t next_attempt;         /* unix ms, 0 when final */
+	const char *reply;            /* last SMTP reply text, may be NULL */
+	char address[STORE_ADDR_MAX]; /* the recipient, envelope form */
+	int64_t answered;             /* unix ms: when the answer came */
+	int code;                     /* SMTP reply code, 0 without one */
+	char enhanced[16];            /* "5.1.1", "" without one */
+	char route[16];               /* the route that answered */
 };
 
 /* A recipient row with its message's facts, for the scheduler. */
@@ -146,6 +155,73 @@ struct msg_status {
 	int64_t created; /* unix ms */
 	struct rcpt_status *rcpts;
 	size_t nrcpts;
+};
+
+/* What an event names of its message (SPEC §6.5). Strings malloc'd:
+ * msg_info_clear. */
+struct msg_info {
+	int64_t id; /* messages row id */
+	char account_id[ID_LEN + 1];
+	char *message_id; /* "<ID@domain>" */
+	char *mail_from;
+	char *subject;   /* NULL when none */
+	char *domain;    /* its sending domain's name, NULL when gone */
+	int64_t created; /* unix ms */
+};
+
+/*
+ * SPEC §6.5: one recipient state change, a row of the events outbox.
+ * Written with the state change, in its transaction, once: payload is
+ * the JSON served and POSTed as is. Strings are borrowed when written;
+ * read back by store_events_list they are malloc'd (event_list_free).
+ */
+struct store_event {
+	int64_t id; /* the cursor: increasing in commit order, never reused */
+	char event_id[ID_LEN + 1]; /* payload.eventId, Pigeon-Event-Id */
+	char account_id[ID_LEN + 1];
+	int64_t msg_id, rcpt_id; /* messages and recipients row ids */
+	const char *message_id;  /* "<ID@domain>" */
+	const char *recipient;
+	const char *type; /* "cf.email.sending.message.delivered", ... */
+	int64_t created;  /* unix ms */
+	const char *payload;
+};
+
+/* store_events_list's filters; NULL or 0 = any. */
+struct event_filter {
+	const char *type;
+	const char *message_id; /* "<…>" or bare, as SPEC §8.3 */
+	int64_t since;          /* unix ms: created at or after */
+};
+
+/* SPEC §8.1 reasons. */
+enum supp_reason {
+	SUPP_MANUAL,
+	SUPP_HARD_BOUNCE,
+	SUPP_SOFT_BOUNCE,
+	SUPP_COMPLAINT,
+	SUPP_POLICY, /* read_only */
+};
+
+const char *supp_reason_name(enum supp_reason r); /* "hard_bounce", ... */
+
+/*
+ * SPEC §8.1: one suppression entry. The scope is the account (scope_value
+ * NULL) or one of its sending domains (scope_value its name). email has
+ * its domain in lowercase A-labels and its local part as given (the
+ * envelope form of struct mailbox.ascii). Read back, strings are
+ * malloc'd: suppression_clear.
+ */
+struct suppression {
+	char id[ID_LEN + 1];
+	char account_id[ID_LEN + 1];
+	char *email;
+	enum supp_reason reason;
+	char *scope_value;
+	char *note;         /* NULL when none */
+	int64_t created;    /* unix ms */
+	int64_t expires_at; /* unix ms, 0 = never */
+	int read_only;
 };
 
 struct store;
@@ -207,6 +283,49 @@ int store_op_end(struct store *s, int ok);
 int store_message_insert(struct store *s, struct store_msg *m);
 int store_outcome_apply(struct store *s, const struct store_outcome *o);
 
+/*
+ * Events and suppressions, written by the writer inside the outcome's
+ * transaction (queue/event.c). message_info reads the message row id:
+ * 0, STORE_NOT_FOUND (gone), -1. event_insert: 0 or -1.
+ */
+int store_message_info(struct store *s, int64_t msg_id, struct msg_info *out);
+void msg_info_clear(struct msg_info *m);
+int store_event_insert(struct store *s, const struct store_event *e);
+/*
+ * Adds sp, or meets the entry already there for its (account, email,
+ * scope): an entry that has expired takes sp's reason, note, created
+ * and expiry (its id stays); a live one keeps its id, reason and note
+ * and takes the later of the two expiries
+ * (never beats any date), and the reason too when both are automatic
+ * (hard_bounce, soft_bounce) and sp's expiry wins. A read_only entry is
+ * never changed. 0 or -1.
+ */
+int store_suppression_upsert(struct store *s, const struct suppression *sp);
+
+/*
+ * The events of account_id after the cursor after_id (0 = from the
+ * start), oldest first, at most limit, matching f (may be NULL): *out a
+ * malloc'd array of *n. 0 or -1.
+ */
+int store_events_list(struct store *s, const char *account_id, int64_t after_id,
+                      int limit, const struct event_filter *f,
+                      struct store_event **out, size_t *n);
+void event_clear(struct store_event *e); /* one read back */
+void event_list_free(struct store_event *v, size_t n);
+/*
+ * The entry that suppresses email for a send of account_id from the
+ * sending domain domain_name (NULL: the account scope only) at now (unix
+ * ms): one of the account's scope, else one of that domain's, not
+ * expired. 0 found (out filled), STORE_NOT_FOUND, or -1.
+ */
+int store_suppression_find(struct store *s, const char *account_id,
+                           const char *email, const char *domain_name,
+                           int64_t now, struct suppression *out);
+void suppression_clear(struct suppression *sp);
+/* Deletes at most limit entries that expired before before_ms (unix
+ * ms), inside the caller's transaction: the number deleted, or -1. */
+int store_suppression_purge(struct store *s, int64_t before_ms, int limit);
+
 /* Every recipient not in a final state, oldest first. cb returns 0 to go
  * on; the struct is only valid during the call. */
 typedef int store_pending_fn(void *arg, const struct pending_rcpt *r);
@@ -237,7 +356,7 @@ int store_idem_purge(struct store *s, int64_t before_ms, int limit);
 /*
  * message_retention: deletes at most limit messages created before
  * before_ms (unix ms) whose recipients are all final (none queued or
- * deferred), oldest first, with their recipients and the
+ * deferred), oldest first, with their recipients, their events and the
  * Idempotency-Key records naming them, inside the caller's transaction:
  * the number of messages deleted, or -1.
  */

@@ -214,9 +214,10 @@ count_fields(const char *line, const char *key)
 }
 
 /* The delivery line of a job run through deliver_finish, stderr caught
- * in a file. */
+ * in a file; its report in *repp (NULL: freed). */
 static void
-deliver_line(struct sched_job *j, char *line, size_t len)
+deliver_line(struct sched_job *j, char *line, size_t len,
+             struct deliver_report **repp)
 {
 	struct deliver_report *rep = NULL;
 	struct config cfg;
@@ -236,8 +237,61 @@ deliver_line(struct sched_job *j, char *line, size_t len)
 	n = fread(line, 1, len - 1, f);
 	line[n] = '\0';
 	fclose(f);
-	deliver_report_free(rep);
+	if (repp != NULL)
+		*repp = rep;
+	else
+		deliver_report_free(rep);
 	config_clear(&cfg);
+}
+
+/*
+ * What an outcome carries for its event (SPEC §6.5): the recipient, when
+ * the answer came, the route, and the reply's codes — none when the
+ * answer was not a reply, even if an earlier attempt's are still there.
+ */
+static void
+test_finish_event_fields(void **state)
+{
+	struct sched_job *j =
+	    sched_job_new(1, "<f@example.com>", NULL, clock_now_ms(), 2);
+	struct deliver_report *rep = NULL;
+	struct store_outcome *o;
+	int64_t t0 = clock_now_ms();
+	char line[4096];
+
+	assert_non_null(j);
+	assert_int_equal(sched_job_add(j, 11, "bounce@example.net", 0), 0);
+	assert_int_equal(sched_job_add(j, 12, "down@example.net", 0), 0);
+	j->rcpts[0].cls = ROUTE_RESP;
+	j->rcpts[0].code = 550;
+	snprintf(j->rcpts[0].enhanced, sizeof(j->rcpts[0].enhanced), "5.1.1");
+	snprintf(j->rcpts[0].reply, sizeof(j->rcpts[0].reply),
+	         "550 5.1.1 no such user");
+	/* a connection failure after an earlier attempt's 451 */
+	j->rcpts[1].cls = ROUTE_CONN;
+	j->rcpts[1].code = 451;
+	snprintf(j->rcpts[1].enhanced, sizeof(j->rcpts[1].enhanced), "4.3.0");
+	snprintf(j->rcpts[1].reply, sizeof(j->rcpts[1].reply),
+	         "connection refused");
+	deliver_line(j, line, sizeof(line), &rep);
+	assert_non_null(rep);
+	assert_int_equal(rep->n, 2);
+	o = &rep->outcomes[0];
+	assert_int_equal(o->state, RCPT_BOUNCED);
+	assert_string_equal(o->address, "bounce@example.net");
+	assert_int_equal(o->code, 550);
+	assert_string_equal(o->enhanced, "5.1.1");
+	assert_string_equal(o->route, "capture");
+	assert_string_equal(o->reply, "550 5.1.1 no such user");
+	assert_true(o->answered >= t0 && o->answered <= clock_now_ms());
+	o = &rep->outcomes[1];
+	assert_int_equal(o->state, RCPT_DEFERRED);
+	assert_string_equal(o->address, "down@example.net");
+	assert_int_equal(o->code, 0);
+	assert_string_equal(o->enhanced, "");
+	assert_string_equal(o->reply, "connection refused");
+	deliver_report_free(rep);
+	sched_job_free(j);
 }
 
 /* A quoted local part, a Message-ID and a reply with spaces and quotes
@@ -264,7 +318,7 @@ test_log_line_fields(void **state)
 		snprintf(r->reply, sizeof(r->reply),
 		         "250 2.0.0 ok \"status=forged\"\r\nx=y");
 	}
-	deliver_line(j, line, sizeof(line));
+	deliver_line(j, line, sizeof(line), NULL);
 	sched_job_free(j);
 	/* two lines, one per recipient */
 	second = strchr(line, '\n');
@@ -437,6 +491,7 @@ main(void)
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_classify),
 	    cmocka_unit_test(test_log_line_fields),
+	    cmocka_unit_test(test_finish_event_fields),
 	    cmocka_unit_test_setup_teardown(test_capture_outcomes, engine_setup,
 	                                    engine_teardown),
 	    cmocka_unit_test_setup_teardown(test_capture_fail_expires,

@@ -2,9 +2,9 @@
  * test_queue: src/queue/queue.c wired to the delivery engine and the capture
  * route on a store in a temp dir — concurrent sends, a store failure
  * (rc -1, nothing written), the waiter's answers for each capture test
- * address, retries, expiry, a restart with pending recipients, and
+ * address, retries, expiry, a restart with pending recipients,
  * message_retention (the purge task, the body of a message without
- * preview).
+ * preview), and the events and suppressions written with the outcomes.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,6 +24,7 @@
 
 #include "../../src/core/clock.h"
 #include "../../src/core/config.h"
+#include "../../src/queue/event.h"
 #include "../../src/queue/queue.h"
 #include "../../src/admin/wire.h"
 
@@ -506,6 +507,157 @@ test_restart(void **state)
 	assert_int_equal(attempts, 1);
 }
 
+/* The events of message mid, oldest first: their recipients and types
+ * ("delivered", ... after the prefix) in out, "rcpt type" per line. */
+static int
+events_of(struct fixture *f, const char *mid, char *out, size_t len)
+{
+	struct event_filter fl = {.message_id = mid};
+	struct store_event *v;
+	size_t n, off = 0;
+
+	assert_int_equal(store_events_list(f->rd, ACC, 0, 100, &fl, &v, &n), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		assert_true(i == 0 || v[i].id > v[i - 1].id);
+		assert_non_null(strstr(v[i].payload, v[i].event_id));
+		off += (size_t)snprintf(out + off, len - off, "%s %s\n",
+		                        v[i].recipient,
+		                        v[i].type + strlen("cf.email.sending."
+		                                           "message."));
+	}
+	event_list_free(v, n);
+	return (int)n;
+}
+
+/*
+ * SPEC §6.5: one event per attempt's outcome, committed with it — a
+ * deferral each time, then the delivery — and §6.4's suppression for
+ * the bad mailbox, on the sending domain, for 7 days.
+ */
+static void
+test_events(void **state)
+{
+	struct fixture *f = *state;
+	static const char *addrs[] = {"user@example.net", "bounce@example.net",
+	                              "defer@example.net", "supp@example.net"};
+	struct suppression sp;
+	struct sent s;
+	char ev[1024];
+
+	start(f);
+	sent_init(&s, "<ev1@example.com>", addrs, 4);
+	send_sync(f, &s, 3000);
+	assert_int_equal(s.states[1], RCPT_BOUNCED);
+	assert_true(poll_state(f, s.mid, 2, RCPT_DELIVERED, 3000, NULL));
+	assert_int_equal(events_of(f, s.mid, ev, sizeof(ev)), 5);
+	/* one job, one batch per attempt: in the order of the recipients */
+	assert_string_equal(ev, "user@example.net delivered\n"
+	                        "bounce@example.net bounced\n"
+	                        "defer@example.net deferred\n"
+	                        "defer@example.net deferred\n"
+	                        "defer@example.net delivered\n");
+	assert_int_equal(
+	    store_suppression_find(f->rd, ACC, "bounce@example.net",
+	                           "example.com", clock_now_ms(), &sp),
+	    0);
+	assert_int_equal(sp.reason, SUPP_HARD_BOUNCE);
+	assert_true(sp.expires_at - sp.created == EVENT_HARD_BOUNCE_TTL_MS);
+	suppression_clear(&sp);
+	assert_int_equal(store_suppression_find(f->rd, ACC, "defer@example.net",
+	                                        "example.com", clock_now_ms(),
+	                                        &sp),
+	                 STORE_NOT_FOUND);
+}
+
+/* fail…: deferrals until max_queue_age, then failed and a soft_bounce
+ * entry for 24 h. */
+static void
+test_events_failed(void **state)
+{
+	struct fixture *f = *state;
+	static const char *addrs[] = {"fail@example.net"};
+	struct suppression sp;
+	struct sent s;
+	char ev[2048];
+	int attempts = 0, n;
+
+	f->cfg.max_queue_age = 1;
+	start(f);
+	sent_init(&s, "<evf@example.com>", addrs, 1);
+	send_sync(f, &s, 0);
+	assert_true(poll_state(f, s.mid, 0, RCPT_FAILED, 5000, &attempts));
+	n = events_of(f, s.mid, ev, sizeof(ev));
+	assert_int_equal(n, attempts);
+	assert_non_null(strstr(ev, "fail@example.net deferred\n"));
+	assert_non_null(strstr(ev, "fail@example.net failed\n"));
+	assert_string_equal(strstr(ev, "failed"), "failed\n"); /* the last */
+	assert_int_equal(store_suppression_find(f->rd, ACC, "fail@example.net",
+	                                        "example.com", clock_now_ms(),
+	                                        &sp),
+	                 0);
+	assert_int_equal(sp.reason, SUPP_SOFT_BOUNCE);
+	assert_true(sp.expires_at - sp.created == EVENT_SOFT_BOUNCE_TTL_MS);
+	suppression_clear(&sp);
+}
+
+/*
+ * An event that cannot be written fails its whole outcome batch, which
+ * is held and retried: meanwhile neither the recipients' states nor any
+ * event of the batch is in the store, sends still commit, and once the
+ * store takes it every outcome lands with its event — once, without a
+ * second delivery.
+ */
+static void
+test_event_failure_retried(void **state)
+{
+	struct fixture *f = *state;
+	static const char *two[] = {"ok@example.net", "boom@example.net"};
+	static const char *one[] = {"user@example.org"};
+	struct msg_status st;
+	struct sent s1, s2;
+	char ev[1024];
+	int attempts = 0;
+	sqlite3 *db;
+
+	start(f);
+	assert_int_equal(sqlite3_open(f->cfg.db_path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "CREATE TRIGGER boom BEFORE INSERT ON events "
+	                 "WHEN NEW.recipient LIKE 'boom%' BEGIN "
+	                 "SELECT RAISE(ABORT, 'injected failure'); END;",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sent_init(&s1, "<boom@example.com>", two, 2);
+	send_sync(f, &s1, 0);
+	assert_int_equal(s1.rc, 0);
+	usleep(400000); /* a few retries */
+	assert_int_equal(store_message_status(f->rd, ACC, s1.mid, &st), 0);
+	assert_int_equal(st.rcpts[0].state, RCPT_QUEUED);
+	assert_int_equal(st.rcpts[1].state, RCPT_QUEUED);
+	msg_status_clear(&st);
+	assert_int_equal(events_of(f, s1.mid, ev, sizeof(ev)), 0);
+	/* sends go ahead of the held outcomes */
+	sent_init(&s2, "<after@example.com>", one, 1);
+	send_sync(f, &s2, 0);
+	assert_int_equal(s2.rc, 0);
+
+	assert_int_equal(
+	    sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_true(poll_state(f, s1.mid, 1, RCPT_DELIVERED, 15000, &attempts));
+	assert_int_equal(attempts, 1);
+	assert_true(poll_state(f, s1.mid, 0, RCPT_DELIVERED, 1000, &attempts));
+	assert_int_equal(attempts, 1);
+	assert_int_equal(events_of(f, s1.mid, ev, sizeof(ev)), 2);
+	assert_string_equal(ev, "ok@example.net delivered\n"
+	                        "boom@example.net delivered\n");
+	assert_true(poll_state(f, s2.mid, 0, RCPT_DELIVERED, 3000, NULL));
+	assert_int_equal(events_of(f, s2.mid, ev, sizeof(ev)), 1);
+}
+
 /* Bytes of the stored body of message_id mid; -1 without the row. */
 static long
 raw_len(struct fixture *f, const char *mid)
@@ -640,6 +792,11 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_events_failed, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_event_failure_retried, setup,
+	                                    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,7 @@
  * test_store: src/store/ (store.c + sqlite.c) on a store in a temp dir —
  * admin CRUD, uniqueness (-2), the generation counter, message insert,
  * raw fetch, status and outcomes, the pending scan, schema version and
- * the open error text.
+ * the open error text, events and suppressions (migration 6).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -893,6 +893,386 @@ test_message_reader(void **state)
 	store_reader_close(NULL);
 }
 
+/* An event of recipient r of message m, as the writer makes one. */
+static void
+event_of(struct store_event *e, const struct store_msg *m,
+         const struct store_rcpt *r, const char *type, int64_t at,
+         const char *eid)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->event_id, sizeof(e->event_id), "%s", eid);
+	snprintf(e->account_id, sizeof(e->account_id), "%s", m->account_id);
+	e->msg_id = m->id;
+	e->message_id = m->message_id;
+	e->rcpt_id = r->id;
+	e->recipient = r->address;
+	e->type = type;
+	e->created = at;
+	e->payload = "{\"type\":\"x\"}";
+}
+
+#define DELIVERED "cf.email.sending.message.delivered"
+#define DEFERRED "cf.email.sending.message.deferred"
+#define BOUNCED "cf.email.sending.message.bounced"
+
+/*
+ * Migration 6 on a store the previous schema made: its rows stay, and it
+ * gains the events and suppressions tables (written and read back). The
+ * older store is this one with migration 6 undone by hand.
+ */
+static void
+test_migration_6(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct store_event e, *v;
+	struct suppression sp = {.email = "one@example.net",
+	                         .reason = SUPP_MANUAL};
+	struct msg_status st;
+	char err[256];
+	size_t n;
+
+	seed(f->s);
+	msg_init(&m, r, "<v5@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	store_close(f->s);
+	sql(f->path, "DROP TABLE events; DROP TABLE suppressions;"
+	             "PRAGMA user_version = 5;");
+	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
+	                                "WHERE name IN ('events', "
+	                                "'suppressions')"),
+	                 0);
+
+	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
+	assert_int_equal(count(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
+	                                "WHERE name IN ('events_page', "
+	                                "'events_msg', 'suppressions_key', "
+	                                "'suppressions_page', "
+	                                "'suppressions_expiry')"),
+	                 5);
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<v5@example.com>", &st), 0);
+	assert_int_equal(st.nrcpts, 3);
+	msg_status_clear(&st);
+
+	event_of(&e, &m, &r[0], DELIVERED, 5, "e1");
+	memcpy(sp.id, "s1", 3);
+	memcpy(sp.account_id, ACC, sizeof(ACC));
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_event_insert(f->s, &e), 0);
+	assert_int_equal(store_suppression_upsert(f->s, &sp), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_events_list(f->s, ACC, 0, 10, NULL, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].event_id, "e1");
+	event_list_free(v, n);
+	assert_int_equal(
+	    store_suppression_find(f->s, ACC, "one@example.net", NULL, 1, &sp),
+	    0);
+	suppression_clear(&sp);
+}
+
+/* The message info an event names, with its sending domain's name. */
+static void
+test_message_info(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct msg_info mi;
+
+	seed(f->s);
+	msg_init(&m, r, "<info@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	m.subject = NULL;
+	m.domain_id = NULL;
+	m.message_id = "<bare@example.com>";
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_message_info(f->s, m.id - 1, &mi), 0);
+	assert_int_equal(mi.id, m.id - 1);
+	assert_string_equal(mi.account_id, ACC);
+	assert_string_equal(mi.message_id, "<info@example.com>");
+	assert_string_equal(mi.mail_from, "a@example.com");
+	assert_string_equal(mi.subject, "hi");
+	assert_string_equal(mi.domain, "example.com");
+	assert_true(mi.created > 1000000000000LL);
+	msg_info_clear(&mi);
+	assert_int_equal(store_message_info(f->s, m.id, &mi), 0);
+	assert_null(mi.subject);
+	assert_null(mi.domain);
+	msg_info_clear(&mi);
+	assert_int_equal(store_message_info(f->s, m.id + 1, &mi),
+	                 STORE_NOT_FOUND);
+}
+
+/*
+ * Events: the cursor grows in commit order and is never given again,
+ * even once every row is gone; pages, and the type, message_id and
+ * since filters; another account's are not listed; events go with
+ * their message in the purge.
+ */
+static void
+test_events(void **state)
+{
+	struct fixture *f = *state;
+	struct event_filter fl = {0};
+	struct store_msg m, m2;
+	struct store_rcpt r[3], r2[3];
+	struct store_event e, *v;
+	int64_t last;
+	size_t n;
+
+	seed(f->s);
+	msg_init(&m, r, "<ev1@example.com>", 1);
+	msg_init(&m2, r2, "<ev2@example.com>", 1);
+	m.created = m2.created = 1700000000000LL;
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_message_insert(f->s, &m2), 0);
+	event_of(&e, &m, &r[0], DELIVERED, 100, "e1");
+	assert_int_equal(store_event_insert(f->s, &e), 0);
+	event_of(&e, &m, &r[1], DEFERRED, 200, "e2");
+	assert_int_equal(store_event_insert(f->s, &e), 0);
+	event_of(&e, &m2, &r2[0], BOUNCED, 300, "e3");
+	assert_int_equal(store_event_insert(f->s, &e), 0);
+	event_of(&e, &m, &r[1], DELIVERED, 400, "e4");
+	assert_int_equal(store_event_insert(f->s, &e), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	assert_int_equal(store_events_list(f->s, ACC, 0, 10, NULL, &v, &n), 0);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(i == 0 || v[i].id > v[i - 1].id);
+		assert_string_equal(v[i].account_id, ACC);
+		assert_string_equal(v[i].payload, "{\"type\":\"x\"}");
+	}
+	assert_string_equal(v[1].event_id, "e2");
+	assert_int_equal(v[1].msg_id, m.id);
+	assert_int_equal(v[1].rcpt_id, r[1].id);
+	assert_string_equal(v[1].message_id, "<ev1@example.com>");
+	assert_string_equal(v[1].recipient, "two@example.net");
+	assert_string_equal(v[1].type, DEFERRED);
+	assert_int_equal(v[1].created, 200);
+	last = v[1].id;
+	event_list_free(v, n);
+	/* a page after the cursor */
+	assert_int_equal(store_events_list(f->s, ACC, last, 1, NULL, &v, &n),
+	                 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].event_id, "e3");
+	event_list_free(v, n);
+	/* filters */
+	fl.type = DELIVERED;
+	assert_int_equal(store_events_list(f->s, ACC, 0, 10, &fl, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].event_id, "e1");
+	assert_string_equal(v[1].event_id, "e4");
+	event_list_free(v, n);
+	fl.type = NULL;
+	fl.message_id = "ev2@example.com"; /* brackets or not */
+	assert_int_equal(store_events_list(f->s, ACC, 0, 10, &fl, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].event_id, "e3");
+	event_list_free(v, n);
+	fl.message_id = "<ev1@example.com>";
+	fl.since = 200;
+	assert_int_equal(store_events_list(f->s, ACC, 0, 10, &fl, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].event_id, "e2");
+	assert_string_equal(v[1].event_id, "e4");
+	event_list_free(v, n);
+	assert_int_equal(store_events_list(f->s, ACC2, 0, 10, NULL, &v, &n), 0);
+	assert_int_equal(n, 0);
+	event_list_free(v, n);
+
+	/* the purge takes a message's events with it */
+	settle(f->s, r, RCPT_DELIVERED, RCPT_DELIVERED);
+	settle(f->s, r2, RCPT_BOUNCED, RCPT_DELIVERED);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_purge(f->s, 1800000000000LL, 10), 2);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 0);
+	/* the cursor is never given again, though every row is gone */
+	msg_init(&m, r, "<ev3@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	event_of(&e, &m, &r[0], DELIVERED, 500, "e5");
+	assert_int_equal(store_event_insert(f->s, &e), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_events_list(f->s, ACC, 0, 10, NULL, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(v[0].id > last + 2);
+	event_list_free(v, n);
+}
+
+#define D "example.com"
+
+/*
+ * Suppressions, as steps: a write of an entry (SPEC §6.4's upsert: one
+ * entry per account, email and scope; a live entry keeps the later
+ * expiry, and its reason unless both are automatic and the new one
+ * outlasts it; an expired one is replaced; a policy entry never
+ * changes), or the lookup of a send at a time from a sending domain
+ * (the account's scope, or that domain's; expired entries do not
+ * count), with the entry it must find; then the purge.
+ */
+static void
+test_suppressions(void **state)
+{
+	struct fixture *f = *state;
+	enum { PUT, GET };
+	static const struct {
+		int op;
+		const char
+		    *id; /* PUT: the new id; GET: the one found, NULL none */
+		const char *email;
+		enum supp_reason reason; /* GET: the reason found */
+		const char *domain;      /* scope (PUT) or the sending domain */
+		int64_t at;              /* PUT: created; GET: now */
+		int64_t expires;         /* 0 never */
+	} t[] = {
+	    /* soft, then a longer hard: one entry, hard, the later expiry */
+	    {PUT, "s1", "x@example.net", SUPP_SOFT_BOUNCE, D, 100, 1100},
+	    {PUT, "s2", "x@example.net", SUPP_HARD_BOUNCE, D, 200, 2000},
+	    {GET, "s1", "x@example.net", SUPP_HARD_BOUNCE, D, 300, 2000},
+	    /* a shorter one changes nothing */
+	    {PUT, "s3", "x@example.net", SUPP_SOFT_BOUNCE, D, 300, 1300},
+	    {GET, "s1", "x@example.net", SUPP_HARD_BOUNCE, D, 300, 2000},
+	    /* a domain's entry: for sends of that domain only */
+	    {GET, NULL, "x@example.net", 0, "other.example", 300, 0},
+	    {GET, NULL, "x@example.net", 0, NULL, 300, 0},
+	    /* a local part is as given */
+	    {GET, NULL, "X@example.net", 0, D, 300, 0},
+	    /* expired: it suppresses nothing, and a new one replaces it */
+	    {GET, NULL, "x@example.net", 0, D, 2000, 0},
+	    {PUT, "s4", "x@example.net", SUPP_SOFT_BOUNCE, D, 2500, 3500},
+	    {GET, "s1", "x@example.net", SUPP_SOFT_BOUNCE, D, 2600, 3500},
+	    /* a manual entry keeps its reason; never (0) beats any date */
+	    {PUT, "m1", "y@example.net", SUPP_MANUAL, D, 100, 500},
+	    {PUT, "m2", "y@example.net", SUPP_HARD_BOUNCE, D, 200, 9000},
+	    {GET, "m1", "y@example.net", SUPP_MANUAL, D, 300, 9000},
+	    {PUT, "m3", "y@example.net", SUPP_COMPLAINT, D, 300, 0},
+	    {PUT, "m4", "y@example.net", SUPP_HARD_BOUNCE, D, 400, 9999},
+	    {GET, "m1", "y@example.net", SUPP_MANUAL, D, 99999, 0},
+	    /* a policy entry of the account's scope: read-only, and found
+	     * for every sending domain, before a domain's own entry */
+	    {PUT, "p1", "z@example.net", SUPP_POLICY, NULL, 100, 500},
+	    {PUT, "p2", "z@example.net", SUPP_HARD_BOUNCE, NULL, 200, 9000},
+	    {GET, "p1", "z@example.net", SUPP_POLICY, "any.example", 300, 500},
+	    {PUT, "p3", "z@example.net", SUPP_HARD_BOUNCE, D, 200, 9000},
+	    {GET, "p1", "z@example.net", SUPP_POLICY, D, 300, 500},
+	    {GET, "p3", "z@example.net", SUPP_HARD_BOUNCE, D, 600, 9000},
+	};
+	struct suppression sp;
+	int rc;
+
+	seed(f->s);
+	assert_string_equal(supp_reason_name(SUPP_HARD_BOUNCE), "hard_bounce");
+	assert_string_equal(supp_reason_name(SUPP_POLICY), "policy");
+	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
+		memset(&sp, 0, sizeof(sp));
+		if (t[i].op == PUT) {
+			snprintf(sp.id, sizeof(sp.id), "%s", t[i].id);
+			snprintf(sp.account_id, sizeof(sp.account_id), ACC);
+			sp.email = (char *)t[i].email;
+			sp.reason = t[i].reason;
+			sp.scope_value = (char *)t[i].domain;
+			sp.created = t[i].at;
+			sp.expires_at = t[i].expires;
+			sp.read_only = t[i].reason == SUPP_POLICY;
+			assert_int_equal(store_begin(f->s), 0);
+			assert_int_equal(store_suppression_upsert(f->s, &sp),
+			                 0);
+			assert_int_equal(store_commit(f->s), 0);
+			continue;
+		}
+		rc = store_suppression_find(f->s, ACC, t[i].email, t[i].domain,
+		                            t[i].at, &sp);
+		if (t[i].id == NULL) {
+			if (rc != STORE_NOT_FOUND)
+				fail_msg("step %zu: found %s", i, sp.id);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("step %zu: %d", i, rc);
+		assert_string_equal(sp.id, t[i].id);
+		assert_string_equal(sp.account_id, ACC);
+		assert_string_equal(sp.email, t[i].email);
+		assert_int_equal(sp.reason, t[i].reason);
+		assert_int_equal(sp.expires_at, t[i].expires);
+		suppression_clear(&sp);
+	}
+	assert_int_equal(count(f->path, "SELECT count(*) FROM suppressions"),
+	                 4);
+
+	/* the purge: entries expired before the time given, in batches */
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_suppression_purge(f->s, 3600, 1), 1);
+	assert_int_equal(store_suppression_purge(f->s, 3600, 10), 1);
+	assert_int_equal(store_suppression_purge(f->s, 3600, 10), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM suppressions "
+	                                "WHERE id IN ('m1', 'p3')"),
+	                 2);
+}
+
+/*
+ * The writer's outcome batch in the store: the state change, its event
+ * and its suppression are in one transaction — a failure in the middle
+ * (here an event without its recipient) rolled back leaves none of them.
+ */
+static void
+test_outcome_event_atomic(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct store_outcome o = {.state = RCPT_BOUNCED, .attempts = 1};
+	struct suppression sp = {.email = "one@example.net",
+	                         .reason = SUPP_HARD_BOUNCE,
+	                         .scope_value = D,
+	                         .expires_at = 1};
+	struct store_event e;
+	struct msg_status st;
+
+	seed(f->s);
+	msg_init(&m, r, "<atomic@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	snprintf(sp.id, sizeof(sp.id), "s1");
+	snprintf(sp.account_id, sizeof(sp.account_id), ACC);
+
+	assert_int_equal(store_begin(f->s), 0);
+	o.rcpt_id = r[0].id;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	event_of(&e, &m, &r[0], BOUNCED, 1, "e1");
+	assert_int_equal(store_event_insert(f->s, &e), 0);
+	assert_int_equal(store_suppression_upsert(f->s, &sp), 0);
+	o.rcpt_id = r[1].id;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	event_of(&e, &m, &r[1], BOUNCED, 1, "e2");
+	e.recipient = NULL;
+	assert_int_equal(store_event_insert(f->s, &e), -1);
+	assert_non_null(strstr(store_error(f->s), "NOT NULL"));
+	store_rollback(f->s);
+
+	assert_int_equal(count(f->path, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(count(f->path, "SELECT count(*) FROM suppressions"),
+	                 0);
+	assert_int_equal(
+	    store_message_status(f->s, ACC, "<atomic@example.com>", &st), 0);
+	assert_int_equal(st.rcpts[0].state, RCPT_QUEUED);
+	assert_int_equal(st.rcpts[1].state, RCPT_QUEUED);
+	msg_status_clear(&st);
+}
+
 int
 main(void)
 {
@@ -915,6 +1295,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_message_body_drop, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_message_reader, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_migration_6, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_message_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outcome_event_atomic, setup,
 	                                    teardown),
 	};
 
