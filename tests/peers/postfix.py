@@ -41,32 +41,9 @@ import sys
 import tempfile
 import time
 
-# Postfix's daemons, as in Debian's master.cf but none chrooted; postlog
-# is what writes maillog_file, so no syslog is needed.
-SERVICES = """\
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
+# Postfix's own services, shared with bench/peer.sh
+SERVICES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "postfix-master.cf")
 
 
 class PostfixError(Exception):
@@ -241,7 +218,8 @@ class Postfix:
     def _master_cf(self):
         listen = "".join("%s:%d inet n - n - - smtpd\n" % (a, self.port)
                          for a in self.addrs)
-        return listen + SERVICES
+        with open(SERVICES) as f:
+            return listen + f.read()
 
     def _make_cert(self):
         os.makedirs(os.path.dirname(self.cert), exist_ok=True)
