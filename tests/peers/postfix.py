@@ -4,10 +4,11 @@ Everything lives in one directory: config (etc/), queue (queue/), data
 (data/), the log (maillog), an optional self-signed certificate (tls/) and
 the delivered mail (the Maildir mail/inbox/, written by Postfix's
 virtual(8) agent as "nobody", one file per recipient). The system-wide
-Postfix (/etc/postfix, /var/spool/postfix) is neither read for settings nor
-touched; only Postfix's programs and /etc/postfix/postfix-files (the list
-of queue directories to create) are used. Nothing leaves the machine:
-Postfix sends no mail (default_transport is error) and looks up no names.
+Postfix (/etc/postfix, /var/spool/postfix) is not touched, and of
+/etc/postfix only the package's own files are read (postfix-files, the
+list of queue directories to make). Nothing leaves the machine: this
+Postfix sends no mail (default_transport is error, so its own bounces fail
+at once) and does not look up its clients' names.
 
 Needs root (Postfix's master runs as root) and the package postfix
 (scripts/deps.sh test). The directory and every directory above it must
@@ -156,8 +157,8 @@ class Postfix:
             "inet_protocols": "ipv4",
             # a peer that refuses relaying outright (not 4xx)
             "smtpd_relay_restrictions": "reject_unauth_destination",
-            # received mail kept as sent: no header rewriting, nothing added
-            # but what delivery adds
+            # mail kept as received: no header rewriting and no missing
+            # header added; only smtpd's Received and delivery's headers
             "local_header_rewrite_clients": "",
             "smtpd_peername_lookup": "no",
             "smtpd_error_sleep_time": "0",
@@ -166,7 +167,7 @@ class Postfix:
             "alias_database": "",
             "biff": "no",
             "notify_classes": "",
-            # nothing leaves the machine: bounces of the peer fail at once
+            # nothing leaves the machine
             "default_transport": "error:the test peer sends no mail",
             "relay_transport": "error:the test peer sends no mail",
             "smtp_dns_support_level": "disabled",

@@ -88,11 +88,17 @@ def test_any_local_part(peer):
         assert s.ehlo()[0] == 250
         assert s.has_extn("smtputf8")
         s.sendmail(SENDER, ["x1@example.net", "Y2@example.org"], MSG)
-    got = pf.wait_messages(2)
-    assert len(got) == 2
+        # an internationalized address, with SMTPUTF8
+        s.sendmail(SENDER, ["jos\u00e9@example.net"], MSG,
+                   mail_options=["SMTPUTF8"])
+    got = pf.wait_messages(3)
+    assert len(got) == 3
     assert all(split_added(m)[2] == MSG for m in got)
     assert len(pf.messages("x1@example.net")) == 1
     assert len(pf.messages("y2@example.org")) == 1
+    utf8 = pf.messages("jos\u00e9@example.net")
+    assert len(utf8) == 1
+    assert "Delivered-To: jos\u00e9@example.net\r\n".encode() in utf8[0]
 
 
 def test_starttls_self_signed(peer):
