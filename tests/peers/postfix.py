@@ -29,6 +29,7 @@ or `with Postfix(...) as pf:`, which also removes a directory it made.
 Run by hand: python3 tests/peers/postfix.py --port 2525 --dir /tmp/pf
 """
 import argparse
+import atexit
 import os
 import pty
 import pwd
@@ -49,6 +50,20 @@ SERVICES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 class PostfixError(Exception):
     pass
+
+
+# Started instances, stopped when the interpreter exits should a caller
+# not have (its master is a daemon: nothing else would end it).
+_running = set()
+
+
+@atexit.register
+def _stop_all():
+    for pf in list(_running):
+        try:
+            pf.stop()
+        except Exception:
+            pass
 
 
 def free_port(addr="127.0.0.1"):
@@ -330,6 +345,7 @@ class Postfix:
             if not _port_free(a, self.port):
                 raise PostfixError("%s:%d is in use" % (a, self.port))
         deadline = time.monotonic() + timeout
+        _running.add(self)
         try:
             self._write_config()
             rc, self._start_out = self._postfix("start", timeout=timeout)
@@ -386,6 +402,7 @@ class Postfix:
         if self.pids():
             raise PostfixError("processes of %s left: %s"
                                % (self.conf, self.pids()))
+        _running.discard(self)
 
     def close(self):
         """stop(), then remove the directory when this object made it."""
