@@ -197,31 +197,12 @@ milter_default_action = tempfail
 milter_header_checks = regexp:$conf/milter_header_checks
 CONF
 printf '%s\n' '/^DKIM-Signature:/ WARN dkim-signed' >"$conf/milter_header_checks"
-# Every service as in Debian's master.cf, chroot n; the only network
-# listener is smtpd on 127.0.0.1.
-cat >"$conf/master.cf" <<CONF
-127.0.0.1:$port inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-CONF
+# Postfix's services as the tests' peer has them (none chrooted); the only
+# network listener is smtpd on 127.0.0.1.
+{
+	echo "127.0.0.1:$port inet n - n - - smtpd"
+	cat tests/peers/postfix-master.cf
+} >"$conf/master.cf"
 mkdir -p "$q"
 started=1
 postfix -c "$conf" start >"$tmp/start.log" 2>&1 ||

@@ -6,12 +6,14 @@ set -eu
 BUILD="meson ninja-build pkg-config gcc libevent-dev
 libssl-dev libc-ares-dev libjson-c-dev libsqlite3-dev libidn2-dev
 libcurl4-openssl-dev openssl"
+# postfix: the receiving MTA of the delivery tests (tests/peers/postfix.py)
+# and, with opendkim, the peer that bench/peer.sh measures; each run only as
+# a private instance on 127.0.0.1, the system-wide daemons kept from
+# starting (below).
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-dkim
-python3-nacl python3-dnslib swaks clang libclang-rt-14-dev nodejs npm curl"
+python3-nacl python3-dnslib swaks clang libclang-rt-14-dev nodejs npm curl
+postfix"
 # libmicrohttpd-dev: bench/ceiling.c, the front pigeon had before its own.
-# postfix, opendkim, opendkim-tools: the peer that bench/peer.sh measures,
-# run only as a private instance on 127.0.0.1; the system-wide daemons are
-# kept from starting (below).
 BENCH="wrk sqlite3 curl openssl linux-perf libmicrohttpd-dev postfix opendkim
 opendkim-tools"
 

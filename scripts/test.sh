@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test run behind `make test`: unit (cmocka), integration
-# (pytest against a real pigeon), the official Cloudflare SDK, and the fuzz
-# corpora replayed — unit and integration once on the normal build and once
-# on the ASan+UBSan build. Ends with the line "N passed, N failed".
+# The whole test run behind `make test`: unit (cmocka), the test peers'
+# self-tests, integration (pytest against a real pigeon), the official
+# Cloudflare SDK, and the fuzz corpora replayed — unit and integration once
+# on the normal build and once on the ASan+UBSan build. Ends with the line
+# "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -44,11 +45,11 @@ unit() { # builddir label
 	count "unit ($2)" $p $f
 }
 
-integration() { # builddir label
-	local xml=$out/integration.$2.xml
-	PIGEON_BIN=$1/pigeon /usr/bin/python3 -m pytest tests/integration \
+pytest_suite() { # name log-stem pytest-args...
+	local xml=$out/$2.xml p f
+	/usr/bin/python3 -m pytest "${@:3}" \
 	    -q -p no:cacheprovider --junitxml="$xml" 2>&1 |
-	    tee "$out/integration.$2.log" | tail -n 40
+	    tee "$out/$2.log" | tail -n 40
 	read -r p f < <(/usr/bin/python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
@@ -60,7 +61,12 @@ t, fl, e, sk = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipp
 print(t - fl - e - sk, fl + e if t else 1)
 PY
 )
-	count "integration ($2)" "$p" "$f"
+	count "$1" "$p" "$f"
+}
+
+integration() { # builddir label
+	PIGEON_BIN=$1/pigeon pytest_suite "integration ($2)" "integration.$2" \
+	    tests/integration
 }
 
 sdk() {
@@ -97,6 +103,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 unit "$top/build" release
 unit "$top/build-asan" asan
 fuzz_replay
+# the test peers' self-tests (no pigeon in them: once)
+pytest_suite peers peers tests/peers
 integration "$top/build" release
 integration "$top/build-asan" asan
 sdk
