@@ -94,6 +94,7 @@ struct smtp_conn {
 	unsigned gen;    /* bumped when bev goes */
 	int busy;        /* c's callback frames on the stack */
 	int closing;     /* smtp_close() asked */
+	int dropping;    /* smtp_drop(): no QUIT */
 	int tls_up;      /* TLS carries the session */
 	int no_starttls; /* this session goes on in plaintext */
 	int auth_step;
@@ -225,10 +226,10 @@ close_now(struct smtp_conn *c)
 	c->open_cb = NULL;
 	c->idle_cb = NULL;
 	c->t.cb = NULL;
-	if (c->st == ST_QUIT)
+	if (c->st == ST_QUIT && !c->dropping)
 		return; /* lingering: freed when the QUIT is over */
-	if ((c->st == ST_READY || c->st == ST_STOPPED) && c->bev != NULL &&
-	    c->o.timeout_ms[SMTP_QUIT] > 0 &&
+	if ((c->st == ST_READY || c->st == ST_STOPPED) && !c->dropping &&
+	    c->bev != NULL && c->o.timeout_ms[SMTP_QUIT] > 0 &&
 	    (out = bufferevent_get_output(c->bev)) != NULL &&
 	    evbuffer_add(out, "QUIT\r\n", 6) == 0) {
 		c->st = ST_QUIT;
@@ -1487,4 +1488,13 @@ smtp_close(struct smtp_conn *c)
 	c->t.cb = NULL;
 	if (c->busy == 0)
 		close_now(c);
+}
+
+void
+smtp_drop(struct smtp_conn *c)
+{
+	if (c == NULL)
+		return;
+	c->dropping = 1;
+	smtp_close(c);
 }

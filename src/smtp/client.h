@@ -193,6 +193,9 @@ const struct smtp_info *smtp_info(const struct smtp_conn *c);
  * at once. Accepts NULL.
  */
 void smtp_close(struct smtp_conn *c);
+/* smtp_close without the QUIT: c is gone at once (or when its callback
+ * returns). For a base about to be freed. Accepts NULL. */
+void smtp_drop(struct smtp_conn *c);
 
 /* "connect", "greeting", ...; "?" for an unknown value. */
 const char *smtp_stage_name(enum smtp_stage s);

@@ -1177,7 +1177,7 @@ test_connect_refused(void **state)
 }
 
 /* smtp_close from inside the callback that reports the end of a
- * transaction. */
+ * transaction; smtp_drop. */
 static void
 close_inside(struct run *r)
 {
@@ -1204,6 +1204,16 @@ test_close_in_callback(void **state)
 	finish(r);
 	s = peer_session(&p, 1);
 	assert_string_equal(jstr(s, "end_reason"), "quit");
+	json_object_put(s);
+
+	/* smtp_drop: gone at once, no QUIT */
+	assert_int_equal(open_peer(r, &p), 0);
+	smtp_drop(r->c);
+	r->c = NULL;
+	finish(r); /* runs what libevent still holds */
+	s = peer_session(&p, 2);
+	assert_string_equal(jstr(s, "end_reason"), "closed");
+	assert_int_equal(jcount(s, "commands", "QUIT"), 0);
 	json_object_put(s);
 	peer_stop(&p);
 }
