@@ -57,6 +57,7 @@ struct store_ops {
 	int (*suppression_find)(struct store *, const char *, const char *,
 	                        const char *, int64_t, struct suppression *);
 	int (*suppression_purge)(struct store *, int64_t, int);
+	int (*message_load)(struct store *, int64_t, struct store_msg_load *);
 };
 
 /* Every backend's connection starts with this. */

@@ -215,6 +215,7 @@ enum st {
 	ST_SUPP_UPSERT,
 	ST_SUPP_FIND,
 	ST_SUPP_PURGE,
+	ST_MSG_LOAD,
 	ST_COUNT
 };
 
@@ -381,6 +382,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SUPP_PURGE] = "DELETE FROM suppressions WHERE rowid IN ("
                       "SELECT rowid FROM suppressions WHERE expires_at < ?1 "
                       "LIMIT ?2)",
+    [ST_MSG_LOAD] = "SELECT m.raw, d.name, d.return_path_domain "
+                    "FROM messages m LEFT JOIN domains d "
+                    "ON d.id = m.domain_id WHERE m.id = ?1",
 };
 
 struct sqlite_store {
@@ -1772,6 +1776,48 @@ sq_suppression_purge(struct store *s, int64_t before_ms, int limit)
 	return sqlite3_changes(SQ(s)->db);
 }
 
+static int
+sq_message_load(struct store *s, int64_t msg_id, struct store_msg_load *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_MSG_LOAD);
+	const void *raw;
+	const char *name, *rp;
+	int n, rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, msg_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+		done(st);
+		return STORE_NOT_FOUND;
+	}
+	if (rc != SQLITE_ROW) {
+		set_err(s, "message load");
+		done(st);
+		return -1;
+	}
+	raw = sqlite3_column_blob(st, 0);
+	n = sqlite3_column_bytes(st, 0);
+	name = (const char *)sqlite3_column_text(st, 1);
+	rp = (const char *)sqlite3_column_text(st, 2);
+	out->raw = malloc((size_t)n + 1);
+	out->domain = strdup(name != NULL ? name : "");
+	out->return_path_domain = strdup(rp != NULL ? rp : "");
+	if (out->raw == NULL || out->domain == NULL ||
+	    out->return_path_domain == NULL) {
+		store_msg_load_clear(out);
+		snprintf(s->err, sizeof(s->err), "message load: out of memory");
+		done(st);
+		return -1;
+	}
+	if (n > 0)
+		memcpy(out->raw, raw, (size_t)n);
+	out->raw[n] = '\0';
+	out->raw_len = (size_t)n;
+	done(st);
+	return 0;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1811,4 +1857,5 @@ static const struct store_ops sqlite_ops = {
     .suppression_upsert = sq_suppression_upsert,
     .suppression_find = sq_suppression_find,
     .suppression_purge = sq_suppression_purge,
+    .message_load = sq_message_load,
 };

@@ -460,3 +460,19 @@ store_suppression_purge(struct store *s, int64_t before_ms, int limit)
 {
 	return s->ops->suppression_purge(s, before_ms, limit);
 }
+
+int
+store_message_load(struct store *s, int64_t msg_id, struct store_msg_load *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->message_load(s, msg_id, out);
+}
+
+void
+store_msg_load_clear(struct store_msg_load *m)
+{
+	free(m->raw);
+	free(m->domain);
+	free(m->return_path_domain);
+	memset(m, 0, sizeof(*m));
+}

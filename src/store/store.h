@@ -396,4 +396,20 @@ int store_message_read(struct store_reader *r, uint64_t off, void *buf,
 const char *store_reader_error(struct store_reader *r);
 void store_reader_close(struct store_reader *r); /* accepts NULL */
 
+/* What a delivery attempt needs of a message: the signed bytes as
+ * delivered (NUL-terminated, not counted), its sending domain's name and
+ * return_path_domain ("" when the domain is gone). Owned: free with
+ * store_msg_load_clear. */
+struct store_msg_load {
+	char *raw;
+	size_t raw_len;
+	char *domain;
+	char *return_path_domain;
+};
+/* Loads the messages row msg_id: 0, STORE_NOT_FOUND (purged), or -1
+ * (store_error(s)). */
+int store_message_load(struct store *s, int64_t msg_id,
+                       struct store_msg_load *out);
+void store_msg_load_clear(struct store_msg_load *m);
+
 #endif
