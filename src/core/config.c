@@ -645,10 +645,10 @@ routes_trim(struct config *c)
 /*
  * The table config_route_for reads: the route lines, then default_route
  * as "*", then the built-in default when nothing so far is "*". The
- * built-in default is capture, in dev and outside it: no mx or relay
- * route is built yet, and `pigeon serve` without --dev promises (in its
- * log and the README) that nothing leaves the machine. 0, or -1 (out
- * of memory).
+ * built-in default is capture, in dev and outside it: `pigeon serve`
+ * without --dev promises (in its log and the README) that nothing leaves
+ * the machine until a route says where mail goes. 0, or -1 (out of
+ * memory).
  */
 static int
 routes_complete(struct config *c)
@@ -658,7 +658,6 @@ routes_complete(struct config *c)
 	    .kind = CFG_ROUTE_CAPTURE,
 	    .text = (char *)"* capture",
 	};
-	const char *other = NULL;
 	size_t i;
 	int star = 0;
 
@@ -670,12 +669,7 @@ routes_complete(struct config *c)
 		star |= strcmp(c->routes[i].pattern, "*") == 0;
 	if (!star && routes_push(c, &dflt) == -1)
 		return -1;
-	for (i = 0; i < c->nroutes && other == NULL; i++)
-		if (c->routes[i].kind != CFG_ROUTE_CAPTURE)
-			other = kind_names[c->routes[i].kind];
-	free(c->default_route);
-	c->default_route = strdup(other != NULL ? other : "capture");
-	return c->default_route != NULL ? 0 : -1;
+	return 0;
 }
 
 /* `route PATTERN KIND [ARGS…]`: one more row, after those before. */
@@ -1205,8 +1199,6 @@ config_clear(struct config *c)
 	c->routes = NULL;
 	route_clear(&c->route_dflt);
 	dns_addrs_clear(c);
-	free(c->default_route);
-	c->default_route = NULL;
 	free(c->file);
 	c->file = NULL;
 }

@@ -81,11 +81,6 @@ struct config {
 	size_t nroutes_file;         /* how many came from route lines */
 	struct cfg_route route_dflt; /* default_route; pattern NULL if not
 	                                given */
-	/* Only for delivery/routes.c until it builds a route per row of
-	 * routes[]: "capture" when every row is capture, else the name
-	 * of the first other kind (which it refuses). Set by
-	 * config_finish. */
-	char *default_route;
 	int capture_defer_attempts; /* defer…@ answers 451 this many times (2)
 	                             */
 	int capture_slow_ms; /* slow…@ answers after this long (10000) */

@@ -67,7 +67,6 @@ test_defaults(void **state)
 	assert_int_equal(c.retry_max_ms, 3600000);
 	assert_int_equal(c.commit_batch, 512);
 	assert_int_equal(c.auth_cache_ms, 1000);
-	assert_string_equal(c.default_route, "capture");
 	/* the table is whole before any file: one row, `* capture` */
 	assert_int_equal(c.nroutes, 1);
 	assert_int_equal(c.nroutes_file, 0);
@@ -535,8 +534,6 @@ test_routes_parse(void **state)
 	load_ok(&c, 0, "route * mx\n");
 	assert_int_equal(c.routes[0].tls, CFG_TLS_OPPORTUNISTIC);
 	assert_int_equal(c.nroutes, 1);
-	/* routes.c builds only capture: it is handed the other kind */
-	assert_string_equal(c.default_route, "mx");
 	config_clear(&c);
 
 	/* IDN pattern and host: A-labels; a trailing dot dropped */
@@ -544,7 +541,6 @@ test_routes_parse(void **state)
 	        "route Bücher.example. relay smtp://relais.bücher.example\n");
 	assert_string_equal(c.routes[0].pattern, "xn--bcher-kva.example");
 	assert_string_equal(c.routes[0].host, "relais.xn--bcher-kva.example");
-	assert_string_equal(c.default_route, "relay");
 	assert_int_equal(c.nroutes, 2); /* and the default after it */
 	config_clear(&c);
 
@@ -749,7 +745,6 @@ test_default_route(void **state)
 		assert_int_equal(c.nroutes, 1);
 		assert_string_equal(c.routes[0].text, "* capture");
 		assert_int_equal(c.routes[0].line, 0);
-		assert_string_equal(c.default_route, "capture");
 		config_clear(&c);
 	}
 
