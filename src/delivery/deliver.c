@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../core/clock.h"
 #include "../core/log.h"
@@ -73,22 +74,67 @@ deliver_log(const struct sched_job *j, const struct sched_rcpt *r,
 {
 	char tail[48] = "", reply[REPLY_LOG_MAX], rcpt[ADDR_LOG_MAX];
 	char msg[MSGID_LOG_MAX], dsn[LOG_VALUE_LEN(sizeof(r->enhanced))];
+	char relay[LOG_VALUE_LEN(sizeof(j->relay))],
+	    net[LOG_VALUE_LEN(sizeof(j->relay)) + 48] = "";
 
 	if (s == RCPT_DEFERRED)
 		snprintf(tail, sizeof(tail), " next=+%.1fs",
 		         (double)wait / 1000.0);
 	else if (s == RCPT_FAILED)
 		snprintf(tail, sizeof(tail), " expired=max_queue_age");
-	log_info("msg=%s rcpt=%s route=%s attempt=%d status=%s dsn=%s "
+	/* an SMTP route says where it went and how */
+	if (j->relay[0] != '\0')
+		snprintf(net, sizeof(net), " relay=%s tls=%s",
+		         log_value(j->relay, relay, sizeof(relay)),
+		         j->tls[0] != '\0' ? j->tls : "none");
+	log_info("msg=%s rcpt=%s route=%s%s attempt=%d status=%s dsn=%s "
 	         "reply=%s delay=%.1fs%s",
 	         log_value(j->message_id, msg, sizeof(msg)),
-	         log_value(r->address, rcpt, sizeof(rcpt)), route, r->attempts,
-	         rcpt_state_name(s),
+	         log_value(r->address, rcpt, sizeof(rcpt)), route, net,
+	         r->attempts, rcpt_state_name(s),
 	         r->enhanced[0] != '\0'
 	             ? log_value(r->enhanced, dsn, sizeof(dsn))
 	             : "-",
 	         log_value(r->reply, reply, sizeof(reply)),
 	         (double)age / 1000.0, tail);
+}
+
+/* A case-insensitive search for what in s. */
+static int
+says(const char *s, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (; *s != '\0'; s++)
+		if (strncasecmp(s, what, n) == 0)
+			return 1;
+	return 0;
+}
+
+int
+deliver_health(const struct sched_job *j, const char **why)
+{
+	int ok = 0;
+
+	*why = NULL;
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		const struct sched_rcpt *r = &j->rcpts[i];
+
+		if (r->cls != ROUTE_RESP)
+			continue;
+		if (r->code == 421 ||
+		    (r->code >= 400 && r->code < 500 &&
+		     (strcmp(r->enhanced, "4.7.0") == 0 ||
+		      strcmp(r->enhanced, "4.7.28") == 0 ||
+		      says(r->reply, "rate limit") ||
+		      says(r->reply, "too many connections") ||
+		      says(r->reply, "throttl")))) {
+			*why = r->reply;
+			return SCHED_THROTTLED;
+		}
+		ok |= r->code >= 200 && r->code < 300;
+	}
+	return ok ? SCHED_OK : SCHED_NONE;
 }
 
 int64_t

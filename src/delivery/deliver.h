@@ -38,6 +38,15 @@ void deliver_report_free(struct deliver_report *r); /* accepts NULL */
 int64_t deliver_backoff(int attempts, const struct config *cfg);
 
 /*
+ * SPEC §6.3 destination health, from j's answers before deliver_finish:
+ * SCHED_THROTTLED when one says the destination is throttling us (a 421,
+ * or a 4xx whose enhanced code is 4.7.0 or 4.7.28 or whose text says
+ * "rate limit", "too many connections" or "throttl"), its reply in *why;
+ * else SCHED_OK when one was taken (2xx); else SCHED_NONE (scheduler.h).
+ */
+int deliver_health(const struct sched_job *j, const char **why);
+
+/*
  * An answer becomes a state: 2xx delivered, 5xx bounced, anything else
  * (4xx, a connection or protocol failure) deferred — or failed once the
  * message is max_queue_age old.

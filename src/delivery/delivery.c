@@ -48,8 +48,14 @@ job_done(void *arg, struct sched_job *j)
 {
 	struct delivery *d = arg;
 	struct deliver_report *rep;
+	const char *why;
 	int64_t due;
+	int health;
 
+	/* before deliver_finish, which keeps only the deferred recipients */
+	health = deliver_health(j, &why);
+	sched_health(d->sched, j, health, why, d->cfg->retry_base_ms,
+	             d->cfg->retry_max_ms);
 	due = deliver_finish(j, j->route->name, d->cfg, &rep);
 	sched_finish(d->sched, j, due);
 	if (rep != NULL)

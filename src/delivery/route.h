@@ -1,11 +1,11 @@
 /*
  * route: how a delivery job leaves pigeon. A route is a struct of this
  * shape, made by its constructor from the table in routes.c; capture.c
- * is the first (no network), mx and relay will follow. A route runs on
- * the engine thread and must never block it: it answers through done(),
- * from its deliver() call or later from a timer or a socket event on
- * the engine's event_base. It does not choose when a job runs or how
- * many run at once: the scheduler does, from max_conns.
+ * is the first (no network), smtp_route.c the mx and relay routes. A route runs
+ * on the engine thread and must never block it: it answers through done(), from
+ * its deliver() call or later from a timer or a socket event on the engine's
+ * event_base. It does not choose when a job runs or how many run at once: the
+ * scheduler does, from max_conns.
  */
 #ifndef PIGEON_DELIVERY_ROUTE_H
 #define PIGEON_DELIVERY_ROUTE_H
@@ -43,5 +43,17 @@ struct route {
 
 /* Constructors, one per route kind; NULL on allocation failure. */
 struct route *capture_new(struct event_base *base, const struct config *cfg);
+
+/* What the mx and relay routes share (smtp_route.c): the resolver, the
+ * TLS context, a store connection to load messages, the VERP key
+ * (state_dir/verp.key, made at first start). NULL with err. */
+struct smtp_env;
+struct smtp_env *smtp_env_new(struct event_base *base, const struct config *cfg,
+                              char *err, size_t errlen);
+void smtp_env_free(struct smtp_env *e); /* accepts NULL */
+/* The route of one mx or relay row of the table. NULL with err. */
+struct route *smtp_route_new(struct event_base *base, const struct config *cfg,
+                             const struct cfg_route *cr, struct smtp_env *env,
+                             char *err, size_t errlen);
 
 #endif

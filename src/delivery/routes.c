@@ -1,5 +1,8 @@
 /*
- * routes: the route table and the per-domain choice (see routes.h).
+ * routes: the route table and the per-domain choice (see routes.h). One
+ * route object per row of cfg->routes (SPEC §6.3), except that every
+ * capture row shares one; the mx and relay rows share the resolver and
+ * what an SMTP route needs besides (struct smtp_env).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,16 +10,11 @@
 
 #include "routes.h"
 
-/* The routes pigeon knows, by the name config uses (SPEC §6.3). */
-static const struct route_row {
-	const char *name;
-	struct route *(*new)(struct event_base *, const struct config *);
-} route_table[] = {
-    {"capture", capture_new},
-};
-
 struct routes {
-	struct route *def; /* cfg->default_route */
+	const struct config *cfg;
+	struct route **row;    /* cfg->nroutes: the route of each row */
+	struct route *capture; /* shared by every capture row, or NULL */
+	struct smtp_env *env;  /* shared by the SMTP routes, or NULL */
 };
 
 struct routes *
@@ -24,26 +22,32 @@ routes_new(struct event_base *base, const struct config *cfg, char *err,
            size_t errlen)
 {
 	struct routes *rs;
+	const struct cfg_route *cr;
 
-	if ((rs = calloc(1, sizeof(*rs))) == NULL)
+	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
+	    (rs->row = calloc(cfg->nroutes + 1, sizeof(*rs->row))) == NULL)
 		goto nomem;
-	for (size_t i = 0; i < sizeof(route_table) / sizeof(*route_table);
-	     i++) {
-		if (strcmp(route_table[i].name, cfg->default_route) != 0)
+	rs->cfg = cfg;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		cr = &cfg->routes[i];
+		if (cr->kind == CFG_ROUTE_CAPTURE) {
+			if (rs->capture == NULL &&
+			    (rs->capture = capture_new(base, cfg)) == NULL)
+				goto nomem;
+			rs->row[i] = rs->capture;
 			continue;
-		if ((rs->def = route_table[i].new(base, cfg)) == NULL)
-			goto nomem;
-		break;
-	}
-	if (rs->def == NULL) {
-		snprintf(err, errlen, "delivery: unknown route '%s'",
-		         cfg->default_route);
-		routes_free(rs);
-		return NULL;
+		}
+		if (rs->env == NULL &&
+		    (rs->env = smtp_env_new(base, cfg, err, errlen)) == NULL)
+			goto fail;
+		if ((rs->row[i] = smtp_route_new(base, cfg, cr, rs->env, err,
+		                                 errlen)) == NULL)
+			goto fail;
 	}
 	return rs;
 nomem:
 	snprintf(err, errlen, "delivery: out of memory");
+fail:
 	routes_free(rs);
 	return NULL;
 }
@@ -53,14 +57,22 @@ routes_free(struct routes *rs)
 {
 	if (rs == NULL)
 		return;
-	if (rs->def != NULL)
-		rs->def->free(rs->def);
+	for (size_t i = 0; rs->row != NULL && i < rs->cfg->nroutes; i++)
+		if (rs->row[i] != NULL && rs->row[i] != rs->capture)
+			rs->row[i]->free(rs->row[i]);
+	if (rs->capture != NULL)
+		rs->capture->free(rs->capture);
+	smtp_env_free(rs->env);
+	free(rs->row);
 	free(rs);
 }
 
 struct route *
 route_for(const struct routes *rs, const char *domain)
 {
-	(void)domain; /* one route for every domain, until the table */
-	return rs->def;
+	const struct cfg_route *cr = config_route_for(rs->cfg, domain);
+
+	/* never NULL: the table ends with "*" */
+	return rs->row[cr != NULL ? (size_t)(cr - rs->cfg->routes)
+	                          : rs->cfg->nroutes - 1];
 }

@@ -26,7 +26,11 @@ enum { JOB_TIMED, JOB_WAITING, JOB_STARTING, JOB_ROUTE };
 struct sched_dest {
 	struct route *route;
 	char *domain;
-	int cap;                         /* route->max_conns; 0 = none */
+	int cap;                         /* now; 0 = none */
+	int full;                        /* route->max_conns */
+	int strikes;                     /* throttles in a row */
+	int64_t paused_until;            /* wall clock ms; 0: not paused */
+	int64_t throttled_at;            /* the last throttle, wall clock ms */
 	int active;                      /* jobs in the route, or starting */
 	size_t njobs;                    /* jobs that point here */
 	struct sched_job *whead, *wtail; /* due, waiting for a slot */
@@ -287,19 +291,28 @@ dest_get(struct sched *s, struct sched_job *j)
 		return NULL;
 	}
 	d->route = j->route;
-	d->cap = j->route->max_conns;
+	d->cap = d->full = j->route->max_conns;
 	d->hnext = *dp;
 	*dp = d;
 	return d;
 }
 
-/* One job less points at d; the last one frees it. */
+/* How long a throttled destination keeps its lowered cap with no job
+ * to send it (then it starts at its full cap again). */
+#define DEST_MEMORY_MS (3600 * 1000)
+
+/* One job less points at d; the last one frees it, unless d is still
+ * throttled: its lowered cap must outlive the jobs that saw the
+ * throttle, or the next message would find a full cap again. */
 static void
 dest_put(struct sched *s, struct sched_dest *d)
 {
 	struct sched_dest **dp;
 
 	if (--d->njobs > 0)
+		return;
+	if (d->cap < d->full &&
+	    clock_now_ms() - d->throttled_at < DEST_MEMORY_MS)
 		return;
 	dp = &s->dbucket[dest_hash(d->route, d->domain)];
 	while (*dp != d)
@@ -350,6 +363,12 @@ job_fire(evutil_socket_t fd, short what, void *arg)
 	struct sched_dest *d = j->dest;
 
 	if (j->state == JOB_TIMED) {
+		int64_t now = clock_now_ms();
+
+		if (d->paused_until > now) {
+			job_arm(j, d->paused_until - now);
+			return;
+		}
 		if (d->cap > 0 && d->active >= d->cap) {
 			j->state = JOB_WAITING;
 			j->wnext = NULL;
@@ -398,21 +417,80 @@ sched_add(struct sched *s, struct sched_job *j)
 	job_arm(j, j->due_ms - clock_now_ms());
 }
 
-void
-sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms)
+/* Starts d's waiting jobs while it has slots. A paused destination
+ * starts none: its waiting jobs go back to their timers, due when the
+ * pause ends. */
+static void
+dest_fill(struct sched_dest *d)
 {
-	struct sched_dest *d = j->dest;
 	struct sched_job *w;
+	int64_t now = clock_now_ms();
 
-	d->active--;
-	if ((w = d->whead) != NULL && (d->cap == 0 || d->active < d->cap)) {
+	while ((w = d->whead) != NULL &&
+	       (d->paused_until > now || d->cap == 0 || d->active < d->cap)) {
 		if ((d->whead = w->wnext) == NULL)
 			d->wtail = NULL;
 		w->wnext = NULL;
+		if (d->paused_until > now) {
+			w->state = JOB_TIMED;
+			job_arm(w, d->paused_until - now);
+			continue;
+		}
 		w->state = JOB_STARTING;
 		d->active++;
 		job_arm(w, 0);
 	}
+}
+
+void
+sched_health(struct sched *s, struct sched_job *j, int health, const char *why,
+             int64_t base_ms, int64_t max_ms)
+{
+	struct sched_dest *d = j->dest;
+	char dom[LOG_VALUE_LEN(255)], rep[LOG_VALUE_LEN(256)];
+	int64_t pause;
+	int was = d->cap;
+
+	(void)s;
+	if (d->full == 0)
+		return; /* no cap to halve: capture */
+	if (health == SCHED_THROTTLED) {
+		d->cap = d->cap > 1 ? d->cap / 2 : 1;
+		d->strikes++;
+		pause = base_ms;
+		for (int i = 1; i < d->strikes && pause < max_ms; i++)
+			pause *= 2;
+		if (pause > max_ms)
+			pause = max_ms;
+		d->throttled_at = clock_now_ms();
+		d->paused_until = d->throttled_at + pause;
+		log_warnx(
+		    "delivery: destination=%s:%s throttled: cap %d -> %d, "
+		    "paused %.1fs (reply=%s)",
+		    d->route->name, log_value(d->domain, dom, sizeof(dom)), was,
+		    d->cap, (double)pause / 1000.0,
+		    log_value(why, rep, sizeof(rep)));
+		return;
+	}
+	if (health != SCHED_OK || d->cap >= d->full)
+		return;
+	/* a success: one more connection, step by step */
+	d->cap++;
+	if (d->cap == d->full) {
+		d->strikes = 0;
+		log_info("delivery: destination=%s:%s recovered: cap %d",
+		         d->route->name, log_value(d->domain, dom, sizeof(dom)),
+		         d->cap);
+	}
+}
+
+void
+sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms)
+{
+	struct sched_dest *d = j->dest;
+
+	d->active--;
+	dest_fill(d);
 	if (due_ms == 0) {
 		job_unlink(s, j);
 		sched_job_free(j);

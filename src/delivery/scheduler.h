@@ -48,6 +48,10 @@ struct sched_job {
 	struct route *route; /* set by the owner before sched_add */
 	void *owner;         /* the owner's, untouched here */
 	int64_t started_ms;  /* when the route took it */
+	/* set by an SMTP route for the log line: "host[ip]:port" and the
+	 * TLS version ("none" in plaintext); "" otherwise */
+	char relay[300];
+	char tls[16];
 	/* scheduler state */
 	struct sched *sched;
 	struct sched_dest *dest;
@@ -99,6 +103,17 @@ struct sched *sched_new(struct event_base *base, sched_done_fn *done,
 void sched_free(struct sched *s);
 /* Takes j (j->route set) and runs it at j->due_ms, cap permitting. */
 void sched_add(struct sched *s, struct sched_job *j);
+/* sched_health() values (deliver_health's). */
+enum { SCHED_NONE, SCHED_OK, SCHED_THROTTLED };
+/*
+ * SPEC §6.3 destination health, after done and before sched_finish: a
+ * throttled answer (why: its reply) halves j's destination's cap (not
+ * below 1) and pauses it, base_ms doubled for each throttle in a row up
+ * to max_ms; a success gives it one connection back, up to the route's
+ * max_conns. Both are logged.
+ */
+void sched_health(struct sched *s, struct sched_job *j, int health,
+                  const char *why, int64_t base_ms, int64_t max_ms);
 /* After done: j leaves its route, and the next job waiting for its
  * destination starts. due_ms 0 frees j; else j runs again then. */
 void sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms);
