@@ -95,7 +95,9 @@ class Resp:
 
 
 class Server:
-    def __init__(self, tmpdir, **conf):
+    def __init__(self, tmpdir, lines=(), **conf):
+        """conf: directives, one each; lines: config lines written after
+        them as they are (the repeated ones: `route …`)."""
         self.dir = str(tmpdir)
         self.port = free_port()
         self.state_dir = os.path.join(self.dir, "var")
@@ -107,6 +109,8 @@ class Server:
         with open(self.conf_path, "w") as f:
             for k, v in c.items():
                 f.write("%s %s\n" % (k, v))
+            for line in lines:
+                f.write(line + "\n")
         self.proc = None
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.stdout_path = os.path.join(self.dir, "stdout.log")

@@ -10,10 +10,14 @@ behaviour, so a test starts the peer it needs:
         --rcpt-reply 'later@x.test=451 4.3.0 try again'
 
 Listening:
-  --port N            port on 127.0.0.1 (default 0: a free one, see --ready)
+  --addr A            address to listen on, in 127.0.0.0/8 (127.0.0.1)
+  --port N            port on it (default 0: a free one, see --ready)
   --ready FILE        once listening, write the port to FILE (atomically)
   --hostname NAME     name in the greeting and the EHLO reply (peer.test)
   --log FILE          append one JSON line per session, written when it ends
+  --messages FILE     append one JSON line per message as it is accepted:
+                      the fields of a message below, and session: {session,
+                      peer, tls, auth, commands so far}
 
 TLS (a CA and a certificate for NAME are made at start, EC P-256, valid
 one day; clients that verify trust DIR/ca.pem):
@@ -40,6 +44,9 @@ carries its own code: '250-first\\n250 second'):
   --mail-reply 'CODE TEXT'          reply to every MAIL FROM
   --rcpt-reply 'ADDRESS=CODE TEXT'  reply to RCPT TO:<ADDRESS> (any case);
                                     repeat for more addresses
+  --rcpt-reply-once 'ADDRESS=CODE TEXT'
+                                    the same, to the first RCPT of ADDRESS
+                                    only (a 451 then a 250 on the retry)
   --data-reply 'CODE TEXT'          reply to the final dot
 
 Faults:
@@ -192,6 +199,9 @@ class Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         scripted = self.cfg.rcpt_replies.get(address.lower())
+        if scripted is None:
+            # --rcpt-reply-once: the first RCPT of the address only
+            scripted = self.cfg.rcpt_once.pop(address.lower(), None)
         if scripted is not None and not scripted.startswith("2"):
             return reply_text(scripted)
         envelope.rcpt_tos.append(address)
@@ -201,13 +211,22 @@ class Handler:
         if server.faulty and self.cfg.stall_at == "dot":
             server.rec["end_reason"] = "stalled"
             await asyncio.sleep(3600)
-        server.rec["messages"].append({
+        msg = {
             "mail_from": envelope.mail_from,
             "mail_options": envelope.mail_options,
             "rcpt_tos": envelope.rcpt_tos,
             "size": len(envelope.original_content),
             "data_b64": base64.b64encode(envelope.original_content).decode(),
-        })
+        }
+        server.rec["messages"].append(msg)
+        if self.cfg.messages:
+            # at once, while the session may go on (a reused connection)
+            server._note_tls()
+            line = dict(msg, session={
+                k: server.rec[k] for k in ("session", "peer", "tls", "auth")})
+            line["session"]["commands"] = list(server.rec["commands"])
+            with open(self.cfg.messages, "a") as fp:
+                fp.write(json.dumps(line) + "\n")
         if self.cfg.data_reply:
             return reply_text(self.cfg.data_reply)
         return "250 2.0.0 OK queued"
@@ -325,9 +344,11 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         description="a scripted SMTP server for tests (see the docstring)")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--ready")
     p.add_argument("--hostname", default="peer.test")
     p.add_argument("--log")
+    p.add_argument("--messages")
     p.add_argument("--tls", metavar="NAME")
     p.add_argument("--implicit-tls", action="store_true")
     p.add_argument("--cert-dir")
@@ -342,6 +363,7 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--mail-reply")
     p.add_argument("--rcpt-reply", action="append", default=[])
+    p.add_argument("--rcpt-reply-once", action="append", default=[])
     p.add_argument("--data-reply")
     p.add_argument("--greeting")
     p.add_argument("--greeting-421", action="store_true")
@@ -360,6 +382,12 @@ def parse_args(argv):
         if not sep or not reply[:3].isdigit():
             p.error("--rcpt-reply wants ADDRESS=CODE TEXT: %r" % r)
         cfg.rcpt_replies[addr.lower()] = reply
+    cfg.rcpt_once = {}
+    for r in cfg.rcpt_reply_once:
+        addr, sep, reply = r.partition("=")
+        if not sep or not reply[:3].isdigit():
+            p.error("--rcpt-reply-once wants ADDRESS=CODE TEXT: %r" % r)
+        cfg.rcpt_once[addr.lower()] = reply
     return cfg
 
 
@@ -397,7 +425,7 @@ async def serve(cfg):
         return PeerSMTP(handler, cfg, **kw)
 
     server = await loop.create_server(
-        factory, "127.0.0.1", cfg.port,
+        factory, cfg.addr, cfg.port,
         ssl=ctx if cfg.implicit_tls else None)
     port = server.sockets[0].getsockname()[1]
     if cfg.ready:
@@ -405,7 +433,7 @@ async def serve(cfg):
         with open(tmp, "w") as fp:
             fp.write("%d\n" % port)
         os.rename(tmp, cfg.ready)
-    print("smtp_peer: listening on 127.0.0.1:%d" % port, flush=True)
+    print("smtp_peer: listening on %s:%d" % (cfg.addr, port), flush=True)
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set_result, None)
