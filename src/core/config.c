@@ -81,6 +81,7 @@ static const struct cfg_row cfg_table[] = {
     {"smtp_timeout_rcpt", CFG_DUR, OFF(smtp_timeout_rcpt), 1, 3600000},
     {"smtp_timeout_data", CFG_DUR, OFF(smtp_timeout_data), 1, 3600000},
     {"smtp_timeout_dot", CFG_DUR, OFF(smtp_timeout_dot), 1, 3600000},
+    {"drain_timeout", CFG_DUR, OFF(drain_timeout), 0, 3600000},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -865,6 +866,7 @@ config_defaults(struct config *c, int dev)
 	c->smtp_timeout_rcpt = MIN5;
 	c->smtp_timeout_data = 2 * 60000;
 	c->smtp_timeout_dot = 10 * 60000;
+	c->drain_timeout = 30000;
 	/* the table is whole from the start: `* capture` */
 	(void)routes_complete(c);
 }

@@ -111,6 +111,9 @@ struct config {
 	int64_t smtp_timeout_rcpt;           /* 5 min */
 	int64_t smtp_timeout_data;           /* 2 min: the DATA command */
 	int64_t smtp_timeout_dot;            /* 10 min: the final dot */
+	/* SIGTERM: how long SMTP transactions in flight may take to finish
+	 * before delivery stops (ms; 0: not at all) */
+	int64_t drain_timeout;
 
 	char *file; /* the file config_load read last; NULL if none */
 };

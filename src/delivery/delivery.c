@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -31,6 +32,12 @@ struct delivery {
 	struct sched *sched; /* engine thread only */
 	pthread_t thread;
 	int running;
+	/* SIGTERM's drain (delivery_stop): set on the engine, waited for
+	 * by the stopping thread */
+	pthread_mutex_t drain_mu;
+	pthread_cond_t drain_cv;
+	int drained;
+	int draining; /* attempts in flight when the drain began */
 };
 
 static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
@@ -78,6 +85,19 @@ job_arrive(void *arg)
 	sched_add(d->sched, j);
 }
 
+/* The drain's lock and its condition, on the monotonic clock. */
+static void
+drain_init(struct delivery *d)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&d->drain_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->drain_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 struct delivery *
 delivery_new(const struct config *cfg, delivery_report_fn *report, void *arg,
              char *err, size_t errlen)
@@ -94,6 +114,7 @@ delivery_new(const struct config *cfg, delivery_report_fn *report, void *arg,
 		return NULL;
 	}
 	d->cfg = cfg;
+	drain_init(d);
 	d->report = report;
 	d->report_arg = arg;
 	if ((d->base = event_base_new()) == NULL ||
@@ -185,9 +206,74 @@ delivery_rebuild(struct delivery *d, struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/* Engine thread: the last attempt in flight has ended. */
+static void
+drain_done(void *arg, int n)
+{
+	struct delivery *d = arg;
+
+	(void)n;
+	pthread_mutex_lock(&d->drain_mu);
+	d->drained = 1;
+	pthread_cond_signal(&d->drain_cv);
+	pthread_mutex_unlock(&d->drain_mu);
+}
+
+/* Engine thread: no attempt starts from now on. */
+static void
+drain_begin(void *arg)
+{
+	struct delivery *d = arg;
+
+	pthread_mutex_lock(&d->drain_mu);
+	d->draining = sched_inflight(d->sched);
+	pthread_mutex_unlock(&d->drain_mu);
+	sched_drain(d->sched, drain_done, d);
+}
+
+/*
+ * SIGTERM: the SMTP transactions in flight may finish, for at most
+ * drain_timeout; their outcomes are reported (and committed: the writer
+ * still runs). What is still in flight then is cut, and tried again at
+ * the next start.
+ */
+static void
+drain(struct delivery *d)
+{
+	struct timespec ts;
+	int64_t ms = d->cfg->drain_timeout;
+	int done, n;
+
+	if (ms <= 0 || loop_post(d->loop, drain_begin, d) == -1)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d->drain_mu);
+	while (!d->drained &&
+	       pthread_cond_timedwait(&d->drain_cv, &d->drain_mu, &ts) == 0)
+		;
+	done = d->drained;
+	n = d->draining;
+	pthread_mutex_unlock(&d->drain_mu);
+	if (!done)
+		log_warnx("delivery: drain_timeout=%llds: cutting the SMTP "
+		          "transactions still in flight; their recipients are "
+		          "tried again at the next start",
+		          (long long)(ms / 1000));
+	else if (n > 0)
+		log_info("delivery: drained %d SMTP transactions in flight", n);
+}
+
 void
 delivery_stop(struct delivery *d)
 {
+	if (d->running)
+		drain(d);
 	/* closed: posts are refused (the job is freed by its poster) and
 	 * the loop's event breaks the dispatch */
 	loop_close(d->loop);
@@ -215,5 +301,7 @@ delivery_free(struct delivery *d)
 	loop_free(d->loop);
 	if (d->base != NULL)
 		event_base_free(d->base);
+	pthread_cond_destroy(&d->drain_cv);
+	pthread_mutex_destroy(&d->drain_mu);
 	free(d);
 }

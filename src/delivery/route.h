@@ -36,6 +36,9 @@ struct route {
 	/* Jobs of one destination (route, recipient domain) in the route
 	 * at once; 0 = no cap. */
 	int max_conns;
+	/* at SIGTERM its jobs in flight may finish (drain_timeout): a
+	 * transaction with a peer; capture has nothing to finish */
+	int drains;
 	struct event_base *base; /* the engine's loop */
 	const struct config *cfg;
 	void *ctx; /* the route's own state */

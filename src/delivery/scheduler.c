@@ -41,6 +41,10 @@ struct sched {
 	struct event_base *base;
 	sched_done_fn *done;
 	void *done_arg;
+	int draining;              /* sched_drain: no job starts */
+	int inflight;              /* jobs in a route that drains */
+	sched_drained_fn *drained; /* called once inflight is 0 */
+	void *drained_arg;
 	struct sched_job *jobs;
 	struct sched_dest *dbucket[DEST_BUCKETS];
 };
@@ -362,6 +366,8 @@ job_fire(evutil_socket_t fd, short what, void *arg)
 	struct sched_job *j = arg;
 	struct sched_dest *d = j->dest;
 
+	if (j->sched->draining)
+		return; /* stopping: the job waits for the next start */
 	if (j->state == JOB_TIMED) {
 		int64_t now = clock_now_ms();
 
@@ -383,6 +389,8 @@ job_fire(evutil_socket_t fd, short what, void *arg)
 	}
 	j->state = JOB_ROUTE;
 	j->started_ms = clock_now_ms();
+	if (j->route->drains)
+		j->sched->inflight++;
 	j->route->deliver(j->route, j, route_done, j->sched);
 }
 
@@ -485,10 +493,28 @@ sched_health(struct sched *s, struct sched_job *j, int health, const char *why,
 }
 
 void
+sched_drain(struct sched *s, sched_drained_fn *fn, void *arg)
+{
+	s->draining = 1;
+	s->drained = fn;
+	s->drained_arg = arg;
+	if (s->inflight == 0) {
+		s->drained = NULL;
+		fn(arg, 0);
+	}
+}
+
+void
 sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms)
 {
 	struct sched_dest *d = j->dest;
+	sched_drained_fn *fn;
 
+	if (j->route->drains && --s->inflight == 0 && s->drained != NULL) {
+		fn = s->drained;
+		s->drained = NULL;
+		fn(s->drained_arg, 0);
+	}
 	d->active--;
 	dest_fill(d);
 	if (due_ms == 0) {
@@ -521,4 +547,10 @@ sched_free(struct sched *s)
 			free(d);
 		}
 	free(s);
+}
+
+int
+sched_inflight(const struct sched *s)
+{
+	return s->inflight;
 }

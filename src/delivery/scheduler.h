@@ -103,6 +103,15 @@ struct sched *sched_new(struct event_base *base, sched_done_fn *done,
 void sched_free(struct sched *s);
 /* Takes j (j->route set) and runs it at j->due_ms, cap permitting. */
 void sched_add(struct sched *s, struct sched_job *j);
+/* The jobs in flight in draining routes have finished (n: 0). */
+typedef void sched_drained_fn(void *arg, int n);
+/* Stopping: no job starts from now on; fn(arg, 0) runs (at once, or when
+ * the last one ends) once no job is in a route that drains. Engine
+ * thread. */
+void sched_drain(struct sched *s, sched_drained_fn *fn, void *arg);
+/* Jobs in a route that drains, now. */
+int sched_inflight(const struct sched *s);
+
 /* sched_health() values (deliver_health's). */
 enum { SCHED_NONE, SCHED_OK, SCHED_THROTTLED };
 /*

@@ -698,6 +698,7 @@ smtp_route_new(struct event_base *base, const struct config *cfg,
 	r->rt.deliver = smtp_deliver;
 	r->rt.free = smtp_route_free;
 	r->rt.max_conns = cfg->max_connections_per_destination;
+	r->rt.drains = 1;
 	r->rt.base = base;
 	r->rt.cfg = cfg;
 	r->rt.ctx = r;

@@ -416,3 +416,41 @@ def test_throttled_destination_halves_its_cap_and_recovers(net):
         assert_send_result(r)
     assert s.wait_for(lambda: "destination=mx:throttle.test recovered: "
                       "cap 4" in s.stderr(), timeout=15), s.stderr()[-2000:]
+
+
+def test_sigterm_lets_a_transaction_finish(net):
+    """SIGTERM while a peer takes 2 s to answer the final dot: pigeon
+    waits for the reply (drain_timeout), records the delivery and exits
+    0; after a restart the recipient is delivered, once."""
+    mx1 = net.peer(MX1, "--delay-dot", "2")
+    s = net.pigeon(smtp_timeout_dot="10s", send_wait_ms="0")
+    r = s.send(simple(to="drain@mail.test"))
+    res = assert_send_result(r, recipients=["drain@mail.test"])
+    mx1.wait_messages(1)  # the dot is sent; its reply comes in 2 s
+    t0 = time.time()
+    assert s.stop() == 0
+    took = time.time() - t0
+    assert 1.0 <= took < 10, took  # it waited for the reply
+    assert "delivery: drained 1 SMTP transactions in flight" in s.stderr()
+    s.start()
+    wait_status(s, res["message_id"], {"drain@mail.test": "delivered"})
+    time.sleep(0.5)
+    assert len(mx1.messages()) == 1
+
+
+def test_drain_timeout_cuts_a_stalled_transaction(net):
+    """A peer that never answers the dot: SIGTERM cuts the transaction at
+    drain_timeout, and the recipient is tried again after the restart."""
+    net.peer(MX1, "--stall-at", "dot", "--faults", "1")
+    s = net.pigeon(drain_timeout="1s", smtp_timeout_dot="60s",
+                   send_wait_ms="0")
+    r = s.send(simple(to="cut@mail.test"))
+    res = assert_send_result(r, recipients=["cut@mail.test"])
+    time.sleep(0.8)
+    t0 = time.time()
+    assert s.stop() == 0
+    assert time.time() - t0 < 6
+    assert "drain_timeout=1s: cutting the SMTP transactions" in s.stderr()
+    s.start()
+    wait_status(s, res["message_id"], {"cut@mail.test": "delivered"},
+                timeout=15)

@@ -48,6 +48,8 @@ carries its own code: '250-first\\n250 second'):
                                     the same, to the first RCPT of ADDRESS
                                     only (a 451 then a 250 on the retry)
   --data-reply 'CODE TEXT'          reply to the final dot
+  --delay-dot S                     answer the final dot S seconds late
+                                    (the message is logged at once)
 
 Faults:
   --greeting 'CODE TEXT'  greet with this refusal and close
@@ -227,6 +229,8 @@ class Handler:
             line["session"]["commands"] = list(server.rec["commands"])
             with open(self.cfg.messages, "a") as fp:
                 fp.write(json.dumps(line) + "\n")
+        if self.cfg.delay_dot:
+            await asyncio.sleep(self.cfg.delay_dot)
         if self.cfg.data_reply:
             return reply_text(self.cfg.data_reply)
         return "250 2.0.0 OK queued"
@@ -365,6 +369,7 @@ def parse_args(argv):
     p.add_argument("--rcpt-reply", action="append", default=[])
     p.add_argument("--rcpt-reply-once", action="append", default=[])
     p.add_argument("--data-reply")
+    p.add_argument("--delay-dot", type=float, default=0)
     p.add_argument("--greeting")
     p.add_argument("--greeting-421", action="store_true")
     p.add_argument("--stall-at", choices=sorted(STAGES))
