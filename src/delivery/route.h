@@ -33,9 +33,11 @@ struct route {
 	void (*deliver)(struct route *, struct sched_job *, route_done_fn *done,
 	                void *arg);
 	void (*free)(struct route *); /* cancels what is in flight */
-	/* Jobs of one destination (route, recipient domain) in the route
-	 * at once; 0 = no cap. */
+	/* Jobs of one destination in the route at once; 0 = no cap. */
 	int max_conns;
+	/* The destination of every job of the route (a relay's
+	 * "host:port"), or NULL: each recipient domain is one. */
+	const char *dest;
 	/* at SIGTERM its jobs in flight may finish (drain_timeout): a
 	 * transaction with a peer; capture has nothing to finish */
 	int drains;

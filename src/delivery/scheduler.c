@@ -282,7 +282,9 @@ static struct sched_dest *
 dest_get(struct sched *s, struct sched_job *j)
 {
 	struct sched_dest **dp, *d;
-	const char *dom = j->domain != NULL ? j->domain : "";
+	const char *dom = j->route->dest != NULL ? j->route->dest
+	                  : j->domain != NULL    ? j->domain
+	                                         : "";
 
 	dp = &s->dbucket[dest_hash(j->route, dom)];
 	for (d = *dp; d != NULL; d = d->hnext)

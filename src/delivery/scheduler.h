@@ -2,7 +2,8 @@
  * scheduler: the delivery jobs, their timers, and one queue per
  * destination with a connection cap. A job is one message and one
  * destination domain: the recipients one SMTP transaction carries
- * (SPEC §6.3). Its destination is (route, recipient domain); a due job
+ * (SPEC §6.3). Its destination is (route, recipient domain), or the
+ * route's one destination when it has one (a relay); a due job
  * goes into its route only while fewer than the route's max_conns jobs
  * of that destination are in it, else it waits in the destination's
  * queue, oldest first, and starts when one of them finishes.

@@ -70,6 +70,7 @@ struct smtp_route {
 	struct smtp_env *env;
 	struct idle *idle;        /* every idle connection of the route */
 	struct attempt *attempts; /* in flight */
+	char relay_dest[300];     /* a relay's "host:port" */
 };
 
 /* One address to try. */
@@ -699,6 +700,13 @@ smtp_route_new(struct event_base *base, const struct config *cfg,
 	r->rt.free = smtp_route_free;
 	r->rt.max_conns = cfg->max_connections_per_destination;
 	r->rt.drains = 1;
+	if (cr->kind == CFG_ROUTE_RELAY) {
+		/* one smarthost: its cap and its health count for every
+		 * recipient domain sent through it */
+		say(r->relay_dest, sizeof(r->relay_dest), "%s:%d", cr->host,
+		    cr->port);
+		r->rt.dest = r->relay_dest;
+	}
 	r->rt.base = base;
 	r->rt.cfg = cfg;
 	r->rt.ctx = r;

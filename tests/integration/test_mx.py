@@ -454,3 +454,23 @@ def test_drain_timeout_cuts_a_stalled_transaction(net):
     s.start()
     wait_status(s, res["message_id"], {"cut@mail.test": "delivered"},
                 timeout=15)
+
+
+def test_relay_is_one_destination(net):
+    """Three recipient domains through one relay with
+    max_connections_per_destination 1: the relay's cap counts for all of
+    them, so the three transactions share one connection, in turn."""
+    relay = net.peer(MX1)
+    net.dns.stop()
+    net.dns = Dns(os.path.join(net.tmp, "dns-r"),
+                  RECORDS + ["relay.mail.test 300 A %s" % MX1])
+    s = net.pigeon(routes=["route * relay smtp://relay.mail.test:%d "
+                           "tls=none" % net.port],
+                   max_connections_per_destination="1")
+    to = ["a@one.example", "b@two.example", "c@three.example"]
+    res = assert_send_result(s.send(simple(to=to)), recipients=to)
+    got = relay.wait_messages(3)
+    assert len({m["session"]["session"] for m in got}) == 1, \
+        [m["session"] for m in got]
+    for a in to:
+        wait_status(s, res["message_id"], {a: "delivered"})
