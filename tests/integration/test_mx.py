@@ -474,3 +474,28 @@ def test_relay_is_one_destination(net):
         [m["session"] for m in got]
     for a in to:
         wait_status(s, res["message_id"], {a: "delivered"})
+
+
+def test_smtputf8_needed_but_not_offered_bounces(net):
+    """An internationalized recipient (RFC 6531) to a server without
+    SMTPUTF8: bounced 5.6.7, nothing sent; with SMTPUTF8 offered it is
+    delivered, with SMTPUTF8 on its MAIL FROM."""
+    mx1 = net.peer(MX1, "--no-smtputf8")
+    s = net.pigeon()
+    r = s.send(simple(to="jösé@mail.test"))
+    res = assert_send_result(r, recipients=["jösé@mail.test"])
+    assert res["permanent_bounces"] == ["jösé@mail.test"], res
+    st = wait_status(s, res["message_id"], {"jösé@mail.test": "bounced"})
+    assert "5.6.7" in st["jösé@mail.test"]["smtp_response"], st
+    assert mx1.messages() == []
+
+
+def test_smtputf8_delivered_when_offered(net):
+    mx1 = net.peer(MX1)
+    s = net.pigeon()
+    r = s.send(simple(to="jösé@mail.test"))
+    res = assert_send_result(r, recipients=["jösé@mail.test"])
+    got = mx1.wait_messages(1)
+    assert got[0]["rcpt_tos"] == ["jösé@mail.test"], got[0]
+    assert "SMTPUTF8" in [o.upper() for o in got[0]["mail_options"]], got[0]
+    wait_status(s, res["message_id"], {"jösé@mail.test": "delivered"})
