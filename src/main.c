@@ -85,6 +85,30 @@ static const struct admin_cmd commands[] = {
      "revoke a token (a running server notices within auth_cache_ms)",
      "pigeon token revoke 0123456789abcdef0123456789abcdef --dev",
      {{NULL}}},
+    {"queue", "list", "", 0, admin_queue_list,
+     "list recipients not yet final (queued, deferred), newest first; "
+     "or the throttled destinations",
+     "pigeon queue list --state deferred --limit 20 --dev",
+     {{"--state", "S", "queued, deferred, delivered, bounced or failed"},
+      {"--limit", "N", "show at most N recipients (default 100)"},
+      {"--destinations", NULL,
+       "the throttled destinations of a running server (SPEC 6.3)"}}},
+    {"queue", "show", "MESSAGE_ID", 1, admin_queue_show,
+     "show a message, its recipients and their events",
+     "pigeon queue show '<id@example.com>' --dev",
+     {{NULL}}},
+    {"queue", "retry", "[MESSAGE_ID]", 1, admin_queue_retry,
+     "make a message's (or every) queued and deferred recipient due now",
+     "pigeon queue retry '<id@example.com>' --dev",
+     {{"--all", NULL, "every message in the queue"}}, 1},
+    {"queue", "drop", "MESSAGE_ID", 1, admin_queue_drop,
+     "give up a message's queued and deferred recipients (failed)",
+     "pigeon queue drop '<id@example.com>' --dev",
+     {{NULL}}},
+    {"queue", "resume", "DESTINATION", 1, admin_queue_resume,
+     "clear a destination's throttle and retry its recipients now",
+     "pigeon queue resume example.net --dev",
+     {{NULL}}},
     {"check", NULL, "", 0, admin_check,
      "validate the configuration and that state_dir is usable; exit 0 or 1",
      "pigeon check -c /etc/pigeon/pigeon.conf",
@@ -344,7 +368,7 @@ parse_args(struct admin *a, int argc, char **argv, const char **cfile, int *dev)
 			                 name, opt, c->opts[k].arg);
 		a->vals[k] = val;
 	}
-	if (a->nargs < c->nargs) {
+	if (a->nargs < c->nargs - c->optional) {
 		/* Name the first missing positional argument. */
 		const char *p = c->usage;
 		int skip = a->nargs;

@@ -50,6 +50,7 @@ struct admin_cmd {
 	const char *summary;
 	const char *example;
 	struct admin_opt opts[ADMIN_MAX_OPTS];
+	int optional; /* of nargs, how many may be left out (the last) */
 };
 
 /* The parsed command line and the loaded configuration. */
@@ -130,5 +131,10 @@ int admin_domain_set(struct admin *a);
 int admin_token_create(struct admin *a);
 int admin_token_list(struct admin *a);
 int admin_token_revoke(struct admin *a);
+int admin_queue_list(struct admin *a);
+int admin_queue_show(struct admin *a);
+int admin_queue_retry(struct admin *a);
+int admin_queue_drop(struct admin *a);
+int admin_queue_resume(struct admin *a);
 
 #endif

@@ -366,6 +366,7 @@ admin_serve(struct admin *a)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1); /* pigeon queue retry|drop|resume */
 	if ((errno = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
 		return admin_err(ADMIN_FAIL, "pthread_sigmask: %s",
 		                 strerror(errno));
@@ -436,6 +437,8 @@ admin_serve(struct admin *a)
 		}
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (sig == SIGUSR1) /* the CLI wrote requests to the store */
+			queue_reconcile(q);
 	}
 	log_info("signal=%s draining", sig == SIGINT ? "INT" : "TERM");
 	held = api_stop(api) == -1;

@@ -48,6 +48,24 @@ wiring_done(void *arg)
 	free(w);
 }
 
+/* Writer thread: an operator's request goes to the engine. */
+static void
+wiring_request(void *arg, const struct queue_req *r)
+{
+	struct wiring *w = arg;
+
+	delivery_request(w->d, r);
+}
+
+/* Engine thread: a throttled destination's snapshot goes to the writer. */
+static void
+wiring_dest(void *arg, const struct store_dest *d, int gone)
+{
+	struct wiring *w = arg;
+
+	queue_dest_report(w->q, d, gone);
+}
+
 /* Engine thread: the outcomes go to the writer. */
 static void
 wiring_report(void *arg, struct deliver_report *r)
@@ -66,7 +84,8 @@ wire_queue(const struct config *cfg, char *err, size_t errlen)
 	struct queue_hooks h = {.start = wiring_start,
 	                        .committed = wiring_committed,
 	                        .stop = wiring_stop,
-	                        .done = wiring_done};
+	                        .done = wiring_done,
+	                        .request = wiring_request};
 	struct wiring *w;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -80,6 +99,7 @@ wire_queue(const struct config *cfg, char *err, size_t errlen)
 		free(w);
 		return NULL;
 	}
+	delivery_on_dest(w->d, wiring_dest, w);
 	if (queue_start(w->q, err, errlen) == -1) {
 		queue_stop(w->q); /* frees w */
 		return NULL;

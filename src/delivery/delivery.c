@@ -132,6 +132,74 @@ fail:
 	return NULL;
 }
 
+void
+delivery_on_dest(struct delivery *d, delivery_dest_fn *fn, void *arg)
+{
+	sched_on_dest(d->sched, fn, arg);
+}
+
+/* A request on its way to the engine thread. */
+struct request {
+	struct delivery *d;
+	struct queue_req r;
+	char destination[300];
+};
+
+static void
+request_arrive(void *arg)
+{
+	struct request *rq = arg;
+	struct delivery *d = rq->d;
+	char dest[LOG_VALUE_LEN(300)];
+	int n;
+
+	if (loop_closed(d->loop)) {
+		free(rq);
+		return;
+	}
+	switch (rq->r.kind) {
+	case QREQ_RETRY:
+		n = sched_retry(d->sched, rq->r.msg_id);
+		log_info("delivery: retry requested msg_id=%lld: %d jobs due "
+		         "now",
+		         (long long)rq->r.msg_id, n);
+		break;
+	case QREQ_DROP:
+		n = sched_drop(d->sched, rq->r.msg_id);
+		log_info("delivery: drop requested msg_id=%lld: %d jobs "
+		         "forgotten",
+		         (long long)rq->r.msg_id, n);
+		break;
+	case QREQ_RESUME:
+		n = sched_resume(d->sched, rq->destination);
+		if (n == 0)
+			log_info(
+			    "delivery: resume requested destination=%s: "
+			    "not known here",
+			    log_value(rq->destination, dest, sizeof(dest)));
+		break;
+	}
+	free(rq);
+}
+
+void
+delivery_request(struct delivery *d, const struct queue_req *r)
+{
+	struct request *rq;
+
+	if ((rq = calloc(1, sizeof(*rq))) == NULL) {
+		log_warnx("delivery: out of memory taking a request");
+		return;
+	}
+	rq->d = d;
+	rq->r = *r;
+	snprintf(rq->destination, sizeof(rq->destination), "%s",
+	         r->destination != NULL ? r->destination : "");
+	rq->r.destination = NULL;
+	if (loop_post(d->loop, request_arrive, rq) == -1)
+		free(rq);
+}
+
 static void *
 engine_main(void *arg)
 {

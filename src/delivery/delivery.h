@@ -48,6 +48,21 @@ void delivery_submit(struct delivery *d, struct sched_job *job);
  * jobs could not be made (logged; the next start schedules them).
  */
 int delivery_submit_msg(struct delivery *d, const struct store_msg *m);
+/*
+ * SPEC §6.3: fn(arg, d, gone) runs on the engine thread whenever a
+ * throttled destination changes (see sched_on_dest). Before
+ * delivery_start.
+ */
+typedef void delivery_dest_fn(void *arg, const struct store_dest *d, int gone);
+void delivery_on_dest(struct delivery *d, delivery_dest_fn *fn, void *arg);
+/*
+ * An operator's request (pigeon queue), already written to the store:
+ * retry (the message's jobs, or all, due now), drop (the message's jobs
+ * forgotten; one in flight finishes, its outcome is not stored since
+ * its recipients are final) or resume (a destination's throttle
+ * cleared, its jobs due now). r is copied. Any thread.
+ */
+void delivery_request(struct delivery *d, const struct queue_req *r);
 /* Stops the loop and joins the thread; jobs still scheduled or in a
  * route are dropped (their recipients stay queued/deferred in the
  * store). */

@@ -31,6 +31,7 @@ struct sched_dest {
 	int strikes;                     /* throttles in a row */
 	int64_t paused_until;            /* wall clock ms; 0: not paused */
 	int64_t throttled_at;            /* the last throttle, wall clock ms */
+	char why[256];                   /* the reply of the last throttle */
 	int active;                      /* jobs in the route, or starting */
 	size_t njobs;                    /* jobs that point here */
 	struct sched_job *whead, *wtail; /* due, waiting for a slot */
@@ -47,7 +48,35 @@ struct sched {
 	void *drained_arg;
 	struct sched_job *jobs;
 	struct sched_dest *dbucket[DEST_BUCKETS];
+	sched_dest_fn *dest_fn;
+	void *dest_arg;
 };
+
+/* Tells the owner what d looks like now (see sched_on_dest). */
+static void
+dest_report(struct sched *s, const struct sched_dest *d, int gone)
+{
+	struct store_dest sd;
+
+	if (s->dest_fn == NULL)
+		return;
+	memset(&sd, 0, sizeof(sd));
+	snprintf(sd.route, sizeof(sd.route), "%s", d->route->name);
+	sd.domain = d->domain;
+	sd.cap = d->cap;
+	sd.full = d->full;
+	sd.paused_until = d->paused_until;
+	sd.throttled_at = d->throttled_at;
+	sd.reply = (char *)d->why; /* borrowed, not changed */
+	s->dest_fn(s->dest_arg, &sd, gone);
+}
+
+void
+sched_on_dest(struct sched *s, sched_dest_fn *fn, void *arg)
+{
+	s->dest_fn = fn;
+	s->dest_arg = arg;
+}
 
 /* The destination of an envelope address: its domain. */
 static const char *
@@ -320,6 +349,8 @@ dest_put(struct sched *s, struct sched_dest *d)
 	if (d->cap < d->full &&
 	    clock_now_ms() - d->throttled_at < DEST_MEMORY_MS)
 		return;
+	if (d->cap < d->full)
+		dest_report(s, d, 1);
 	dp = &s->dbucket[dest_hash(d->route, d->domain)];
 	while (*dp != d)
 		dp = &(*dp)->hnext;
@@ -461,7 +492,6 @@ sched_health(struct sched *s, struct sched_job *j, int health, const char *why,
 	int64_t pause;
 	int was = d->cap;
 
-	(void)s;
 	if (d->full == 0)
 		return; /* no cap to halve: capture */
 	if (health == SCHED_THROTTLED) {
@@ -480,12 +510,15 @@ sched_health(struct sched *s, struct sched_job *j, int health, const char *why,
 		    d->route->name, log_value(d->domain, dom, sizeof(dom)), was,
 		    d->cap, (double)pause / 1000.0,
 		    log_value(why, rep, sizeof(rep)));
+		snprintf(d->why, sizeof(d->why), "%s", why != NULL ? why : "");
+		dest_report(s, d, 0);
 		return;
 	}
 	if (health != SCHED_OK || d->cap >= d->full)
 		return;
 	/* a success: one more connection, step by step */
 	d->cap++;
+	dest_report(s, d, d->cap == d->full);
 	if (d->cap == d->full) {
 		d->strikes = 0;
 		log_info("delivery: destination=%s:%s recovered: cap %d",
@@ -519,6 +552,8 @@ sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms)
 	}
 	d->active--;
 	dest_fill(d);
+	if (j->dropped)
+		due_ms = 0;
 	if (due_ms == 0) {
 		job_unlink(s, j);
 		sched_job_free(j);
@@ -555,4 +590,115 @@ int
 sched_inflight(const struct sched *s)
 {
 	return s->inflight;
+}
+
+int
+sched_retry(struct sched *s, int64_t msg_id)
+{
+	int n = 0;
+
+	for (struct sched_job *j = s->jobs; j != NULL; j = j->next) {
+		if (msg_id != 0 && j->msg_id != msg_id)
+			continue;
+		if (j->state == JOB_TIMED) {
+			j->due_ms = clock_now_ms();
+			job_arm(j, 0); /* job_fire still honours a pause */
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Takes j out of its destination's queue of due jobs. */
+static void
+dest_unqueue(struct sched_dest *d, struct sched_job *j)
+{
+	struct sched_job **wp = &d->whead, *prev = NULL;
+
+	while (*wp != NULL && *wp != j) {
+		prev = *wp;
+		wp = &(*wp)->wnext;
+	}
+	if (*wp == NULL)
+		return;
+	*wp = j->wnext;
+	if (d->wtail == j)
+		d->wtail = prev;
+	j->wnext = NULL;
+}
+
+int
+sched_drop(struct sched *s, int64_t msg_id)
+{
+	struct sched_job *j, *next;
+	struct sched_dest *d;
+	int n = 0;
+
+	for (j = s->jobs; j != NULL; j = next) {
+		next = j->next;
+		if (j->msg_id != msg_id)
+			continue;
+		n++;
+		d = j->dest;
+		switch (j->state) {
+		case JOB_ROUTE:
+			/* the route borrows it: freed by sched_finish */
+			j->dropped = 1;
+			continue;
+		case JOB_WAITING:
+			dest_unqueue(d, j);
+			break;
+		case JOB_STARTING:
+			d->active--; /* the slot it was given */
+			break;
+		default:
+			break;
+		}
+		job_unlink(s, j);
+		sched_job_free(j); /* frees its timer */
+		dest_fill(d);
+		dest_put(s, d);
+	}
+	return n;
+}
+
+int
+sched_resume(struct sched *s, const char *destination)
+{
+	const char *colon = strchr(destination, ':');
+	char dom[LOG_VALUE_LEN(255)];
+	struct sched_dest *d;
+	int n = 0;
+
+	for (size_t i = 0; i < DEST_BUCKETS; i++)
+		for (d = s->dbucket[i]; d != NULL; d = d->hnext) {
+			if (colon != NULL
+			        ? (strncmp(destination, d->route->name,
+			                   (size_t)(colon - destination)) !=
+			               0 ||
+			           d->route->name[colon - destination] !=
+			               '\0' ||
+			           strcasecmp(colon + 1, d->domain) != 0)
+			        : strcasecmp(destination, d->domain) != 0)
+				continue;
+			n++;
+			if (d->cap < d->full || d->paused_until != 0)
+				dest_report(s, d, 1);
+			d->cap = d->full;
+			d->strikes = 0;
+			d->paused_until = 0;
+			log_info("delivery: destination=%s:%s resumed by the "
+			         "operator: cap %d",
+			         d->route->name,
+			         log_value(d->domain, dom, sizeof(dom)),
+			         d->cap);
+			for (struct sched_job *j = s->jobs; j != NULL;
+			     j = j->next)
+				if (j->dest == d && j->state == JOB_TIMED) {
+					j->due_ms = clock_now_ms();
+					job_arm(j, 0);
+				}
+			dest_fill(d);
+		}
+	return n;
 }

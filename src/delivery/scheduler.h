@@ -58,6 +58,7 @@ struct sched_job {
 	struct sched_dest *dest;
 	struct event *timer;
 	int state;
+	int dropped; /* by the operator while in its route: freed after */
 	struct sched_job *prev, *next; /* every job of the scheduler */
 	struct sched_job *wnext;       /* the destination's queue */
 };
@@ -127,5 +128,28 @@ void sched_health(struct sched *s, struct sched_job *j, int health,
 /* After done: j leaves its route, and the next job waiting for its
  * destination starts. due_ms 0 frees j; else j runs again then. */
 void sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms);
+
+/*
+ * A throttled destination's state changed (SPEC §6.3): d is its snapshot
+ * (borrowed for the call), gone when it is no longer throttled
+ * (recovered, resumed or forgotten). Engine thread.
+ */
+typedef void sched_dest_fn(void *arg, const struct store_dest *d, int gone);
+void sched_on_dest(struct sched *s, sched_dest_fn *fn, void *arg);
+
+/*
+ * pigeon queue (SPEC §9), engine thread. sched_retry: the jobs of
+ * message row msg_id (0: every job) waiting for a later attempt become
+ * due now; a job in its route is left to finish. Returns how many.
+ * sched_drop: the jobs of msg_id are forgotten; one in its route
+ * finishes its attempt and is freed then (the store keeps its
+ * recipients' dropped state). Returns how many.
+ * sched_resume: every destination of domain (any route), or of
+ * "route:domain", gets its full cap back, unpaused, and its jobs
+ * become due now. Returns how many destinations.
+ */
+int sched_retry(struct sched *s, int64_t msg_id);
+int sched_drop(struct sched *s, int64_t msg_id);
+int sched_resume(struct sched *s, const char *destination);
 
 #endif

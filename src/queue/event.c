@@ -206,6 +206,9 @@ suppress(struct store *st, const struct msg_info *m,
 		if (r->state != o->state ||
 		    (r->bad_mailbox && !bc->bad_mailbox))
 			continue;
+		/* an operator's drop says nothing of the address */
+		if (o->dropped)
+			return 0;
 		if (m->domain == NULL)
 			return 0;
 		memset(&sp, 0, sizeof(sp));

@@ -88,6 +88,9 @@ struct op {
 	int64_t msg_id;
 	struct store_outcome *outcomes; /* owned */
 	size_t n;
+	/* destination snapshot */
+	struct store_dest dest; /* strings owned */
+	int gone;
 };
 
 /* A task the writer runs between batches (writer thread). */
@@ -143,6 +146,7 @@ struct queue {
 	int64_t task_at[NTASKS]; /* monotonic ms: next run of each task */
 	size_t purged[NTASKS];   /* rows deleted by each task's current purge */
 	struct buf event;        /* an event's payload while it is written */
+	int64_t req_last;        /* the last operator request read */
 };
 
 #define RETRY_MIN_MS 100
@@ -157,14 +161,19 @@ static int message_apply(struct queue *, struct op *);
 static void message_done(struct queue *, struct op *, enum op_status);
 static int outcomes_apply(struct queue *, struct op *);
 static void outcomes_done(struct queue *, struct op *, enum op_status);
+static int requests_apply(struct queue *, struct op *);
+static int dest_apply(struct queue *, struct op *);
+static void plain_done(struct queue *, struct op *, enum op_status);
 static int64_t purge_run(struct queue *, const struct task_row *);
 static int64_t msg_purge_run(struct queue *, const struct task_row *);
 
-enum { OP_MESSAGE, OP_OUTCOMES };
+enum { OP_MESSAGE, OP_OUTCOMES, OP_REQUESTS, OP_DEST };
 
 static const struct op_row op_rows[] = {
     [OP_MESSAGE] = {"message", message_apply, message_done, 0},
     [OP_OUTCOMES] = {"outcome batch", outcomes_apply, outcomes_done, 1},
+    [OP_REQUESTS] = {"operator requests", requests_apply, plain_done, 0},
+    [OP_DEST] = {"destination snapshot", dest_apply, plain_done, 0},
 };
 
 static const struct task_row task_rows[NTASKS] = {
@@ -408,38 +417,56 @@ message_done(struct queue *q, struct op *op, enum op_status status)
 	waiter_add(q, w);
 }
 
+int
+queue_outcomes_write(struct store *st, int64_t msg_id,
+                     const struct store_outcome *o, size_t n,
+                     struct buf *scratch, size_t *applied)
+{
+	struct msg_info mi;
+	int final = 1, found, rc;
+	size_t done = 0;
+
+	if ((found = store_message_info(st, msg_id, &mi)) == -1)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		if ((rc = store_outcome_apply(st, &o[k])) == -1 ||
+		    (rc == 0 && found == 0 &&
+		     event_record(st, &mi, &o[k], scratch) != 0)) {
+			msg_info_clear(&mi);
+			return -1;
+		}
+		done += rc == 0;
+		if (o[k].state == RCPT_QUEUED || o[k].state == RCPT_DEFERRED)
+			final = 0;
+	}
+	msg_info_clear(&mi);
+	if (applied != NULL)
+		*applied = done;
+	/* The message's other recipients, in other jobs, may still be
+	 * pending: the store checks them all. Without preview, a message
+	 * whose recipients are all final keeps no body
+	 * (store_message_body_drop); not worth failing for: the message
+	 * purge takes it later with the rest. */
+	if (final && store_message_body_drop(st, msg_id) == -1)
+		log_warnx("queue: msg %lld: body kept: %s", (long long)msg_id,
+		          store_error(st));
+	return 0;
+}
+
 /*
- * Each outcome with its event and suppression (event.c), all or none: a
- * failure fails the batch (-2), which is retried, so no outcome is lost
- * for its event. A message that is gone (dropped meanwhile) has no row
- * to update and gets no event.
+ * Each outcome with its event and suppression, all or none: a failure
+ * fails the batch (-2), which is retried, so no outcome is lost for its
+ * event. A message that is gone (dropped meanwhile) has no row to
+ * update and gets no event; nor does a recipient the operator made
+ * final while its attempt was in flight (pigeon queue drop).
  */
 static int
 outcomes_apply(struct queue *q, struct op *op)
 {
-	struct msg_info mi;
-	int final = 1, found;
-
-	if ((found = store_message_info(q->st, op->msg_id, &mi)) == -1)
-		return -2;
-	for (size_t k = 0; k < op->n; k++) {
-		const struct store_outcome *o = &op->outcomes[k];
-
-		if (store_outcome_apply(q->st, o) != 0 ||
-		    (found == 0 &&
-		     event_record(q->st, &mi, o, &q->event) != 0)) {
-			msg_info_clear(&mi);
-			return -2;
-		}
-		if (o->state == RCPT_QUEUED || o->state == RCPT_DEFERRED)
-			final = 0;
-	}
-	msg_info_clear(&mi);
-	/* The message's other recipients, in other jobs, may still be
-	 * pending: the store checks them all. */
-	if (final)
-		body_drop(q, op->msg_id);
-	return 0;
+	return queue_outcomes_write(q->st, op->msg_id, op->outcomes, op->n,
+	                            &q->event, NULL) == 0
+	           ? 0
+	           : -2;
 }
 
 static void
@@ -455,6 +482,91 @@ outcomes_done(struct queue *q, struct op *op, enum op_status status)
 	/* never OP_REFUSED: outcomes_apply fails the batch instead */
 	outcomes_free(op->outcomes, op->n);
 	op->outcomes = NULL;
+}
+
+static int
+request_one(void *arg, const struct queue_req *r)
+{
+	struct queue *q = arg;
+
+	q->req_last = r->id;
+	if (q->hooks.request != NULL)
+		q->hooks.request(q->hooks.arg, r);
+	return 0;
+}
+
+/* A read: the requests written since the last one seen. */
+static int
+requests_apply(struct queue *q, struct op *op)
+{
+	(void)op;
+	return store_requests_after(q->st, q->req_last, request_one, q);
+}
+
+static int
+dest_apply(struct queue *q, struct op *op)
+{
+	if (op->gone)
+		return store_dest_del(q->st, op->dest.route, op->dest.domain);
+	return store_dest_put(q->st, &op->dest);
+}
+
+static void
+plain_done(struct queue *q, struct op *op, enum op_status status)
+{
+	(void)q;
+	(void)status;
+	free(op->dest.domain);
+	free(op->dest.reply);
+}
+
+static void
+op_post(struct queue *q, struct op *op)
+{
+	op->q = q;
+	if (loop_post(q->loop, op_take, op) == -1) {
+		log_warnx("queue: %s not done: the writer has stopped",
+		          op->row->name);
+		plain_done(q, op, OP_FAILED);
+		free(op);
+	}
+}
+
+void
+queue_reconcile(struct queue *q)
+{
+	struct op *op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		log_warnx("queue: out of memory reading operator requests");
+		return;
+	}
+	op->row = &op_rows[OP_REQUESTS];
+	op_post(q, op);
+}
+
+void
+queue_dest_report(struct queue *q, const struct store_dest *d, int gone)
+{
+	struct op *op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL ||
+	    (op->dest.domain = strdup(d->domain)) == NULL ||
+	    (d->reply != NULL && (op->dest.reply = strdup(d->reply)) == NULL)) {
+		if (op != NULL)
+			free(op->dest.domain);
+		free(op);
+		log_warnx("queue: out of memory recording a destination");
+		return;
+	}
+	op->row = &op_rows[OP_DEST];
+	memcpy(op->dest.route, d->route, sizeof(op->dest.route));
+	op->dest.cap = d->cap;
+	op->dest.full = d->full;
+	op->dest.paused_until = d->paused_until;
+	op->dest.throttled_at = d->throttled_at;
+	op->gone = gone;
+	op_post(q, op);
 }
 
 /*
@@ -768,6 +880,14 @@ queue_start(struct queue *q, char *err, size_t errlen)
 {
 	char keep[32], size[560], path[LOG_VALUE_LEN(256)];
 
+	/* The destinations snapshot is the engine's memory: a new engine
+	 * starts with none. Requests written before now are met by the
+	 * rebuild from the store. */
+	if (store_dest_del(q->st, NULL, NULL) == -1 ||
+	    store_request_last(q->st, &q->req_last) == -1) {
+		snprintf(err, errlen, "queue: %s", store_error(q->st));
+		return -1;
+	}
 	if (q->hooks.start(q->hooks.arg, q->st, err, errlen) == -1)
 		return -1;
 	config_fmt_secs(q->cfg->message_retention, keep, sizeof(keep));

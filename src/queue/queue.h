@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/buf.h"
 #include "../core/config.h"
 #include "../store/store.h"
 
@@ -41,6 +42,10 @@ struct queue_hooks {
 	/* queue_stop, once the writer has exited: the hooks are called no
 	 * more; the owner may free arg. May be NULL. */
 	void (*done)(void *arg);
+	/* Writer thread: an operator's request (pigeon queue retry, drop,
+	 * resume) read from the store after queue_reconcile(); r is
+	 * borrowed for the call. May be NULL. */
+	void (*request)(void *arg, const struct queue_req *r);
 	void *arg;
 };
 
@@ -92,5 +97,30 @@ int queue_send(struct queue *q, struct store_msg *m, int wait_ms,
  */
 int queue_report(struct queue *q, int64_t msg_id,
                  struct store_outcome *outcomes, size_t n);
+
+/*
+ * Reads the operator's requests written since the last call (or since
+ * the start) and hands each to hooks.request, on the writer thread. Any
+ * thread (serve's SIGUSR1).
+ */
+void queue_reconcile(struct queue *q);
+
+/* Records (gone 0) or forgets (gone 1) a throttled destination's state
+ * in the store's snapshot (SPEC §6.3); d is copied. Any thread; a
+ * snapshot lost to a failure is only logged. */
+void queue_dest_report(struct queue *q, const struct store_dest *d, int gone);
+
+/*
+ * The one outcome path: each outcome's state with its event and
+ * automatic suppression (event.c), for recipients still queued or
+ * deferred (one already final is left as it is, with no event), inside
+ * the caller's transaction on st; then the message's body goes when it
+ * is no longer needed. The writer uses it for the engine's outcomes,
+ * and pigeon queue drop for its own. *applied (may be NULL): how many
+ * were written. 0 or -1 (store_error(st)).
+ */
+int queue_outcomes_write(struct store *st, int64_t msg_id,
+                         const struct store_outcome *o, size_t n,
+                         struct buf *scratch, size_t *applied);
 
 #endif

@@ -58,6 +58,18 @@ struct store_ops {
 	                        const char *, int64_t, struct suppression *);
 	int (*suppression_purge)(struct store *, int64_t, int);
 	int (*message_load)(struct store *, int64_t, struct store_msg_load *);
+	int (*queue_list)(struct store *, int, int, struct queue_row **,
+	                  size_t *, int64_t *);
+	int (*queue_message)(struct store *, const char *, struct queue_msg *);
+	int (*queue_retry)(struct store *, int64_t, const char *, int64_t,
+	                   int64_t *);
+	int (*request_add)(struct store *, const struct queue_req *);
+	int (*request_last)(struct store *, int64_t *);
+	int (*requests_after)(struct store *, int64_t, store_request_fn *,
+	                      void *);
+	int (*dest_put)(struct store *, const struct store_dest *);
+	int (*dest_del)(struct store *, const char *, const char *);
+	int (*dest_list)(struct store *, struct store_dest **, size_t *);
 };
 
 /* Every backend's connection starts with this. */

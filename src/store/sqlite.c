@@ -162,6 +162,25 @@ static const char *const migrations[] = {
     "  payload TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_page ON events (account_id, id);"
     "CREATE INDEX IF NOT EXISTS events_msg ON events (msg_id);",
+    /* 7: pigeon queue (SPEC §9). requests: what the CLI asks of a
+     * running engine (retry, drop, resume), read by id after the last
+     * one seen. destinations: the engine's throttled destinations
+     * (SPEC §6.3), a snapshot it keeps up to date for the CLI. */
+    "CREATE TABLE IF NOT EXISTS requests ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind INTEGER NOT NULL,"
+    "  msg_id INTEGER NOT NULL DEFAULT 0,"
+    "  destination TEXT,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS destinations ("
+    "  route TEXT NOT NULL,"
+    "  domain TEXT NOT NULL,"
+    "  cap INTEGER NOT NULL,"
+    "  full INTEGER NOT NULL,"
+    "  paused_until INTEGER NOT NULL,"
+    "  throttled_at INTEGER NOT NULL,"
+    "  reply TEXT,"
+    "  PRIMARY KEY (route, domain));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -216,6 +235,17 @@ enum st {
 	ST_SUPP_FIND,
 	ST_SUPP_PURGE,
 	ST_MSG_LOAD,
+	ST_QUEUE_LIST,
+	ST_QUEUE_COUNT,
+	ST_QUEUE_MSG,
+	ST_QUEUE_RETRY,
+	ST_REQ_ADD,
+	ST_REQ_PURGE,
+	ST_REQ_LAST,
+	ST_REQ_AFTER,
+	ST_DEST_PUT,
+	ST_DEST_DEL,
+	ST_DEST_LIST,
 	ST_COUNT
 };
 
@@ -286,7 +316,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "next_attempt, updated) VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_OUTCOME] = "UPDATE recipients SET state = ?2, attempts = ?3, "
                    "last_attempt = ?4, next_attempt = ?5, last_reply = ?6, "
-                   "updated = ?7 WHERE id = ?1",
+                   "updated = ?7 WHERE id = ?1 AND state IN (0, 1)",
     [ST_PENDING] =
         "SELECT r.id, r.message_id, m.message_id, r.address, "
         "m.domain_id, r.state, r.attempts, r.next_attempt, m.created "
@@ -297,7 +327,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "WHERE account_id = ?1 AND message_id = ?2 "
                      "ORDER BY id DESC LIMIT 1",
     [ST_RCPTS_OF] = "SELECT address, state, attempts, last_attempt, "
-                    "next_attempt, last_reply FROM recipients "
+                    "next_attempt, last_reply, id FROM recipients "
                     "WHERE message_id = ?1 ORDER BY id",
     /* A record past 24 h is only replaced: the api checks the age. */
     [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency (account_id, key, "
@@ -385,6 +415,40 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MSG_LOAD] = "SELECT m.raw, d.name, d.return_path_domain "
                     "FROM messages m LEFT JOIN domains d "
                     "ON d.id = m.domain_id WHERE m.id = ?1",
+    /* ?1: one state, or -1 for the pending ones (0, 1) */
+    [ST_QUEUE_LIST] = "SELECT r.id, r.message_id, m.message_id, r.address, "
+                      "r.state, r.attempts, r.last_attempt, "
+                      "r.next_attempt, r.last_reply FROM recipients r "
+                      "JOIN messages m ON m.id = r.message_id "
+                      "WHERE (?1 = -1 AND r.state IN (0, 1)) OR r.state = ?1 "
+                      "ORDER BY r.message_id DESC, r.id LIMIT ?2",
+    [ST_QUEUE_COUNT] = "SELECT count(*) FROM recipients "
+                       "WHERE (?1 = -1 AND state IN (0, 1)) OR state = ?1",
+    [ST_QUEUE_MSG] = "SELECT id, account_id, message_id, mail_from, "
+                     "subject, size, created FROM messages "
+                     "WHERE message_id = ?1 ORDER BY id DESC LIMIT 1",
+    /* the domain is what follows the last '@' (a quoted local part may
+     * hold one): rtrim() keeps what is not in the set of the domain's
+     * own characters */
+    [ST_QUEUE_RETRY] = "UPDATE recipients SET next_attempt = ?3, "
+                       "updated = ?3 WHERE state IN (0, 1) "
+                       "AND (?1 = 0 OR message_id = ?1) AND (?2 IS NULL "
+                       "OR lower(substr(address, length(rtrim(address, "
+                       "replace(address, '@', ''))) + 1)) = lower(?2))",
+    [ST_REQ_ADD] = "INSERT INTO requests (kind, msg_id, destination, "
+                   "created) VALUES (?1, ?2, ?3, ?4)",
+    [ST_REQ_PURGE] = "DELETE FROM requests WHERE created < ?1",
+    [ST_REQ_LAST] = "SELECT coalesce(max(id), 0) FROM requests",
+    [ST_REQ_AFTER] = "SELECT id, kind, msg_id, destination FROM requests "
+                     "WHERE id > ?1 ORDER BY id",
+    [ST_DEST_PUT] = "INSERT OR REPLACE INTO destinations (route, domain, "
+                    "cap, full, paused_until, throttled_at, reply) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_DEST_DEL] = "DELETE FROM destinations WHERE (?1 IS NULL OR "
+                    "route = ?1) AND (?2 IS NULL OR domain = lower(?2))",
+    [ST_DEST_LIST] = "SELECT route, domain, cap, full, paused_until, "
+                     "throttled_at, reply FROM destinations "
+                     "ORDER BY throttled_at DESC, route, domain",
 };
 
 struct sqlite_store {
@@ -1064,7 +1128,10 @@ sq_outcome_apply(struct store *s, const struct store_outcome *o)
 	else
 		sqlite3_bind_null(st, 6);
 	sqlite3_bind_int64(st, 7, clock_now_ms());
-	return run(s, st, "outcome") == 0 ? 0 : -1;
+	if (run(s, st, "outcome") != 0)
+		return -1;
+	/* final already (the operator dropped it meanwhile), or gone */
+	return sqlite3_changes(SQ(s)->db) == 0 ? STORE_NOT_FOUND : 0;
 }
 
 static int
@@ -1110,9 +1177,9 @@ msgid_norm(const char *id, char *buf, size_t len)
 	return buf;
 }
 
-/* Appends the recipients of message row id to out->rcpts. */
+/* Appends the recipients of message row id to *v (*n of them). */
 static int
-read_rcpts(struct store *s, int64_t id, struct msg_status *out)
+read_rcpts_into(struct store *s, int64_t id, struct rcpt_status **v, size_t *n)
 {
 	sqlite3_stmt *st;
 	struct rcpt_status *nv;
@@ -1125,24 +1192,25 @@ read_rcpts(struct store *s, int64_t id, struct msg_status *out)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct rcpt_status *r;
 
-		if (out->nrcpts == cap) {
+		if (*n == cap) {
 			cap = cap ? cap * 2 : 4;
-			nv = realloc(out->rcpts, cap * sizeof(*nv));
+			nv = realloc(*v, cap * sizeof(*nv));
 			if (nv == NULL) {
 				snprintf(s->err, sizeof(s->err),
 				         "status: out of memory");
 				done(st);
 				return -1;
 			}
-			out->rcpts = nv;
+			*v = nv;
 		}
-		r = &out->rcpts[out->nrcpts++];
+		r = &(*v)[(*n)++];
 		r->address = col_dup(st, 0);
 		r->state = (enum rcpt_state)sqlite3_column_int(st, 1);
 		r->attempts = sqlite3_column_int(st, 2);
 		r->last_attempt = sqlite3_column_int64(st, 3);
 		r->next_attempt = sqlite3_column_int64(st, 4);
 		r->reply = col_dup(st, 5);
+		r->id = sqlite3_column_int64(st, 6);
 	}
 	if (rc != SQLITE_DONE) {
 		set_err(s, "message status");
@@ -1151,6 +1219,12 @@ read_rcpts(struct store *s, int64_t id, struct msg_status *out)
 	}
 	done(st);
 	return 0;
+}
+
+static int
+read_rcpts(struct store *s, int64_t id, struct msg_status *out)
+{
+	return read_rcpts_into(s, id, &out->rcpts, &out->nrcpts);
 }
 
 static int
@@ -1818,6 +1892,269 @@ sq_message_load(struct store *s, int64_t msg_id, struct store_msg_load *out)
 	return 0;
 }
 
+static int
+sq_queue_list(struct store *s, int state, int limit, struct queue_row **out,
+              size_t *n, int64_t *total)
+{
+	sqlite3_stmt *st;
+	struct queue_row *v = NULL, *r;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	if ((st = stmt(s, ST_QUEUE_COUNT)) == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, state);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		set_err(s, "queue count");
+		done(st);
+		return -1;
+	}
+	*total = sqlite3_column_int64(st, 0);
+	done(st);
+	if ((st = stmt(s, ST_QUEUE_LIST)) == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_int(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct queue_row *nv;
+
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*nv))) == NULL) {
+				snprintf(s->err, sizeof(s->err),
+				         "queue list: out of memory");
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+		}
+		r = &v[(*n)++];
+		r->rcpt_id = sqlite3_column_int64(st, 0);
+		r->msg_id = sqlite3_column_int64(st, 1);
+		r->message_id = col_dup(st, 2);
+		r->address = col_dup(st, 3);
+		r->state = (enum rcpt_state)sqlite3_column_int(st, 4);
+		r->attempts = sqlite3_column_int(st, 5);
+		r->last_attempt = sqlite3_column_int64(st, 6);
+		r->next_attempt = sqlite3_column_int64(st, 7);
+		r->reply = col_dup(st, 8);
+	}
+	if (rc != SQLITE_DONE) {
+		if (rc != SQLITE_NOMEM)
+			set_err(s, "queue list");
+		done(st);
+		queue_row_list_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	done(st);
+	*out = v;
+	return 0;
+}
+
+static int
+sq_queue_message(struct store *s, const char *message_id, struct queue_msg *out)
+{
+	sqlite3_stmt *st;
+	char buf[1024];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = stmt(s, ST_QUEUE_MSG)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, msgid_norm(message_id, buf, sizeof(buf)), -1,
+	                  SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			set_err(s, "queue message");
+		done(st);
+		return rc == SQLITE_DONE ? STORE_NOT_FOUND : -1;
+	}
+	out->id = sqlite3_column_int64(st, 0);
+	col_id(st, 1, out->account_id);
+	out->message_id = col_dup(st, 2);
+	out->mail_from = col_dup(st, 3);
+	out->subject = col_dup(st, 4);
+	out->size = sqlite3_column_int64(st, 5);
+	out->created = sqlite3_column_int64(st, 6);
+	done(st);
+	if (out->message_id == NULL ||
+	    read_rcpts_into(s, out->id, &out->rcpts, &out->nrcpts) == -1) {
+		queue_msg_clear(out);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sq_queue_retry(struct store *s, int64_t msg_id, const char *domain, int64_t now,
+               int64_t *changed)
+{
+	sqlite3_stmt *st = stmt(s, ST_QUEUE_RETRY);
+
+	*changed = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, msg_id);
+	bind_opt(st, 2, domain);
+	sqlite3_bind_int64(st, 3, now);
+	if (run(s, st, "queue retry") != 0)
+		return -1;
+	*changed = sqlite3_changes(SQ(s)->db);
+	return 0;
+}
+
+/* How long a request row is kept: a server reads it at once. */
+#define REQUEST_KEEP_MS (3600 * 1000)
+
+static int
+sq_request_add(struct store *s, const struct queue_req *r)
+{
+	sqlite3_stmt *st;
+	int64_t now = clock_now_ms();
+
+	if ((st = stmt(s, ST_REQ_PURGE)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now - REQUEST_KEEP_MS);
+	if (run(s, st, "request purge") != 0 ||
+	    (st = stmt(s, ST_REQ_ADD)) == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, (int)r->kind);
+	sqlite3_bind_int64(st, 2, r->msg_id);
+	bind_opt(st, 3, r->destination);
+	sqlite3_bind_int64(st, 4, now);
+	return run(s, st, "request") == 0 ? 0 : -1;
+}
+
+static int
+sq_request_last(struct store *s, int64_t *id)
+{
+	sqlite3_stmt *st = stmt(s, ST_REQ_LAST);
+
+	*id = 0;
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		set_err(s, "request last");
+		done(st);
+		return -1;
+	}
+	*id = sqlite3_column_int64(st, 0);
+	done(st);
+	return 0;
+}
+
+static int
+sq_requests_after(struct store *s, int64_t after_id, store_request_fn *cb,
+                  void *arg)
+{
+	sqlite3_stmt *st = stmt(s, ST_REQ_AFTER);
+	struct queue_req r;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, after_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.id = sqlite3_column_int64(st, 0);
+		r.kind = (enum queue_req_kind)sqlite3_column_int(st, 1);
+		r.msg_id = sqlite3_column_int64(st, 2);
+		r.destination = (const char *)sqlite3_column_text(st, 3);
+		if (cb(arg, &r) != 0) {
+			done(st);
+			return 0;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(s, "requests");
+		done(st);
+		return -1;
+	}
+	done(st);
+	return 0;
+}
+
+static int
+sq_dest_put(struct store *s, const struct store_dest *d)
+{
+	sqlite3_stmt *st = stmt(s, ST_DEST_PUT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, d->route, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, d->domain, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, d->cap);
+	sqlite3_bind_int(st, 4, d->full);
+	sqlite3_bind_int64(st, 5, d->paused_until);
+	sqlite3_bind_int64(st, 6, d->throttled_at);
+	bind_opt(st, 7, d->reply);
+	return run(s, st, "destination") == 0 ? 0 : -1;
+}
+
+static int
+sq_dest_del(struct store *s, const char *route, const char *domain)
+{
+	sqlite3_stmt *st = stmt(s, ST_DEST_DEL);
+
+	if (st == NULL)
+		return -1;
+	bind_opt(st, 1, route);
+	bind_opt(st, 2, domain);
+	return run(s, st, "destination delete") == 0 ? 0 : -1;
+}
+
+static int
+sq_dest_list(struct store *s, struct store_dest **out, size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_DEST_LIST);
+	struct store_dest *v = NULL, *d;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct store_dest *nv;
+
+			cap = cap ? cap * 2 : 8;
+			if ((nv = realloc(v, cap * sizeof(*nv))) == NULL) {
+				snprintf(s->err, sizeof(s->err),
+				         "destinations: out of memory");
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+		}
+		d = &v[(*n)++];
+		memset(d, 0, sizeof(*d));
+		snprintf(d->route, sizeof(d->route), "%s",
+		         (const char *)sqlite3_column_text(st, 0));
+		d->domain = col_dup(st, 1);
+		d->cap = sqlite3_column_int(st, 2);
+		d->full = sqlite3_column_int(st, 3);
+		d->paused_until = sqlite3_column_int64(st, 4);
+		d->throttled_at = sqlite3_column_int64(st, 5);
+		d->reply = col_dup(st, 6);
+	}
+	if (rc != SQLITE_DONE) {
+		if (rc != SQLITE_NOMEM)
+			set_err(s, "destinations");
+		done(st);
+		store_dest_list_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	done(st);
+	*out = v;
+	return 0;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -1858,4 +2195,13 @@ static const struct store_ops sqlite_ops = {
     .suppression_find = sq_suppression_find,
     .suppression_purge = sq_suppression_purge,
     .message_load = sq_message_load,
+    .queue_list = sq_queue_list,
+    .queue_message = sq_queue_message,
+    .queue_retry = sq_queue_retry,
+    .request_add = sq_request_add,
+    .request_last = sq_request_last,
+    .requests_after = sq_requests_after,
+    .dest_put = sq_dest_put,
+    .dest_del = sq_dest_del,
+    .dest_list = sq_dest_list,
 };

@@ -476,3 +476,96 @@ store_msg_load_clear(struct store_msg_load *m)
 	free(m->return_path_domain);
 	memset(m, 0, sizeof(*m));
 }
+
+int
+store_queue_list(struct store *s, int state, int limit, struct queue_row **out,
+                 size_t *n, int64_t *total)
+{
+	return s->ops->queue_list(s, state, limit, out, n, total);
+}
+
+void
+queue_row_list_free(struct queue_row *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		free(v[i].message_id);
+		free(v[i].address);
+		free(v[i].reply);
+	}
+	free(v);
+}
+
+int
+store_queue_message(struct store *s, const char *message_id,
+                    struct queue_msg *out)
+{
+	return s->ops->queue_message(s, message_id, out);
+}
+
+void
+queue_msg_clear(struct queue_msg *m)
+{
+	for (size_t i = 0; m->rcpts != NULL && i < m->nrcpts; i++) {
+		free(m->rcpts[i].address);
+		free(m->rcpts[i].reply);
+	}
+	free(m->rcpts);
+	free(m->message_id);
+	free(m->mail_from);
+	free(m->subject);
+	memset(m, 0, sizeof(*m));
+}
+
+int
+store_queue_retry(struct store *s, int64_t msg_id, const char *domain,
+                  int64_t now, int64_t *changed)
+{
+	return s->ops->queue_retry(s, msg_id, domain, now, changed);
+}
+
+int
+store_request_add(struct store *s, const struct queue_req *r)
+{
+	return s->ops->request_add(s, r);
+}
+
+int
+store_request_last(struct store *s, int64_t *id)
+{
+	return s->ops->request_last(s, id);
+}
+
+int
+store_requests_after(struct store *s, int64_t after_id, store_request_fn *cb,
+                     void *arg)
+{
+	return s->ops->requests_after(s, after_id, cb, arg);
+}
+
+int
+store_dest_put(struct store *s, const struct store_dest *d)
+{
+	return s->ops->dest_put(s, d);
+}
+
+int
+store_dest_del(struct store *s, const char *route, const char *domain)
+{
+	return s->ops->dest_del(s, route, domain);
+}
+
+int
+store_dest_list(struct store *s, struct store_dest **out, size_t *n)
+{
+	return s->ops->dest_list(s, out, n);
+}
+
+void
+store_dest_list_free(struct store_dest *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		free(v[i].domain);
+		free(v[i].reply);
+	}
+	free(v);
+}

@@ -129,6 +129,9 @@ struct store_outcome {
 	int code;                     /* SMTP reply code, 0 without one */
 	char enhanced[16];            /* "5.1.1", "" without one */
 	char route[16];               /* the route that answered */
+	/* dropped by the operator (pigeon queue drop): its event says so
+	 * and it makes no automatic suppression (§6.4 is about answers) */
+	int dropped;
 };
 
 /* A recipient row with its message's facts, for the scheduler. */
@@ -143,6 +146,7 @@ struct pending_rcpt {
 };
 
 struct rcpt_status {
+	int64_t id; /* recipients row id */
 	char *address;
 	enum rcpt_state state;
 	int attempts;
@@ -281,6 +285,9 @@ void store_rollback(struct store *s);
 int store_op_begin(struct store *s);
 int store_op_end(struct store *s, int ok);
 int store_message_insert(struct store *s, struct store_msg *m);
+/* Writes o's state, only while the recipient is still queued or
+ * deferred: 0, STORE_NOT_FOUND (final already, e.g. dropped by the
+ * operator while its attempt was in flight, or gone), -1. */
 int store_outcome_apply(struct store *s, const struct store_outcome *o);
 
 /*
@@ -411,5 +418,87 @@ struct store_msg_load {
 int store_message_load(struct store *s, int64_t msg_id,
                        struct store_msg_load *out);
 void store_msg_load_clear(struct store_msg_load *m);
+
+/*
+ * The admin CLI's view of the queue (pigeon queue, SPEC §9).
+ */
+/* One recipient row with its message's Message-ID: queue_row_list_free. */
+struct queue_row {
+	int64_t rcpt_id, msg_id;
+	char *message_id;
+	char *address;
+	enum rcpt_state state;
+	int attempts;
+	int64_t last_attempt, next_attempt; /* unix ms, 0 = none */
+	char *reply;
+};
+/* Recipients in state (-1: queued and deferred), newest message first,
+ * at most limit in *out (*n of them); *total how many match. 0 or -1. */
+int store_queue_list(struct store *s, int state, int limit,
+                     struct queue_row **out, size_t *n, int64_t *total);
+void queue_row_list_free(struct queue_row *v, size_t n);
+
+/* A message and every recipient of it: queue_msg_clear. */
+struct queue_msg {
+	int64_t id;
+	char account_id[ID_LEN + 1];
+	char *message_id, *mail_from, *subject; /* subject NULL when none */
+	int64_t size, created;                  /* bytes; unix ms */
+	struct rcpt_status *rcpts;
+	size_t nrcpts;
+};
+/* The newest message with Message-ID message_id ("<…>" or bare), of any
+ * account. 0, STORE_NOT_FOUND, -1. */
+int store_queue_message(struct store *s, const char *message_id,
+                        struct queue_msg *out);
+void queue_msg_clear(struct queue_msg *m);
+/* Makes the queued and deferred recipients of message row msg_id (0:
+ * every message) whose domain is domain (NULL: any) due at now (unix
+ * ms); *changed how many. 0 or -1. */
+int store_queue_retry(struct store *s, int64_t msg_id, const char *domain,
+                      int64_t now, int64_t *changed);
+
+/*
+ * Requests to a running server's engine (retry, drop, resume), written
+ * by the CLI before it signals the server (SIGUSR1); the server reads
+ * those after the last it saw. Rows older than an hour are deleted by
+ * the next store_request_add.
+ */
+enum queue_req_kind { QREQ_RETRY, QREQ_DROP, QREQ_RESUME };
+struct queue_req {
+	int64_t id;
+	enum queue_req_kind kind;
+	int64_t msg_id;          /* retry, drop: the message row; 0 = all */
+	const char *destination; /* resume: "domain" or "route:domain" */
+};
+int store_request_add(struct store *s, const struct queue_req *r);
+/* The newest request's id (0 when none) in *id. 0 or -1. */
+int store_request_last(struct store *s, int64_t *id);
+/* Each request after after_id, in order, to cb (r valid during the
+ * call; cb returns 0 to go on). 0 or -1. */
+typedef int store_request_fn(void *arg, const struct queue_req *r);
+int store_requests_after(struct store *s, int64_t after_id,
+                         store_request_fn *cb, void *arg);
+
+/*
+ * SPEC §6.3 destination health as the running engine last reported it:
+ * one row per throttled destination (route, domain), deleted when it
+ * recovers or is resumed; emptied at each start.
+ */
+struct store_dest {
+	char route[16];
+	char *domain;
+	int cap, full;        /* connections now; the route's cap */
+	int64_t paused_until; /* unix ms; 0 when not paused */
+	int64_t throttled_at; /* unix ms */
+	char *reply;          /* the reply that throttled it, may be NULL */
+};
+/* Adds or replaces d (by route and domain). 0 or -1. */
+int store_dest_put(struct store *s, const struct store_dest *d);
+/* Deletes route:domain's row; route NULL: of any route; domain NULL:
+ * every row. 0 or -1. */
+int store_dest_del(struct store *s, const char *route, const char *domain);
+int store_dest_list(struct store *s, struct store_dest **out, size_t *n);
+void store_dest_list_free(struct store_dest *v, size_t n);
 
 #endif

@@ -947,7 +947,7 @@ test_migration_6(void **state)
 	                 0);
 
 	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
-	assert_int_equal(count(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(count(f->path, "PRAGMA user_version"), 7);
 	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
 	                                "WHERE name IN ('events_page', "
 	                                "'events_msg', 'suppressions_key', "
@@ -1273,6 +1273,145 @@ test_outcome_event_atomic(void **state)
 	msg_status_clear(&st);
 }
 
+static int
+req_cb(void *arg, const struct queue_req *r)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 64, "%d:%lld:%s;", (int)r->kind,
+	         (long long)r->msg_id, r->destination ? r->destination : "-");
+	return 0;
+}
+
+/* pigeon queue: list, message, retry, the guarded outcome, requests and
+ * the destinations snapshot. */
+static void
+test_queue_admin(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m1, m2;
+	struct store_rcpt r1[3], r2[3];
+	struct store_outcome o = {
+	    .state = RCPT_DEFERRED, .attempts = 1, .next_attempt = 5000};
+	struct queue_row *v = NULL;
+	struct queue_msg qm;
+	struct queue_req rq = {.kind = QREQ_DROP, .msg_id = 7};
+	struct store_dest d = {.route = "mx",
+	                       .domain = "example.net",
+	                       .cap = 2,
+	                       .full = 4,
+	                       .paused_until = 9,
+	                       .throttled_at = 8,
+	                       .reply = "421 busy"};
+	struct store_dest *dv = NULL;
+	size_t n = 0;
+	int64_t total = 0, changed = 0, last = -1;
+	char seen[256] = "";
+
+	seed(f->s);
+	msg_init(&m1, r1, "<q1@example.com>", 1);
+	msg_init(&m2, r2, "<q2@example.com>", 1);
+	r2[1].address = "two@Other.example";
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m1), 0);
+	assert_int_equal(store_message_insert(f->s, &m2), 0);
+	o.rcpt_id = r1[0].id;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	/* pending: newest message first; suppressed ones are final */
+	assert_int_equal(store_queue_list(f->s, -1, 3, &v, &n, &total), 0);
+	assert_int_equal(total, 4);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0].message_id, "<q2@example.com>");
+	assert_int_equal(v[2].msg_id, m1.id);
+	queue_row_list_free(v, n);
+	assert_int_equal(
+	    store_queue_list(f->s, RCPT_DEFERRED, 10, &v, &n, &total), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(total, 1);
+	assert_string_equal(v[0].address, "one@example.net");
+	assert_int_equal(v[0].next_attempt, 5000);
+	queue_row_list_free(v, n);
+
+	/* a message of any account, by Message-ID with or without <> */
+	assert_int_equal(store_queue_message(f->s, "q1@example.com", &qm), 0);
+	assert_int_equal(qm.id, m1.id);
+	assert_string_equal(qm.account_id, ACC);
+	assert_string_equal(qm.subject, "hi");
+	assert_int_equal(qm.size, sizeof(RAW) - 1);
+	assert_int_equal(qm.nrcpts, 3);
+	assert_int_equal(qm.rcpts[0].id, r1[0].id);
+	assert_int_equal(qm.rcpts[0].state, RCPT_DEFERRED);
+	queue_msg_clear(&qm);
+	assert_int_equal(store_queue_message(f->s, "<no@example.com>", &qm),
+	                 STORE_NOT_FOUND);
+
+	/* retry: one message, a domain (any case), or all pending */
+	assert_int_equal(store_queue_retry(f->s, m1.id, NULL, 42, &changed), 0);
+	assert_int_equal(changed, 2);
+	assert_int_equal(
+	    store_queue_retry(f->s, 0, "other.EXAMPLE", 43, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_queue_retry(f->s, 0, NULL, 44, &changed), 0);
+	assert_int_equal(changed, 4);
+
+	/* an outcome for a recipient already final is not written */
+	o.state = RCPT_FAILED;
+	o.next_attempt = 0;
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	o.state = RCPT_DEFERRED;
+	o.attempts = 2;
+	assert_int_equal(store_outcome_apply(f->s, &o), STORE_NOT_FOUND);
+	o.rcpt_id = r1[2].id; /* suppressed at the send */
+	assert_int_equal(store_outcome_apply(f->s, &o), STORE_NOT_FOUND);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_queue_message(f->s, "<q1@example.com>", &qm), 0);
+	assert_int_equal(qm.rcpts[0].state, RCPT_FAILED);
+	assert_int_equal(qm.rcpts[0].attempts, 1);
+	assert_int_equal(qm.rcpts[2].state, RCPT_SUPPRESSED);
+	queue_msg_clear(&qm);
+
+	/* requests: read after the last one seen */
+	assert_int_equal(store_request_last(f->s, &last), 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(store_request_add(f->s, &rq), 0);
+	rq.kind = QREQ_RESUME;
+	rq.msg_id = 0;
+	rq.destination = "mx:example.net";
+	assert_int_equal(store_request_add(f->s, &rq), 0);
+	assert_int_equal(store_requests_after(f->s, 0, req_cb, seen), 0);
+	assert_string_equal(seen, "1:7:-;2:0:mx:example.net;");
+	seen[0] = '\0';
+	assert_int_equal(store_requests_after(f->s, 1, req_cb, seen), 0);
+	assert_string_equal(seen, "2:0:mx:example.net;");
+	assert_int_equal(store_request_last(f->s, &last), 0);
+	assert_int_equal(last, 2);
+
+	/* destinations: put replaces, del by route and domain */
+	assert_int_equal(store_dest_put(f->s, &d), 0);
+	d.cap = 3;
+	assert_int_equal(store_dest_put(f->s, &d), 0);
+	d.domain = "b.example";
+	d.route[0] = 'r';
+	assert_int_equal(store_dest_put(f->s, &d), 0);
+	assert_int_equal(store_dest_list(f->s, &dv, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(dv[0].cap, 3);
+	assert_string_equal(dv[0].reply, "421 busy");
+	store_dest_list_free(dv, n);
+	assert_int_equal(store_dest_del(f->s, NULL, "EXAMPLE.net"), 0);
+	assert_int_equal(store_dest_list(f->s, &dv, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(dv[0].domain, "b.example");
+	store_dest_list_free(dv, n);
+	assert_int_equal(store_dest_del(f->s, NULL, NULL), 0);
+	assert_int_equal(store_dest_list(f->s, &dv, &n), 0);
+	assert_int_equal(n, 0);
+	store_dest_list_free(dv, n);
+}
+
 int
 main(void)
 {
@@ -1300,6 +1439,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_message_info, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_admin, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outcome_event_atomic, setup,
 	                                    teardown),
 	};
