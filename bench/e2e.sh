@@ -27,7 +27,11 @@
 # Env:   PIGEON_BIN (build/pigeon), NOSIGN_BIN (built here from a copy of
 #        the tree with bench/nosign.patch when unset), E2E_RUNS ("sign
 #        nosign peer"), E2E_PEER_MSGS (4000), E2E_TIMEOUT (1800 s, the
-#        whole script), E2E_DRAIN (120 s to wait for the sink).
+#        whole script), E2E_DRAIN (120 s to wait for the sink),
+#        E2E_PERF=1: perf record the engine thread during each pigeon
+#        load and print its top symbols and its syscalls (strace -c)
+#        on stderr (a profile, not a
+#        measurement: its rows are disturbed).
 # Needs root (the peer's Postfix), scripts/deps.sh bench.
 set -euo pipefail
 if [ -z "${E2E_INNER:-}" ]; then
@@ -186,12 +190,32 @@ CONF
 	c0=$(ticks "$pid")
 	sink0=$(($(ticks "$sink_pid") + $(ticks "$watch_pid")))
 	b0=$(busy_ticks)
+	local perf_pid="" strace_pid=""
+	if [ -n "${E2E_PERF:-}" ]; then
+		perf record -q -F 499 -g -o "$tmp/perf.data" \
+		    -t "$(awk '$2 == "engine" { print $1 }' "$tmp/roles")" \
+		    2>/dev/null &
+		perf_pid=$!
+		strace -c -o "$tmp/strace.c" \
+		    -p "$(awk '$2 == "engine" { print $1 }' "$tmp/roles")" &
+		strace_pid=$!
+	fi
 	t0=$(now)
 	{ time BENCH_ACKS=$tmp/acks wrk -t2 -c"$conns" -d"${secs}s" \
 	    --latency -s bench/e2e_send.lua "http://127.0.0.1:$hport" \
 	    >"$tmp/wrk.out" 2>&1; } 2>"$tmp/wrk.time"
 	t1=$(now)
 	c1=$(ticks "$pid")
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid" "$strace_pid"
+		wait "$perf_pid" "$strace_pid" 2>/dev/null || true
+		echo "strace -c, engine thread, $label $conns (wrk's 200s: $(field status200 "$tmp/wrk.out")):" >&2
+		head -25 "$tmp/strace.c" >&2
+		echo "perf, engine thread, $label $conns:" >&2
+		perf report -i "$tmp/perf.data" --no-children --stdio \
+		    --percent-limit 1.5 -g none 2>/dev/null | grep -v '^#' |
+		    grep . | head -40 >&2
+	fi
 	stored=$(sqlite3 "$tmp/var/pigeon.db" \
 	    "select count(*) from messages where subject = 'Your order #1234 has shipped'")
 	while [ "$(sunk)" -lt "$stored" ] && [ "$n" -lt $((drain_max * 10)) ]; do
