@@ -235,7 +235,7 @@ CONF
 	pid=""
 	cat "$tmp/wrk.out" >&2
 	# every recipient of the load: its state's last reply
-	sqlite3 "$tmp/var/pigeon.db" "select substr(coalesce(r.last_reply, 'none'), 1, 3), count(*)
+	sqlite3 -separator ": " "$tmp/var/pigeon.db" "select substr(coalesce(r.last_reply, 'none'), 1, 3), count(*)
 	    from recipients r join messages m on m.id = r.message_id
 	    where m.subject = 'Your order #1234 has shipped' group by 1" |
 	    tr '\n' ' ' >"$tmp/states"
