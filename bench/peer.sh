@@ -23,6 +23,10 @@
 # Env:   PEER_PORT (18525), PEER_SINK_PORT (18526), PEER_TMPDIR (/var/lib;
 #        on disk, not tmpfs: the fsyncs must be real), PEER_TIMEOUT (900 s,
 #        the whole script). Prints markdown rows for bench/RESULTS.md.
+#        PEER_RELAY=PORT: deliver over SMTP to a sink on 127.0.0.1:PORT
+#        instead of discarding (bench/e2e.sh), with delays logged to the
+#        µs (delay_logging_resolution_limit = 6); PEER_LOG_OUT=FILE: copy
+#        the log lines written after the warm-up there.
 # Needs root (Postfix's master); the packages: scripts/deps.sh bench.
 set -euo pipefail
 if [ -z "${PEER_INNER:-}" ]; then
@@ -34,6 +38,7 @@ count=${1:-30000}
 sessions=${2:-64}
 port=${PEER_PORT:-18525}
 sport=${PEER_SINK_PORT:-18526}
+relay=${PEER_RELAY:-}
 domain=example.com
 selector=bench
 hz=$(getconf CLK_TCK)
@@ -165,6 +170,15 @@ sink_pid=$!
 chown postfix "$tmp/sink"
 
 # --- the private Postfix instance.
+if [ -n "$relay" ]; then
+	transport="smtp:[127.0.0.1]:$relay"
+	delivered_re="postfix/smtp\\[[0-9]+\\]: .* relay=[^ ]*:$relay, .*status=sent"
+	delivery="relay to 127.0.0.1:$relay"
+else
+	transport=discard
+	delivered_re='postfix/discard\[[0-9]+\]: .* status=sent'
+	delivery=discard
+fi
 cat >"$conf/main.cf" <<CONF
 compatibility_level = 3.6
 queue_directory = $q
@@ -188,14 +202,15 @@ maillog_file_prefixes = $tmp
 smtp_dns_support_level = disabled
 # delivery: everything is discarded (the capture route's counterpart),
 # but for the sample that is read back from smtp-sink
-default_transport = discard
-relay_transport = discard
+default_transport = $transport
+relay_transport = $transport
 transport_maps = inline:{sample.example.net=smtp:[127.0.0.1]:$sport}
 # signing: OpenDKIM as a milter; one log line per signature it adds
 smtpd_milters = unix:$tmp/milter/opendkim.sock
 milter_default_action = tempfail
 milter_header_checks = regexp:$conf/milter_header_checks
 CONF
+[ -z "$relay" ] || echo "delay_logging_resolution_limit = 6" >>"$conf/main.cf"
 printf '%s\n' '/^DKIM-Signature:/ WARN dkim-signed' >"$conf/milter_header_checks"
 # Postfix's services as the tests' peer has them (none chrooted); the only
 # network listener is smtpd on 127.0.0.1.
@@ -242,6 +257,7 @@ src() { # seconds messages sessions recipient
 src 60 "$sessions" "$sessions" customer@example.net >/dev/null
 wait_drained "$sessions" || { echo "peer: warm-up not delivered" >&2; exit 1; }
 
+log0=$(wc -l <"$tmp/maillog")
 postfix_procs "$mpid" >"$tmp/procs0"
 k0=$(cpu_ticks "$dkim_pid")
 read -r b0 s0 < <(busy_ticks)
@@ -256,6 +272,7 @@ t2=$(date +%s.%N)
 postfix_procs "$mpid" >"$tmp/procs1"
 k1=$(cpu_ticks "$dkim_pid")
 read -r b1 s1 < <(busy_ticks)
+[ -z "${PEER_LOG_OUT:-}" ] || tail -n +$((log0 + 1)) "$tmp/maillog" >"$PEER_LOG_OUT"
 
 # The sample: 3 messages through smtp-sink, read back.
 src 60 3 1 reader@sample.example.net >/dev/null
@@ -265,7 +282,7 @@ sample=$(find "$tmp/sink" -type f | head -1)
 
 accepted=$(logcount 'postfix/cleanup\[[0-9]+\]: [0-9A-F]+: message-id=')
 signed=$(logcount 'warning: header DKIM-Signature: .* dkim-signed')
-delivered=$(logcount 'postfix/discard\[[0-9]+\]: .* status=sent')
+delivered=$(logcount "$delivered_re")
 left=$(queued)
 rejected=$(logcount 'postfix/smtpd\[[0-9]+\]: (NOQUEUE: )?[0-9A-F]*:? ?(reject|milter-reject)')
 # the warm-up's and the load's (the sample's 3 are checked below)
@@ -320,8 +337,8 @@ echo "listeners of the instance: $listeners, all on 127.0.0.1 ($(ss -Hltn "sport
 echo
 echo "| run | msgs/s | p50 ms | p99 ms | max ms | 250s | not 250 | delivered | lost | left in queue | peer CPU µs/msg | source cores | others' cores | steal cores |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-printf '| peer: Postfix %s + OpenDKIM %s (RSA-2048, relaxed/relaxed), discard, %s sessions | %s | - | - | - | %s | %s | %s | %s | %s | %s | %s |\n' \
-    "$pf_v" "$dk_v" "$sessions" "$rate" "$((accepted - sessions))" "$rejected" \
+printf '| peer: Postfix %s + OpenDKIM %s (RSA-2048, relaxed/relaxed), %s, %s sessions | %s | - | - | - | %s | %s | %s | %s | %s | %s | %s |\n' \
+    "$pf_v" "$dk_v" "$delivery" "$sessions" "$rate" "$((accepted - sessions))" "$rejected" \
     "$delivered" "$lost" "$left" "$(us $((pf + kd)))" "$load"
 echo
 echo "| peer CPU µs/msg | OpenDKIM | Postfix (all processes) | signed | sample signature | accepting s | draining after s |"
