@@ -130,21 +130,26 @@ api_message_status(struct req *rq)
 	}
 	buf_init(&b, 0);
 	clock_iso8601((time_t)(ms.created / 1000), t);
-	bad |= envelope_open(&b) | buf_puts(&b, "{\"message_id\":") |
-	       envelope_cstr(&b, ms.message_id) |
-	       buf_printf(&b, ",\"created\":\"%s\",\"recipients\":[", t);
-	for (i = 0; i < ms.nrcpts; i++) {
+	/* || keeps the order of the writes (| would not) */
+	bad = envelope_open(&b) == -1 ||
+	      buf_puts(&b, "{\"message_id\":") == -1 ||
+	      envelope_cstr(&b, ms.message_id) == -1 ||
+	      buf_printf(&b, ",\"created\":\"%s\",\"recipients\":[", t) == -1;
+	for (i = 0; !bad && i < ms.nrcpts; i++) {
 		struct rcpt_status *r = &ms.rcpts[i];
-		bad |= buf_puts(&b, i ? ",{\"address\":" : "{\"address\":") |
-		       envelope_cstr(&b, r->address) |
-		       buf_printf(&b, ",\"status\":\"%s\",\"attempts\":%d",
-		                  rcpt_state_name(r->state), r->attempts) |
-		       put_time(&b, "last_attempt", r->last_attempt) |
-		       put_time(&b, "next_attempt", r->next_attempt) |
-		       buf_puts(&b, ",\"smtp_response\":") |
-		       envelope_cstr(&b, r->reply) | buf_putc(&b, '}');
+		bad =
+		    buf_puts(&b, i ? ",{\"address\":" : "{\"address\":") ==
+		        -1 ||
+		    envelope_cstr(&b, r->address) == -1 ||
+		    buf_printf(&b, ",\"status\":\"%s\",\"attempts\":%d",
+		               rcpt_state_name(r->state), r->attempts) == -1 ||
+		    put_time(&b, "last_attempt", r->last_attempt) == -1 ||
+		    put_time(&b, "next_attempt", r->next_attempt) == -1 ||
+		    buf_puts(&b, ",\"smtp_response\":") == -1 ||
+		    envelope_cstr(&b, r->reply) == -1 ||
+		    buf_putc(&b, '}') == -1;
 	}
-	bad |= buf_puts(&b, "]}") | envelope_close(&b);
+	bad = bad || buf_puts(&b, "]}") == -1 || envelope_close(&b) == -1;
 	msg_status_clear(&ms);
 	if (bad) {
 		buf_clear(&b);
