@@ -25,6 +25,7 @@
 
 #include "../api/api.h"
 #include "../core/buf.h"
+#include "../core/file.h"
 #include "../core/log.h"
 #include "../queue/queue.h"
 #include "../submit/submit.h"
@@ -52,52 +53,6 @@ base_url(const struct config *cfg, char *out, size_t outlen)
 	snprintf(out, outlen, "http://%s%s%s:%d/client/v4",
 	         strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "",
 	         cfg->http_port);
-}
-
-/* Replaces path with p[0..len), mode 0600: a temporary file, fsync,
- * rename, so a reader never sees half a file. 0 or -1 (errno). */
-static int
-file_replace(const char *path, const char *p, size_t len)
-{
-	char tmp[4096];
-	ssize_t w;
-	int fd, saved;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
-	    -1)
-		return -1;
-	if (fchmod(fd, 0600) == -1)
-		goto fail;
-	while (len > 0) {
-		if ((w = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	if (fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto fail;
-	return 0;
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	errno = saved;
-	return -1;
 }
 
 static int

@@ -28,6 +28,7 @@
 
 #include <event2/event.h>
 
+#include "../core/file.h"
 #include "../core/log.h"
 #include "../core/random.h"
 #include "../dns/dns.h"
@@ -124,7 +125,7 @@ say(char *out, size_t len, const char *fmt, ...)
 static int
 verp_key(const struct config *cfg, unsigned char *key, char *err, size_t errlen)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 	ssize_t n = 0;
 	int fd;
 
@@ -143,15 +144,8 @@ verp_key(const struct config *cfg, unsigned char *key, char *err, size_t errlen)
 		return -1;
 	}
 	random_bytes(key, VERP_KEY_LEN);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
-	        -1 ||
-	    write(fd, key, VERP_KEY_LEN) != VERP_KEY_LEN || fsync(fd) == -1 ||
-	    close(fd) == -1 || rename(tmp, path) == -1) {
+	if (file_replace(path, (const char *)key, VERP_KEY_LEN) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		unlink(tmp);
 		return -1;
 	}
 	return 0;
