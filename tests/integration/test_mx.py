@@ -499,3 +499,24 @@ def test_smtputf8_delivered_when_offered(net):
     assert got[0]["rcpt_tos"] == ["jösé@mail.test"], got[0]
     assert "SMTPUTF8" in [o.upper() for o in got[0]["mail_options"]], got[0]
     wait_status(s, res["message_id"], {"jösé@mail.test": "delivered"})
+
+
+def test_verp_key_is_kept_and_checked(net):
+    """state_dir/verp.key is made at the first start (32 bytes, 0600) and
+    kept across restarts; a key of another size stops the start with a
+    sentence naming the file."""
+    net.peer(MX1)
+    s = net.pigeon()
+    path = os.path.join(s.state_dir, "verp.key")
+    key = open(path, "rb").read()
+    assert len(key) == 32 and os.stat(path).st_mode & 0o777 == 0o600
+    s.stop()
+    s.start()
+    assert open(path, "rb").read() == key
+    s.stop()
+    with open(path, "wb") as f:
+        f.write(b"short")
+    with pytest.raises(AssertionError) as e:
+        s.start()
+    s.proc = None  # it exited, as it should
+    assert "verp.key: not a key of 32 bytes" in str(e.value), e.value
