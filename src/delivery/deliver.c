@@ -99,18 +99,6 @@ deliver_log(const struct sched_job *j, const struct sched_rcpt *r,
 	         (double)age / 1000.0, tail);
 }
 
-/* A case-insensitive search for what in s. */
-static int
-says(const char *s, const char *what)
-{
-	size_t n = strlen(what);
-
-	for (; *s != '\0'; s++)
-		if (strncasecmp(s, what, n) == 0)
-			return 1;
-	return 0;
-}
-
 int
 deliver_health(const struct sched_job *j, const char **why)
 {
@@ -126,9 +114,9 @@ deliver_health(const struct sched_job *j, const char **why)
 		    (r->code >= 400 && r->code < 500 &&
 		     (strcmp(r->enhanced, "4.7.0") == 0 ||
 		      strcmp(r->enhanced, "4.7.28") == 0 ||
-		      says(r->reply, "rate limit") ||
-		      says(r->reply, "too many connections") ||
-		      says(r->reply, "throttl")))) {
+		      strcasestr(r->reply, "rate limit") != NULL ||
+		      strcasestr(r->reply, "too many connections") != NULL ||
+		      strcasestr(r->reply, "throttl") != NULL))) {
 			*why = r->reply;
 			return SCHED_THROTTLED;
 		}

@@ -249,6 +249,51 @@ deliver_line(struct sched_job *j, char *line, size_t len,
  * the answer came, the route, and the reply's codes — none when the
  * answer was not a reply, even if an earlier attempt's are still there.
  */
+/* SPEC §6.3 destination health: which answers say "throttled". */
+static void
+test_health(void **state)
+{
+	static const struct {
+		enum route_class cls;
+		int code;
+		const char *enhanced, *reply;
+		int want;
+	} rows[] = {
+	    {ROUTE_RESP, 250, "2.0.0", "250 ok", SCHED_OK},
+	    {ROUTE_RESP, 421, "", "421 busy", SCHED_THROTTLED},
+	    {ROUTE_RESP, 451, "4.7.0", "451 4.7.0 later", SCHED_THROTTLED},
+	    {ROUTE_RESP, 450, "4.7.28", "450 4.7.28 slow down",
+	     SCHED_THROTTLED},
+	    {ROUTE_RESP, 451, "", "451 Rate Limited, try later",
+	     SCHED_THROTTLED},
+	    {ROUTE_RESP, 452, "", "452 Too many connections", SCHED_THROTTLED},
+	    {ROUTE_RESP, 450, "", "450 throttling", SCHED_THROTTLED},
+	    {ROUTE_RESP, 451, "4.3.0", "451 4.3.0 try later", SCHED_NONE},
+	    {ROUTE_RESP, 550, "5.7.1", "550 5.7.1 rate limit", SCHED_NONE},
+	    {ROUTE_CONN, 0, "", "connection refused", SCHED_NONE},
+	};
+	const char *why;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct sched_job *j = sched_job_new(1, "<h@example.com>", NULL,
+		                                    clock_now_ms(), 1);
+
+		assert_non_null(j);
+		assert_int_equal(sched_job_add(j, 1, "a@example.net", 0), 0);
+		j->rcpts[0].cls = rows[i].cls;
+		j->rcpts[0].code = rows[i].code;
+		snprintf(j->rcpts[0].enhanced, sizeof(j->rcpts[0].enhanced),
+		         "%s", rows[i].enhanced);
+		snprintf(j->rcpts[0].reply, sizeof(j->rcpts[0].reply), "%s",
+		         rows[i].reply);
+		assert_int_equal(deliver_health(j, &why), rows[i].want);
+		if (rows[i].want == SCHED_THROTTLED)
+			assert_string_equal(why, rows[i].reply);
+		sched_job_free(j);
+	}
+}
+
 static void
 test_finish_event_fields(void **state)
 {
@@ -490,6 +535,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_classify),
+	    cmocka_unit_test(test_health),
 	    cmocka_unit_test(test_log_line_fields),
 	    cmocka_unit_test(test_finish_event_fields),
 	    cmocka_unit_test_setup_teardown(test_capture_outcomes, engine_setup,
