@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../core/log.h"
 #include "../delivery/delivery.h"
+#include "../delivery/scheduler.h"
 #include "wire.h"
 
 /* What the hooks need: both ends. */
@@ -14,13 +16,53 @@ struct wiring {
 };
 
 static int
-wiring_start(void *arg, struct store *st, char *err, size_t errlen)
+wiring_start(void *arg, char *err, size_t errlen)
 {
 	struct wiring *w = arg;
 
-	if (delivery_rebuild(w->d, st, err, errlen) == -1)
-		return -1;
 	return delivery_start(w->d, err, errlen);
+}
+
+static void
+wiring_job(void *arg, struct sched_job *j)
+{
+	struct wiring *w = arg;
+
+	delivery_submit(w->d, j);
+}
+
+/* Writer thread: the claimed recipients, leased now, go to the engine
+ * as jobs, then the claim's answer. */
+static void
+wiring_claimed(void *arg, const struct pending_rcpt *rows, int n,
+               int64_t next_due)
+{
+	struct wiring *w = arg;
+	size_t njobs = 0;
+
+	if (n > 0 &&
+	    sched_jobs_from_rows(rows, (size_t)n, wiring_job, w, &njobs) == -1)
+		log_warnx("queue: out of memory taking claimed recipients; "
+		          "the rest are taken again when their leases run "
+		          "out");
+	delivery_claimed(w->d, n, njobs, next_due);
+}
+
+/* Engine thread: a claim of due work, made by the writer. */
+static int
+wiring_claim(void *arg, size_t limit, int64_t horizon)
+{
+	struct wiring *w = arg;
+
+	return queue_claim(w->q, limit, horizon, wiring_claimed, w);
+}
+
+static void
+wiring_renew(void *arg, int64_t *ids, size_t n, int64_t until)
+{
+	struct wiring *w = arg;
+
+	queue_lease_renew(w->q, ids, n, until);
 }
 
 static int
@@ -100,6 +142,7 @@ wire_queue(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	delivery_on_dest(w->d, wiring_dest, w);
+	delivery_on_store(w->d, wiring_claim, wiring_renew, w);
 	if (queue_start(w->q, err, errlen) == -1) {
 		queue_stop(w->q); /* frees w */
 		return NULL;

@@ -82,6 +82,9 @@ static const struct cfg_row cfg_table[] = {
     {"smtp_timeout_data", CFG_DUR, OFF(smtp_timeout_data), 1, 3600000},
     {"smtp_timeout_dot", CFG_DUR, OFF(smtp_timeout_dot), 1, 3600000},
     {"drain_timeout", CFG_DUR, OFF(drain_timeout), 0, 3600000},
+    {"node_id", CFG_STR, OFF(node_id), 0, 64},
+    {"queue_window", CFG_INT, OFF(queue_window), 1, 10000000},
+    {"queue_lease", CFG_DUR, OFF(queue_lease), 1000, 86400000},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -867,6 +870,9 @@ config_defaults(struct config *c, int dev)
 	c->smtp_timeout_data = 2 * 60000;
 	c->smtp_timeout_dot = 10 * 60000;
 	c->drain_timeout = 30000;
+	set_str(&c->node_id, "");
+	c->queue_window = 10000;
+	c->queue_lease = MIN5;
 	/* the table is whole from the start: `* capture` */
 	(void)routes_complete(c);
 }
@@ -1096,6 +1102,18 @@ helo_ok(const char *s)
 	return inet_pton(AF_INET, buf, a) == 1;
 }
 
+/* A node's name on the recipients it claims: printable in logs and the
+ * CLI as it is. */
+static int
+node_id_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-' &&
+		    *s != '_')
+			return 0;
+	return 1;
+}
+
 /* 0 when path is a regular file this process can read; else -1 with
  * err naming the directive. */
 static int
@@ -1165,6 +1183,15 @@ config_finish(struct config *c, char *err, size_t errlen)
 		         "helo_name '%s': want a domain name or an address "
 		         "literal ([192.0.2.1], [IPv6:2001:db8::1])",
 		         c->helo_name);
+		return -1;
+	}
+	if (c->node_id[0] == '\0')
+		set_str(&c->node_id, c->hostname);
+	else if (!node_id_ok(c->node_id)) {
+		snprintf(err, errlen,
+		         "node_id '%s': use letters, digits, '.', '-' and '_' "
+		         "(64 at most)",
+		         c->node_id);
 		return -1;
 	}
 	if (c->tls_ca_file[0] != '\0' &&

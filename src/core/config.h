@@ -114,6 +114,14 @@ struct config {
 	/* SIGTERM: how long SMTP transactions in flight may take to finish
 	 * before delivery stops (ms; 0: not at all) */
 	int64_t drain_timeout;
+	/* The shared queue (SPEC §6.3 [ours]): this node's name on the
+	 * recipients it claims ("" until finish copies hostname); how many
+	 * recipients the engine holds in memory at most before it reads
+	 * more from the store (10000); how long a claim lasts unrenewed
+	 * (ms, 5 min) */
+	char *node_id;
+	int queue_window;
+	int64_t queue_lease;
 
 	char *file; /* the file config_load read last; NULL if none */
 };

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../core/loop.h"
 #include "delivery.h"
@@ -38,7 +39,27 @@ struct delivery {
 	pthread_cond_t drain_cv;
 	int drained;
 	int draining; /* attempts in flight when the drain began */
+	/* the shared queue: claims of due work, lease renewals (engine
+	 * thread) */
+	delivery_claim_fn *claim;
+	delivery_renew_fn *renew;
+	void *store_arg;
+	struct event *pager, *renewer;
+	int claiming; /* a claim is on its way */
+	size_t asked; /* what it asked for */
+	int starved;  /* the window was full: claim when jobs end */
+	int stopping; /* no claim from now on */
 };
+
+/* How far ahead the engine holds work (ms): a recipient due later goes
+ * back to the store after its attempt, and is claimed again this long
+ * before it is due. */
+#define HORIZON_MS 60000
+/* Recipients per claim, and how often the store is looked at with
+ * nothing known to be due (ms): other nodes' leases run out, the
+ * operator's retries come due. */
+#define PAGE 1000
+#define POLL_MS 30000
 
 static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
 static int evthread_rc;
@@ -49,7 +70,24 @@ evthread_setup(void)
 	evthread_rc = evthread_use_pthreads();
 }
 
-/* The scheduler says j's route has answered for all its recipients. */
+static void
+pager_arm(struct delivery *d, int64_t wait)
+{
+	struct timeval tv;
+
+	if (d->pager == NULL || d->stopping)
+		return;
+	if (wait < 0)
+		wait = 0;
+	tv.tv_sec = wait / 1000;
+	tv.tv_usec = (wait % 1000) * 1000;
+	evtimer_add(d->pager, &tv);
+}
+
+/* The scheduler says j's route has answered for all its recipients. A
+ * job due again within the horizon stays, with its leases; one due
+ * later goes back to the store (its outcomes end the leases) and is
+ * claimed again when its time nears. */
 static void
 job_done(void *arg, struct sched_job *j)
 {
@@ -57,16 +95,141 @@ job_done(void *arg, struct sched_job *j)
 	struct deliver_report *rep;
 	const char *why;
 	int64_t due;
-	int health;
+	int health, keep;
 
 	/* before deliver_finish, which keeps only the deferred recipients */
 	health = deliver_health(j, &why);
 	sched_health(d->sched, j, health, why, d->cfg->retry_base_ms,
 	             d->cfg->retry_max_ms);
 	due = deliver_finish(j, j->route->name, d->cfg, &rep);
-	sched_finish(d->sched, j, due);
+	keep = due != 0 && due <= clock_now_ms() + HORIZON_MS;
+	for (size_t i = 0; rep != NULL && i < rep->n; i++)
+		rep->outcomes[i].keep_lease =
+		    keep && rep->outcomes[i].state == RCPT_DEFERRED;
+	sched_finish(d->sched, j, keep ? due : 0);
 	if (rep != NULL)
 		d->report(d->report_arg, rep);
+	if (d->starved && sched_held(d->sched) < (size_t)d->cfg->queue_window) {
+		d->starved = 0;
+		pager_arm(d, 0);
+	}
+}
+
+/* Engine thread: claims the due work the window has room for. */
+static void
+pager_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct delivery *d = arg;
+	size_t held = sched_held(d->sched), window = d->cfg->queue_window;
+
+	(void)fd;
+	(void)what;
+	if (d->claiming || d->stopping || d->claim == NULL)
+		return;
+	if (held >= window) {
+		d->starved = 1;
+		pager_arm(d, POLL_MS);
+		return;
+	}
+	d->asked = window - held < PAGE ? window - held : PAGE;
+	if (d->claim(d->store_arg, d->asked, clock_now_ms() + HORIZON_MS) ==
+	    -1) {
+		log_warnx("delivery: cannot ask the store for due work; "
+		          "trying again in 1 s");
+		pager_arm(d, 1000);
+		return;
+	}
+	d->claiming = 1;
+}
+
+/* A claim's answer, after its jobs (posted before it) have arrived. */
+struct claimed {
+	struct delivery *d;
+	int n;
+	size_t njobs;
+	int64_t next_due;
+};
+
+static void
+claimed_arrive(void *arg)
+{
+	struct claimed *c = arg;
+	struct delivery *d = c->d;
+	int64_t wait = POLL_MS;
+
+	if (loop_closed(d->loop)) {
+		free(c);
+		return;
+	}
+	d->claiming = 0;
+	if (c->n < 0) {
+		log_warnx("delivery: reading due recipients from the store "
+		          "failed; trying again in 5 s");
+		pager_arm(d, 5000);
+		free(c);
+		return;
+	}
+	if (c->n > 0)
+		log_info("delivery: claimed %d recipients in %zu jobs from "
+		         "the store",
+		         c->n, c->njobs);
+	if ((size_t)c->n >= d->asked)
+		wait = 0; /* a full page: there may be more */
+	else if (c->next_due != 0 &&
+	         c->next_due - HORIZON_MS - clock_now_ms() < wait)
+		wait = c->next_due - HORIZON_MS - clock_now_ms();
+	pager_arm(d, wait);
+	free(c);
+}
+
+void
+delivery_claimed(struct delivery *d, int n, size_t njobs, int64_t next_due)
+{
+	struct claimed *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warnx("delivery: out of memory taking a claim's answer");
+		return; /* the pager stays stuck until the next request */
+	}
+	c->d = d;
+	c->n = n;
+	c->njobs = njobs;
+	c->next_due = next_due;
+	if (loop_post(d->loop, claimed_arrive, c) == -1)
+		free(c);
+}
+
+/* Engine thread: the leases of jobs held long (waiting at a capped or
+ * paused destination, or in a slow transaction) are renewed before
+ * they run out. */
+static void
+renewer_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct delivery *d = arg;
+	int64_t now = clock_now_ms(), lease = d->cfg->queue_lease;
+	struct timeval tv;
+	int64_t *ids;
+	size_t n;
+
+	(void)fd;
+	(void)what;
+	ids = sched_lease_due(d->sched, now + lease / 2, now + lease, &n);
+	if (n > 0)
+		d->renew(d->store_arg, ids, n, now + lease);
+	else
+		free(ids);
+	tv.tv_sec = lease / 4 / 1000;
+	tv.tv_usec = (lease / 4 % 1000) * 1000;
+	evtimer_add(d->renewer, &tv);
+}
+
+void
+delivery_on_store(struct delivery *d, delivery_claim_fn *claim,
+                  delivery_renew_fn *renew, void *arg)
+{
+	d->claim = claim;
+	d->renew = renew;
+	d->store_arg = arg;
 }
 
 /* A job posted by another thread, now on the engine thread (or on the
@@ -159,6 +322,7 @@ request_arrive(void *arg)
 	}
 	switch (rq->r.kind) {
 	case QREQ_RETRY:
+		pager_arm(d, 0); /* what the store holds is due now too */
 		n = sched_retry(d->sched, rq->r.msg_id);
 		log_info("delivery: retry requested msg_id=%lld: %d jobs due "
 		         "now",
@@ -171,6 +335,7 @@ request_arrive(void *arg)
 		         (long long)rq->r.msg_id, n);
 		break;
 	case QREQ_RESUME:
+		pager_arm(d, 0);
 		n = sched_resume(d->sched, rq->destination);
 		if (n == 0)
 			log_info(
@@ -205,6 +370,10 @@ engine_main(void *arg)
 {
 	struct delivery *d = arg;
 
+	/* the first claim at once, the renewals from a quarter lease on */
+	pager_arm(d, 0);
+	if (d->renewer != NULL)
+		renewer_fire(-1, 0, d);
 	event_base_loop(d->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
@@ -212,6 +381,12 @@ engine_main(void *arg)
 int
 delivery_start(struct delivery *d, char *err, size_t errlen)
 {
+	if (d->claim != NULL &&
+	    ((d->pager = evtimer_new(d->base, pager_fire, d)) == NULL ||
+	     (d->renewer = evtimer_new(d->base, renewer_fire, d)) == NULL)) {
+		snprintf(err, errlen, "delivery: out of memory");
+		return -1;
+	}
 	if (pthread_create(&d->thread, NULL, engine_main, d) != 0) {
 		snprintf(err, errlen,
 		         "delivery: cannot start the engine "
@@ -244,33 +419,12 @@ delivery_submit_msg(struct delivery *d, const struct store_msg *m)
 		          log_value(m->message_id, msg, sizeof(msg)));
 		return -1;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		/* leased at the insert, a moment ago */
+		jobs[i]->lease_until = clock_now_ms() + d->cfg->queue_lease;
 		delivery_submit(d, jobs[i]);
-	free(jobs);
-	return 0;
-}
-
-static void
-rebuild_job(void *arg, struct sched_job *j)
-{
-	delivery_submit(arg, j);
-}
-
-int
-delivery_rebuild(struct delivery *d, struct store *st, char *err, size_t errlen)
-{
-	size_t nrcpts, njobs;
-	int rc;
-
-	if ((rc = sched_rebuild(st, rebuild_job, d, &nrcpts, &njobs)) != 0) {
-		snprintf(err, errlen, "queue: rebuilding the schedule: %s",
-		         rc == SCHED_ENOMEM ? "out of memory"
-		                            : store_error(st));
-		return -1;
 	}
-	if (nrcpts > 0)
-		log_info("queue: schedule rebuilt: %zu recipients in %zu jobs",
-		         nrcpts, njobs);
+	free(jobs);
 	return 0;
 }
 
@@ -293,6 +447,7 @@ drain_begin(void *arg)
 {
 	struct delivery *d = arg;
 
+	d->stopping = 1;
 	pthread_mutex_lock(&d->drain_mu);
 	d->draining = sched_inflight(d->sched);
 	pthread_mutex_unlock(&d->drain_mu);
@@ -355,6 +510,11 @@ delivery_stop(struct delivery *d)
 	d->routes = NULL;
 	sched_free(d->sched);
 	d->sched = NULL;
+	if (d->pager != NULL)
+		event_free(d->pager);
+	if (d->renewer != NULL)
+		event_free(d->renewer);
+	d->pager = d->renewer = NULL;
 	while (loop_run(d->loop, SIZE_MAX) > 0)
 		;
 }

@@ -1,10 +1,12 @@
 /*
- * delivery: the engine thread. It holds every recipient that still has
- * to be tried, in jobs on one libevent loop (scheduler.c), hands due
- * jobs to the route of their domain (routes.c), turns each recipient's
+ * delivery: the engine thread. It holds the recipients due soon, in
+ * jobs on one libevent loop (scheduler.c): those of each new message,
+ * and those it claims from the store as they come due, at most
+ * queue_window of them (SPEC §6.3, the shared queue). It hands due jobs
+ * to the route of their domain (routes.c), turns each recipient's
  * answer into a new state and logs it (deliver.c), and reports the
  * outcomes to its owner, which makes them durable. It does not touch
- * the store, except to read it for delivery_rebuild.
+ * the store: its claims and lease renewals go through its owner too.
  *
  * Other threads talk to it only through its loop (core/loop.h):
  * delivery_submit and delivery_submit_msg post there.
@@ -30,12 +32,24 @@ struct delivery *delivery_new(const struct config *cfg,
 /* Starts the engine thread. 0 or -1 with err. */
 int delivery_start(struct delivery *d, char *err, size_t errlen);
 /*
- * Schedules every recipient of st not in a final state (see
- * sched_rebuild), reading st on the calling thread; logs the count.
- * 0 or -1 with err.
+ * The store, through the owner (before delivery_start). On the engine
+ * thread, claim(arg, limit, horizon) asks for at most about limit
+ * recipients due by horizon (unix ms), leased to this node; 0, or -1
+ * when it could not be asked. The owner gives the claimed recipients
+ * as jobs (delivery_submit), then the answer (delivery_claimed).
+ * renew(arg, ids, n, until) extends the leases of the recipient rows
+ * ids[n] (a malloc'd array it takes) to until.
  */
-int delivery_rebuild(struct delivery *d, struct store *st, char *err,
-                     size_t errlen);
+typedef int delivery_claim_fn(void *arg, size_t limit, int64_t horizon);
+typedef void delivery_renew_fn(void *arg, int64_t *ids, size_t n,
+                               int64_t until);
+void delivery_on_store(struct delivery *d, delivery_claim_fn *claim,
+                       delivery_renew_fn *renew, void *arg);
+/* A claim's answer, any thread, after its jobs were submitted: n
+ * recipients in njobs jobs (n -1: the claim failed), the earliest next
+ * attempt left in the store after the horizon (0: none). */
+void delivery_claimed(struct delivery *d, int n, size_t njobs,
+                      int64_t next_due);
 /*
  * Schedules job at job->due_ms (takes ownership). Any thread. After
  * delivery_stop the job is freed: it is durable, the next start

@@ -42,6 +42,7 @@ struct sched {
 	struct event_base *base;
 	sched_done_fn *done;
 	void *done_arg;
+	size_t held;               /* recipients in jobs */
 	int draining;              /* sched_drain: no job starts */
 	int inflight;              /* jobs in a route that drains */
 	sched_drained_fn *drained; /* called once inflight is 0 */
@@ -190,95 +191,82 @@ fail:
 	return -1;
 }
 
-/* Rebuilding: the pending recipients of one message (the scan gives
- * them together) make one job per domain. */
-struct rebuild {
+/* Claimed rows become jobs: those of one message come together, one
+ * job per domain of it. */
+struct gather {
 	sched_job_fn *fn;
 	void *arg;
 	int64_t msg_id;
 	struct sched_job **jobs; /* of msg_id, one per domain */
 	size_t n, cap;
-	int64_t now;
-	size_t nrcpts, njobs;
-	int failed;
+	size_t njobs;
 };
 
 static void
-rebuild_flush(struct rebuild *rb)
+gather_flush(struct gather *g)
 {
-	for (size_t i = 0; i < rb->n; i++)
-		rb->fn(rb->arg, rb->jobs[i]);
-	rb->njobs += rb->n;
-	rb->n = 0;
+	for (size_t i = 0; i < g->n; i++)
+		g->fn(g->arg, g->jobs[i]);
+	g->njobs += g->n;
+	g->n = 0;
 }
 
 /* The job of r's message and domain, made when new; NULL. */
 static struct sched_job *
-rebuild_job(struct rebuild *rb, const struct pending_rcpt *r)
+gather_job(struct gather *g, const struct pending_rcpt *r)
 {
 	struct sched_job *j, **nv;
 	const char *dom = rcpt_domain(r->address);
 
-	if (r->msg_id != rb->msg_id) {
-		rebuild_flush(rb);
-		rb->msg_id = r->msg_id;
+	if (r->msg_id != g->msg_id) {
+		gather_flush(g);
+		g->msg_id = r->msg_id;
 	}
-	for (size_t i = 0; i < rb->n; i++)
-		if (strcasecmp(rb->jobs[i]->domain, dom) == 0)
-			return rb->jobs[i];
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? rb->cap * 2 : 8;
-		if ((nv = realloc(rb->jobs, cap * sizeof(*nv))) == NULL)
+	for (size_t i = 0; i < g->n; i++)
+		if (strcasecmp(g->jobs[i]->domain, dom) == 0)
+			return g->jobs[i];
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 8;
+		if ((nv = realloc(g->jobs, cap * sizeof(*nv))) == NULL)
 			return NULL;
-		rb->jobs = nv;
-		rb->cap = cap;
+		g->jobs = nv;
+		g->cap = cap;
 	}
 	if ((j = sched_job_new(r->msg_id, r->message_id, r->domain_id,
 	                       r->created_ms, 1)) == NULL)
 		return NULL;
-	j->due_ms = 0;
-	return rb->jobs[rb->n++] = j;
-}
-
-static int
-rebuild_row(void *arg, const struct pending_rcpt *r)
-{
-	struct rebuild *rb = arg;
-	struct sched_job *j;
-	int64_t due = r->state == RCPT_QUEUED ? rb->now : r->next_attempt;
-
-	if ((j = rebuild_job(rb, r)) == NULL ||
-	    sched_job_add(j, r->rcpt_id, r->address, r->attempts) == -1) {
-		rb->failed = 1;
-		return -1;
-	}
-	if (j->due_ms == 0 || due < j->due_ms)
-		j->due_ms = due;
-	rb->nrcpts++;
-	return 0;
+	j->due_ms = r->next_attempt;
+	j->lease_until = r->lease_until;
+	return g->jobs[g->n++] = j;
 }
 
 int
-sched_rebuild(struct store *st, sched_job_fn *fn, void *arg, size_t *nrcpts,
-              size_t *njobs)
+sched_jobs_from_rows(const struct pending_rcpt *rows, size_t n,
+                     sched_job_fn *fn, void *arg, size_t *njobs)
 {
-	struct rebuild rb;
-	int rc = 0;
+	struct gather g;
+	struct sched_job *j;
+	size_t i;
 
-	memset(&rb, 0, sizeof(rb));
-	rb.fn = fn;
-	rb.arg = arg;
-	rb.now = clock_now_ms();
-	if (store_pending_scan(st, rebuild_row, &rb) == -1 || rb.failed) {
-		while (rb.n > 0)
-			sched_job_free(rb.jobs[--rb.n]);
-		rc = rb.failed ? SCHED_ENOMEM : -1;
-	} else
-		rebuild_flush(&rb);
-	free(rb.jobs);
-	*nrcpts = rb.nrcpts;
-	*njobs = rb.njobs;
-	return rc;
+	memset(&g, 0, sizeof(g));
+	g.fn = fn;
+	g.arg = arg;
+	for (i = 0; i < n; i++) {
+		const struct pending_rcpt *r = &rows[i];
+
+		if ((j = gather_job(&g, r)) == NULL ||
+		    sched_job_add(j, r->rcpt_id, r->address, r->attempts) == -1)
+			break;
+		if (r->next_attempt < j->due_ms)
+			j->due_ms = r->next_attempt;
+	}
+	if (i < n) /* the message being gathered is left to its lease */
+		while (g.n > 0)
+			sched_job_free(g.jobs[--g.n]);
+	gather_flush(&g);
+	free(g.jobs);
+	*njobs = g.njobs;
+	return i < n ? -1 : 0;
 }
 
 struct sched *
@@ -455,6 +443,8 @@ sched_add(struct sched *s, struct sched_job *j)
 		return;
 	}
 	j->dest->njobs++;
+	j->held = j->nrcpts;
+	s->held += j->held;
 	job_arm(j, j->due_ms - clock_now_ms());
 }
 
@@ -554,6 +544,9 @@ sched_finish(struct sched *s, struct sched_job *j, int64_t due_ms)
 	dest_fill(d);
 	if (j->dropped)
 		due_ms = 0;
+	s->held -= j->held;
+	j->held = due_ms != 0 ? j->nrcpts : 0;
+	s->held += j->held;
 	if (due_ms == 0) {
 		job_unlink(s, j);
 		sched_job_free(j);
@@ -654,12 +647,45 @@ sched_drop(struct sched *s, int64_t msg_id)
 		default:
 			break;
 		}
+		s->held -= j->held;
 		job_unlink(s, j);
 		sched_job_free(j); /* frees its timer */
 		dest_fill(d);
 		dest_put(s, d);
 	}
 	return n;
+}
+
+size_t
+sched_held(const struct sched *s)
+{
+	return s->held;
+}
+
+int64_t *
+sched_lease_due(struct sched *s, int64_t before, int64_t until, size_t *n)
+{
+	int64_t *ids = NULL, *nv;
+	size_t cap = 0;
+
+	*n = 0;
+	for (struct sched_job *j = s->jobs; j != NULL; j = j->next) {
+		if (j->lease_until >= before)
+			continue;
+		if (*n + j->nrcpts > cap) {
+			cap = (*n + j->nrcpts) * 2;
+			if ((nv = realloc(ids, cap * sizeof(*nv))) == NULL) {
+				free(ids);
+				*n = 0;
+				return NULL;
+			}
+			ids = nv;
+		}
+		for (size_t i = 0; i < j->nrcpts; i++)
+			ids[(*n)++] = j->rcpts[i].id;
+		j->lease_until = until;
+	}
+	return ids;
 }
 
 int

@@ -10,9 +10,9 @@
  *
  * The scheduler runs on the engine thread and owns the jobs it holds.
  * It does not decide what an answer means (deliver.c) nor which route
- * a domain takes (routes.c); it neither reads nor writes the store,
- * except sched_rebuild's scan. The job builders (sched_job_*,
- * sched_jobs_of, sched_rebuild) run on any thread.
+ * a domain takes (routes.c); it neither reads nor writes the store. The
+ * job builders (sched_job_*, sched_jobs_of, sched_jobs_from_rows) run on
+ * any thread.
  */
 #ifndef PIGEON_DELIVERY_SCHEDULER_H
 #define PIGEON_DELIVERY_SCHEDULER_H
@@ -49,6 +49,9 @@ struct sched_job {
 	struct route *route; /* set by the owner before sched_add */
 	void *owner;         /* the owner's, untouched here */
 	int64_t started_ms;  /* when the route took it */
+	/* wall clock ms: when its recipients' leases run out (SPEC §6.3
+	 * shared queue); sched_lease_due renews them */
+	int64_t lease_until;
 	/* set by an SMTP route for the log line: "host[ip]:port" and the
 	 * TLS version ("none" in plaintext); "" otherwise */
 	char relay[300];
@@ -59,6 +62,7 @@ struct sched_job {
 	struct event *timer;
 	int state;
 	int dropped; /* by the operator while in its route: freed after */
+	size_t held; /* recipients counted in the scheduler's sched_held */
 	struct sched_job *prev, *next; /* every job of the scheduler */
 	struct sched_job *wnext;       /* the destination's queue */
 };
@@ -82,17 +86,16 @@ int sched_jobs_of(const struct store_msg *m, struct sched_job **jobs);
 
 typedef void sched_job_fn(void *arg, struct sched_job *j);
 
-#define SCHED_ENOMEM (-2)
-
 /*
- * Rebuilds the schedule from the store: every recipient not in a final
- * state, one job per (message, domain), due at the earliest next
- * attempt of its recipients (queued ones: now). Each job goes to
- * fn(arg, job), which takes it. Counts in *nrcpts and *njobs. 0; -1 the
- * scan failed (store_error(st)); SCHED_ENOMEM.
+ * Recipients claimed from the store (store_lease_claim's rows, a
+ * message's together) become jobs, one per (message, domain), due at
+ * the earliest next attempt of their recipients. Each job goes to
+ * fn(arg, job), which takes it; *njobs how many. 0, or -1 when memory
+ * ran out (the rows not made into jobs wait for their leases to run
+ * out).
  */
-int sched_rebuild(struct store *st, sched_job_fn *fn, void *arg, size_t *nrcpts,
-                  size_t *njobs);
+int sched_jobs_from_rows(const struct pending_rcpt *rows, size_t n,
+                         sched_job_fn *fn, void *arg, size_t *njobs);
 
 /* The route has answered for every recipient of j; the owner calls
  * sched_finish(). Engine thread. */
@@ -113,6 +116,14 @@ typedef void sched_drained_fn(void *arg, int n);
 void sched_drain(struct sched *s, sched_drained_fn *fn, void *arg);
 /* Jobs in a route that drains, now. */
 int sched_inflight(const struct sched *s);
+/* Recipients in the jobs held, waiting or in a route. */
+size_t sched_held(const struct sched *s);
+/* The recipient row ids of the jobs whose leases run out before
+ * `before` (wall clock ms), in a malloc'd array of *n (NULL when none,
+ * or memory ran out); those jobs' leases are counted as lasting until
+ * `until` from now on: the caller renews them in the store. */
+int64_t *sched_lease_due(struct sched *s, int64_t before, int64_t until,
+                         size_t *n);
 
 /* sched_health() values (deliver_health's). */
 enum { SCHED_NONE, SCHED_OK, SCHED_THROTTLED };

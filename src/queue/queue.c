@@ -91,6 +91,15 @@ struct op {
 	/* destination snapshot */
 	struct store_dest dest; /* strings owned */
 	int gone;
+	/* claim: what was asked, what came (strings owned) */
+	size_t limit;
+	int64_t horizon, next_due;
+	struct pending_rcpt *rows;
+	size_t nrows, caprows;
+	queue_claim_fn *claim_fn;
+	/* lease renewal: recipient row ids (owned) and the new end */
+	int64_t *ids;
+	int64_t until;
 };
 
 /* A task the writer runs between batches (writer thread). */
@@ -164,16 +173,22 @@ static void outcomes_done(struct queue *, struct op *, enum op_status);
 static int requests_apply(struct queue *, struct op *);
 static int dest_apply(struct queue *, struct op *);
 static void plain_done(struct queue *, struct op *, enum op_status);
+static int claim_apply(struct queue *, struct op *);
+static void claim_done(struct queue *, struct op *, enum op_status);
+static int renew_apply(struct queue *, struct op *);
+static void renew_done(struct queue *, struct op *, enum op_status);
 static int64_t purge_run(struct queue *, const struct task_row *);
 static int64_t msg_purge_run(struct queue *, const struct task_row *);
 
-enum { OP_MESSAGE, OP_OUTCOMES, OP_REQUESTS, OP_DEST };
+enum { OP_MESSAGE, OP_OUTCOMES, OP_REQUESTS, OP_DEST, OP_CLAIM, OP_RENEW };
 
 static const struct op_row op_rows[] = {
     [OP_MESSAGE] = {"message", message_apply, message_done, 0},
     [OP_OUTCOMES] = {"outcome batch", outcomes_apply, outcomes_done, 1},
     [OP_REQUESTS] = {"operator requests", requests_apply, plain_done, 0},
     [OP_DEST] = {"destination snapshot", dest_apply, plain_done, 0},
+    [OP_CLAIM] = {"claim of due recipients", claim_apply, claim_done, 0},
+    [OP_RENEW] = {"lease renewal", renew_apply, renew_done, 0},
 };
 
 static const struct task_row task_rows[NTASKS] = {
@@ -545,6 +560,127 @@ queue_reconcile(struct queue *q)
 	op_post(q, op);
 }
 
+static void
+rows_free(struct op *op)
+{
+	for (size_t i = 0; i < op->nrows; i++) {
+		free(op->rows[i].message_id);
+		free(op->rows[i].address);
+		free(op->rows[i].domain_id);
+	}
+	free(op->rows);
+	op->rows = NULL;
+	op->nrows = op->caprows = 0;
+}
+
+/* A claimed recipient, copied: the claim is answered after the commit. */
+static int
+claim_row(void *arg, const struct pending_rcpt *r)
+{
+	struct op *op = arg;
+	struct pending_rcpt *c, *nv;
+
+	if (op->nrows == op->caprows) {
+		size_t cap = op->caprows ? op->caprows * 2 : 64;
+
+		if ((nv = realloc(op->rows, cap * sizeof(*nv))) == NULL)
+			return -1;
+		op->rows = nv;
+		op->caprows = cap;
+	}
+	c = &op->rows[op->nrows];
+	*c = *r;
+	c->message_id = strdup(r->message_id != NULL ? r->message_id : "");
+	c->address = strdup(r->address != NULL ? r->address : "");
+	c->domain_id = r->domain_id != NULL ? strdup(r->domain_id) : NULL;
+	op->nrows++;
+	if (c->message_id == NULL || c->address == NULL ||
+	    (r->domain_id != NULL && c->domain_id == NULL))
+		return -1;
+	return 0;
+}
+
+static int
+claim_apply(struct queue *q, struct op *op)
+{
+	rows_free(op);
+	return store_lease_claim(q->st, clock_now_ms(), op->horizon, op->limit,
+	                         claim_row, op, &op->next_due) < 0
+	           ? -1
+	           : 0;
+}
+
+/* After the commit the leases are the engine's: the rows go to it. */
+static void
+claim_done(struct queue *q, struct op *op, enum op_status status)
+{
+	(void)q;
+	if (status == OP_COMMITTED)
+		op->claim_fn(op->arg, op->rows, (int)op->nrows, op->next_due);
+	else
+		op->claim_fn(op->arg, NULL, -1, 0);
+	rows_free(op);
+}
+
+int
+queue_claim(struct queue *q, size_t limit, int64_t horizon, queue_claim_fn *fn,
+            void *arg)
+{
+	struct op *op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return -1;
+	op->row = &op_rows[OP_CLAIM];
+	op->q = q;
+	op->limit = limit;
+	op->horizon = horizon;
+	op->claim_fn = fn;
+	op->arg = arg;
+	if (loop_post(q->loop, op_take, op) == -1) {
+		free(op);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+renew_apply(struct queue *q, struct op *op)
+{
+	return store_lease_renew(q->st, op->ids, op->n, op->until);
+}
+
+static void
+renew_done(struct queue *q, struct op *op, enum op_status status)
+{
+	(void)q;
+	if (status != OP_COMMITTED)
+		log_warnx("queue: %zu leases not renewed; another node may "
+		          "take their recipients when they run out",
+		          op->n);
+	free(op->ids);
+}
+
+void
+queue_lease_renew(struct queue *q, int64_t *ids, size_t n, int64_t until)
+{
+	struct op *op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		log_warnx("queue: out of memory renewing %zu leases", n);
+		free(ids);
+		return;
+	}
+	op->row = &op_rows[OP_RENEW];
+	op->ids = ids;
+	op->n = n;
+	op->until = until;
+	op->q = q;
+	if (loop_post(q->loop, op_take, op) == -1) {
+		free(ids);
+		free(op);
+	}
+}
+
 void
 queue_dest_report(struct queue *q, const struct store_dest *d, int gone)
 {
@@ -867,6 +1003,11 @@ queue_new(const struct config *cfg, const struct queue_hooks *hooks, char *err,
 	}
 	if ((q->st = store_open(cfg->db_path, err, errlen)) == NULL)
 		goto fail;
+	store_lease_set(q->st,
+	                cfg->node_id != NULL && cfg->node_id[0] != '\0'
+	                    ? cfg->node_id
+	                    : "local",
+	                cfg->queue_lease > 0 ? cfg->queue_lease : 300000);
 	return q;
 fail:
 	loop_free(q->loop);
@@ -879,6 +1020,7 @@ int
 queue_start(struct queue *q, char *err, size_t errlen)
 {
 	char keep[32], size[560], path[LOG_VALUE_LEN(256)];
+	int freed;
 
 	/* The destinations snapshot is the engine's memory: a new engine
 	 * starts with none. Requests written before now are met by the
@@ -888,7 +1030,17 @@ queue_start(struct queue *q, char *err, size_t errlen)
 		snprintf(err, errlen, "queue: %s", store_error(q->st));
 		return -1;
 	}
-	if (q->hooks.start(q->hooks.arg, q->st, err, errlen) == -1)
+	/* What this node held at its last stop is free again: tried at
+	 * once, not when the leases run out. */
+	if ((freed = store_lease_release(q->st)) < 0) {
+		snprintf(err, errlen, "queue: %s", store_error(q->st));
+		return -1;
+	}
+	if (freed > 0)
+		log_info("queue: %d recipients held by node %s at its last "
+		         "stop are due again",
+		         freed, q->cfg->node_id);
+	if (q->hooks.start(q->hooks.arg, err, errlen) == -1)
 		return -1;
 	config_fmt_secs(q->cfg->message_retention, keep, sizeof(keep));
 	log_info("queue: %s at %s; messages kept %s once final",

@@ -23,16 +23,16 @@ struct queue;
 struct queue_hooks {
 	/*
 	 * queue_start, on its caller's thread, before the writer starts:
-	 * rebuild the schedule from st (the write connection, borrowed for
-	 * the call: read it only) and start delivery. 0 or -1 with err.
+	 * start delivery, which claims its due work from the store
+	 * (queue_claim). 0 or -1 with err.
 	 */
-	int (*start)(void *arg, struct store *st, char *err, size_t errlen);
+	int (*start)(void *arg, char *err, size_t errlen);
 	/*
 	 * Writer thread: m and its recipients are committed (m->id and
 	 * m->rcpts[i].id set, m->rcpts[i].state as stored); schedule its
-	 * RCPT_QUEUED recipients. m is borrowed for the call. 0, or -1
-	 * when they could not be scheduled (they are durable: the next
-	 * start does it).
+	 * RCPT_QUEUED recipients (leased to this node by the insert). m is
+	 * borrowed for the call. 0, or -1 when they could not be scheduled
+	 * (they are durable: claimed again once their leases run out).
 	 */
 	int (*committed)(void *arg, const struct store_msg *m);
 	/* queue_stop, after sends are refused and before the writer
@@ -104,6 +104,24 @@ int queue_report(struct queue *q, int64_t msg_id,
  * thread (serve's SIGUSR1).
  */
 void queue_reconcile(struct queue *q);
+
+/*
+ * The shared queue (SPEC §6.3): in the writer's next transaction,
+ * claims for this node (config node_id) at most about limit recipients
+ * due by horizon (unix ms) that no lease holds (store_lease_claim).
+ * After the commit, on the writer thread, fn(arg, rows, n, next_due):
+ * the n rows claimed (borrowed for the call) and the earliest next
+ * attempt after horizon (0: none); n is -1 when the claim failed and
+ * nothing was leased. 0, or -1 when not posted (fn is not called).
+ */
+typedef void queue_claim_fn(void *arg, const struct pending_rcpt *rows, int n,
+                            int64_t next_due);
+int queue_claim(struct queue *q, size_t limit, int64_t horizon,
+                queue_claim_fn *fn, void *arg);
+/* The leases this node holds on the recipient rows ids[n] (taken, a
+ * malloc'd array) last until `until` (unix ms); a failure is logged.
+ * Any thread. */
+void queue_lease_renew(struct queue *q, int64_t *ids, size_t n, int64_t until);
 
 /* Records (gone 0) or forgets (gone 1) a throttled destination's state
  * in the store's snapshot (SPEC §6.3); d is copied. Any thread; a

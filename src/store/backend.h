@@ -37,7 +37,10 @@ struct store_ops {
 	int (*op_end)(struct store *, int);
 	int (*message_insert)(struct store *, struct store_msg *);
 	int (*outcome_apply)(struct store *, const struct store_outcome *);
-	int (*pending_scan)(struct store *, store_pending_fn *, void *);
+	int (*lease_claim)(struct store *, int64_t, int64_t, size_t,
+	                   store_pending_fn *, void *, int64_t *);
+	int (*lease_renew)(struct store *, const int64_t *, size_t, int64_t);
+	int (*lease_release)(struct store *);
 	int (*message_status)(struct store *, const char *, const char *,
 	                      struct msg_status *);
 	int (*idem_get)(struct store *, const char *, const char *, int64_t,
@@ -76,6 +79,8 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	char err[512];
+	char lease_owner[65]; /* store_lease_set; "" = none */
+	int64_t lease_ms;
 };
 
 /* Every backend's message reader starts with this. */

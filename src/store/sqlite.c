@@ -181,6 +181,15 @@ static const char *const migrations[] = {
     "  throttled_at INTEGER NOT NULL,"
     "  reply TEXT,"
     "  PRIMARY KEY (route, domain));",
+    /* 8: the shared queue (SPEC §6.3): a recipient a node is trying,
+     * or holds to try soon, is leased to it (owner, until); a lease
+     * that runs out frees it for any node. Only leased rows are in
+     * recipients_leased: a node finds its own few among millions. */
+    "ALTER TABLE recipients ADD COLUMN lease_owner TEXT;"
+    "ALTER TABLE recipients ADD COLUMN lease_until INTEGER NOT NULL "
+    "  DEFAULT 0;"
+    "CREATE INDEX IF NOT EXISTS recipients_leased ON recipients "
+    "  (lease_owner) WHERE lease_owner IS NOT NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -214,7 +223,11 @@ enum st {
 	ST_MSG_INSERT,
 	ST_RCPT_INSERT,
 	ST_OUTCOME,
-	ST_PENDING,
+	ST_LEASE_DUE,
+	ST_LEASE_NEXT,
+	ST_LEASE_TAKE,
+	ST_LEASE_RENEW,
+	ST_LEASE_RELEASE,
 	ST_MSG_BY_ID,
 	ST_RCPTS_OF,
 	ST_IDEM_PUT,
@@ -312,16 +325,35 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MSG_INSERT] = "INSERT INTO messages (account_id, domain_id, "
                       "message_id, mail_from, subject, raw, size, preview, "
                       "created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    /* a queued recipient is leased to the node that inserts it: its
+     * engine has it at once */
     [ST_RCPT_INSERT] = "INSERT INTO recipients (message_id, address, state, "
-                       "next_attempt, updated) VALUES (?1, ?2, ?3, ?4, ?5)",
+                       "next_attempt, updated, lease_owner, lease_until) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* ?8: the engine keeps the recipient for a retry soon, and its
+     * lease with it; else the lease ends with the attempt */
     [ST_OUTCOME] = "UPDATE recipients SET state = ?2, attempts = ?3, "
                    "last_attempt = ?4, next_attempt = ?5, last_reply = ?6, "
-                   "updated = ?7 WHERE id = ?1 AND state IN (0, 1)",
-    [ST_PENDING] =
+                   "updated = ?7, "
+                   "lease_owner = CASE WHEN ?8 THEN lease_owner END, "
+                   "lease_until = CASE WHEN ?8 THEN lease_until ELSE 0 END "
+                   "WHERE id = ?1 AND state IN (0, 1)",
+    /* One state at a time: the index gives them in order, no sort. */
+    [ST_LEASE_DUE] =
         "SELECT r.id, r.message_id, m.message_id, r.address, "
         "m.domain_id, r.state, r.attempts, r.next_attempt, m.created "
         "FROM recipients r JOIN messages m ON m.id = r.message_id "
-        "WHERE r.state IN (0, 1) ORDER BY r.id",
+        "WHERE r.state = ?1 AND r.next_attempt <= ?2 "
+        "AND r.lease_until <= ?3 AND (r.lease_owner IS NOT ?4 "
+        "OR r.lease_until <= ?3 - ?5) ORDER BY r.next_attempt, r.id",
+    [ST_LEASE_NEXT] = "SELECT next_attempt FROM recipients WHERE state = ?1 "
+                      "AND next_attempt > ?2 ORDER BY next_attempt LIMIT 1",
+    [ST_LEASE_TAKE] = "UPDATE recipients SET lease_owner = ?2, "
+                      "lease_until = ?3 WHERE id = ?1",
+    [ST_LEASE_RENEW] = "UPDATE recipients SET lease_until = ?3 "
+                       "WHERE id = ?1 AND lease_owner = ?2",
+    [ST_LEASE_RELEASE] = "UPDATE recipients SET lease_owner = NULL, "
+                         "lease_until = 0 WHERE lease_owner = ?1",
     /* A client may reuse a Message-ID (send_raw, SMTP): the newest. */
     [ST_MSG_BY_ID] = "SELECT id, message_id, created FROM messages "
                      "WHERE account_id = ?1 AND message_id = ?2 "
@@ -1090,6 +1122,14 @@ sq_message_insert(struct store *s, struct store_msg *m)
 		sqlite3_bind_int64(st, 4,
 		                   r->state == RCPT_QUEUED ? m->created : 0);
 		sqlite3_bind_int64(st, 5, now);
+		if (r->state == RCPT_QUEUED && s->lease_owner[0] != '\0') {
+			sqlite3_bind_text(st, 6, s->lease_owner, -1,
+			                  SQLITE_STATIC);
+			sqlite3_bind_int64(st, 7, now + s->lease_ms);
+		} else {
+			sqlite3_bind_null(st, 6);
+			sqlite3_bind_int64(st, 7, 0);
+		}
 		if ((rc = run(s, st, "recipient insert")) != 0)
 			return rc;
 		r->id = sqlite3_last_insert_rowid(SQ(s)->db);
@@ -1128,24 +1168,51 @@ sq_outcome_apply(struct store *s, const struct store_outcome *o)
 	else
 		sqlite3_bind_null(st, 6);
 	sqlite3_bind_int64(st, 7, clock_now_ms());
+	sqlite3_bind_int(st, 8, o->keep_lease);
 	if (run(s, st, "outcome") != 0)
 		return -1;
 	/* final already (the operator dropped it meanwhile), or gone */
 	return sqlite3_changes(SQ(s)->db) == 0 ? STORE_NOT_FOUND : 0;
 }
 
+/* The due recipients of one state, in order, each leased to s's owner
+ * until `until` and given to cb; stops past limit once a message is
+ * whole. The number taken, or -1. */
 static int
-sq_pending_scan(struct store *s, store_pending_fn *cb, void *arg)
+lease_state(struct store *s, int state, int64_t now, int64_t horizon,
+            int64_t until, size_t limit, int64_t **ids, size_t *nids,
+            size_t *cap, store_pending_fn *cb, void *arg)
 {
-	sqlite3_stmt *st = stmt(s, ST_PENDING);
+	sqlite3_stmt *st = stmt(s, ST_LEASE_DUE);
 	struct pending_rcpt r;
+	int64_t last_msg = 0, *nv;
+	size_t n0 = *nids;
 	int rc;
 
 	if (st == NULL)
 		return -1;
+	sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_int64(st, 2, horizon);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_text(st, 4, s->lease_owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, s->lease_ms);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		r.rcpt_id = sqlite3_column_int64(st, 0);
 		r.msg_id = sqlite3_column_int64(st, 1);
+		if (*nids >= limit && r.msg_id != last_msg)
+			break;
+		if (*nids == *cap) {
+			size_t c = *cap ? *cap * 2 : 256;
+
+			if ((nv = realloc(*ids, c * sizeof(*nv))) == NULL) {
+				snprintf(s->err, sizeof(s->err),
+				         "lease: out of memory");
+				done(st);
+				return -1;
+			}
+			*ids = nv;
+			*cap = c;
+		}
 		r.message_id = (char *)sqlite3_column_text(st, 2);
 		r.address = (char *)sqlite3_column_text(st, 3);
 		r.domain_id = (char *)sqlite3_column_text(st, 4);
@@ -1153,18 +1220,115 @@ sq_pending_scan(struct store *s, store_pending_fn *cb, void *arg)
 		r.attempts = sqlite3_column_int(st, 6);
 		r.next_attempt = sqlite3_column_int64(st, 7);
 		r.created_ms = sqlite3_column_int64(st, 8);
+		r.lease_until = until;
 		if (cb(arg, &r) != 0) {
+			snprintf(s->err, sizeof(s->err),
+			         "lease: out of memory");
 			done(st);
-			return 0;
+			return -1;
 		}
+		(*ids)[(*nids)++] = r.rcpt_id;
+		last_msg = r.msg_id;
 	}
-	if (rc != SQLITE_DONE) {
-		set_err(s, "pending scan");
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		set_err(s, "lease: due recipients");
+		done(st);
+		return -1;
+	}
+	done(st);
+	for (size_t i = n0; i < *nids; i++) {
+		if ((st = stmt(s, ST_LEASE_TAKE)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, (*ids)[i]);
+		sqlite3_bind_text(st, 2, s->lease_owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, until);
+		if (run(s, st, "lease") != 0)
+			return -1;
+	}
+	return (int)(*nids - n0);
+}
+
+/* The earliest next attempt after horizon of a recipient in state, or
+ * 0; -1 on error. */
+static int
+lease_next(struct store *s, int state, int64_t horizon, int64_t *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_LEASE_NEXT);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_int64(st, 2, horizon);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t t = sqlite3_column_int64(st, 0);
+
+		if (*out == 0 || t < *out)
+			*out = t;
+	} else if (rc != SQLITE_DONE) {
+		set_err(s, "lease: next due");
 		done(st);
 		return -1;
 	}
 	done(st);
 	return 0;
+}
+
+static int
+sq_lease_claim(struct store *s, int64_t now, int64_t horizon, size_t limit,
+               store_pending_fn *cb, void *arg, int64_t *next_due)
+{
+	int64_t *ids = NULL, until = now + s->lease_ms;
+	size_t nids = 0, cap = 0;
+	int rc = -1;
+
+	*next_due = 0;
+	if (s->lease_owner[0] == '\0') {
+		snprintf(s->err, sizeof(s->err), "lease: no owner set");
+		return -1;
+	}
+	/* queued first: mail nobody has tried yet */
+	if (lease_state(s, RCPT_QUEUED, now, horizon, until, limit, &ids, &nids,
+	                &cap, cb, arg) == -1 ||
+	    lease_state(s, RCPT_DEFERRED, now, horizon, until, limit, &ids,
+	                &nids, &cap, cb, arg) == -1 ||
+	    lease_next(s, RCPT_QUEUED, horizon, next_due) == -1 ||
+	    lease_next(s, RCPT_DEFERRED, horizon, next_due) == -1)
+		goto out;
+	rc = (int)nids;
+out:
+	free(ids);
+	return rc;
+}
+
+static int
+sq_lease_renew(struct store *s, const int64_t *ids, size_t n, int64_t until)
+{
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((st = stmt(s, ST_LEASE_RENEW)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, ids[i]);
+		sqlite3_bind_text(st, 2, s->lease_owner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, until);
+		if (run(s, st, "lease renewal") != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+sq_lease_release(struct store *s)
+{
+	sqlite3_stmt *st = stmt(s, ST_LEASE_RELEASE);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, s->lease_owner, -1, SQLITE_STATIC);
+	if (run(s, st, "lease release") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db);
 }
 
 /* "<x@y>" as given, or x@y wrapped in brackets (SPEC §8.3). */
@@ -2180,7 +2344,9 @@ static const struct store_ops sqlite_ops = {
     .op_end = sq_op_end,
     .message_insert = sq_message_insert,
     .outcome_apply = sq_outcome_apply,
-    .pending_scan = sq_pending_scan,
+    .lease_claim = sq_lease_claim,
+    .lease_renew = sq_lease_renew,
+    .lease_release = sq_lease_release,
     .message_status = sq_message_status,
     .idem_get = sq_idem_get,
     .idem_purge = sq_idem_purge,

@@ -204,10 +204,30 @@ store_outcome_apply(struct store *s, const struct store_outcome *o)
 	return s->ops->outcome_apply(s, o);
 }
 
-int
-store_pending_scan(struct store *s, store_pending_fn *cb, void *arg)
+void
+store_lease_set(struct store *s, const char *owner, int64_t lease_ms)
 {
-	return s->ops->pending_scan(s, cb, arg);
+	snprintf(s->lease_owner, sizeof(s->lease_owner), "%s", owner);
+	s->lease_ms = lease_ms;
+}
+
+int
+store_lease_claim(struct store *s, int64_t now, int64_t horizon, size_t limit,
+                  store_pending_fn *cb, void *arg, int64_t *next_due)
+{
+	return s->ops->lease_claim(s, now, horizon, limit, cb, arg, next_due);
+}
+
+int
+store_lease_renew(struct store *s, const int64_t *ids, size_t n, int64_t until)
+{
+	return s->ops->lease_renew(s, ids, n, until);
+}
+
+int
+store_lease_release(struct store *s)
+{
+	return s->ops->lease_release(s);
 }
 
 int

@@ -132,6 +132,9 @@ struct store_outcome {
 	/* dropped by the operator (pigeon queue drop): its event says so
 	 * and it makes no automatic suppression (§6.4 is about answers) */
 	int dropped;
+	/* deferred, and its engine keeps it for a retry soon: the lease
+	 * stays; else it ends with this outcome */
+	int keep_lease;
 };
 
 /* A recipient row with its message's facts, for the scheduler. */
@@ -143,6 +146,7 @@ struct pending_rcpt {
 	enum rcpt_state state;
 	int attempts;
 	int64_t next_attempt, created_ms;
+	int64_t lease_until; /* unix ms: the claim that gave it */
 };
 
 struct rcpt_status {
@@ -333,10 +337,42 @@ void suppression_clear(struct suppression *sp);
  * ms), inside the caller's transaction: the number deleted, or -1. */
 int store_suppression_purge(struct store *s, int64_t before_ms, int limit);
 
-/* Every recipient not in a final state, oldest first. cb returns 0 to go
- * on; the struct is only valid during the call. */
+/*
+ * The shared queue (SPEC §6.3): a node tries a recipient only while it
+ * holds it as a lease (owner, until), written in the store, so nodes
+ * sharing one store never try a recipient at the same time, and a
+ * node that dies frees its recipients when its leases run out.
+ *
+ * store_lease_set: the owner (a node_id) and length of this
+ * connection's leases; queued recipients it inserts are leased to it
+ * (store_message_insert), and an outcome ends the lease unless
+ * keep_lease. Before any of the calls below.
+ *
+ * store_lease_claim, inside the caller's transaction: the queued, then
+ * the deferred recipients due at or before horizon (unix ms) that no
+ * lease holds at now, oldest first (the owner's own leases count as
+ * held until a whole lease length after they ran out: its engine holds
+ * them, and renews them late only when the store was slow), at most limit (a
+ * message's due recipients are not split: the last one may pass it), leased
+ * until now
+ * + the lease length and given to cb (0 to go on, -1 out of memory;
+ * the struct valid during the call). *next_due: the earliest next attempt after
+ * horizon, 0 when none. The number taken, or -1.
+ *
+ * store_lease_renew: the leases of the recipient rows ids[n] that the
+ * owner still holds last until `until`. 0 or -1.
+ *
+ * store_lease_release: every lease of the owner ends (a node starting
+ * again: what its last run held is free). The number ended, or -1.
+ */
 typedef int store_pending_fn(void *arg, const struct pending_rcpt *r);
-int store_pending_scan(struct store *s, store_pending_fn *cb, void *arg);
+void store_lease_set(struct store *s, const char *owner, int64_t lease_ms);
+int store_lease_claim(struct store *s, int64_t now, int64_t horizon,
+                      size_t limit, store_pending_fn *cb, void *arg,
+                      int64_t *next_due);
+int store_lease_renew(struct store *s, const int64_t *ids, size_t n,
+                      int64_t until);
+int store_lease_release(struct store *s);
 
 /* 0, STORE_NOT_FOUND, or -1. */
 int store_message_status(struct store *s, const char *account_id,

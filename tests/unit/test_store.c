@@ -16,7 +16,14 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "../../src/core/clock.h"
 #include "../../src/store/store.h"
+
+/* A store from before migration 8 (the leases) */
+#define UNDO_8                                                                 \
+	"DROP INDEX recipients_leased;"                                        \
+	"ALTER TABLE recipients DROP COLUMN lease_owner;"                      \
+	"ALTER TABLE recipients DROP COLUMN lease_until;"
 
 #define ACC "a0000000000000000000000000000001"
 #define ACC2 "a0000000000000000000000000000002"
@@ -345,11 +352,22 @@ scan_cb(void *arg, const struct pending_rcpt *r)
 {
 	struct scan *sc = arg;
 
+	if (sc->n == (int)(sizeof(sc->ids) / sizeof(*sc->ids)))
+		return -1;
 	sc->ids[sc->n++] = r->rcpt_id;
 	snprintf(sc->mid, sizeof(sc->mid), "%s", r->message_id);
 	assert_true(r->created_ms > 1000000000000LL);
 	assert_string_equal(r->domain_id, DOM);
 	return 0;
+}
+
+/* Claims what is due now, up to 100, in the caller's transaction. */
+static int
+claim(struct store *s, int64_t now, struct scan *sc)
+{
+	int64_t next;
+
+	return store_lease_claim(s, now, now, 100, scan_cb, sc, &next);
 }
 
 static void
@@ -426,10 +444,13 @@ test_messages(void **state)
 	                 1);
 	assert_int_equal(raw_len_of(f->path, m2.id), (long)m2.raw_len);
 
-	/* pending: queued recipients of both messages, not the suppressed */
+	/* claimable: the queued recipients of both messages (inserted
+	 * without an owner: unleased), not the suppressed */
+	store_lease_set(f->s, "n1", 60000);
 	memset(&sc, 0, sizeof(sc));
-	assert_int_equal(store_pending_scan(f->s, scan_cb, &sc), 0);
-	assert_int_equal(sc.n, 4);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(claim(f->s, clock_now_ms(), &sc), 4);
+	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(sc.ids[0], r[0].id);
 	assert_int_equal(sc.ids[1], r[1].id);
 
@@ -464,12 +485,140 @@ test_messages(void **state)
 	assert_null(st.rcpts[2].reply);
 	msg_status_clear(&st);
 
+	/* the outcomes ended their leases; m3's two are still held */
 	memset(&sc, 0, sizeof(sc));
-	assert_int_equal(store_pending_scan(f->s, scan_cb, &sc), 0);
-	assert_int_equal(sc.n, 3); /* r[1] deferred + m3's two */
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(claim(f->s, clock_now_ms(), &sc), 1);
 	assert_int_equal(sc.ids[0], r[1].id);
+	/* a node starting again: what it held is free */
+	assert_int_equal(store_lease_release(f->s), 3);
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(claim(f->s, clock_now_ms(), &sc), 3);
+	assert_int_equal(store_commit(f->s), 0);
 	assert_string_equal(rcpt_state_name(RCPT_DEFERRED), "deferred");
 	assert_string_equal(rcpt_state_name(RCPT_SUPPRESSED), "suppressed");
+}
+
+/* Claims of owner at now for what is due by horizon, in a transaction
+ * of their own. */
+static int
+claim_as(struct store *s, const char *owner, int64_t now, int64_t horizon,
+         size_t limit, struct scan *sc, int64_t *next)
+{
+	int64_t nx;
+	int n;
+
+	store_lease_set(s, owner, 1000);
+	memset(sc, 0, sizeof(*sc));
+	assert_int_equal(store_begin(s), 0);
+	n = store_lease_claim(s, now, horizon, limit, scan_cb, sc,
+	                      next != NULL ? next : &nx);
+	assert_int_equal(store_commit(s), 0);
+	return n;
+}
+
+/* The shared queue (SPEC §6.3): a recipient is tried by the node that
+ * holds its lease; leases run out, are renewed, end with an outcome,
+ * and a node starting again frees its own. */
+static void
+test_leases(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m, m2;
+	struct store_rcpt r[3], r2[3];
+	struct store_outcome o;
+	struct scan sc;
+	int64_t t = clock_now_ms(), next, ids[2];
+
+	seed(f->s);
+	/* inserted by n1: leased to it for 1 s */
+	store_lease_set(f->s, "n1", 1000);
+	msg_init(&m, r, "<l1@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(claim_as(f->s, "n2", t, t, 100, &sc, NULL), 0);
+	/* n1's lease ran out: n2 may take them, n1 itself not yet (its
+	 * engine may still hold them, renewing late) */
+	assert_int_equal(
+	    claim_as(f->s, "n1", t + 1500, t + 1500, 100, &sc, NULL), 0);
+	assert_int_equal(
+	    claim_as(f->s, "n2", t + 1500, t + 1500, 100, &sc, NULL), 2);
+	assert_int_equal(sc.ids[0], r[0].id);
+	assert_int_equal(sc.ids[1], r[1].id);
+	/* n2 renews them (n1 cannot) */
+	ids[0] = r[0].id;
+	ids[1] = r[1].id;
+	store_lease_set(f->s, "n1", 1000);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_lease_renew(f->s, ids, 2, t + 90000), 0);
+	store_lease_set(f->s, "n2", 1000);
+	assert_int_equal(store_lease_renew(f->s, ids, 2, t + 10000), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(
+	    claim_as(f->s, "n3", t + 9000, t + 9000, 100, &sc, NULL), 0);
+	/* an outcome that keeps the lease, and one that ends it */
+	memset(&o, 0, sizeof(o));
+	o.rcpt_id = r[0].id;
+	o.state = RCPT_DEFERRED;
+	o.attempts = 1;
+	o.next_attempt = t + 100;
+	o.keep_lease = 1;
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	o.rcpt_id = r[1].id;
+	o.keep_lease = 0;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(claim_as(f->s, "n3", t + 200, t + 200, 100, &sc, NULL),
+	                 1);
+	assert_int_equal(sc.ids[0], r[1].id);
+
+	/* the horizon, and the next due after it */
+	/* r[0]: n2's lease ended at t + 10000; r[1]: n3's own, a whole
+	 * lease length ago */
+	assert_int_equal(
+	    claim_as(f->s, "n3", t + 20000, t + 20000, 100, &sc, NULL), 2);
+	store_lease_set(f->s, "n3", 1000);
+	assert_int_equal(store_begin(f->s), 0);
+	o.rcpt_id = r[0].id;
+	o.next_attempt = t + 50000;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	o.rcpt_id = r[1].id;
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(
+	    claim_as(f->s, "n4", t + 20000, t + 40000, 100, &sc, &next), 0);
+	assert_int_equal(next, t + 50000);
+	assert_int_equal(
+	    claim_as(f->s, "n4", t + 20000, t + 50000, 100, &sc, &next), 2);
+	assert_int_equal(next, 0);
+
+	/* a page stops past its limit only once a message is whole */
+	store_lease_set(f->s, "", 1000); /* inserted unleased */
+	msg_init(&m, r, "<l2@example.com>", 1);
+	msg_init(&m2, r2, "<l3@example.com>", 1);
+	r[2].state = RCPT_QUEUED;
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_message_insert(f->s, &m2), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(claim_as(f->s, "n5", t, t + 60000, 2, &sc, NULL), 3);
+	assert_int_equal(sc.ids[2], r[2].id);
+	assert_int_equal(claim_as(f->s, "n5", t, t + 60000, 2, &sc, NULL), 2);
+	assert_int_equal(sc.ids[0], r2[0].id);
+	/* n5 starts again: its five are free (n4's two are not) */
+	store_lease_set(f->s, "n5", 1000);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_lease_release(f->s), 5);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(claim_as(f->s, "n5", t, t + 60000, 100, &sc, NULL), 5);
+	/* without an owner there is nothing to claim for */
+	store_lease_set(f->s, "", 1000);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_lease_claim(f->s, t, t, 10, scan_cb, &sc, &next),
+	                 -1);
+	store_rollback(f->s);
 }
 
 /* Expired Idempotency-Key records go in bounded batches; the messages
@@ -552,7 +701,7 @@ test_idem_endpoint(void **state)
 	assert_int_equal(store_commit(f->s), 0);
 	store_close(f->s);
 	/* the store as migration 3 left it, with the record */
-	sql(f->path, "ALTER TABLE idempotency DROP COLUMN endpoint;"
+	sql(f->path, "ALTER TABLE idempotency DROP COLUMN endpoint;" UNDO_8
 	             "PRAGMA user_version = 3;");
 	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
 
@@ -939,7 +1088,7 @@ test_migration_6(void **state)
 	assert_int_equal(store_message_insert(f->s, &m), 0);
 	assert_int_equal(store_commit(f->s), 0);
 	store_close(f->s);
-	sql(f->path, "DROP TABLE events; DROP TABLE suppressions;"
+	sql(f->path, "DROP TABLE events; DROP TABLE suppressions;" UNDO_8
 	             "PRAGMA user_version = 5;");
 	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
 	                                "WHERE name IN ('events', "
@@ -947,7 +1096,7 @@ test_migration_6(void **state)
 	                 0);
 
 	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
-	assert_int_equal(count(f->path, "PRAGMA user_version"), 7);
+	assert_int_equal(count(f->path, "PRAGMA user_version"), 8);
 	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
 	                                "WHERE name IN ('events_page', "
 	                                "'events_msg', 'suppressions_key', "
@@ -1425,6 +1574,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_tokens_generation, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_message_fk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idem_purge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idem_endpoint, setup,
