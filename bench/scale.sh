@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The schedule's scale (issue 7 item 6): a store holding N deferred
-# recipients (default 1,000,000; 10 per message, due over the next 24 h),
-# then `pigeon serve --dev` on it: the seconds until /healthz answers and
-# the server's RSS then and 5 s later. Bounded: one start, 127.0.0.1 only.
+# recipients (default 1,000,000; 10 per message, due over the next 24 h,
+# or all due now with SCALE_DUE=now), then `pigeon serve --dev` on it:
+# the seconds until /healthz answers and the server's RSS then and 5 s
+# later (with SCALE_DUE=now the dev capture route delivers them
+# meanwhile: also how many were delivered in those 5 s and the peak
+# RSS). Bounded: one start, 127.0.0.1 only.
 #
-# Usage: bench/scale.sh [recipients]   Env: PIGEON_BIN (build/pigeon)
+# Usage: bench/scale.sh [recipients]   Env: PIGEON_BIN (build/pigeon),
+#        SCALE_DUE (day|now)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
+due=${SCALE_DUE:-day}
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 tmp=$(mktemp -d)
 port=18611
@@ -58,7 +63,9 @@ INSERT INTO recipients (message_id, address, state, attempts, next_attempt,
                         last_attempt, last_reply, updated)
 SELECT (SELECT min(id) FROM messages) + i / 10,
        'r' || i || '@d' || (i % 1000) || '.example', 1, 1,
-       $now + 60000 + (i * 86400000 / $n), $now, '451 4.3.0 later', $now
+       CASE WHEN '$due' = 'now' THEN $now - 1000
+            ELSE $now + 60000 + (i * 86400000 / $n) END,
+       $now, '451 4.3.0 later', $now
 FROM r;
 COMMIT;
 EOF
@@ -73,8 +80,10 @@ t1=$(date +%s.%N)
 r0=$(rss_mib "$pid")
 sleep 5
 r1=$(rss_mib "$pid")
+hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")
+left=$(sqlite3 "$db" "select count(*) from recipients where state in (0, 1)")
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores; pigeon $(git rev-parse --short HEAD)"
 echo "command: bench/scale.sh $n"
-printf 'start to /healthz: %.2f s; RSS then %s MiB, 5 s later %s MiB\n' \
-    "$(echo "$t1 - $t0" | bc)" "$r0" "$r1"
-grep -m1 -E "rebuil|schedule" "$tmp/serve.log" || true
+printf 'start to /healthz: %.2f s; RSS then %s MiB, 5 s later %s MiB (peak %s MiB); %d of %d recipients delivered by then\n' \
+    "$(echo "$t1 - $t0" | bc)" "$r0" "$r1" "$hwm" "$((n - left))" "$n"
+grep -m3 -E "claimed|schedule" "$tmp/serve.log" || true

@@ -35,7 +35,7 @@ wiring_job(void *arg, struct sched_job *j)
  * as jobs, then the claim's answer. */
 static void
 wiring_claimed(void *arg, const struct pending_rcpt *rows, int n,
-               int64_t next_due)
+               int64_t next_freed)
 {
 	struct wiring *w = arg;
 	size_t njobs = 0;
@@ -45,7 +45,7 @@ wiring_claimed(void *arg, const struct pending_rcpt *rows, int n,
 		log_warnx("queue: out of memory taking claimed recipients; "
 		          "the rest are taken again when their leases run "
 		          "out");
-	delivery_claimed(w->d, n, njobs, next_due);
+	delivery_claimed(w->d, n, njobs, next_freed);
 }
 
 /* Engine thread: a claim of due work, made by the writer. */

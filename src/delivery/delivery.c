@@ -49,17 +49,19 @@ struct delivery {
 	size_t asked; /* what it asked for */
 	int starved;  /* the window was full: claim when jobs end */
 	int stopping; /* no claim from now on */
+	int64_t log_at; /* claimed_log: the last line, monotonic ms */
+	size_t log_n, log_jobs, log_claims;
 };
 
 /* How far ahead the engine holds work (ms): a recipient due later goes
- * back to the store after its attempt, and is claimed again this long
- * before it is due. */
+ * back to the store after its attempt, and is claimed again at least
+ * HORIZON_MS - POLL_MS before it is due. */
 #define HORIZON_MS 60000
-/* Recipients per claim, and how often the store is looked at with
- * nothing known to be due (ms): other nodes' leases run out, the
- * operator's retries come due. */
+/* Recipients per claim, and how often the store is looked at when the
+ * last claim left nothing due behind (ms). */
 #define PAGE 1000
 #define POLL_MS 30000
+#define CLAIM_LOG_MS 10000
 
 static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
 static int evthread_rc;
@@ -147,8 +149,35 @@ struct claimed {
 	struct delivery *d;
 	int n;
 	size_t njobs;
-	int64_t next_due;
+	int64_t next_freed;
 };
+
+/* One line for the first claim that found work, then at most one per
+ * CLAIM_LOG_MS with the sums meanwhile: a backlog is read a page at a
+ * time. */
+static void
+claimed_log(struct delivery *d, int n, size_t njobs)
+{
+	int64_t now = clock_mono_ms();
+
+	if (n <= 0 && d->log_n == 0)
+		return;
+	d->log_n += (size_t)(n > 0 ? n : 0);
+	d->log_jobs += njobs;
+	d->log_claims += n > 0;
+	if (d->log_at != 0 && now - d->log_at < CLAIM_LOG_MS)
+		return;
+	if (d->log_claims > 1)
+		log_info("delivery: claimed %zu recipients in %zu jobs from "
+		         "the store (%zu claims)",
+		         d->log_n, d->log_jobs, d->log_claims);
+	else
+		log_info("delivery: claimed %zu recipients in %zu jobs from "
+		         "the store",
+		         d->log_n, d->log_jobs);
+	d->log_at = now;
+	d->log_n = d->log_jobs = d->log_claims = 0;
+}
 
 static void
 claimed_arrive(void *arg)
@@ -169,21 +198,21 @@ claimed_arrive(void *arg)
 		free(c);
 		return;
 	}
-	if (c->n > 0)
-		log_info("delivery: claimed %d recipients in %zu jobs from "
-		         "the store",
-		         c->n, c->njobs);
+	log_debug("delivery: claim of %zu: %d recipients in %zu jobs", d->asked,
+	          c->n, c->njobs);
+	claimed_log(d, c->n, c->njobs);
 	if ((size_t)c->n >= d->asked)
 		wait = 0; /* a full page: there may be more */
-	else if (c->next_due != 0 &&
-	         c->next_due - HORIZON_MS - clock_now_ms() < wait)
-		wait = c->next_due - HORIZON_MS - clock_now_ms();
+	else if (c->next_freed != 0 &&
+	         c->next_freed - clock_now_ms() + 10 < wait)
+		/* another node's lease on due work runs out then */
+		wait = c->next_freed - clock_now_ms() + 10;
 	pager_arm(d, wait);
 	free(c);
 }
 
 void
-delivery_claimed(struct delivery *d, int n, size_t njobs, int64_t next_due)
+delivery_claimed(struct delivery *d, int n, size_t njobs, int64_t next_freed)
 {
 	struct claimed *c;
 
@@ -194,7 +223,7 @@ delivery_claimed(struct delivery *d, int n, size_t njobs, int64_t next_due)
 	c->d = d;
 	c->n = n;
 	c->njobs = njobs;
-	c->next_due = next_due;
+	c->next_freed = next_freed;
 	if (loop_post(d->loop, claimed_arrive, c) == -1)
 		free(c);
 }

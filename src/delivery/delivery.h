@@ -46,10 +46,10 @@ typedef void delivery_renew_fn(void *arg, int64_t *ids, size_t n,
 void delivery_on_store(struct delivery *d, delivery_claim_fn *claim,
                        delivery_renew_fn *renew, void *arg);
 /* A claim's answer, any thread, after its jobs were submitted: n
- * recipients in njobs jobs (n -1: the claim failed), the earliest next
- * attempt left in the store after the horizon (0: none). */
+ * recipients in njobs jobs (n -1: the claim failed), and when another
+ * node's lease on due work runs out (0: none known). */
 void delivery_claimed(struct delivery *d, int n, size_t njobs,
-                      int64_t next_due);
+                      int64_t next_freed);
 /*
  * Schedules job at job->due_ms (takes ownership). Any thread. After
  * delivery_stop the job is freed: it is durable, the next start

@@ -93,7 +93,7 @@ struct op {
 	int gone;
 	/* claim: what was asked, what came (strings owned) */
 	size_t limit;
-	int64_t horizon, next_due;
+	int64_t horizon, next_freed;
 	struct pending_rcpt *rows;
 	size_t nrows, caprows;
 	queue_claim_fn *claim_fn;
@@ -605,7 +605,7 @@ claim_apply(struct queue *q, struct op *op)
 {
 	rows_free(op);
 	return store_lease_claim(q->st, clock_now_ms(), op->horizon, op->limit,
-	                         claim_row, op, &op->next_due) < 0
+	                         claim_row, op, &op->next_freed) < 0
 	           ? -1
 	           : 0;
 }
@@ -616,7 +616,7 @@ claim_done(struct queue *q, struct op *op, enum op_status status)
 {
 	(void)q;
 	if (status == OP_COMMITTED)
-		op->claim_fn(op->arg, op->rows, (int)op->nrows, op->next_due);
+		op->claim_fn(op->arg, op->rows, (int)op->nrows, op->next_freed);
 	else
 		op->claim_fn(op->arg, NULL, -1, 0);
 	rows_free(op);

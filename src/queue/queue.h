@@ -109,13 +109,12 @@ void queue_reconcile(struct queue *q);
  * The shared queue (SPEC §6.3): in the writer's next transaction,
  * claims for this node (config node_id) at most about limit recipients
  * due by horizon (unix ms) that no lease holds (store_lease_claim).
- * After the commit, on the writer thread, fn(arg, rows, n, next_due):
- * the n rows claimed (borrowed for the call) and the earliest next
- * attempt after horizon (0: none); n is -1 when the claim failed and
- * nothing was leased. 0, or -1 when not posted (fn is not called).
+ * After the commit, on the writer thread, fn(arg, rows, n, next_freed):
+ * the n rows claimed (borrowed for the call) and store_lease_claim's
+ * next_freed; n is -1 when the claim failed and nothing was leased. 0, or -1 when not posted (fn is not called).
  */
 typedef void queue_claim_fn(void *arg, const struct pending_rcpt *rows, int n,
-                            int64_t next_due);
+                            int64_t next_freed);
 int queue_claim(struct queue *q, size_t limit, int64_t horizon,
                 queue_claim_fn *fn, void *arg);
 /* The leases this node holds on the recipient rows ids[n] (taken, a

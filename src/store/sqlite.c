@@ -346,8 +346,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         "WHERE r.state = ?1 AND r.next_attempt <= ?2 "
         "AND r.lease_until <= ?3 AND (r.lease_owner IS NOT ?4 "
         "OR r.lease_until <= ?3 - ?5) ORDER BY r.next_attempt, r.id",
-    [ST_LEASE_NEXT] = "SELECT next_attempt FROM recipients WHERE state = ?1 "
-                      "AND next_attempt > ?2 ORDER BY next_attempt LIMIT 1",
+    /* once the free ones are taken, the due rows left are leased ones:
+     * few (a window per node) */
+    [ST_LEASE_NEXT] = "SELECT min(lease_until) FROM recipients "
+                      "WHERE state = ?1 AND next_attempt <= ?2 "
+                      "AND lease_until > ?3 AND lease_owner IS NOT ?4",
     [ST_LEASE_TAKE] = "UPDATE recipients SET lease_owner = ?2, "
                       "lease_until = ?3 WHERE id = ?1",
     [ST_LEASE_RENEW] = "UPDATE recipients SET lease_until = ?3 "
@@ -1248,10 +1251,11 @@ lease_state(struct store *s, int state, int64_t now, int64_t horizon,
 	return (int)(*nids - n0);
 }
 
-/* The earliest next attempt after horizon of a recipient in state, or
- * 0; -1 on error. */
+/* The earliest end of another owner's lease on a recipient in state
+ * due by horizon, into *out when earlier (or *out is 0); -1 on error. */
 static int
-lease_next(struct store *s, int state, int64_t horizon, int64_t *out)
+lease_next(struct store *s, int state, int64_t now, int64_t horizon,
+           int64_t *out)
 {
 	sqlite3_stmt *st = stmt(s, ST_LEASE_NEXT);
 	int rc;
@@ -1260,13 +1264,16 @@ lease_next(struct store *s, int state, int64_t horizon, int64_t *out)
 		return -1;
 	sqlite3_bind_int(st, 1, state);
 	sqlite3_bind_int64(st, 2, horizon);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_text(st, 4, s->lease_owner, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		int64_t t = sqlite3_column_int64(st, 0);
 
 		if (*out == 0 || t < *out)
 			*out = t;
-	} else if (rc != SQLITE_DONE) {
-		set_err(s, "lease: next due");
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		set_err(s, "lease: next freed");
 		done(st);
 		return -1;
 	}
@@ -1276,13 +1283,13 @@ lease_next(struct store *s, int state, int64_t horizon, int64_t *out)
 
 static int
 sq_lease_claim(struct store *s, int64_t now, int64_t horizon, size_t limit,
-               store_pending_fn *cb, void *arg, int64_t *next_due)
+               store_pending_fn *cb, void *arg, int64_t *next_freed)
 {
 	int64_t *ids = NULL, until = now + s->lease_ms;
 	size_t nids = 0, cap = 0;
 	int rc = -1;
 
-	*next_due = 0;
+	*next_freed = 0;
 	if (s->lease_owner[0] == '\0') {
 		snprintf(s->err, sizeof(s->err), "lease: no owner set");
 		return -1;
@@ -1292,8 +1299,10 @@ sq_lease_claim(struct store *s, int64_t now, int64_t horizon, size_t limit,
 	                &cap, cb, arg) == -1 ||
 	    lease_state(s, RCPT_DEFERRED, now, horizon, until, limit, &ids,
 	                &nids, &cap, cb, arg) == -1 ||
-	    lease_next(s, RCPT_QUEUED, horizon, next_due) == -1 ||
-	    lease_next(s, RCPT_DEFERRED, horizon, next_due) == -1)
+	    /* a full page leaves free ones behind: no need to look */
+	    (nids < limit &&
+	     (lease_next(s, RCPT_QUEUED, now, horizon, next_freed) == -1 ||
+	      lease_next(s, RCPT_DEFERRED, now, horizon, next_freed) == -1)))
 		goto out;
 	rc = (int)nids;
 out:

@@ -213,9 +213,9 @@ store_lease_set(struct store *s, const char *owner, int64_t lease_ms)
 
 int
 store_lease_claim(struct store *s, int64_t now, int64_t horizon, size_t limit,
-                  store_pending_fn *cb, void *arg, int64_t *next_due)
+                  store_pending_fn *cb, void *arg, int64_t *next_freed)
 {
-	return s->ops->lease_claim(s, now, horizon, limit, cb, arg, next_due);
+	return s->ops->lease_claim(s, now, horizon, limit, cb, arg, next_freed);
 }
 
 int

@@ -356,8 +356,10 @@ int store_suppression_purge(struct store *s, int64_t before_ms, int limit);
  * message's due recipients are not split: the last one may pass it), leased
  * until now
  * + the lease length and given to cb (0 to go on, -1 out of memory;
- * the struct valid during the call). *next_due: the earliest next attempt after
- * horizon, 0 when none. The number taken, or -1.
+ * the struct valid during the call). *next_freed: when a page was not
+ * full, the earliest time another owner's lease on a recipient due by
+ * horizon runs out (0: none, or the page was full). The number taken,
+ * or -1.
  *
  * store_lease_renew: the leases of the recipient rows ids[n] that the
  * owner still holds last until `until`. 0 or -1.
@@ -369,7 +371,7 @@ typedef int store_pending_fn(void *arg, const struct pending_rcpt *r);
 void store_lease_set(struct store *s, const char *owner, int64_t lease_ms);
 int store_lease_claim(struct store *s, int64_t now, int64_t horizon,
                       size_t limit, store_pending_fn *cb, void *arg,
-                      int64_t *next_due);
+                      int64_t *next_freed);
 int store_lease_renew(struct store *s, const int64_t *ids, size_t n,
                       int64_t until);
 int store_lease_release(struct store *s);

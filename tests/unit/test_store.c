@@ -574,7 +574,7 @@ test_leases(void **state)
 	                 1);
 	assert_int_equal(sc.ids[0], r[1].id);
 
-	/* the horizon, and the next due after it */
+	/* the horizon, and when others' leases run out */
 	/* r[0]: n2's lease ended at t + 10000; r[1]: n3's own, a whole
 	 * lease length ago */
 	assert_int_equal(
@@ -589,10 +589,17 @@ test_leases(void **state)
 	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(
 	    claim_as(f->s, "n4", t + 20000, t + 40000, 100, &sc, &next), 0);
-	assert_int_equal(next, t + 50000);
-	assert_int_equal(
-	    claim_as(f->s, "n4", t + 20000, t + 50000, 100, &sc, &next), 2);
 	assert_int_equal(next, 0);
+	assert_int_equal(
+	    claim_as(f->s, "n4", t + 20000, t + 50000, 1, &sc, &next), 2);
+	assert_int_equal(next, 0); /* one message, taken whole */
+	/* held by n4 until t + 21000: when n6 may have them */
+	assert_int_equal(
+	    claim_as(f->s, "n6", t + 20500, t + 50000, 100, &sc, &next), 0);
+	assert_int_equal(next, t + 21000);
+	assert_int_equal(
+	    claim_as(f->s, "n4", t + 20500, t + 50000, 100, &sc, &next), 0);
+	assert_int_equal(next, 0); /* its own do not count */
 
 	/* a page stops past its limit only once a message is whole */
 	store_lease_set(f->s, "", 1000); /* inserted unleased */
