@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "file.h"
+#include "random.h"
 
 int
 file_replace(const char *path, const char *p, size_t len)
@@ -52,4 +54,35 @@ fail:
 	unlink(tmp);
 	errno = saved;
 	return -1;
+}
+
+int
+file_secret(const char *path, unsigned char *key, size_t len, char *err,
+            size_t errlen)
+{
+	unsigned char extra;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, key, len);
+		/* one byte more would say the file is longer */
+		if (n == (ssize_t)len && read(fd, &extra, 1) == 0) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+		snprintf(err, errlen, "%s: not a key of %zu bytes", path, len);
+		return -1;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	random_bytes(key, len);
+	if (file_replace(path, (const char *)key, len) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -16,6 +16,10 @@
 #define VERP_LOCAL_MAX 64
 /* Shortest key accepted: a short key would make tags guessable. */
 #define VERP_KEY_MIN 16
+/* The key pigeon makes and keeps (state_dir/verp.key): the delivery
+ * routes sign with it, the inbound listener checks with it. */
+#define VERP_KEY_FILE "verp.key"
+#define VERP_KEY_LEN 32
 
 /*
  * Writes the local part for (msg_row, rcpt_row), both >= 0, into out

@@ -34,6 +34,7 @@ static const char *const event_types[] = {
     [RCPT_BOUNCED] = "cf.email.sending.message.bounced",
     [RCPT_FAILED] = "cf.email.sending.message.failed",
 };
+#define EVENT_COMPLAINED "cf.email.sending.message.complained"
 
 /*
  * RFC 3463 §3: what the subject and detail of an enhanced status code
@@ -182,8 +183,12 @@ event_payload(struct buf *b, const struct msg_info *m,
 	                  : buf_puts(b, "null")) ||
 	    buf_puts(b, ",\"smtpEnhancedStatusCode\":") ||
 	    jsonw_cstr(b, o->enhanced[0] != '\0' ? o->enhanced : NULL) ||
-	    buf_puts(b, ",\"smtpResponse\":") || jsonw_cstr(b, o->reply) ||
+	    buf_puts(b, ",\"smtpResponse\":") ||
+	    jsonw_cstr(b, o->complaint ? NULL : o->reply) ||
 	    buf_puts(b, "},\"bounce\":") || bounce_json(b, o, bc) ||
+	    (o->complaint &&
+	     (buf_puts(b, ",\"complaint\":{\"feedbackType\":") ||
+	      jsonw_cstr(b, o->reply) || buf_putc(b, '}'))) ||
 	    buf_printf(b,
 	               "},\"metadata\":{\"accountId\":\"%s\","
 	               "\"eventTimestamp\":\"%s\"}}",
@@ -192,14 +197,37 @@ event_payload(struct buf *b, const struct msg_info *m,
 	return 0;
 }
 
+/* An entry of reason for o's recipient on m's sending domain, expiring
+ * ttl_ms after the answer (0: never). */
+static int
+suppress_as(struct store *st, const struct msg_info *m,
+            const struct store_outcome *o, enum supp_reason reason,
+            int64_t ttl_ms)
+{
+	struct suppression sp;
+
+	memset(&sp, 0, sizeof(sp));
+	random_hex(sp.id, ID_LEN / 2);
+	memcpy(sp.account_id, m->account_id, sizeof(sp.account_id));
+	sp.email = (char *)o->address; /* borrowed, not changed */
+	sp.reason = reason;
+	sp.scope_value = m->domain;
+	sp.created = o->answered;
+	sp.expires_at = ttl_ms != 0 ? o->answered + ttl_ms : 0;
+	return store_suppression_upsert(st, &sp);
+}
+
 /* SPEC §6.4: the entry o's outcome makes, if any, on the sending domain
- * of its message (none when that domain is gone: there is no list). */
+ * of its message (none when that domain is gone: there is no list); a
+ * complaint's (§7.1) never expires. */
 static int
 suppress(struct store *st, const struct msg_info *m,
          const struct store_outcome *o, const struct event_bounce *bc)
 {
-	struct suppression sp;
-
+	if (m->domain == NULL)
+		return 0;
+	if (o->complaint)
+		return suppress_as(st, m, o, SUPP_COMPLAINT, 0);
 	for (size_t i = 0; i < sizeof(supp_rules) / sizeof(*supp_rules); i++) {
 		const struct supp_rule *r = &supp_rules[i];
 
@@ -209,17 +237,7 @@ suppress(struct store *st, const struct msg_info *m,
 		/* an operator's drop says nothing of the address */
 		if (o->dropped)
 			return 0;
-		if (m->domain == NULL)
-			return 0;
-		memset(&sp, 0, sizeof(sp));
-		random_hex(sp.id, ID_LEN / 2);
-		memcpy(sp.account_id, m->account_id, sizeof(sp.account_id));
-		sp.email = (char *)o->address; /* borrowed, not changed */
-		sp.reason = r->reason;
-		sp.scope_value = m->domain;
-		sp.created = o->answered;
-		sp.expires_at = o->answered + r->ttl_ms;
-		return store_suppression_upsert(st, &sp);
+		return suppress_as(st, m, o, r->reason, r->ttl_ms);
 	}
 	return 0;
 }
@@ -232,8 +250,9 @@ event_record(struct store *st, const struct msg_info *m,
 	struct event_bounce bc;
 	char msg[LOG_VALUE_LEN(998)];
 
-	if ((unsigned)o->state >= sizeof(event_types) / sizeof(*event_types) ||
-	    event_types[o->state] == NULL)
+	if (!o->complaint &&
+	    ((unsigned)o->state >= sizeof(event_types) / sizeof(*event_types) ||
+	     event_types[o->state] == NULL))
 		return 0;
 	bc = event_classify(o->code, o->enhanced);
 	memset(&e, 0, sizeof(e));
@@ -243,7 +262,7 @@ event_record(struct store *st, const struct msg_info *m,
 	e.message_id = m->message_id;
 	e.rcpt_id = o->rcpt_id;
 	e.recipient = o->address;
-	e.type = event_types[o->state];
+	e.type = o->complaint ? EVENT_COMPLAINED : event_types[o->state];
 	e.created = o->answered;
 	buf_reset(scratch);
 	if (event_payload(scratch, m, o, e.type, e.event_id, &bc) == -1) {
@@ -256,4 +275,62 @@ event_record(struct store *st, const struct msg_info *m,
 	if (store_event_insert(st, &e) == -1)
 		return -1;
 	return suppress(st, m, o, &bc);
+}
+
+int
+event_finding(struct store *st, const struct finding *f, struct buf *scratch,
+              int64_t now)
+{
+	struct store_outcome o;
+	struct msg_info mi;
+	enum rcpt_state state;
+	int64_t msg_id;
+	int rc;
+
+	if ((rc = store_message_info(st, f->msg_id, &mi)) != 0)
+		return rc == STORE_NOT_FOUND ? 0 : -1;
+	memset(&o, 0, sizeof(o));
+	/* the report's recipient when it names one of the message's, else
+	 * the one the VERP address was made for */
+	rc = STORE_NOT_FOUND;
+	if (f->address[0] != '\0' &&
+	    (rc = store_rcpt_find(st, f->msg_id, f->address, &o.rcpt_id,
+	                          &state)) == 0)
+		snprintf(o.address, sizeof(o.address), "%s", f->address);
+	else if (rc == STORE_NOT_FOUND) {
+		o.rcpt_id = f->rcpt_id;
+		rc = store_rcpt_of(st, f->rcpt_id, &msg_id, &state, o.address,
+		                   sizeof(o.address));
+		if (rc == 0 && msg_id != f->msg_id)
+			rc = STORE_NOT_FOUND;
+	}
+	if (rc != 0)
+		goto out;
+	o.answered = now;
+	o.code = f->code;
+	snprintf(o.enhanced, sizeof(o.enhanced), "%s", f->status);
+	snprintf(o.route, sizeof(o.route), "inbound");
+	o.reply = f->text[0] != '\0' ? f->text : NULL;
+	switch (f->kind) {
+	case FINDING_FAILED:
+		if ((rc = store_rcpt_bounce(st, o.rcpt_id, o.reply, now)) != 0)
+			goto out; /* bounced already: once is enough */
+		o.state = RCPT_BOUNCED;
+		break;
+	case FINDING_DELAYED:
+		o.state = RCPT_DEFERRED;
+		break;
+	case FINDING_COMPLAINT:
+		o.state = state;
+		o.complaint = 1;
+		o.code = 0;
+		o.enhanced[0] = '\0';
+		break;
+	}
+	rc = event_record(st, &mi, &o, scratch) == 0 ? 1 : -1;
+	msg_info_clear(&mi);
+	return rc;
+out:
+	msg_info_clear(&mi);
+	return rc == STORE_NOT_FOUND ? 0 : -1;
 }

@@ -46,4 +46,35 @@ struct event_bounce event_classify(int code, const char *enhanced);
 int event_record(struct store *st, const struct msg_info *m,
                  const struct store_outcome *o, struct buf *scratch);
 
+/* SPEC §7.1: what a report that came back says of one recipient of a
+ * message pigeon sent (mail/report.c reads it; inbound/ finds the
+ * message). */
+enum finding_kind {
+	FINDING_FAILED,    /* a DSN's Action: failed → bounced */
+	FINDING_DELAYED,   /* Action: delayed → an event only */
+	FINDING_COMPLAINT, /* an ARF report → an event, a suppression */
+};
+
+struct finding {
+	enum finding_kind kind;
+	int64_t msg_id;  /* messages row, from the VERP address */
+	int64_t rcpt_id; /* the VERP address's recipients row: the one
+	                  * meant when address names none of the message's */
+	char address[STORE_ADDR_MAX]; /* the report's recipient; "" none */
+	char status[16];              /* enhanced status "5.1.1"; "" none */
+	int code;                     /* basic code of the diagnostic; 0 */
+	char text[512];               /* the diagnostic, or the feedback type */
+};
+
+/*
+ * Writes f in the current transaction of st: the recipient's new state
+ * (a failure bounces it, even once delivered; never twice), its event
+ * and its suppression (a failure's under §6.4's rule, a complaint's
+ * always, without expiry), as of now (unix ms). A finding about a
+ * message or recipient that is gone, or a bounce already recorded,
+ * writes nothing. 1 written, 0 nothing, -1 (store_error(st)).
+ */
+int event_finding(struct store *st, const struct finding *f,
+                  struct buf *scratch, int64_t now);
+
 #endif

@@ -100,6 +100,9 @@ struct op {
 	/* lease renewal: recipient row ids (owned) and the new end */
 	int64_t *ids;
 	int64_t until;
+	/* findings of a report that came back (owned) */
+	struct finding *findings;
+	queue_done_fn *done_fn;
 };
 
 /* A task the writer runs between batches (writer thread). */
@@ -177,10 +180,20 @@ static int claim_apply(struct queue *, struct op *);
 static void claim_done(struct queue *, struct op *, enum op_status);
 static int renew_apply(struct queue *, struct op *);
 static void renew_done(struct queue *, struct op *, enum op_status);
+static int findings_apply(struct queue *, struct op *);
+static void findings_done(struct queue *, struct op *, enum op_status);
 static int64_t purge_run(struct queue *, const struct task_row *);
 static int64_t msg_purge_run(struct queue *, const struct task_row *);
 
-enum { OP_MESSAGE, OP_OUTCOMES, OP_REQUESTS, OP_DEST, OP_CLAIM, OP_RENEW };
+enum {
+	OP_MESSAGE,
+	OP_OUTCOMES,
+	OP_REQUESTS,
+	OP_DEST,
+	OP_CLAIM,
+	OP_RENEW,
+	OP_FINDINGS
+};
 
 static const struct op_row op_rows[] = {
     [OP_MESSAGE] = {"message", message_apply, message_done, 0},
@@ -189,6 +202,7 @@ static const struct op_row op_rows[] = {
     [OP_DEST] = {"destination snapshot", dest_apply, plain_done, 0},
     [OP_CLAIM] = {"claim of due recipients", claim_apply, claim_done, 0},
     [OP_RENEW] = {"lease renewal", renew_apply, renew_done, 0},
+    [OP_FINDINGS] = {"report findings", findings_apply, findings_done, 0},
 };
 
 static const struct task_row task_rows[NTASKS] = {
@@ -679,6 +693,55 @@ queue_lease_renew(struct queue *q, int64_t *ids, size_t n, int64_t until)
 		free(ids);
 		free(op);
 	}
+}
+
+/* All of a report's findings, or none (the sender is told 451 and sends
+ * it again). */
+static int
+findings_apply(struct queue *q, struct op *op)
+{
+	int64_t now = clock_now_ms();
+
+	for (size_t i = 0; i < op->n; i++)
+		if (event_finding(q->st, &op->findings[i], &q->event, now) ==
+		    -1)
+			return -1;
+	return 0;
+}
+
+static void
+findings_done(struct queue *q, struct op *op, enum op_status status)
+{
+	(void)q;
+	op->done_fn(op->arg, status == OP_COMMITTED);
+	free(op->findings);
+}
+
+int
+queue_findings(struct queue *q, const struct finding *f, size_t n,
+               queue_done_fn *done, void *arg)
+{
+	struct op *op;
+
+	if (atomic_load(&q->stopping) || (op = calloc(1, sizeof(*op))) == NULL)
+		return -1;
+	if (n > 0 && (op->findings = calloc(n, sizeof(*f))) == NULL) {
+		free(op);
+		return -1;
+	}
+	if (n > 0)
+		memcpy(op->findings, f, n * sizeof(*f));
+	op->row = &op_rows[OP_FINDINGS];
+	op->q = q;
+	op->n = n;
+	op->done_fn = done;
+	op->arg = arg;
+	if (loop_post(q->loop, op_take, op) == -1) {
+		free(op->findings);
+		free(op);
+		return -1;
+	}
+	return 0;
 }
 
 void

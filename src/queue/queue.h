@@ -16,6 +16,7 @@
 #include "../core/buf.h"
 #include "../core/config.h"
 #include "../store/store.h"
+#include "event.h"
 
 struct queue;
 
@@ -111,7 +112,8 @@ void queue_reconcile(struct queue *q);
  * due by horizon (unix ms) that no lease holds (store_lease_claim).
  * After the commit, on the writer thread, fn(arg, rows, n, next_freed):
  * the n rows claimed (borrowed for the call) and store_lease_claim's
- * next_freed; n is -1 when the claim failed and nothing was leased. 0, or -1 when not posted (fn is not called).
+ * next_freed; n is -1 when the claim failed and nothing was leased. 0, or -1
+ * when not posted (fn is not called).
  */
 typedef void queue_claim_fn(void *arg, const struct pending_rcpt *rows, int n,
                             int64_t next_freed);
@@ -121,6 +123,17 @@ int queue_claim(struct queue *q, size_t limit, int64_t horizon,
  * malloc'd array) last until `until` (unix ms); a failure is logged.
  * Any thread. */
 void queue_lease_renew(struct queue *q, int64_t *ids, size_t n, int64_t until);
+
+/*
+ * SPEC §7.1: writes the findings f[n] of a report that came back (copied)
+ * in the writer's next transaction, all or none (event_finding); then,
+ * on the writer thread, done(arg, ok): ok 1 committed, 0 not (the store
+ * failed). 0, or -1 when not posted (stopping, out of memory): done is
+ * not called.
+ */
+typedef void queue_done_fn(void *arg, int ok);
+int queue_findings(struct queue *q, const struct finding *f, size_t n,
+                   queue_done_fn *done, void *arg);
 
 /* Records (gone 0) or forgets (gone 1) a throttled destination's state
  * in the store's snapshot (SPEC §6.3); d is copied. Any thread; a

@@ -41,6 +41,11 @@ struct store_ops {
 	                   store_pending_fn *, void *, int64_t *);
 	int (*lease_renew)(struct store *, const int64_t *, size_t, int64_t);
 	int (*lease_release)(struct store *);
+	int (*rcpt_of)(struct store *, int64_t, int64_t *, enum rcpt_state *,
+	               char *, size_t);
+	int (*rcpt_find)(struct store *, int64_t, const char *, int64_t *,
+	                 enum rcpt_state *);
+	int (*rcpt_bounce)(struct store *, int64_t, const char *, int64_t);
 	int (*message_status)(struct store *, const char *, const char *,
 	                      struct msg_status *);
 	int (*idem_get)(struct store *, const char *, const char *, int64_t,

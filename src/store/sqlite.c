@@ -228,6 +228,9 @@ enum st {
 	ST_LEASE_TAKE,
 	ST_LEASE_RENEW,
 	ST_LEASE_RELEASE,
+	ST_RCPT_OF,
+	ST_RCPT_FIND,
+	ST_RCPT_BOUNCE,
 	ST_MSG_BY_ID,
 	ST_RCPTS_OF,
 	ST_IDEM_PUT,
@@ -357,6 +360,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "WHERE id = ?1 AND lease_owner = ?2",
     [ST_LEASE_RELEASE] = "UPDATE recipients SET lease_owner = NULL, "
                          "lease_until = 0 WHERE lease_owner = ?1",
+    [ST_RCPT_OF] = "SELECT message_id, state, address FROM recipients "
+                   "WHERE id = ?1",
+    /* a report may change the case of either part; within one
+     * message's recipients that never confuses two */
+    [ST_RCPT_FIND] = "SELECT id, state FROM recipients WHERE message_id = ?1 "
+                     "AND lower(address) = lower(?2) ORDER BY id LIMIT 1",
+    [ST_RCPT_BOUNCE] = "UPDATE recipients SET state = 3, last_reply = ?2, "
+                       "updated = ?3, next_attempt = 0, lease_owner = NULL, "
+                       "lease_until = 0 WHERE id = ?1 AND state != 3",
     /* A client may reuse a Message-ID (send_raw, SMTP): the newest. */
     [ST_MSG_BY_ID] = "SELECT id, message_id, created FROM messages "
                      "WHERE account_id = ?1 AND message_id = ?2 "
@@ -1325,6 +1337,68 @@ sq_lease_renew(struct store *s, const int64_t *ids, size_t n, int64_t until)
 			return -1;
 	}
 	return 0;
+}
+
+static int
+sq_rcpt_of(struct store *s, int64_t rcpt_id, int64_t *msg_id,
+           enum rcpt_state *state, char *addr, size_t addrlen)
+{
+	sqlite3_stmt *st = stmt(s, ST_RCPT_OF);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, rcpt_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*msg_id = sqlite3_column_int64(st, 0);
+		*state = (enum rcpt_state)sqlite3_column_int(st, 1);
+		snprintf(addr, addrlen, "%s",
+		         (const char *)sqlite3_column_text(st, 2));
+		done(st);
+		return 0;
+	}
+	if (rc != SQLITE_DONE)
+		set_err(s, "recipient read");
+	done(st);
+	return rc == SQLITE_DONE ? STORE_NOT_FOUND : -1;
+}
+
+static int
+sq_rcpt_find(struct store *s, int64_t msg_id, const char *addr,
+             int64_t *rcpt_id, enum rcpt_state *state)
+{
+	sqlite3_stmt *st = stmt(s, ST_RCPT_FIND);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, msg_id);
+	sqlite3_bind_text(st, 2, addr, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*rcpt_id = sqlite3_column_int64(st, 0);
+		*state = (enum rcpt_state)sqlite3_column_int(st, 1);
+		done(st);
+		return 0;
+	}
+	if (rc != SQLITE_DONE)
+		set_err(s, "recipient lookup");
+	done(st);
+	return rc == SQLITE_DONE ? STORE_NOT_FOUND : -1;
+}
+
+static int
+sq_rcpt_bounce(struct store *s, int64_t rcpt_id, const char *reply, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, ST_RCPT_BOUNCE);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, rcpt_id);
+	bind_opt(st, 2, reply);
+	sqlite3_bind_int64(st, 3, now);
+	if (run(s, st, "asynchronous bounce") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db) == 0 ? STORE_NOT_FOUND : 0;
 }
 
 static int
@@ -2356,6 +2430,9 @@ static const struct store_ops sqlite_ops = {
     .lease_claim = sq_lease_claim,
     .lease_renew = sq_lease_renew,
     .lease_release = sq_lease_release,
+    .rcpt_of = sq_rcpt_of,
+    .rcpt_find = sq_rcpt_find,
+    .rcpt_bounce = sq_rcpt_bounce,
     .message_status = sq_message_status,
     .idem_get = sq_idem_get,
     .idem_purge = sq_idem_purge,

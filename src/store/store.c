@@ -231,6 +231,27 @@ store_lease_release(struct store *s)
 }
 
 int
+store_rcpt_of(struct store *s, int64_t rcpt_id, int64_t *msg_id,
+              enum rcpt_state *state, char *addr, size_t addrlen)
+{
+	return s->ops->rcpt_of(s, rcpt_id, msg_id, state, addr, addrlen);
+}
+
+int
+store_rcpt_find(struct store *s, int64_t msg_id, const char *addr,
+                int64_t *rcpt_id, enum rcpt_state *state)
+{
+	return s->ops->rcpt_find(s, msg_id, addr, rcpt_id, state);
+}
+
+int
+store_rcpt_bounce(struct store *s, int64_t rcpt_id, const char *reply,
+                  int64_t now)
+{
+	return s->ops->rcpt_bounce(s, rcpt_id, reply, now);
+}
+
+int
 store_message_status(struct store *s, const char *account_id,
                      const char *message_id, struct msg_status *out)
 {

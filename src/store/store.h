@@ -135,6 +135,9 @@ struct store_outcome {
 	/* deferred, and its engine keeps it for a retry soon: the lease
 	 * stays; else it ends with this outcome */
 	int keep_lease;
+	/* SPEC §7.1: a complaint (ARF) about the recipient, reply its
+	 * feedback type: an event and a suppression, the state unchanged */
+	int complaint;
 };
 
 /* A recipient row with its message's facts, for the scheduler. */
@@ -375,6 +378,24 @@ int store_lease_claim(struct store *s, int64_t now, int64_t horizon,
 int store_lease_renew(struct store *s, const int64_t *ids, size_t n,
                       int64_t until);
 int store_lease_release(struct store *s);
+
+/*
+ * What comes back (SPEC §7.1). store_rcpt_of: recipients row rcpt_id,
+ * its message row and state, its address into addr (addrlen bytes).
+ * store_rcpt_find: the recipient of message row msg_id whose address
+ * is addr (in any case), its row and state. Both 0,
+ * STORE_NOT_FOUND, or -1. store_rcpt_bounce, inside the caller's
+ * transaction: the recipient becomes bounced whatever its state but
+ * bounced (an asynchronous bounce after its delivery), reply its last
+ * reply; its lease and next attempt end. 0, STORE_NOT_FOUND (bounced
+ * already, or gone), -1.
+ */
+int store_rcpt_of(struct store *s, int64_t rcpt_id, int64_t *msg_id,
+                  enum rcpt_state *state, char *addr, size_t addrlen);
+int store_rcpt_find(struct store *s, int64_t msg_id, const char *addr,
+                    int64_t *rcpt_id, enum rcpt_state *state);
+int store_rcpt_bounce(struct store *s, int64_t rcpt_id, const char *reply,
+                      int64_t now);
 
 /* 0, STORE_NOT_FOUND, or -1. */
 int store_message_status(struct store *s, const char *account_id,

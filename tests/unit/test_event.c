@@ -497,6 +497,132 @@ test_escaping(void **state)
 	event_clear(&e);
 }
 
+/* event_finding in a transaction of its own: its result. */
+static int
+find(struct fixture *f, const struct finding *x, int64_t now)
+{
+	int rc;
+
+	assert_int_equal(store_begin(f->s), 0);
+	rc = event_finding(f->s, x, &f->scratch, now);
+	assert_int_equal(store_commit(f->s), 0);
+	return rc;
+}
+
+/* The fixture's recipient's state. */
+static enum rcpt_state
+state_of(struct fixture *f)
+{
+	char addr[STORE_ADDR_MAX];
+	enum rcpt_state st;
+	int64_t msg;
+
+	assert_int_equal(
+	    store_rcpt_of(f->s, f->r[0].id, &msg, &st, addr, sizeof(addr)), 0);
+	assert_int_equal(msg, f->m.id);
+	return st;
+}
+
+/* SPEC §7.1: a DSN's failure bounces a delivered recipient, once, with
+ * its event and (5.1.x) its suppression; a delay is an event only; the
+ * report's recipient is found in any case, and the VERP address's one
+ * stands in for an address the message does not have. */
+static void
+test_findings(void **state)
+{
+	struct fixture *f = *state;
+	struct finding x;
+	struct store_outcome o;
+	struct store_event e;
+	struct suppression sp;
+	json_object *p;
+	int64_t now = CREATED + 5000;
+
+	f->r[0].address = "Bob@Example.NET";
+	message(f);
+	o = outcome(f, RCPT_DELIVERED, 250, "2.0.0", "250 ok");
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_outcome_apply(f->s, &o), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	memset(&x, 0, sizeof(x));
+	x.kind = FINDING_DELAYED;
+	x.msg_id = f->m.id;
+	x.rcpt_id = f->r[0].id;
+	snprintf(x.address, sizeof(x.address), "bob@example.net");
+	snprintf(x.status, sizeof(x.status), "4.4.1");
+	snprintf(x.text, sizeof(x.text), "connection timed out");
+	assert_int_equal(find(f, &x, now), 1);
+	assert_int_equal(state_of(f), RCPT_DELIVERED);
+	assert_int_equal(last_event(f, &e, &p), 1);
+	assert_str(p, "type", "cf.email.sending.message.deferred");
+	assert_str(p, "payload.delivery.provider", "inbound");
+	assert_str(p, "payload.delivery.smtpEnhancedStatusCode", "4.4.1");
+	json_object_put(p);
+	event_clear(&e);
+
+	x.kind = FINDING_FAILED;
+	snprintf(x.address, sizeof(x.address), "nobody@else.example");
+	snprintf(x.status, sizeof(x.status), "5.1.1");
+	x.code = 550;
+	snprintf(x.text, sizeof(x.text), "550 5.1.1 user unknown");
+	assert_int_equal(find(f, &x, now), 1);
+	assert_int_equal(state_of(f), RCPT_BOUNCED);
+	assert_int_equal(last_event(f, &e, &p), 2);
+	assert_str(p, "type", "cf.email.sending.message.bounced");
+	assert_str(p, "payload.recipient", "Bob@Example.NET");
+	assert_int(p, "payload.delivery.smtpStatusCode", 550);
+	assert_str(p, "payload.bounce.classification", "invalid_recipient");
+	json_object_put(p);
+	event_clear(&e);
+	assert_int_equal(store_suppression_find(f->s, ACC, "Bob@Example.NET",
+	                                        "example.com", now + 1, &sp),
+	                 0);
+	assert_int_equal(sp.reason, SUPP_HARD_BOUNCE);
+	suppression_clear(&sp);
+	/* the same bounce again: nothing more */
+	assert_int_equal(find(f, &x, now), 0);
+	assert_int_equal(last_event(f, &e, &p), 2);
+	json_object_put(p);
+	event_clear(&e);
+	/* a message that is gone, a recipient of another message */
+	x.msg_id = f->m.id + 1;
+	assert_int_equal(find(f, &x, now), 0);
+}
+
+/* An ARF abuse report: an event and a suppression that never expires,
+ * the state unchanged. */
+static void
+test_complaint(void **state)
+{
+	struct fixture *f = *state;
+	struct finding x;
+	struct store_event e;
+	struct suppression sp;
+	json_object *p;
+	int64_t now = CREATED + 9000;
+
+	message(f);
+	memset(&x, 0, sizeof(x));
+	x.kind = FINDING_COMPLAINT;
+	x.msg_id = f->m.id;
+	x.rcpt_id = f->r[0].id;
+	snprintf(x.text, sizeof(x.text), "abuse");
+	assert_int_equal(find(f, &x, now), 1);
+	assert_int_equal(state_of(f), RCPT_QUEUED);
+	assert_int_equal(last_event(f, &e, &p), 1);
+	assert_str(p, "type", "cf.email.sending.message.complained");
+	assert_str(p, "payload.complaint.feedbackType", "abuse");
+	assert_str(p, "payload.recipient", "bounce@example.net");
+	assert_str(p, "payload.delivery.smtpResponse", NULL);
+	json_object_put(p);
+	event_clear(&e);
+	assert_int_equal(suppressed(f, now + 365 * DAY, &sp), 0);
+	assert_int_equal(sp.reason, SUPP_COMPLAINT);
+	assert_int_equal(sp.expires_at, 0);
+	suppression_clear(&sp);
+}
+
 int
 main(void)
 {
@@ -509,6 +635,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_no_suppression, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_findings, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_complaint, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
