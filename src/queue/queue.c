@@ -1013,6 +1013,29 @@ writer_wake(struct queue *q)
 	return wake;
 }
 
+/* Stopping, the engine stopped: what it held is free for other nodes
+ * now, not when the leases run out. */
+static void
+leases_end(struct queue *q)
+{
+	int n = -1;
+
+	if (store_begin(q->st) == 0) {
+		n = store_lease_release(q->st);
+		if (n < 0 || store_commit(q->st) != 0)
+			n = -1;
+	}
+	if (n < 0) {
+		store_rollback(q->st);
+		log_warnx("queue: this node's leases were not ended: %s; "
+		          "other nodes take its recipients when they run out",
+		          store_error(q->st));
+	} else if (n > 0)
+		log_info("queue: %d recipients this node held are free for "
+		         "other nodes",
+		         n);
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -1037,8 +1060,10 @@ writer_main(void *arg)
 			writer_batch(q, q->batch, k);
 		retry_run(q, exiting);
 		waiters_expire(q, clock_mono_ms(), exiting || q->released);
-		if (exiting)
+		if (exiting) {
+			leases_end(q);
 			break;
+		}
 		tasks_run(q);
 	}
 	return NULL;

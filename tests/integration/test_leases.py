@@ -137,6 +137,26 @@ def test_a_lease_is_renewed_while_its_recipient_is_held(make_server):
     assert row == (None, 0), row
 
 
+def test_a_clean_stop_frees_what_the_node_held(make_server):
+    """SIGTERM while the engine holds a recipient for a retry within the
+    minute: its lease ends, so another node need not wait it out."""
+    s = make_server("stopfree", send_wait_ms=0, retry_base_ms=20000,
+                    retry_max_ms=20000).start()
+    a = uniq("fail")
+    res = assert_send_result(s.send(simple(to=a)), [a])
+    assert wait_status(s, res["message_id"], a, "deferred")["status"] == \
+        "deferred"
+    row = db(s).execute("SELECT lease_owner FROM recipients WHERE "
+                        "address = ?", (a,)).fetchone()
+    assert row[0] is not None, row  # held: due within the horizon
+    s.stop()
+    row = db(s).execute("SELECT lease_owner, lease_until, state FROM "
+                        "recipients WHERE address = ?", (a,)).fetchone()
+    assert row == (None, 0, 1), row
+    assert "1 recipients this node held are free for other nodes" in \
+        s.stderr()
+
+
 def test_two_nodes_share_one_store(tmp_path):
     """Two pigeon processes (node-a, node-b), each with its own state_dir,
     on one store: a backlog of 30 recipients goes to an SMTP peer that
