@@ -32,6 +32,11 @@
 #        load and print its top symbols and its syscalls (strace -c)
 #        on stderr (a profile, not a
 #        measurement: its rows are disturbed).
+#        E2E_STRACE=1: strace -c alone. With either, strace follows the
+#        engine thread from the start of the load until the sink has
+#        every message, and its counts are also given per message in
+#        the sink ("syscalls/msg" in the notes): robust where µs are
+#        not, on a shared machine.
 # Needs root (the peer's Postfix), scripts/deps.sh bench.
 set -euo pipefail
 if [ -z "${E2E_INNER:-}" ]; then
@@ -196,9 +201,13 @@ CONF
 		    -t "$(awk '$2 == "engine" { print $1 }' "$tmp/roles")" \
 		    2>/dev/null &
 		perf_pid=$!
+	fi
+	if [ -n "${E2E_PERF:-}${E2E_STRACE:-}" ]; then
 		strace -c -o "$tmp/strace.c" \
-		    -p "$(awk '$2 == "engine" { print $1 }' "$tmp/roles")" &
+		    -p "$(awk '$2 == "engine" { print $1 }' "$tmp/roles")" \
+		    2>/dev/null &
 		strace_pid=$!
+		sleep 0.5 # attached
 	fi
 	t0=$(now)
 	{ time BENCH_ACKS=$tmp/acks wrk -t2 -c"$conns" -d"${secs}s" \
@@ -207,10 +216,8 @@ CONF
 	t1=$(now)
 	c1=$(ticks "$pid")
 	if [ -n "$perf_pid" ]; then
-		kill -INT "$perf_pid" "$strace_pid"
-		wait "$perf_pid" "$strace_pid" 2>/dev/null || true
-		echo "strace -c, engine thread, $label $conns (wrk's 200s: $(field status200 "$tmp/wrk.out")):" >&2
-		head -25 "$tmp/strace.c" >&2
+		kill -INT "$perf_pid"
+		wait "$perf_pid" 2>/dev/null || true
 		echo "perf, engine thread, $label $conns:" >&2
 		perf report -i "$tmp/perf.data" --no-children --stdio \
 		    --percent-limit 1.5 -g none 2>/dev/null | grep -v '^#' |
@@ -223,6 +230,19 @@ CONF
 		n=$((n + 1))
 	done
 	t2=$(now)
+	if [ -n "$strace_pid" ]; then
+		kill -INT "$strace_pid"
+		wait "$strace_pid" 2>/dev/null || true
+		strace_pid=$(sunk)
+		echo "strace -c, engine thread, $label $conns, from the load's start until $strace_pid messages were in the sink:" >&2
+		head -25 "$tmp/strace.c" >&2
+		echo "pigeon $label $conns: syscalls/msg $(awk -v n="$strace_pid" '
+		    $NF == "total" { t = $4 }
+		    NF >= 5 && $1 ~ /^[0-9.]+$/ && $NF != "total" {
+			s = s sprintf(" %s=%.2f", $NF, $4 / n) }
+		    END { printf "%.2f (%d messages):%s", t / n, n, s }' \
+		    "$tmp/strace.c")" >>"$tmp/notes"
+	fi
 	c2=$(ticks "$pid")
 	sink2=$(($(ticks "$sink_pid") + $(ticks "$watch_pid")))
 	b2=$(busy_ticks)

@@ -14,6 +14,17 @@
  * c is never freed under its own callbacks: every libevent entry point
  * counts itself in c->busy, and a smtp_close() meanwhile only marks c,
  * which the outermost frame then closes (leave()).
+ *
+ * In plaintext, once connected, c does its own socket I/O around the
+ * bufferevent (which keeps the buffers and the connect): each system
+ * call costs much on a virtual machine, and the bufferevent's ways
+ * cost two epoll_ctl per write (its write event added for every burst
+ * of output, deleted when it is out) and an ioctl(FIONREAD) per read.
+ * So the output queued by a callback, or by smtp_send, goes in one
+ * write when the outermost frame leaves (flush()), and the write event
+ * is only enabled for what the socket did not take; the input comes
+ * from one read of a fixed size per readiness of c's own read event,
+ * on for the whole session. TLS stays the bufferevent's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +49,7 @@
 
 #define FEED_HIGH (64 * 1024) /* message bytes queued at most */
 #define FEED_LOW (16 * 1024)  /* queue more below this */
+#define READ_CHUNK 4096       /* bytes asked of one read in plaintext */
 
 enum state {
 	ST_CONNECTING,
@@ -87,6 +99,10 @@ struct smtp_conn {
 	int fd;
 	SSL *ssl;
 	struct bufferevent *bev;
+	struct event *rd; /* direct: the descriptor's read event */
+	int direct;       /* plaintext and connected: c reads and writes */
+	int wpending;     /* direct: the bufferevent's write event is on for
+	                   * what a write left */
 	struct event *timer, *soon;
 	void (*soon_fn)(struct smtp_conn *);
 	enum state st;
@@ -170,11 +186,24 @@ arm(struct smtp_conn *c, enum smtp_stage s)
 	evtimer_add(c->timer, &tv);
 }
 
+/* Gives the socket's I/O back to the bufferevent (STARTTLS, teardown). */
+static void
+direct_stop(struct smtp_conn *c)
+{
+	if (c->rd != NULL) {
+		event_free(c->rd);
+		c->rd = NULL;
+	}
+	c->direct = 0;
+	c->wpending = 0;
+}
+
 /* Closes the connection, if any; c stays, ST_DEAD. */
 static void
 teardown(struct smtp_conn *c, int polite)
 {
 	evtimer_del(c->timer);
+	direct_stop(c);
 	if (c->bev != NULL) {
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_free(c->bev);
@@ -217,6 +246,29 @@ conn_free(struct smtp_conn *c)
 	free(c);
 }
 
+/*
+ * Direct: writes what the output holds, in one call. What the socket
+ * does not take, or an error, goes to the bufferevent's write event,
+ * which writes the rest (then write_cb) or reports the error (then
+ * event_cb). Not while that event is on: it writes when it can.
+ */
+static void
+flush(struct smtp_conn *c)
+{
+	struct evbuffer *out;
+
+	if (!c->direct || c->wpending)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	(void)evbuffer_write(out, c->fd);
+	if (evbuffer_get_length(out) > 0) {
+		c->wpending = 1;
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+}
+
 /* smtp_close's work, once no frame of c is on the stack. */
 static void
 close_now(struct smtp_conn *c)
@@ -234,17 +286,23 @@ close_now(struct smtp_conn *c)
 	    evbuffer_add(out, "QUIT\r\n", 6) == 0) {
 		c->st = ST_QUIT;
 		arm(c, SMTP_QUIT);
+		flush(c);
 		return;
 	}
 	conn_free(c);
 }
 
-/* The end of every libevent entry point into c. */
+/* The end of every libevent entry point into c: what it queued goes
+ * out now, in one write. */
 static void
 leave(struct smtp_conn *c)
 {
-	if (--c->busy == 0 && c->closing)
+	if (--c->busy > 0)
+		return;
+	if (c->closing)
 		close_now(c);
+	else
+		flush(c);
 }
 
 static void
@@ -400,6 +458,12 @@ write_cb(struct bufferevent *bev, void *arg)
 	struct smtp_conn *c = arg;
 
 	c->busy++;
+	if (c->wpending &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		/* all out: the next output is written by flush() */
+		bufferevent_disable(bev, EV_WRITE);
+		c->wpending = 0;
+	}
 	if (c->st == ST_BODY && !c->closing)
 		body_more(c);
 	leave(c);
@@ -442,6 +506,7 @@ start_tls(struct smtp_conn *c)
 	                                           : SSL_VERIFY_NONE,
 	               NULL);
 	/* the plain bufferevent goes; the descriptor stays */
+	direct_stop(c);
 	if (c->bev != NULL) {
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_free(c->bev);
@@ -529,16 +594,36 @@ handshake_done(struct smtp_conn *c)
 		arm(c, SMTP_EHLO);
 }
 
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct smtp_conn *c = arg;
+static void rd_cb(evutil_socket_t fd, short what, void *arg);
 
-	c->busy++;
+/* A plaintext connection is up: c reads and writes it (see the top).
+ * Without an event, the bufferevent goes on doing it. */
+static void
+direct_start(struct smtp_conn *c)
+{
+	if ((c->rd = event_new(c->base, c->fd, EV_READ | EV_PERSIST, rd_cb,
+	                       c)) == NULL)
+		return;
+	if (event_add(c->rd, NULL) < 0) {
+		event_free(c->rd);
+		c->rd = NULL;
+		return;
+	}
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	c->direct = 1;
+	c->wpending = 0;
+}
+
+/* What the connection did (BEV_EVENT_*), from the bufferevent or from
+ * rd_cb; errno says why when it failed. */
+static void
+on_event(struct smtp_conn *c, short what)
+{
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->st == ST_CONNECTING && c->o.implicit_tls)
 			start_tls(c);
 		else if (c->st == ST_CONNECTING) {
+			direct_start(c);
 			c->st = ST_GREETING;
 			arm(c, SMTP_GREETING);
 		} else if (c->st == ST_HANDSHAKE)
@@ -562,6 +647,56 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			         strerror(errno ? errno : EIO));
 		lose(c, SMTP_ERR_CLOSED, NULL, "connection lost: %s", why);
 	}
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_conn *c = arg;
+
+	c->busy++;
+	on_event(c, what);
+	leave(c);
+}
+
+/* Direct: one read of what the peer sent, at most READ_CHUNK bytes
+ * (the event comes again while more waits), then the replies. The
+ * input never holds a whole SMTP_REPLY_MAX_BYTES: read_replies fails
+ * such a reply. */
+static void
+rd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len = evbuffer_get_length(in), want = READ_CHUNK;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	c->busy++;
+	if (len + want > SMTP_REPLY_MAX_BYTES)
+		want =
+		    len < SMTP_REPLY_MAX_BYTES ? SMTP_REPLY_MAX_BYTES - len : 0;
+	if (want == 0) {
+		lose(c, SMTP_ERR_PROTO, NULL, "malformed reply");
+		goto out;
+	}
+	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1) {
+		lose(c, SMTP_ERR_NOMEM, NULL, "out of memory");
+		goto out;
+	}
+	if (v.iov_len > want)
+		v.iov_len = want;
+	n = read(fd, v.iov_base, v.iov_len);
+	if (n > 0) {
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		read_replies(c);
+	} else if (n == 0) {
+		on_event(c, BEV_EVENT_READING | BEV_EVENT_EOF);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		on_event(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
+	}
+out:
 	leave(c);
 }
 
@@ -1098,16 +1233,21 @@ static void
 body_more(struct smtp_conn *c)
 {
 	struct txn *t = &c->t;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
 
-	if (feed(c) < 0) {
-		lose(c, SMTP_ERR_NOMEM, NULL, "out of memory");
-		return;
-	}
+	/* direct: as long as the socket takes all that was queued */
+	do {
+		if (feed(c) < 0) {
+			lose(c, SMTP_ERR_NOMEM, NULL, "out of memory");
+			return;
+		}
+		flush(c);
+	} while (!t->end_queued && evbuffer_get_length(out) == 0);
 	if (!t->end_queued) {
 		/* called again when the peer has taken all but FEED_LOW */
 		bufferevent_setwatermark(c->bev, EV_WRITE, FEED_LOW, 0);
 		arm(c, SMTP_DATA);
-	} else if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+	} else if (evbuffer_get_length(out) > 0) {
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		arm(c, SMTP_DATA);
 	} else {
@@ -1455,6 +1595,8 @@ smtp_send(struct smtp_conn *c, const char *mail_from, const char *const *rcpts,
 
 		arm(c, item(t, 0, &i));
 	}
+	if (c->busy == 0)
+		flush(c); /* else when c's callback returns */
 	return 0;
 }
 

@@ -1176,6 +1176,50 @@ test_connect_refused(void **state)
 	assert_string_equal(r->open_err.why, "connect: Connection refused");
 }
 
+/* A greeting that never ends (one line of 300,000 bytes from a raw
+ * server): read in pieces up to SMTP_REPLY_MAX_BYTES, then refused as
+ * malformed, and the connection closed. */
+static void
+test_endless_reply(void **state)
+{
+	struct run *r = *state;
+	struct sockaddr_in in;
+	socklen_t len = sizeof(in);
+	struct peer p;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), status;
+	pid_t pid;
+
+	memset(&in, 0, sizeof(in));
+	in.sin_family = AF_INET;
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&in, sizeof(in)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&in, &len), 0);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		char chunk[1000], b;
+		int fd = accept(lfd, NULL, NULL);
+
+		memset(chunk, 'a', sizeof(chunk));
+		memcpy(chunk, "220 ", 4);
+		for (int i = 0; i < 300 && fd >= 0; i++)
+			if (write(fd, chunk, sizeof(chunk)) < 0)
+				break;
+		while (fd >= 0 && read(fd, &b, 1) > 0)
+			;
+		_exit(0);
+	}
+	close(lfd);
+	memset(&p, 0, sizeof(p));
+	p.port = ntohs(in.sin_port);
+	assert_int_equal(open_peer(r, &p), -1);
+	assert_int_equal(r->open_err.err, SMTP_ERR_PROTO);
+	assert_int_equal(r->open_err.stage, SMTP_GREETING);
+	assert_string_equal(r->open_err.why, "greeting: malformed reply");
+	finish(r);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
 /* smtp_close from inside the callback that reports the end of a
  * transaction; smtp_drop. */
 static void
@@ -1254,6 +1298,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_drop_in_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dot_stuffing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_refused, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_endless_reply, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_close_in_callback, setup,
 	                                    teardown),
