@@ -150,7 +150,38 @@ sched_job_free(struct sched_job *j)
 	free(j->message_id);
 	free(j->domain_id);
 	free(j->domain);
+	if (j->msg != NULL) {
+		store_msg_load_clear(j->msg);
+		free(j->msg);
+	}
 	free(j);
+}
+
+/* A copy of m as the engine would read it back, for j's first attempt:
+ * 0, or -1 out of memory. Large messages are read back instead: a copy
+ * waits with its job for as long as its destination makes it. */
+static int
+handover(const struct store_msg *m, struct sched_job *j)
+{
+	struct store_msg_load *l;
+
+	if (m->domain_name == NULL || m->return_path_domain == NULL ||
+	    m->raw == NULL || m->raw_len > SCHED_HANDOVER_MAX)
+		return 0;
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->raw = malloc(m->raw_len + 1)) == NULL ||
+	    (l->domain = strdup(m->domain_name)) == NULL ||
+	    (l->return_path_domain = strdup(m->return_path_domain)) == NULL) {
+		if (l != NULL)
+			store_msg_load_clear(l);
+		free(l);
+		return -1;
+	}
+	memcpy(l->raw, m->raw, m->raw_len);
+	l->raw[m->raw_len] = '\0';
+	l->raw_len = m->raw_len;
+	j->msg = l;
+	return 0;
 }
 
 int
@@ -171,6 +202,8 @@ sched_jobs_of(const struct store_msg *m, struct sched_job **jobs)
 		                         m->created, 1)) == NULL)
 			goto fail;
 		jobs[n++] = job;
+		if (handover(m, job) == -1)
+			goto fail;
 		for (size_t k = i; k < m->nrcpts; k++) {
 			if (m->rcpts[k].state != RCPT_QUEUED || taken[k] ||
 			    strcasecmp(rcpt_domain(m->rcpts[k].address), dom) !=

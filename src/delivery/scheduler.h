@@ -52,6 +52,10 @@ struct sched_job {
 	/* wall clock ms: when its recipients' leases run out (SPEC §6.3
 	 * shared queue); sched_lease_due renews them */
 	int64_t lease_until;
+	/* the message as delivered, handed over with a new message for its
+	 * first attempt (a route that sends it takes it); NULL: the route
+	 * reads it from the store */
+	struct store_msg_load *msg;
 	/* set by an SMTP route for the log line: "host[ip]:port" and the
 	 * TLS version ("none" in plaintext); "" otherwise */
 	char relay[300];
@@ -80,8 +84,11 @@ void sched_job_free(struct sched_job *j); /* accepts NULL */
 /*
  * SPEC §6.3: one job per (message, destination domain). The jobs of m's
  * RCPT_QUEUED recipients, due now, in jobs[] (room for m->nrcpts);
- * their number, or -1 when one could not be made.
+ * their number, or -1 when one could not be made. Each carries a copy
+ * of the message (j->msg) when m names its domain and is at most
+ * SCHED_HANDOVER_MAX bytes.
  */
+#define SCHED_HANDOVER_MAX (64 * 1024)
 int sched_jobs_of(const struct store_msg *m, struct sched_job **jobs);
 
 typedef void sched_job_fn(void *arg, struct sched_job *j);

@@ -626,11 +626,14 @@ smtp_deliver(struct route *rt, struct sched_job *j, route_done_fn *done,
 	else
 		say(a->dest, sizeof(a->dest), "%s",
 		    j->domain != NULL ? j->domain : "");
-	if ((st = env_store(r->env, a->why, sizeof(a->why))) == NULL) {
+	if (j->msg != NULL) { /* handed over with the new message */
+		a->msg = *j->msg;
+		free(j->msg);
+		j->msg = NULL;
+	} else if ((st = env_store(r->env, a->why, sizeof(a->why))) == NULL) {
 		attempt_defer(a, ROUTE_CONN);
 		return;
-	}
-	if ((rc = store_message_load(st, j->msg_id, &a->msg)) != 0) {
+	} else if ((rc = store_message_load(st, j->msg_id, &a->msg)) != 0) {
 		say(a->why, sizeof(a->why), "the message cannot be read: %s",
 		    rc == STORE_NOT_FOUND ? "it is gone" : store_error(st));
 		attempt_defer(a, ROUTE_CONN);

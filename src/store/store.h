@@ -111,6 +111,11 @@ struct store_msg {
 	const char *idem_key;
 	const char *idem_hash;
 	const char *idem_endpoint;
+	/* not stored: the sending domain's name and return_path_domain,
+	 * for the delivery engine, which then need not read the message
+	 * back for its first attempt (NULL: it does) */
+	const char *domain_name;
+	const char *return_path_domain;
 };
 
 #define STORE_ADDR_MAX 256 /* an envelope address, NUL included */

@@ -322,6 +322,8 @@ submit_seal(struct submission *s, struct submit_error *err)
 	m->idem_key = s->idem_key;
 	m->idem_hash = s->idem_hash;
 	m->idem_endpoint = s->idem_endpoint;
+	m->domain_name = dom->d.name;
+	m->return_path_domain = dom->d.return_path_domain;
 	for (i = 0; i < m->nrcpts; i++)
 		m->rcpts[i].state = RCPT_QUEUED;
 	return 0;
