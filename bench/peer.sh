@@ -23,6 +23,12 @@
 # Env:   PEER_PORT (18525), PEER_SINK_PORT (18526), PEER_TMPDIR (/var/lib;
 #        on disk, not tmpfs: the fsyncs must be real), PEER_TIMEOUT (900 s,
 #        the whole script). Prints markdown rows for bench/RESULTS.md.
+#        PEER_TLS=starttls|tls: smtpd offers STARTTLS, or speaks TLS
+#        from the first byte (wrapper mode, as on port 465), with a
+#        self-signed RSA-2048 certificate made for the run, and the load
+#        comes from build/smtpload (-m PEER_TLS, PEER_PER_SESSION
+#        messages per session, default 50; SMTPLOAD_BIN) instead of
+#        smtp-source, which speaks no TLS (bench/smtp.sh).
 #        PEER_RELAY=PORT: deliver over SMTP to a sink on 127.0.0.1:PORT
 #        instead of discarding (bench/e2e.sh), with delays logged to the
 #        µs (delay_logging_resolution_limit = 6); PEER_LOG_OUT=FILE: copy
@@ -39,6 +45,9 @@ sessions=${2:-64}
 port=${PEER_PORT:-18525}
 sport=${PEER_SINK_PORT:-18526}
 relay=${PEER_RELAY:-}
+tls=${PEER_TLS:-}
+per_session=${PEER_PER_SESSION:-50}
+smtpload=${SMTPLOAD_BIN:-$PWD/build/smtpload}
 domain=example.com
 selector=bench
 hz=$(getconf CLK_TCK)
@@ -211,11 +220,25 @@ milter_default_action = tempfail
 milter_header_checks = regexp:$conf/milter_header_checks
 CONF
 [ -z "$relay" ] || echo "delay_logging_resolution_limit = 6" >>"$conf/main.cf"
+wrapper=""
+if [ -n "$tls" ]; then
+	[ -x "$smtpload" ] || { echo "peer: $smtpload missing: ninja -C build" >&2; exit 2; }
+	mkdir -p "$tmp/tls"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+	    -keyout "$tmp/tls/key.pem" -out "$tmp/tls/cert.pem" 2>/dev/null
+	cat >>"$conf/main.cf" <<CONF
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $tmp/tls/cert.pem
+smtpd_tls_key_file = $tmp/tls/key.pem
+smtpd_tls_received_header = yes
+CONF
+	[ "$tls" = tls ] && wrapper=" -o smtpd_tls_wrappermode=yes"
+fi
 printf '%s\n' '/^DKIM-Signature:/ WARN dkim-signed' >"$conf/milter_header_checks"
 # Postfix's services as the tests' peer has them (none chrooted); the only
 # network listener is smtpd on 127.0.0.1.
 {
-	echo "127.0.0.1:$port inet n - n - - smtpd"
+	echo "127.0.0.1:$port inet n - n - - smtpd$wrapper"
 	cat tests/peers/postfix-master.cf
 } >"$conf/master.cf"
 mkdir -p "$q"
@@ -249,6 +272,11 @@ X-Order: 1234
 $text
 MSG
 src() { # seconds messages sessions recipient
+	if [ -n "$tls" ]; then
+		timeout "$1" "$smtpload" -p "$port" -m "$tls" -c "$3" -n "$2" \
+		    -r "$per_session" -f "orders@$domain" -t "$4"
+		return
+	fi
 	timeout "$1" smtp-source -d -s "$3" -m "$2" -f "orders@$domain" -t "$4" \
 	    -F "$tmp/msg" "inet:127.0.0.1:$port"
 }
@@ -332,7 +360,12 @@ dk_v=$(opendkim -V 2>&1 | sed -n 's/.*OpenDKIM Filter v\([^ ]*\).*/\1/p' | head 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 echo "software: Postfix $pf_v, OpenDKIM $dk_v ($(dpkg-query -W -f='${Version}' opendkim 2>/dev/null)), $(openssl version | cut -d' ' -f1-2)"
-echo "command: bench/peer.sh $count $sessions  (smtp-source -d -s $sessions -m $count -F msg, $(wc -c <"$tmp/msg") bytes, inet:127.0.0.1:$port)"
+if [ -n "$tls" ]; then
+	echo "command: PEER_TLS=$tls PEER_PER_SESSION=$per_session bench/peer.sh $count $sessions  (smtpload -m $tls -c $sessions -n $count -r $per_session, 127.0.0.1:$port)"
+	echo "smtpload: $(tail -1 "$tmp/source.out")"
+else
+	echo "command: bench/peer.sh $count $sessions  (smtp-source -d -s $sessions -m $count -F msg, $(wc -c <"$tmp/msg") bytes, inet:127.0.0.1:$port)"
+fi
 echo "listeners of the instance: $listeners, all on 127.0.0.1 ($(ss -Hltn "sport = :$port" | awk '{ print $4 }' | xargs))"
 echo
 echo "| run | msgs/s | p50 ms | p99 ms | max ms | 250s | not 250 | delivered | lost | left in queue | peer CPU µs/msg | source cores | others' cores | steal cores |"
