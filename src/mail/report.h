@@ -12,13 +12,14 @@
 
 #include "../core/arena.h"
 
-#define REPORT_MAX_RCPTS                                                       \
-	100 /* per-recipient groups, Original-Rcpt-To,                         \
-	     * Reported-Domain: more is malformed */
-#define REPORT_MAX_VALUE                                                       \
-	1000                 /* a kept field value, bytes; longer ones         \
-	                      * are cut (an address is malformed) */
-#define REPORT_MAX_PARTS 100 /* body parts of one multipart */
+/* Per-recipient groups, Original-Rcpt-To and Reported-Domain fields of
+ * one report: more is malformed (pigeon sends at most 50 recipients). */
+#define REPORT_MAX_RCPTS 100
+/* A kept value, in bytes: a longer one is cut (an address longer than
+ * RFC 5321 allows is malformed instead). */
+#define REPORT_MAX_VALUE 1000
+/* Body parts of one multipart: more is malformed. */
+#define REPORT_MAX_PARTS 100
 
 enum report_kind {
 	REPORT_OTHER,     /* not a report we read: an auto-reply, plain
@@ -76,7 +77,8 @@ struct report {
 
 	/* the returned message or its header (RFC 6522 §3's third part),
 	 * when there is one */
-	const char *original_message_id; /* "<id@host>" */
+	const char *original_message_id; /* its "<…>", or the value as
+	                                  * written when it has none */
 	const char *original_to;
 };
 
@@ -84,9 +86,9 @@ struct report {
  * Reads msg[0..len), a whole message (CRLF line endings; bare LF is taken
  * too), and says what it is in out->kind, with the fields above for a DSN or
  * an ARF report (for OTHER and MALFORMED every field is empty). A
- * multipart/report is looked for at the top or as a part
- * of a top-level multipart (one level deep). For REPORT_MALFORMED why holds
- * a sentence such as "Recipient group 1 of the delivery-status part has no
+ * multipart/report is looked for at the top or as a part of a top-level
+ * multipart (one level deep). For REPORT_MALFORMED why holds a sentence
+ * such as "Recipient group 1 of the delivery-status part has no
  * Final-Recipient.". Never reads outside msg. Everything out points to is
  * in the arena (msg is not borrowed).
  * Returns 0 (whatever the kind), or -1 when the arena ran out (why says
