@@ -45,10 +45,10 @@ struct delivery {
 	delivery_renew_fn *renew;
 	void *store_arg;
 	struct event *pager, *renewer;
-	int claiming; /* a claim is on its way */
-	size_t asked; /* what it asked for */
-	int starved;  /* the window was full: claim when jobs end */
-	int stopping; /* no claim from now on */
+	int claiming;   /* a claim is on its way */
+	size_t asked;   /* what it asked for */
+	int starved;    /* the window was full: claim when jobs end */
+	int stopping;   /* no claim from now on */
 	int64_t log_at; /* claimed_log: the last line, monotonic ms */
 	size_t log_n, log_jobs, log_claims;
 };
