@@ -39,8 +39,6 @@
 #include "scheduler.h"
 
 #define IDLE_MS 5000 /* an idle connection is kept this long */
-#define VERP_KEY_FILE "verp.key"
-#define VERP_KEY_LEN 32
 #define DNS_TIMEOUT_MS 5000
 #define DNS_TRIES 2
 #define DNS_CACHE 10000
@@ -126,29 +124,9 @@ static int
 verp_key(const struct config *cfg, unsigned char *key, char *err, size_t errlen)
 {
 	char path[4096];
-	ssize_t n = 0;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, VERP_KEY_FILE);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		n = read(fd, key, VERP_KEY_LEN);
-		close(fd);
-		if (n == VERP_KEY_LEN)
-			return 0;
-		snprintf(err, errlen, "%s: not a key of %d bytes", path,
-		         VERP_KEY_LEN);
-		return -1;
-	}
-	if (errno != ENOENT) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	random_bytes(key, VERP_KEY_LEN);
-	if (file_replace(path, (const char *)key, VERP_KEY_LEN) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return file_secret(path, key, VERP_KEY_LEN, err, errlen);
 }
 
 struct smtp_env *
