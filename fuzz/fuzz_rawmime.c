@@ -1,9 +1,10 @@
 /*
  * fuzz_rawmime: rawmime_prepare() (send_raw rules, lf_ok = 1) on arbitrary
- * bytes, then dkim_sign() over what it accepted and over the raw input.
- * Nothing may crash, read outside the input or leak. An accepted message
- * must parse again, start with a header, carry no Bcc and hold the
- * Message-ID it reports.
+ * bytes under both `raw_headers` policies, then dkim_sign() over what it
+ * accepted and over the raw input. Nothing may crash, read outside the
+ * input or leak. An accepted message must parse again, start with a
+ * header, carry no Bcc or Return-Path and hold the Message-ID it reports;
+ * what cloudflare accepts, relaxed accepts too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,8 +36,10 @@ check(struct arena *a, const struct buf *out, const struct rawmime_result *res)
 	    strstr(out->p, res->message_id) == NULL)
 		abort();
 	for (i = 0; i < rm.nf; i++)
-		if (rm.f[i].name_len == 3 &&
-		    strncasecmp(rm.f[i].name, "Bcc", 3) == 0)
+		if ((rm.f[i].name_len == 3 &&
+		     strncasecmp(rm.f[i].name, "Bcc", 3) == 0) ||
+		    (rm.f[i].name_len == 11 &&
+		     strncasecmp(rm.f[i].name, "Return-Path", 11) == 0))
 			abort();
 }
 
@@ -47,7 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct arena *a = NULL;
 	struct buf out, sig;
 	char why[256], *copy, *pem;
-	int rc;
+	int rc, relaxed_ok = 0;
 
 	if (ed == NULL) {
 		if (dkim_keygen_ed25519(&pem) == -1)
@@ -65,17 +68,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&sig, 0);
 	if ((a = arena_new(0)) == NULL)
 		goto done;
-	random_set_seed(1);
-	why[0] = '\0';
-	rc = rawmime_prepare(a, copy, size, 1, "example.com", 1764137621, &out,
-	                     &res, why, sizeof(why));
-	if (rc == 0) {
-		check(a, &out, &res);
-		if (dkim_sign(out.p, out.len, "example.com", "s", 1, NULL, ed,
-		              &sig) == -1)
+	for (int p = RAWMIME_RELAXED; p <= RAWMIME_CLOUDFLARE; p++) {
+		random_set_seed(1);
+		why[0] = '\0';
+		buf_reset(&out);
+		buf_reset(&sig);
+		rc = rawmime_prepare(a, copy, size, 1, (enum rawmime_policy)p,
+		                     "example.com", 1764137621, &out, &res, why,
+		                     sizeof(why));
+		if (rc == 0) {
+			if (p == RAWMIME_CLOUDFLARE && !relaxed_ok)
+				abort();
+			relaxed_ok = 1;
+			check(a, &out, &res);
+			if (dkim_sign(out.p, out.len, "example.com", "s", 1,
+			              NULL, ed, &sig) == -1)
+				abort();
+		} else if (why[0] == '\0' || out.len != 0)
 			abort();
-	} else if (why[0] == '\0' || out.len != 0)
-		abort();
+	}
 	/* the signer must also survive bytes no parser has vetted */
 	buf_reset(&sig);
 	(void)dkim_sign(copy, size, "example.com", "s", 1, NULL, ed, &sig);

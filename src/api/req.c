@@ -165,7 +165,7 @@ req_new(struct api *api, struct httpd_conn *conn, const struct head *h,
 	rq->conn = conn;
 	rq->h = h;
 	rq->t0 = clock_mono_ms();
-	submit_init(&rq->sub, NULL, &rq->auth, 0);
+	submit_init(&rq->sub, api->submit, NULL, &rq->auth, 0);
 	if ((rq->a = arena_new(0)) == NULL)
 		goto fail;
 	rq->sub.a = rq->a;

@@ -1,9 +1,9 @@
 /*
  * send_raw: POST /accounts/{a}/email/sending/send_raw (SPEC §4). The
- * client's message goes to submit_raw (LF → CRLF, header policy,
- * Date/Message-ID, Bcc removed, then the sender domain), then the shared
- * path of send.c. from is the envelope sender, recipients the envelope
- * recipients.
+ * client's message goes to submit_raw (LF → CRLF, the raw_headers policy
+ * of SPEC §5, Date/Message-ID, Bcc and Return-Path removed, then the
+ * sender domain), then the shared path of send.c. from is the envelope
+ * sender, recipients the envelope recipients.
  */
 #include <string.h>
 

@@ -63,6 +63,7 @@ static const struct cfg_row cfg_table[] = {
     {"log_level", CFG_STR, OFF(log_level), 1, 16},
     {"message_retention", CFG_SECS, OFF(message_retention), 1, 3650 * 86400},
     {"access_log", CFG_STR, OFF(access_log), 1, 16},
+    {"raw_headers", CFG_STR, OFF(raw_headers), 1, 16},
     {"max_connections_per_ip", CFG_INT, OFF(max_connections_per_ip), 0,
      1000000},
     {"header_timeout", CFG_SECS, OFF(header_timeout), 1, 3600},
@@ -853,6 +854,7 @@ config_defaults(struct config *c, int dev)
 	set_str(&c->log_level, "info");
 	c->message_retention = 30 * 86400;
 	set_str(&c->access_log, "all");
+	set_str(&c->raw_headers, "relaxed");
 	c->max_connections_per_ip = 2048;
 	c->header_timeout = 10;
 	set_str(&c->dns_servers, "");
@@ -1172,6 +1174,14 @@ config_finish(struct config *c, char *err, size_t errlen)
 	    strcmp(c->access_log, "off")) {
 		snprintf(err, errlen, "access_log '%s': use all, errors or off",
 		         c->access_log);
+		return -1;
+	}
+	/* SPEC §5: the headers a client may write in its own message */
+	if (strcmp(c->raw_headers, "relaxed") &&
+	    strcmp(c->raw_headers, "cloudflare")) {
+		snprintf(err, errlen,
+		         "raw_headers '%s': use relaxed or cloudflare",
+		         c->raw_headers);
 		return -1;
 	}
 	if (dns_servers_parse(c, err, errlen) == -1)

@@ -94,6 +94,9 @@ struct config {
 	int max_connections_per_ip;
 	/* seconds a request's header section may take to arrive (10) */
 	int64_t header_timeout;
+	/* relaxed|cloudflare: which header fields a client may write in a
+	 * message of its own (send_raw, SMTP), SPEC §5 */
+	char *raw_headers;
 
 	/* Delivery (SPEC §6.3). Timeouts are in milliseconds. */
 	char *dns_servers; /* as written; "" = the system's resolv.conf */

@@ -6,12 +6,14 @@
  * other name is refused.
  *
  * HDR_API checks the `headers` object of a REST send with every rule.
- * HDR_RAW checks the headers a client wrote itself (send_raw, SMTP): the
- * message headers (From, To, Cc, Bcc, Subject, Reply-To, Date, Message-ID,
- * MIME-Version, Content-*) are allowed, the trace and signature headers
- * stay refused, the value rules of the enumerated headers apply, and the
- * size rules do not (rawmime enforces RFC 5322 line lengths). Bcc is
- * allowed because the raw preparer removes it.
+ * HDR_RAW checks the headers a client wrote itself (send_raw, SMTP) under
+ * `raw_headers cloudflare`: the message's own fields (From, To, Cc,
+ * Subject, Reply-To, Date, Message-ID, MIME-Version, Content-*) and
+ * Received are allowed, every other name of the lists stays refused (Bcc,
+ * Return-Path, DKIM-Signature, ARC-* among them), the value rules and the
+ * cap of 20 allowlisted headers apply, and the size rules do not (rawmime
+ * enforces RFC 5322 line lengths). Under `raw_headers relaxed` rawmime
+ * does not call this module.
  *
  * This module only judges; it does not write headers.
  */
@@ -83,7 +85,7 @@ static const struct hdr_row hdr_table[] = {
     {"Content-Transfer-Encoding", HC_SERVER, HF_RAW_OK, NULL, NULL},
     {"DKIM-Signature", HC_SERVER, 0, NULL, NULL},
     {"Return-Path", HC_SERVER, 0, NULL, NULL},
-    {"Received", HC_SERVER, 0, NULL, NULL},
+    {"Received", HC_SERVER, HF_RAW_OK, NULL, NULL},
     {"Feedback-ID", HC_SERVER, 0, NULL, NULL},
     {"ARC-", HC_SERVER, HF_PREFIX, NULL, NULL},
     {"TLS-Required", HC_SERVER, 0, NULL, NULL},
@@ -95,7 +97,7 @@ static const struct hdr_row hdr_table[] = {
     {"From", HC_FIELD, HF_RAW_OK, "from", NULL},
     {"To", HC_FIELD, HF_RAW_OK, "to", NULL},
     {"Cc", HC_FIELD, HF_RAW_OK, "cc", NULL},
-    {"Bcc", HC_FIELD, HF_RAW_OK, "bcc", NULL},
+    {"Bcc", HC_FIELD, 0, "bcc", NULL},
     {"Subject", HC_FIELD, HF_RAW_OK, "subject", NULL},
     {"Reply-To", HC_FIELD, HF_RAW_OK, "reply_to", NULL},
 };
@@ -266,6 +268,10 @@ show_name(char *dst, size_t dstlen, const char *name, size_t nlen)
 	dst[n] = '\0';
 }
 
+/* SPEC §5: the cap on allowlisted headers, in both modes. */
+static const char TOO_MANY[] =
+    "is not allowed. At most 20 allowlisted headers may be set per message.";
+
 static int
 refuse(char *why, size_t whylen, const char *name, size_t nlen,
        const char *what)
@@ -391,6 +397,11 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 			return refuse(
 			    why, whylen, name, nlen,
 			    "is not allowed. It is set by the server.");
+		else if (r->class == HC_FIELD && mode == HDR_RAW)
+			/* Bcc: a raw message has no such field to use */
+			return refuse(why, whylen, name, nlen,
+			              "is not allowed. Blind copies go only to "
+			              "the envelope recipients.");
 		else if (r->class == HC_FIELD) {
 			snprintf(msg, sizeof(msg),
 			         "is not allowed. Use the '%s' field.",
@@ -432,10 +443,7 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 		    struct_value_check(value, vlen, &rwhy) == -1)
 			return refuse(why, whylen, name, nlen, rwhy);
 		if (allowlisted && st->allowlisted >= MAX_ALLOWLISTED_HEADERS)
-			return refuse(
-			    why, whylen, name, nlen,
-			    "is not allowed. At most 20 allowlisted headers "
-			    "may be set per message.");
+			return refuse(why, whylen, name, nlen, TOO_MANY);
 		add = nlen + 2 + vlen + 2;
 		if (st->total + add > MAX_HEADERS_TOTAL)
 			return refuse(
@@ -445,6 +453,8 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 	} else if (memchr(value, '\0', vlen) != NULL)
 		return refuse(why, whylen, name, nlen,
 		              "has a value with a NUL byte.");
+	else if (allowlisted && st->allowlisted >= MAX_ALLOWLISTED_HEADERS)
+		return refuse(why, whylen, name, nlen, TOO_MANY);
 
 	if (r != NULL && r->rule != NULL) {
 		/* Rules set state only on success; work on a copy so a
@@ -454,7 +464,7 @@ headers_check(enum hdr_mode mode, const char *name, size_t nlen,
 			return refuse(why, whylen, name, nlen, rwhy);
 		*st = tmp;
 	}
-	if (allowlisted && mode == HDR_API)
+	if (allowlisted)
 		st->allowlisted++;
 	st->total += add;
 	*canon = r != NULL ? r->name : NULL;

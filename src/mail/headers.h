@@ -8,10 +8,12 @@
 
 enum hdr_mode {
 	HDR_API, /* `headers` of a REST send: every rule of §5 */
-	HDR_RAW, /* headers of send_raw / SMTP: name lists and value rules of
-	          * §5, with From, To, Cc, Subject, Reply-To, Date, Message-ID,
-	          * MIME-Version and Content-* allowed; no size rules (the raw
-	          * parser enforces 998-octet lines) */
+	HDR_RAW, /* headers of send_raw / SMTP under `raw_headers cloudflare`:
+	          * name lists, value rules and the cap of 20 of §5, with From,
+	          * To, Cc, Subject, Reply-To, Date, Message-ID, MIME-Version,
+	          * Content-* and Received allowed; no size rules (the raw
+	          * parser enforces 998-octet lines). `relaxed` checks no
+	          * names here (rawmime.c). */
 };
 
 /* Carried across the headers of one message. Zero-initialise. */

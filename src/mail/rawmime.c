@@ -1,7 +1,8 @@
 /*
  * rawmime: the header section of a message the client wrote itself
  * (send_raw, SMTP DATA). rawmime_parse() splits it into fields;
- * rawmime_prepare() applies SPEC §4 and the RAW header policy of §5 and
+ * rawmime_prepare() applies SPEC §4 and the `raw_headers` policy of §5
+ * (relaxed: any well-formed field; cloudflare: headers.c in RAW mode) and
  * writes the message pigeon will sign and deliver.
  *
  * The body is never parsed or changed, except that its line endings
@@ -37,16 +38,14 @@ static const char *const rawmime_once[] = {
 };
 #define NONCE (sizeof(rawmime_once) / sizeof(rawmime_once[0]))
 
-/* Headers a client must not write (SPEC §4): trace and signature fields. */
-static const struct {
-	const char *name;
-	int prefix; /* match "ARC-" and anything after it */
-} rawmime_refused[] = {
-    {"DKIM-Signature", 0},
-    {"Received", 0},
-    {"Return-Path", 0},
-    {"ARC-", 1},
+/* SPEC §4: fields never delivered as the client wrote them. Bcc would
+ * show the blind copies to every recipient; Return-Path is the final
+ * delivery's to add (RFC 5321 §4.4), from the envelope pigeon sends. */
+static const char *const rawmime_removed[] = {
+    "Bcc",
+    "Return-Path",
 };
+#define NREMOVED (sizeof(rawmime_removed) / sizeof(rawmime_removed[0]))
 
 static void rawmime_why(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -748,28 +747,23 @@ rawmime_is(const struct rawmime_field *f, const char *name)
 	return f->name_len == n && strncasecmp(f->name, name, n) == 0;
 }
 
-/* SPEC §4: the trace and signature headers a client may not supply. */
+/* SPEC §4: 1 when f is removed from the message. */
 static int
-rawmime_refused_name(const struct rawmime_field *f)
+rawmime_removed_name(const struct rawmime_field *f)
 {
-	size_t i, n;
+	size_t i;
 
-	for (i = 0; i < sizeof(rawmime_refused) / sizeof(rawmime_refused[0]);
-	     i++) {
-		n = strlen(rawmime_refused[i].name);
-		if (rawmime_refused[i].prefix ? f->name_len >= n
-		                              : f->name_len == n)
-			if (strncasecmp(f->name, rawmime_refused[i].name, n) ==
-			    0)
-				return 1;
-	}
+	for (i = 0; i < NREMOVED; i++)
+		if (rawmime_is(f, rawmime_removed[i]))
+			return 1;
 	return 0;
 }
 
 int
 rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
-                const char *sender_domain, time_t now, struct buf *out,
-                struct rawmime_result *res, char *why, size_t whylen)
+                enum rawmime_policy policy, const char *sender_domain,
+                time_t now, struct buf *out, struct rawmime_result *res,
+                char *why, size_t whylen)
 {
 	struct hdr_state st;
 	struct rawmime rm;
@@ -817,19 +811,13 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 
 	for (i = 0; i < rm.nf; i++) {
 		f = &rm.f[i];
-		if (rawmime_refused_name(f)) {
-			rawmime_why(
-			    why, whylen,
-			    "Header '%.*s' is not allowed. It is set by the "
-			    "server.",
-			    (int)f->name_len, f->name);
-			goto fail;
-		}
 		if ((v = rawmime_unfold(a, f, &vlen)) == NULL) {
 			rawmime_why(why, whylen, "Out of memory.");
 			goto fail;
 		}
-		if (headers_check(HDR_RAW, f->name, f->name_len, v, vlen, &st,
+		/* SPEC §5: relaxed takes every field rawmime_parse took */
+		if (policy == RAWMIME_CLOUDFLARE &&
+		    headers_check(HDR_RAW, f->name, f->name_len, v, vlen, &st,
 		                  &canon, why, whylen) == -1)
 			goto fail;
 		for (k = 0; k < NONCE; k++)
@@ -840,10 +828,8 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 				    rawmime_once[k]);
 				goto fail;
 			}
-		keep[i] = 1;
-		if (rawmime_is(f, "Bcc")) {
-			keep[i] = 0; /* SPEC §4: never delivered */
-		} else if (rawmime_is(f, "From")) {
+		keep[i] = !rawmime_removed_name(f);
+		if (rawmime_is(f, "From")) {
 			if (++nfrom > 1) {
 				/* RFC 5322 §3.6: exactly one From */
 				rawmime_why(
@@ -877,7 +863,8 @@ rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
 		rawmime_why(why, whylen, "The message has no 'From' header.");
 		goto fail;
 	}
-	if (headers_finish(HDR_RAW, &st, why, whylen) == -1)
+	if (policy == RAWMIME_CLOUDFLARE &&
+	    headers_finish(HDR_RAW, &st, why, whylen) == -1)
 		goto fail;
 	if (rawmime_long_line(msg + rm.body_off, mlen - rm.body_off, &line,
 	                      &llen)) {

@@ -48,20 +48,29 @@ struct rawmime_result {
 	                             * as a domain name */
 };
 
+/* SPEC §5, the directive `raw_headers`: which fields a client may write. */
+enum rawmime_policy {
+	RAWMIME_RELAXED,    /* any well-formed field (the default) */
+	RAWMIME_CLOUDFLARE, /* the lists of §5 (headers.c, HDR_RAW) */
+};
+
 /*
  * send_raw / SMTP rules of SPEC §4: bare LF (and lone CR) become CRLF when
- * lf_ok (send_raw); parse; From must be present and a mailbox-list (how
- * many and whose domain are the caller's to judge, in res); the header policy
- * of §5 in RAW mode; DKIM-Signature, Received, Return-Path, ARC-* refused; Bcc
- * removed; Date added when missing; Message-ID kept when well-formed, else
- * replaced by a new one on sender_domain; a CRLF added after a last body
- * line without one (RFC 5322 §2.1). Appends the result to out.
- * Returns 0, -1 with why (→ 10202), or RAWMIME_TOO_BIG when out's cap
- * was hit (→ 10200).
+ * lf_ok (send_raw); parse (every field well-formed); From must be present
+ * and a mailbox-list (how many and whose domain are the caller's to judge,
+ * in res); the fields RFC 5322 allows once appear once; under
+ * RAWMIME_CLOUDFLARE the header policy of §5 in RAW mode (Bcc and
+ * Return-Path refused with the rest); Bcc and Return-Path removed; Date
+ * added when missing; Message-ID kept when well-formed, else replaced by a
+ * new one on sender_domain; a CRLF added after a last body line without
+ * one (RFC 5322 §2.1). Every other field is written as the client wrote
+ * it. Appends the result to out. Returns 0, -1 with why (→ 10202), or
+ * RAWMIME_TOO_BIG when out's cap was hit (→ 10200).
  */
 #define RAWMIME_TOO_BIG (-2)
 int rawmime_prepare(struct arena *a, const char *in, size_t len, int lf_ok,
-                    const char *sender_domain, time_t now, struct buf *out,
-                    struct rawmime_result *res, char *why, size_t whylen);
+                    enum rawmime_policy policy, const char *sender_domain,
+                    time_t now, struct buf *out, struct rawmime_result *res,
+                    char *why, size_t whylen);
 
 #endif

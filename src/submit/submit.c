@@ -24,6 +24,7 @@
 struct submit {
 	const struct config *cfg;
 	struct queue *q;
+	enum rawmime_policy raw_headers; /* cfg->raw_headers, read once */
 };
 
 struct submit *
@@ -35,6 +36,10 @@ submit_new(const struct config *cfg, struct queue *q)
 		return NULL;
 	svc->cfg = cfg;
 	svc->q = q;
+	/* config_finish let only relaxed and cloudflare through */
+	svc->raw_headers = strcmp(cfg->raw_headers, "cloudflare") == 0
+	                       ? RAWMIME_CLOUDFLARE
+	                       : RAWMIME_RELAXED;
 	return svc;
 }
 
@@ -45,10 +50,11 @@ submit_free(struct submit *svc)
 }
 
 void
-submit_init(struct submission *s, struct arena *a, struct tenant_ctx *who,
-            time_t now)
+submit_init(struct submission *s, const struct submit *svc, struct arena *a,
+            struct tenant_ctx *who, time_t now)
 {
 	memset(s, 0, sizeof(*s));
+	s->raw_headers = svc->raw_headers;
 	s->a = a;
 	s->who = who;
 	s->now = now;
@@ -233,8 +239,9 @@ submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
 		return fail(err, SUBMIT_INTERNAL, SUBMIT_PART_NONE, NULL);
 	memset(&res, 0, sizeof(res));
 	why[0] = '\0';
-	rc = rawmime_prepare(s->a, mime, len, lf_ok, from->domain, s->now,
-	                     &s->raw, &res, why, sizeof(why));
+	rc = rawmime_prepare(s->a, mime, len, lf_ok, s->raw_headers,
+	                     from->domain, s->now, &s->raw, &res, why,
+	                     sizeof(why));
 	if (rc == RAWMIME_TOO_BIG)
 		return fail(err, SUBMIT_TOO_BIG, SUBMIT_PART_MESSAGE,
 		            "the message is over 5 MiB");

@@ -23,6 +23,7 @@
 #include "../core/config.h"
 #include "../mail/message.h"
 #include "../mail/msgid.h"
+#include "../mail/rawmime.h"
 #include "../queue/queue.h"
 #include "../store/store.h"
 #include "../tenant/tenant.h"
@@ -73,6 +74,7 @@ typedef void submit_done_fn(void *arg, enum submit_err rc,
  */
 struct submission {
 	struct arena *a;                 /* borrowed */
+	enum rawmime_policy raw_headers; /* the service's, SPEC §5 */
 	struct tenant_ctx *who;          /* borrowed */
 	const struct tenant_domain *dom; /* the sender's domain, once known */
 	const char *mail_from;           /* envelope sender, as given */
@@ -100,8 +102,9 @@ struct submit;
 struct submit *submit_new(const struct config *cfg, struct queue *q);
 void submit_free(struct submit *svc); /* accepts NULL */
 
-void submit_init(struct submission *s, struct arena *a, struct tenant_ctx *who,
-                 time_t now);
+/* s for the service svc (its raw_headers policy), borrowing a and who. */
+void submit_init(struct submission *s, const struct submit *svc,
+                 struct arena *a, struct tenant_ctx *who, time_t now);
 void submit_clear(struct submission *s); /* accepts a cleared one */
 
 /*
@@ -115,10 +118,11 @@ int submit_message(struct submission *s, const struct message *msg,
 /*
  * SPEC §4: mime[0..len) as the client wrote it, from the envelope sender,
  * rcpts[0..n) the envelope recipients (de-duplicated). Prepares the
- * message (lf_ok: bare LF becomes CRLF), then applies the sender-domain
- * rules to the envelope sender and to the From: header, which must hold
- * exactly one address (refusals about the header are SUBMIT_PART_MESSAGE).
- * The envelope sender's domain signs. 0, or -1 with err.
+ * message (lf_ok: bare LF becomes CRLF; the header fields a client may
+ * write as the service's `raw_headers` says, SPEC §5), then applies the
+ * sender-domain rules to the envelope sender and to the From: header, which
+ * must hold exactly one address (refusals about the header are
+ * SUBMIT_PART_MESSAGE). The envelope sender's domain signs. 0, or -1 with err.
  */
 int submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
                const struct mailbox *from, const struct mailbox *rcpts,

@@ -499,14 +499,18 @@ def dns_has_ed25519(server, domain=DOMAIN):
                for r in server.dns_records(domain))
 
 
-def dkim_verify_all(server, raw, strict=True, domain=DOMAIN):
+def dkim_verify_all(server, raw, strict=True, domain=DOMAIN, ours=False):
     """Verify every DKIM-Signature with dkimpy against the records of
     `pigeon domain dns`; returns the list of a= algorithms verified.
     strict=False skips ed25519 signatures while `domain dns` publishes no
-    ed25519 key (test_dev_domain_has_ed25519 reports that on its own)."""
+    ed25519 key (test_dev_domain_has_ed25519 reports that on its own).
+    ours=True verifies only pigeon's: the signatures whose s= and d= name
+    a key `domain dns` publishes (a client's own signature, kept under
+    raw_headers relaxed, is not pigeon's to vouch for)."""
     import dkim
     recs = [r for r in server.dns_records(domain)
             if r["type"].upper() == "TXT"]
+    keys = set(r["name"].rstrip(".").lower() for r in recs)
     skip_ed = not strict and not dns_has_ed25519(server, domain)
     sigs = [v for k, v in _raw_headers(raw) if k.lower() == "dkim-signature"]
     assert sigs, "message has no DKIM-Signature"
@@ -515,6 +519,9 @@ def dkim_verify_all(server, raw, strict=True, domain=DOMAIN):
         tags = dict((t.split("=", 1)[0].strip(),
                      re.sub(r"\s+", "", t.split("=", 1)[1]))
                     for t in sig.split(";") if "=" in t)
+        if ours and ("%s._domainkey.%s" % (tags.get("s"), tags.get("d"))
+                     ).lower() not in keys:
+            continue
         algo = tags["a"]
         if skip_ed and algo.startswith("ed25519"):
             continue

@@ -10,9 +10,19 @@ import urllib.parse
 
 import pytest
 
-from conftest import (MSGID_RE, SENDER, assert_error, assert_human,
-                      assert_send_result, b64, dkim_verify_all, fetch, parse,
-                      raw_headers)
+from conftest import (MSGID_RE, SENDER, _finish, _live, assert_error,
+                      assert_human, assert_send_result, b64, dkim_verify_all,
+                      fetch, parse, raw_headers, start_server)
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory):
+    """A server with `raw_headers cloudflare` (SPEC §5); the shared one
+    has the default, relaxed."""
+    s = start_server(tmp_path_factory, "cloudflare", raw_headers="cloudflare")
+    _live.append(s)
+    yield s
+    _finish(s)
 
 
 def mime(*headers, body="Hello"):
@@ -117,29 +127,107 @@ def test_bcc_removed(server):
     dkim_verify_all(server, raw, strict=False)
 
 
-@pytest.mark.parametrize("hdr", [
-    "DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=x; b=abc; bh=abc",
-    "dkim-signature: v=1", "Received: from x by y", "Return-Path: <a@b.c>",
-    "ARC-Seal: i=1; a=rsa-sha256; cv=none", "ARC-Message-Signature: i=1",
-    "ARC-Authentication-Results: i=1; x", "arc-seal: i=1",
-])
-def test_refused_trace_headers(server, hdr):
-    r = server.send_raw(raw_body(mime_message=mime(*BASE, hdr)))
-    assert_error(r, 10202)
-    assert_human(r, hdr.split(":")[0])
+TRACE = ["DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=x; b=abc; "
+         "bh=abc", "dkim-signature: v=1", "Return-Path: <a@b.c>",
+         "ARC-Seal: i=1; a=rsa-sha256; cv=none", "ARC-Message-Signature: i=1",
+         "ARC-Authentication-Results: i=1; x", "arc-seal: i=1"]
 
 
-@pytest.mark.parametrize("hdr", ["Foo: bar", "Sender: a@example.com",
-                                 "Precedence: first-class",
-                                 "List-Unsubscribe: <http://x.example/u>",
-                                 "Feedback-ID: a:b:c",
-                                 "TLS-Required: No"])
-def test_header_policy_applies(server, hdr):
-    r = server.send_raw(raw_body(mime_message=mime(*BASE, hdr)))
-    assert_error(r, 10202)
+@pytest.mark.parametrize("hdr", TRACE)
+def test_refused_trace_headers_cloudflare(strict, hdr):
+    r = strict.send_raw(raw_body(mime_message=mime(*BASE, hdr)))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "Header '%s' is not allowed" % hdr.split(":")[0],
+                 "set by the server")
 
 
-def test_allowed_client_headers_kept(server):
+@pytest.mark.parametrize("hdr", [h for h in TRACE if "eturn-" not in h] +
+                         ["Received: from x by y"])
+def test_trace_headers_kept_relaxed(server, hdr):
+    """SPEC §5 relaxed: a client's own signatures and trace fields go
+    through as written, after pigeon's signatures, which still verify."""
+    res = assert_send_result(server.send_raw(raw_body(
+        mime_message=mime(*BASE, hdr))))
+    raw, hs, m = stored(server, res)
+    assert ("\r\n%s\r\n" % hdr).encode() in raw
+    assert "rsa-sha256" in dkim_verify_all(server, raw, strict=False,
+                                           ours=True)
+
+
+@pytest.mark.parametrize("srv", ["server", "strict"])
+def test_received_allowed(request, srv):
+    """SPEC §5: Received is allowed under both policies."""
+    s = request.getfixturevalue(srv)
+    rcv = "Received: from app.example.com by relay.example.com; Wed, 26 Nov " \
+          "2025 06:13:40 +0000"
+    res = assert_send_result(s.send_raw(raw_body(
+        mime_message=mime(rcv, *BASE))))
+    raw, hs, m = stored(s, res)
+    assert ("\r\n%s\r\n" % rcv).encode() in raw
+    dkim_verify_all(s, raw, strict=False)
+
+
+def test_return_path_removed(server):
+    """SPEC §4: Return-Path goes, folded or in any case."""
+    r = server.send_raw(raw_body(mime_message=mime(
+        "Return-Path: <bounce@elsewhere.example>", *BASE,
+        "return-path:\r\n <other@elsewhere.example>")))
+    res = assert_send_result(r)
+    raw, hs, m = stored(server, res)
+    assert "return-path" not in [k.lower() for k, v in hs]
+    assert b"elsewhere.example" not in raw
+    dkim_verify_all(server, raw, strict=False)
+
+
+POLICY = ["Foo: bar", "Sender: a@example.com", "Precedence: first-class",
+          "List-Unsubscribe: <http://x.example/u>", "Feedback-ID: a:b:c",
+          "TLS-Required: No", "User-Agent: x", "Thread-Topic: Hi",
+          "X-Dotted.Name: v"]
+
+
+@pytest.mark.parametrize("hdr", POLICY)
+def test_header_policy_applies_cloudflare(strict, hdr):
+    r = strict.send_raw(raw_body(mime_message=mime(*BASE, hdr)))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "Header '%s'" % hdr.split(":")[0])
+
+
+@pytest.mark.parametrize("hdr", POLICY)
+def test_header_policy_relaxed_keeps(server, hdr):
+    """SPEC §5 relaxed: any well-formed field passes through as written,
+    values the allowlist's rules would refuse too."""
+    res = assert_send_result(server.send_raw(raw_body(
+        mime_message=mime(*BASE, hdr))))
+    raw, hs, m = stored(server, res)
+    assert ("\r\n%s\r\n" % hdr).encode() in raw
+
+
+def test_bcc_refused_cloudflare(strict):
+    """SPEC §5 cloudflare: Bcc is not one of the fields allowed there."""
+    r = strict.send_raw(raw_body(
+        recipients=["rcpt@example.net", "hidden@example.net"],
+        mime_message=mime(*BASE, "Bcc: hidden@example.net")))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "Header 'Bcc' is not allowed",
+                 "envelope recipients")
+
+
+def test_allowlisted_cap_cloudflare(strict, server):
+    """SPEC §5: at most 20 allowlisted headers under cloudflare; relaxed
+    has no cap."""
+    kw = ["Keywords: k%d" % i for i in range(21)]
+    r = strict.send_raw(raw_body(mime_message=mime(*BASE, *kw)))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "Header 'Keywords'", "At most 20 allowlisted")
+    assert_send_result(strict.send_raw(raw_body(
+        mime_message=mime(*BASE, *kw[:20]))))
+    assert_send_result(server.send_raw(raw_body(
+        mime_message=mime(*BASE, *kw))))
+
+
+@pytest.mark.parametrize("srv", ["server", "strict"])
+def test_allowed_client_headers_kept(request, srv):
+    server = request.getfixturevalue(srv)
     extra = ["Cc: cc@example.net", "Reply-To: r@example.net",
              "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
              "Content-Transfer-Encoding: 8bit", "X-Mailer: test 1.0",
@@ -257,16 +345,21 @@ def test_bare_cr_not_passed_through(server):
     assert b"\r" not in raw.replace(b"\r\n", b"")
 
 
-def test_x_header_name_limit(server):
-    """SPEC §5: X- names are ≤ 100 characters in raw messages too."""
+def test_x_header_name_limit(strict, server):
+    """SPEC §5: X- names are ≤ 100 characters in raw messages too under
+    cloudflare; relaxed takes any well-formed name."""
     ok = "X-" + "a" * 98
-    res = assert_send_result(server.send_raw(raw_body(
+    res = assert_send_result(strict.send_raw(raw_body(
         mime_message=mime(*BASE, ok + ": v"))))
-    raw, hs, m = stored(server, res)
+    raw, hs, m = stored(strict, res)
     assert ok in [k for k, v in hs]
-    r = server.send_raw(raw_body(mime_message=mime(*BASE, ok + "a: v")))
+    r = strict.send_raw(raw_body(mime_message=mime(*BASE, ok + "a: v")))
     assert_error(r, 10202)
     assert_human(r, "100 characters")
+    res = assert_send_result(server.send_raw(raw_body(
+        mime_message=mime(*BASE, ok + "a: v"))))
+    raw, hs, m = stored(server, res)
+    assert ok + "a" in [k for k, v in hs]
 
 
 def test_body_line_over_998_refused(server):
@@ -543,3 +636,89 @@ def test_from_header_accepted(server, brand, env, hdr, signer):
     assert re.search(r"\bd=%s;" % re.escape(signer.format(**f)), sig), sig
     dkim_verify_all(server, got.raw, strict=False,
                     domain=signer.format(**f))
+
+
+# -- SPEC §5 raw_headers: messages as real clients write them ---------------
+def client_message(client, tag):
+    """(the message as client would write it, the first field the
+    cloudflare policy refuses). Each ends with CRLF and carries its own
+    Date and Message-ID, so relaxed keeps it byte for byte."""
+    if client == "outlook":
+        hs = ["From: Sender Example <sender@example.com>",
+              "To: Recipient <rcpt@example.net>",
+              "Subject: Quarterly numbers",
+              "Thread-Topic: Quarterly numbers",
+              "Thread-Index: AdxeTmXhGk3bq0ZkT8a3QXJ5dJ0w3Q==",
+              "Date: Wed, 26 Nov 2025 06:13:41 +0000",
+              "Message-ID:\r\n <DB9PR01MB%s@DB9PR01MB1234.eurprd01.prod."
+              "exchangelabs.com>" % tag,
+              "Accept-Language: en-US",
+              "Content-Language: en-US",
+              "X-MS-Has-Attach:",
+              "X-MS-TNEF-Correlator:",
+              'Content-Type: text/plain; charset="us-ascii"',
+              "Content-Transfer-Encoding: quoted-printable",
+              "MIME-Version: 1.0"]
+        body = "Hi,\r\n\r\nthe numbers are attached=2E\r\n"
+        return mime(*hs, body=body), "Thread-Topic"
+    if client == "thunderbird":
+        hs = ["Message-ID: <%s@example.com>" % tag,
+              "Date: Wed, 26 Nov 2025 07:13:41 +0100",
+              "MIME-Version: 1.0",
+              "User-Agent: Mozilla Thunderbird",
+              "Content-Language: en-US",
+              "To: rcpt@example.net",
+              "From: Sender <sender@example.com>",
+              "Subject: Hello from Thunderbird",
+              "Content-Type: text/plain; charset=UTF-8; format=flowed",
+              "Content-Transfer-Encoding: 7bit"]
+        return mime(*hs, body="Hello,\r\n\r\n-- \r\nSender\r\n"), "User-Agent"
+    # a relaying Postfix with a DKIM milter in front of pigeon
+    hs = ["DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; "
+          "d=example.com;\r\n\ts=relay; t=1764137620;\r\n"
+          "\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n"
+          "\th=From:To:Subject:Date;\r\n"
+          "\tb=dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZQ==",
+          "Received: from app.example.com (app.example.com [192.0.2.10])\r\n"
+          "\tby relay.example.com (Postfix) with ESMTPSA id 4B2C91234\r\n"
+          "\tfor <rcpt@example.net>; Wed, 26 Nov 2025 06:13:40 +0000 (UTC)",
+          "Received: by app.example.com (Postfix, from userid 1000)\r\n"
+          "\tid 0123456789; Wed, 26 Nov 2025 06:13:39 +0000 (UTC)",
+          "From: App <sender@example.com>",
+          "To: rcpt@example.net",
+          "Subject: cron report",
+          "Message-Id: <20251126061339.%s@app.example.com>" % tag,
+          "Date: Wed, 26 Nov 2025 06:13:39 +0000 (UTC)"]
+    return mime(*hs, body="all done\r\n"), "DKIM-Signature"
+
+
+CLIENTS = ["outlook", "thunderbird", "postfix"]
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_real_client_message_relaxed(server, client):
+    """SPEC §5 relaxed (the default): the message goes through as the
+    client wrote it, byte for byte after pigeon's DKIM-Signature fields,
+    which verify over it."""
+    msg, _ = client_message(client, secrets.token_hex(8))
+    res = assert_send_result(server.send_raw(raw_body(mime_message=msg)),
+                             pigeon_id=False)
+    raw = fetch(server, res["message_id"])
+    assert raw.endswith(msg.encode()), raw[-200:]
+    ours = raw[:len(raw) - len(msg)]
+    names = [k.lower() for k, v in raw_headers(ours + b"\r\n")]
+    assert names and set(names) == {"dkim-signature"}, names
+    algos = dkim_verify_all(server, raw, strict=False, ours=True)
+    assert "rsa-sha256" in algos
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_real_client_message_cloudflare(strict, client):
+    """SPEC §5 cloudflare: the same message is refused, naming its first
+    field the lists refuse; nothing is stored."""
+    msg, bad = client_message(client, secrets.token_hex(8))
+    r = strict.send_raw(raw_body(mime_message=msg))
+    assert_error(r, 10202, "/mime_message")
+    assert_human(r, "mime_message: Header '%s' is not allowed." % bad)
+    mid = re.search(r"(?im)^message-id:\s*(<[^>]+>)", msg).group(1)
+    assert_error(strict.message(mid), 10000)

@@ -427,6 +427,41 @@ test_access_log(void **state)
 	config_clear(&c);
 }
 
+/* raw_headers: relaxed (the default) or cloudflare (SPEC §5). */
+static void
+test_raw_headers(void **state)
+{
+	static const char *const ok[] = {"relaxed", "cloudflare"};
+	static const char *const bad[] = {"strict", "Cloudflare", "none"};
+	struct config c;
+	char err[256], text[64];
+	size_t i;
+
+	config_defaults(&c, 0);
+	assert_string_equal(c.raw_headers, "relaxed");
+	config_clear(&c);
+	config_defaults(&c, 1);
+	assert_string_equal(c.raw_headers, "relaxed");
+	config_clear(&c);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), "raw_headers %s\n", ok[i]);
+		assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+		assert_string_equal(c.raw_headers, ok[i]);
+		assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+		config_clear(&c);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "raw_headers %s\n", bad[i]);
+		assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+		assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+		snprintf(text, sizeof(text),
+		         "raw_headers '%s': use relaxed or cloudflare", bad[i]);
+		if (strstr(err, text) == NULL)
+			fail_msg("'%s' not in '%s'", text, err);
+		config_clear(&c);
+	}
+}
+
 /* Loads text over the defaults (dev or not) and finishes; asserts both
  * succeed. */
 static void
@@ -1041,6 +1076,7 @@ main(void)
 	    cmocka_unit_test(test_dump),
 	    cmocka_unit_test(test_message_retention),
 	    cmocka_unit_test(test_access_log),
+	    cmocka_unit_test(test_raw_headers),
 	    cmocka_unit_test(test_connection_limits),
 	    cmocka_unit_test(test_routes_parse),
 	    cmocka_unit_test(test_routes_refused),

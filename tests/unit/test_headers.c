@@ -1,6 +1,7 @@
 /*
  * test_headers: src/mail/headers.c — each class of row, each value rule,
- * the counting and size caps of SPEC §5, and what HDR_RAW changes.
+ * the counting and size caps of SPEC §5, and what HDR_RAW (raw_headers
+ * cloudflare) changes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -330,10 +331,16 @@ test_twenty_allowlisted(void **state)
 	assert_non_null(strstr(why, "Comments"));
 	assert_non_null(strstr(why, "20"));
 	assert_int_equal(st.allowlisted, 20);
-	/* RAW mode has no such cap. */
+	/* RAW mode (raw_headers cloudflare) has the same cap. */
 	memset(&st, 0, sizeof(st));
-	for (i = 0; i < 25; i++)
+	for (i = 0; i < 20; i++)
 		assert_int_equal(chk(HDR_RAW, &st, "Keywords", "a"), 0);
+	assert_int_equal(chk(HDR_RAW, &st, "X-Other", "a"), 0);
+	assert_int_equal(chk(HDR_RAW, &st, "To", "a@b"), 0);
+	assert_int_equal(chk(HDR_RAW, &st, "Comments", "a"), -1);
+	assert_string_equal(why, "Header 'Comments' is not allowed. At most 20 "
+	                         "allowlisted headers may be set per message.");
+	assert_int_equal(st.allowlisted, 20);
 }
 
 static void
@@ -381,7 +388,6 @@ test_raw_mode(void **state)
 	static const char *ok[] = {"From",
 	                           "To",
 	                           "Cc",
-	                           "Bcc",
 	                           "Subject",
 	                           "Reply-To",
 	                           "Date",
@@ -395,8 +401,9 @@ test_raw_mode(void **state)
 	                           "X-Mailer",
 	                           "In-Reply-To",
 	                           "References",
-	                           "List-Id"};
-	static const char *refused[] = {"Received",
+	                           "List-Id",
+	                           "Received"};
+	static const char *refused[] = {"Bcc",
 	                                "Return-Path",
 	                                "DKIM-Signature",
 	                                "ARC-Seal",
@@ -416,9 +423,17 @@ test_raw_mode(void **state)
 	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (raw(refused[i], "value") != -1)
 			fail_msg("%s accepted", refused[i]);
-	assert_int_equal(raw("Received", "from x"), -1);
+	assert_int_equal(raw("Return-Path", "<a@b>"), -1);
 	assert_string_equal(
-	    why, "Header 'Received' is not allowed. It is set by the server.");
+	    why,
+	    "Header 'Return-Path' is not allowed. It is set by the server.");
+	/* no field to use in a raw message: the envelope instead */
+	assert_int_equal(raw("bcc", "a@b"), -1);
+	assert_string_equal(why, "Header 'Bcc' is not allowed. Blind copies go "
+	                         "only to the envelope recipients.");
+	assert_int_equal(api("Bcc", "a@b"), -1);
+	assert_string_equal(
+	    why, "Header 'Bcc' is not allowed. Use the 'bcc' field.");
 	/* Canonical names for the rows, NULL for unknown Content-*. */
 	assert_int_equal(raw("message-id", "<a@b>"), 0);
 	assert_string_equal(canon, "Message-ID");

@@ -1,8 +1,9 @@
 /*
  * test_rawmime: src/mail/rawmime.c — the header parser and every refusal,
- * then rawmime_prepare(): Bcc removal, Date/Message-ID kept or added
- * (pinned clock and random), LF → CRLF, the header policy hooks and the
- * output cap.
+ * then rawmime_prepare(): Bcc and Return-Path removal, Date/Message-ID
+ * kept or added (pinned clock and random), LF → CRLF, the two
+ * `raw_headers` policies (relaxed keeps every well-formed field byte for
+ * byte; cloudflare applies the lists of SPEC §5) and the output cap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,16 +46,25 @@ parse(const char *m, struct rawmime *rm)
 	return rawmime_parse(a, m, strlen(m), rm, why, sizeof(why));
 }
 
-/* rawmime_prepare on a string, out capped at max (0 = none). */
+/* rawmime_prepare under policy on a string, out capped at max (0 =
+ * none). */
 static int
-prep(const char *m, int lf_ok, size_t max, struct buf *out,
-     struct rawmime_result *res)
+prep_as(enum rawmime_policy policy, const char *m, int lf_ok, size_t max,
+        struct buf *out, struct rawmime_result *res)
 {
 	buf_init(out, max);
 	why[0] = '\0';
 	random_set_seed(7);
-	return rawmime_prepare(a, m, strlen(m), lf_ok, "example.com", NOW, out,
-	                       res, why, sizeof(why));
+	return rawmime_prepare(a, m, strlen(m), lf_ok, policy, "example.com",
+	                       NOW, out, res, why, sizeof(why));
+}
+
+/* The same under the default policy, relaxed. */
+static int
+prep(const char *m, int lf_ok, size_t max, struct buf *out,
+     struct rawmime_result *res)
+{
+	return prep_as(RAWMIME_RELAXED, m, lf_ok, max, out, res);
 }
 
 /* The Message-ID rawmime_prepare makes with the seed prep() sets. */
@@ -156,13 +166,14 @@ test_parse_errors(void **state)
 	}
 }
 
+/* m refused under policy, with reason in why and nothing written. */
 static void
-prep_refused(const char *m, const char *reason)
+refused_as(enum rawmime_policy policy, const char *m, const char *reason)
 {
 	struct rawmime_result res;
 	struct buf out;
 
-	assert_int_equal(prep(m, 1, 0, &out, &res), -1);
+	assert_int_equal(prep_as(policy, m, 1, 0, &out, &res), -1);
 	if (strstr(why, reason) == NULL)
 		fail_msg("'%s' not in '%s'", reason, why);
 	assert_int_equal(out.len, 0);
@@ -170,20 +181,32 @@ prep_refused(const char *m, const char *reason)
 	buf_clear(&out);
 }
 
+/* A message that is not one (SPEC §4): refused whatever the policy. */
+static void
+prep_refused(const char *m, const char *reason)
+{
+	refused_as(RAWMIME_RELAXED, m, reason);
+	refused_as(RAWMIME_CLOUDFLARE, m, reason);
+}
+
+/* A field only `raw_headers cloudflare` refuses: the sentence is exactly
+ * want; relaxed takes the same message. */
+static void
+cf_refused(const char *m, const char *want)
+{
+	struct rawmime_result res;
+	struct buf out;
+
+	refused_as(RAWMIME_CLOUDFLARE, m, want);
+	assert_string_equal(why, want);
+	if (prep(m, 1, 0, &out, &res) != 0)
+		fail_msg("relaxed refused '%s': %s", m, why);
+	buf_clear(&out);
+}
+
 static void
 test_refusals(void **state)
 {
-	prep_refused("From: a@example.com\r\nDKIM-Signature: v=1\r\n\r\nx",
-	             "'DKIM-Signature'");
-	prep_refused("Received: from x\r\nFrom: a@example.com\r\n\r\nx",
-	             "'Received'");
-	prep_refused("From: a@example.com\r\nreturn-path: <a@b>\r\n\r\nx",
-	             "'return-path'");
-	prep_refused("From: a@example.com\r\nARC-Seal: i=1\r\n\r\nx",
-	             "'ARC-Seal'");
-	prep_refused("From: a@example.com\r\nArc-Message-Signature: i=1\r\n"
-	             "\r\nx",
-	             "'Arc-Message-Signature'");
 	prep_refused("To: b@example.net\r\nSubject: s\r\n\r\nx",
 	             "no 'From' header");
 	prep_refused("", "does not end with an empty line");
@@ -209,23 +232,15 @@ test_refusals(void **state)
 
 		buf_init(&out, 0);
 		assert_int_equal(rawmime_prepare(a, m, sizeof(m) - 1, 1,
-		                                 "example.com", NOW, &out, &res,
-		                                 why, sizeof(why)),
+		                                 RAWMIME_RELAXED, "example.com",
+		                                 NOW, &out, &res, why,
+		                                 sizeof(why)),
 		                 -1);
 		assert_non_null(strstr(why, "NUL"));
 		buf_clear(&out);
 	}
 	prep_refused("From: a@example.com\r\nX-Bad Name: v\r\n\r\n",
 	             "not a header");
-	/* the §5 policy of headers.c, RAW mode */
-	prep_refused("From: a@example.com\r\nFeedback-ID: 1\r\n\r\n",
-	             "'Feedback-ID'");
-	prep_refused("From: a@example.com\r\nPrecedence: urgent\r\n\r\n",
-	             "'Precedence'");
-	prep_refused(
-	    "From: a@example.com\r\n"
-	    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\n",
-	    "List-Unsubscribe-Post");
 
 	/* SMTP (lf_ok = 0): bare line ends are refused, not mended */
 	{
@@ -245,7 +260,8 @@ test_refusals(void **state)
 		const char *m = "From: a@example.com\r\n\r\n";
 
 		buf_init(&out, 0);
-		assert_int_equal(rawmime_prepare(a, m, strlen(m), 1, NULL, NOW,
+		assert_int_equal(rawmime_prepare(a, m, strlen(m), 1,
+		                                 RAWMIME_RELAXED, NULL, NOW,
 		                                 &out, &res, why, sizeof(why)),
 		                 -1);
 		buf_clear(&out);
@@ -553,7 +569,9 @@ test_replace(void **state)
 	buf_clear(&out);
 }
 
-/* SPEC §4: every Bcc goes, with its continuation lines. */
+/* SPEC §4: every Bcc and Return-Path goes, with its continuation lines;
+ * under cloudflare they are refused instead (SPEC §5: neither is one of
+ * the fields that policy allows). */
 static void
 test_bcc(void **state)
 {
@@ -577,6 +595,239 @@ test_bcc(void **state)
 	                           "Message-ID: <k@example.com>\r\n"
 	                           "\r\n"
 	                           "Bcc: this is body\r\n");
+	buf_clear(&out);
+
+	assert_int_equal(prep("Return-Path: <bounce@example.com>\r\n"
+	                      "From: a@example.com\r\n"
+	                      "return-path:\r\n <x@example.net>\r\n"
+	                      "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n"
+	                      "Message-ID: <k@example.com>\r\n"
+	                      "RETURN-PATH: <>\r\n"
+	                      "\r\n"
+	                      "x\r\n",
+	                      1, 0, &out, &res),
+	                 0);
+	assert_string_equal(out.p, "From: a@example.com\r\n"
+	                           "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n"
+	                           "Message-ID: <k@example.com>\r\n"
+	                           "\r\n"
+	                           "x\r\n");
+	buf_clear(&out);
+
+	cf_refused("From: a@example.com\r\nBcc: x@example.net\r\n\r\nx",
+	           "Header 'Bcc' is not allowed. Blind copies go only to the "
+	           "envelope recipients.");
+	cf_refused("From: a@example.com\r\nreturn-path: <a@b>\r\n\r\nx",
+	           "Header 'Return-Path' is not allowed. It is set by the "
+	           "server.");
+}
+
+/*
+ * SPEC §5 relaxed (the default): a message as mail clients and relays
+ * write it passes through byte for byte, the fields no list names
+ * included, and so do values the cloudflare rules would refuse.
+ */
+static void
+test_relaxed_keeps(void **state)
+{
+	static const char outlook[] =
+	    "Received: from mail.example.com (mail.example.com [192.0.2.7])\r\n"
+	    "\tby relay.example.com (Postfix) with ESMTPSA id 4B2C91234\r\n"
+	    "\tfor <bob@example.net>; Wed, 26 Nov 2025 06:13:40 +0000 (UTC)\r\n"
+	    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;\r\n"
+	    "\td=example.com; s=client; t=1764137620;\r\n"
+	    "\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n"
+	    "\th=From:To:Subject; b=dGVzdA==\r\n"
+	    "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.com; s=arc; "
+	    "b=x\r\n"
+	    "From: Alice <alice@example.com>\r\n"
+	    "To: Bob <bob@example.net>\r\n"
+	    "Subject: Quarterly numbers\r\n"
+	    "Thread-Topic: Quarterly numbers\r\n"
+	    "Thread-Index: AdxeTmXhGk3bq0ZkT8a3QXJ5dJ0w3Q==\r\n"
+	    "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n"
+	    "Message-ID:\r\n "
+	    "<DB9PR01MB1234ABCD@DB9PR01MB1234.eurprd01.example>\r\n"
+	    "Accept-Language: en-US\r\n"
+	    "X-MS-Has-Attach:\r\n"
+	    "x-ms-exchange-organization-scl: -1\r\n"
+	    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) "
+	    "Gecko/20100101 Thunderbird/128.5.0\r\n"
+	    "Sender: Alice <alice@example.com>\r\n"
+	    "Feedback-ID: 1:2:3\r\n"
+	    "Precedence: urgent\r\n"
+	    "List-Unsubscribe: <http://example.com/u>\r\n"
+	    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+	    "X-Weird.Name: v\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=\"utf-8\"\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n"
+	    "\r\n"
+	    "Hello\r\n";
+	struct rawmime_result res;
+	struct buf out;
+	char m[4096];
+	int i, n;
+
+	assert_int_equal(prep(outlook, 1, 0, &out, &res), 0);
+	assert_string_equal(out.p, outlook);
+	assert_string_equal(
+	    res.message_id,
+	    "<DB9PR01MB1234ABCD@DB9PR01MB1234.eurprd01.example>");
+	buf_clear(&out);
+	/* the same without Date and Message-ID: pigeon's go after the rest */
+	assert_int_equal(prep("User-Agent: x\r\nFrom: a@example.com\r\n"
+	                      "Received: by y\r\n\r\nz",
+	                      1, 0, &out, &res),
+	                 0);
+	snprintf(m, sizeof(m),
+	         "User-Agent: x\r\nFrom: a@example.com\r\nReceived: by "
+	         "y\r\n" NOW_DATE "Message-ID: %s\r\n\r\nz\r\n",
+	         seeded_msgid());
+	assert_string_equal(out.p, m);
+	buf_clear(&out);
+	/* no cap of 20 on the allowlisted ones */
+	n = snprintf(m, sizeof(m), "From: a@example.com\r\n");
+	for (i = 0; i < 30; i++)
+		n += snprintf(m + n, sizeof(m) - (size_t)n, "Keywords: k%d\r\n",
+		              i);
+	snprintf(m + n, sizeof(m) - (size_t)n, "\r\n");
+	assert_int_equal(prep(m, 1, 0, &out, &res), 0);
+	buf_clear(&out);
+	/* what no policy lets through: a malformed field, From rules */
+	prep_refused("From: a@example.com\r\nUser Agent: x\r\n\r\n",
+	             "not a header");
+	prep_refused("From: Team: a@example.com;\r\n\r\n", "a group");
+}
+
+/*
+ * SPEC §5 cloudflare: X- headers, the allowlist with its value rules and
+ * its cap, and the message's own fields (From, To, Cc, Subject, Reply-To,
+ * Date, Message-ID, MIME-Version, Content-*, Received); every other field
+ * is refused, the first one named.
+ */
+static void
+test_cloudflare(void **state)
+{
+	static const char ok[] =
+	    "Received: from mail.example.com by relay.example.com; Wed, 26 "
+	    "Nov 2025 06:13:40 +0000\r\n"
+	    "From: Alice <alice@example.com>\r\n"
+	    "To: bob@example.net\r\n"
+	    "Cc: carol@example.net\r\n"
+	    "Reply-To: replies@example.com\r\n"
+	    "Subject: Hi\r\n"
+	    "Date: Wed, 26 Nov 2025 06:13:41 +0000\r\n"
+	    "Message-ID: <k@example.com>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: 7bit\r\n"
+	    "Content-Disposition: inline\r\n"
+	    "X-Mailer: test 1.0\r\n"
+	    "In-Reply-To: <p@example.com>\r\n"
+	    "List-Unsubscribe: <https://example.com/u>\r\n"
+	    "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+	    "Precedence: bulk\r\n"
+	    "\r\n"
+	    "x\r\n";
+	static const struct {
+		const char *field, *want;
+	} bad[] = {
+	    {"DKIM-Signature: v=1; d=example.com",
+	     "Header 'DKIM-Signature' is not allowed. It is set by the "
+	     "server."},
+	    {"ARC-Seal: i=1",
+	     "Header 'ARC-Seal' is not allowed. It is set by the server."},
+	    {"arc-authentication-results: i=1; x",
+	     "Header 'arc-authentication-results' is not allowed. It is set "
+	     "by the server."},
+	    {"Feedback-ID: 1:2:3",
+	     "Header 'Feedback-ID' is not allowed. It is set by the server."},
+	    {"TLS-Required: No",
+	     "Header 'TLS-Required' is not allowed. It is set by the server."},
+	    {"CFBL-Address: fbl@example.com",
+	     "Header 'CFBL-Address' is not allowed. It is set by the server."},
+	    {"User-Agent: Thunderbird",
+	     "Header 'User-Agent' is not allowed. Use an X- header, or an "
+	     "allowlisted one such as In-Reply-To, References or "
+	     "List-Unsubscribe."},
+	    {"Thread-Topic: Hi",
+	     "Header 'Thread-Topic' is not allowed. Use an X- header, or an "
+	     "allowlisted one such as In-Reply-To, References or "
+	     "List-Unsubscribe."},
+	    {"Sender: a@example.com",
+	     "Header 'Sender' is not allowed. Use an X- header, or an "
+	     "allowlisted one such as In-Reply-To, References or "
+	     "List-Unsubscribe."},
+	    {"X-Weird.Name: v",
+	     "Header 'X-Weird.Name' is not allowed. X- header names may only "
+	     "use letters, digits, '_' and '-'."},
+	    {"Precedence: urgent",
+	     "Header 'Precedence' must be one of bulk, list, junk."},
+	    {"List-Unsubscribe: <http://example.com/u>",
+	     NULL /* the rule's own sentence */},
+	};
+	struct rawmime_result res;
+	struct buf out;
+	char m[4096];
+	size_t i;
+	int n, k;
+
+	assert_int_equal(prep_as(RAWMIME_CLOUDFLARE, ok, 1, 0, &out, &res), 0);
+	assert_string_equal(out.p, ok);
+	buf_clear(&out);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(m, sizeof(m),
+		         "From: a@example.com\r\n%s\r\nTo: b@example.net\r\n"
+		         "\r\nx",
+		         bad[i].field);
+		if (bad[i].want != NULL) {
+			cf_refused(m, bad[i].want);
+			continue;
+		}
+		refused_as(RAWMIME_CLOUDFLARE, m, "'List-Unsubscribe'");
+		assert_int_equal(prep(m, 1, 0, &out, &res), 0);
+		buf_clear(&out);
+	}
+	/* RFC 8058: one-click needs an https List-Unsubscribe */
+	cf_refused("From: a@example.com\r\n"
+	           "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+	           "\r\n",
+	           "Header 'List-Unsubscribe-Post' needs a List-Unsubscribe "
+	           "header with an https URI.");
+	/* the first refused field is the one named */
+	cf_refused("From: a@example.com\r\nX-Ok: 1\r\nUser-Agent: x\r\n"
+	           "DKIM-Signature: v=1\r\n\r\n",
+	           "Header 'User-Agent' is not allowed. Use an X- header, or "
+	           "an allowlisted one such as In-Reply-To, References or "
+	           "List-Unsubscribe.");
+	/* 20 allowlisted fields, not 21; X- ones do not count */
+	for (k = 20; k <= 21; k++) {
+		n = snprintf(m, sizeof(m), "From: a@example.com\r\n");
+		for (i = 0; i < 30; i++)
+			n += snprintf(m + n, sizeof(m) - (size_t)n,
+			              "X-N%zu: v\r\n", i);
+		for (i = 0; i < (size_t)k; i++)
+			n += snprintf(m + n, sizeof(m) - (size_t)n,
+			              "Keywords: k%zu\r\n", i);
+		snprintf(m + n, sizeof(m) - (size_t)n, "\r\nx");
+		if (k == 20) {
+			assert_int_equal(
+			    prep_as(RAWMIME_CLOUDFLARE, m, 1, 0, &out, &res),
+			    0);
+			buf_clear(&out);
+		} else
+			cf_refused(m, "Header 'Keywords' is not allowed. At "
+			              "most 20 allowlisted headers may be set "
+			              "per message.");
+	}
+	/* the fields of the message, in any case, are not counted */
+	assert_int_equal(prep_as(RAWMIME_CLOUDFLARE,
+	                         "from: a@example.com\r\nTO: b@example.net\r\n"
+	                         "received: by x\r\nRECEIVED: by y\r\n"
+	                         "content-id: <c@d>\r\n\r\n",
+	                         1, 0, &out, &res),
+	                 0);
 	buf_clear(&out);
 }
 
@@ -625,8 +876,9 @@ test_cap(void **state)
 	buf_init(&out, 0);
 	buf_puts(&out, "HEAD");
 	random_set_seed(7);
-	assert_int_equal(rawmime_prepare(a, m, strlen(m), 1, "example.com", NOW,
-	                                 &out, &res, why, sizeof(why)),
+	assert_int_equal(rawmime_prepare(a, m, strlen(m), 1, RAWMIME_RELAXED,
+	                                 "example.com", NOW, &out, &res, why,
+	                                 sizeof(why)),
 	                 0);
 	assert_memory_equal(out.p, "HEADFrom:", 9);
 	buf_clear(&out);
@@ -718,6 +970,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_add, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bcc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relaxed_keeps, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_cloudflare, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_final_crlf, setup, teardown),

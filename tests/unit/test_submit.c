@@ -126,7 +126,7 @@ front_open(struct front *f)
 	assert_int_equal(
 	    tenant_auth(tenant, &cred, ACC, PERM_SEND, 0, &f->who, &why),
 	    TENANT_OK);
-	submit_init(&f->sub, f->a, &f->who, clock_now());
+	submit_init(&f->sub, svc, f->a, &f->who, clock_now());
 	pthread_mutex_init(&f->o.mu, NULL);
 	pthread_cond_init(&f->o.cv, NULL);
 }
@@ -301,6 +301,56 @@ test_raw_refused(void **state)
 	assert_int_equal(se.kind, SUBMIT_TOO_BIG);
 	free(big);
 	front_close(&f);
+}
+
+/* SPEC §5: the service's raw_headers reaches the raw path through
+ * submit_init; submit_raw's callers pass nothing more. */
+static void
+test_raw_headers_policy(void **state)
+{
+	static const char msg[] = "Received: by relay.example.com\r\n"
+	                          "From: app@example.com\r\n"
+	                          "User-Agent: Thunderbird/128.5.0\r\n"
+	                          "Return-Path: <app@example.com>\r\n"
+	                          "\r\nbody\r\n";
+	struct config strict;
+	struct submit *cf;
+	struct front f;
+	struct mailbox from, to;
+	struct submit_error se;
+
+	/* the default, relaxed: kept, Return-Path removed */
+	front_open(&f);
+	assert_int_equal(f.sub.raw_headers, RAWMIME_RELAXED);
+	mailbox(&f, "app@example.com", &from);
+	mailbox(&f, "someone@example.net", &to);
+	assert_int_equal(
+	    submit_raw(&f.sub, msg, sizeof(msg) - 1, 0, &from, &to, 1, &se), 0);
+	assert_non_null(strstr(f.sub.raw.p, "\r\nUser-Agent: Thunderbird"));
+	assert_non_null(strstr(f.sub.raw.p, "Received: by relay"));
+	assert_null(strstr(f.sub.raw.p, "Return-Path"));
+	front_close(&f);
+
+	/* a service made with raw_headers cloudflare */
+	strict = cfg;
+	strict.raw_headers = "cloudflare";
+	assert_non_null(cf = submit_new(&strict, q));
+	front_open(&f);
+	submit_init(&f.sub, cf, f.a, &f.who, clock_now());
+	assert_int_equal(f.sub.raw_headers, RAWMIME_CLOUDFLARE);
+	mailbox(&f, "app@example.com", &from);
+	mailbox(&f, "someone@example.net", &to);
+	assert_int_equal(
+	    submit_raw(&f.sub, msg, sizeof(msg) - 1, 0, &from, &to, 1, &se),
+	    -1);
+	assert_int_equal(se.kind, SUBMIT_INVALID);
+	assert_int_equal(se.part, SUBMIT_PART_MESSAGE);
+	assert_string_equal(se.detail,
+	                    "Header 'User-Agent' is not allowed. Use an X- "
+	                    "header, or an allowlisted one such as "
+	                    "In-Reply-To, References or List-Unsubscribe.");
+	front_close(&f);
+	submit_free(cf);
 }
 
 /* submit_raw of "From:<from>" with the envelope sender env: its rc,
@@ -599,6 +649,7 @@ main(void)
 	    cmocka_unit_test(test_sender_rules),
 	    cmocka_unit_test(test_raw),
 	    cmocka_unit_test(test_raw_refused),
+	    cmocka_unit_test(test_raw_headers_policy),
 	    cmocka_unit_test(test_raw_from_one_address),
 	    cmocka_unit_test(test_raw_from_foreign),
 	    cmocka_unit_test(test_raw_from_disabled),
