@@ -622,3 +622,63 @@ def test_sighup_reload_keeps_sessions(make_server):
     t.cmd("NOOP", b"250")
     authed(s).close()
     t.close()
+
+
+# -- Postfix as a real client ------------------------------------------------
+def test_postfix_relays_through_submission(smtp):
+    """A private Postfix with relayhost = pigeon's submission port, SASL
+    (api_token) and TLS required: the message gets through with
+    Postfix's Received header, DKIM-signed."""
+    if os.geteuid() != 0 or shutil.which("postfix") is None:
+        pytest.skip("needs root and postfix (scripts/deps.sh test)")
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "peers"))
+    from postfix import Postfix
+    relay = {
+        "relayhost": "[127.0.0.1]:%d" % port(smtp, "submission"),
+        "default_transport": "smtp",
+        "relay_transport": "smtp",
+        "mynetworks": "127.0.0.0/8",
+        "smtpd_relay_restrictions": "permit_mynetworks, "
+                                    "reject_unauth_destination",
+        "smtp_sasl_auth_enable": "yes",
+        "smtp_sasl_password_maps": "static:api_token:" + smtp.token,
+        "smtp_sasl_security_options": "noanonymous",
+        "smtp_sasl_tls_security_options": "noanonymous",
+        "smtp_tls_security_level": "secure",
+        "smtp_tls_CAfile": ca(smtp),
+        "smtp_tls_secure_cert_match": "nexthop",
+        "smtp_tls_loglevel": "1",
+    }
+    # the certificate names 127.0.0.1 and localhost; Postfix matches the
+    # next hop's name: [127.0.0.1] is matched as an IP address
+    mid = "<postfix-%s@example.com>" % os.urandom(6).hex()
+    with Postfix(None, None, domains=("peer.invalid",),
+                 tls_name="relay.example.org", extra_main_cf=relay) as pf:
+        s = smtplib.SMTP("127.0.0.1", pf.port, timeout=30)
+        s.sendmail("dev@example.com", ["someone@example.net"],
+                   message(subject="via postfix",
+                           extra="Message-ID: %s\r\n"
+                                 "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+                           % mid))
+        s.quit()
+
+        def stored():
+            r = smtp.message(mid)
+            return r.raw if r.status == 200 else None
+        raw = smtp.wait_for(stored, timeout=30)
+        log = open(pf.logfile).read() if os.path.exists(pf.logfile) else ""
+        if raw is None and "Header 'Received' is not allowed" in log:
+            # TLS, SASL and the submission worked; the header policy
+            # still refuses Received until raw_headers relaxed (SPEC §5)
+            # is the default
+            pytest.xfail("Received refused by the header policy: "
+                         "raw_headers relaxed is not built yet")
+        assert raw, "not received; postfix log:\n" + log[-3000:]
+    msg = email.message_from_bytes(raw)
+    received = msg.get_all("Received") or []
+    assert any("relay.example.org" in r for r in received), received
+    assert msg["Subject"] == "via postfix"
+    assert dkim_verify_all(smtp, raw, strict=False)
+    assert delivered(smtp, mid)
