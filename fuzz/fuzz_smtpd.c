@@ -154,8 +154,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!st.pending)
 				abort();
 			st.pending = 0;
-			session_answer(st.s, (mode & 16) ? "451 4.3.0 later"
-			                                 : "250 2.0.0 Ok <a@b>");
+			session_answer(st.s, (mode & 16)
+			                         ? "451 4.3.0 later"
+			                         : "250 2.0.0 Ok <a@b>");
 			check_output(session_output(st.s));
 			break;
 		case SESSION_TLS:

@@ -95,6 +95,15 @@ proto_error(struct session *s, const char *fmt, ...)
 	(void)buf_append(&s->out, "\r\n", 2);
 }
 
+/* Clears b's bytes (it may hold a secret) and empties it. */
+static void
+line_wipe(struct buf *b)
+{
+	if (b->p != NULL)
+		explicit_bzero(b->p, b->len);
+	buf_reset(b);
+}
+
 static void
 wipe(char **p)
 {
@@ -146,7 +155,7 @@ session_free(struct session *s)
 		return;
 	tx_reset(s);
 	wipe(&s->user);
-	explicit_bzero(s->line.p, s->line.len);
+	line_wipe(&s->line);
 	buf_clear(&s->line);
 	buf_clear(&s->out);
 	free(s);
@@ -283,7 +292,7 @@ auth_plain(struct session *s, const char *resp)
 		user = ""; /* acting for another: never */
 	auth_check(s, user, pass);
 out:
-	explicit_bzero(b.p, b.len);
+	line_wipe(&b);
 	buf_clear(&b);
 }
 
@@ -319,7 +328,7 @@ auth_line(struct session *s, const char *line)
 		auth_check(s, s->user ? s->user : "", b.p);
 		wipe(&s->user);
 	}
-	explicit_bzero(b.p, b.len);
+	line_wipe(&b);
 	buf_clear(&b);
 }
 
@@ -542,10 +551,17 @@ do_ehlo(struct session *s, char *arg)
 	int auth = s->conf->kind == SESSION_SUBMIT &&
 	           (s->tls || !s->conf->require_tls);
 
-	/* The argument is never refused: clients write anything there. */
+	char who[256];
+	size_t i;
+
+	/* The argument is never refused: clients write anything there. It
+	 * is echoed in printable ASCII only. */
+	for (i = 0; arg[i] != '\0' && i < sizeof(who) - 1; i++)
+		who[i] = arg[i] >= 0x20 && arg[i] < 0x7f ? arg[i] : '?';
+	who[i] = '\0';
 	tx_reset(s);
 	s->helo = 1;
-	reply(s, "250-%s greets %.255s", h, *arg ? arg : "client");
+	reply(s, "250-%s greets %s", h, i ? who : "client");
 	if (auth)
 		reply(s, "250-AUTH PLAIN LOGIN");
 	reply(s, "250-SIZE %d", MAX_MESSAGE_SIZE);
@@ -710,6 +726,20 @@ command(struct session *s, char *line)
 	c->run(s, arg);
 }
 
+/* A command line holds no control byte (a CR not at its end, a NUL):
+ * nothing of it can end up as a line of a reply. */
+static int
+line_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)p[i] < 0x20 && p[i] != '\t') ||
+		    p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* A whole line in s->line (its LF not included). */
 static void
 line_done(struct session *s)
@@ -719,22 +749,20 @@ line_done(struct session *s)
 	if (s->line.len > 0 && s->line.p[s->line.len - 1] == '\r')
 		s->line.len--;
 	if (buf_putc(&s->line, '\0') == -1) {
-		explicit_bzero(s->line.p, s->line.len);
-		buf_reset(&s->line);
+		line_wipe(&s->line);
 		s->phase = P_CMD;
 		wipe(&s->user);
 		proto_error(s, "500 5.5.2 Error: line too long");
 		return;
 	}
 	p = s->line.p;
-	if (strlen(p) != s->line.len - 1) /* a NUL within */
+	if (!line_ok(p, s->line.len - 1))
 		proto_error(s, "500 5.5.2 Error: bad command line");
 	else if (s->phase == P_CMD)
 		command(s, p);
 	else
 		auth_line(s, p);
-	explicit_bzero(s->line.p, s->line.len);
-	buf_reset(&s->line);
+	line_wipe(&s->line);
 }
 
 /* ---- DATA ----------------------------------------------------------- */
@@ -855,8 +883,7 @@ session_input(struct session *s, const char *p, size_t n)
 		nl = memchr(p + used, '\n', n - used);
 		k = nl ? (size_t)(nl - (p + used)) : n - used;
 		if (!s->overlong && buf_append(&s->line, p + used, k) == -1) {
-			explicit_bzero(s->line.p, s->line.len);
-			buf_reset(&s->line);
+			line_wipe(&s->line);
 			s->overlong = 1;
 		}
 		used += k;

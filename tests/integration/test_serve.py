@@ -20,7 +20,7 @@ THREADS = 4
 LOAD_BEFORE_SIGNAL = 1.5    # seconds of load before SIGTERM
 EXIT_WITHIN = 10.0          # seconds from SIGTERM to exit
 DEV_KEYS = {"CLOUDFLARE_BASE_URL", "CLOUDFLARE_API_TOKEN",
-            "CLOUDFLARE_ACCOUNT_ID"}
+            "CLOUDFLARE_ACCOUNT_ID", "PIGEON_SMTP_CA"}
 
 
 def db_count(s, table):
