@@ -159,6 +159,9 @@ route * mx tls=none
 dns_servers 127.0.0.1:$dport
 mx_port $sport
 helo_name pigeon.bench.test
+smtps_listen ""
+submission_listen ""
+inbound_listen ""
 CONF
 	env "${env[@]}" "$b" serve --dev -c "$tmp/pigeon.conf" \
 	    2>>"$tmp/pigeon-$label-$conns.log" &

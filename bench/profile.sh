@@ -28,6 +28,9 @@ http_listen 127.0.0.1
 http_port $port
 send_wait_ms 0
 log_level warn
+smtps_listen ""
+submission_listen ""
+inbound_listen ""
 CONF
 "$bin" serve --dev -c "$out/pigeon.conf" 2>"$out/pigeon.log" &
 pid=$!

@@ -88,6 +88,9 @@ http_listen 127.0.0.1
 http_port $port
 send_wait_ms $1
 log_level warn
+smtps_listen ""
+submission_listen ""
+inbound_listen ""
 CONF
 	"$bin" serve --dev -c "$tmp/pigeon.conf" 2>>"$tmp/pigeon.log" &
 	pid=$!

@@ -24,7 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf 'http_port %d\nstate_dir %s/var\n' "$port" "$tmp" >"$tmp/pigeon.conf"
+printf 'http_port %d\nstate_dir %s/var\nsmtps_listen ""\nsubmission_listen ""\ninbound_listen ""\n' \
+	"$port" "$tmp" >"$tmp/pigeon.conf"
 wait_http() {
 	for _ in $(seq 600); do
 		curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && return 0

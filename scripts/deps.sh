@@ -11,7 +11,8 @@ libcurl4-openssl-dev openssl"
 # a private instance on 127.0.0.1, the system-wide daemons kept from
 # starting (below).
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-dkim
-python3-nacl python3-dnslib swaks clang libclang-rt-14-dev nodejs npm curl
+python3-nacl python3-dnslib swaks libnet-ssleay-perl libio-socket-ssl-perl
+libauthen-sasl-perl msmtp clang libclang-rt-14-dev nodejs npm curl
 postfix"
 # libmicrohttpd-dev: bench/ceiling.c, the front pigeon had before its own.
 BENCH="wrk sqlite3 curl openssl linux-perf libmicrohttpd-dev postfix opendkim

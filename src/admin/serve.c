@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #include "../core/file.h"
 #include "../core/log.h"
 #include "../queue/queue.h"
+#include "../smtpd/cert.h"
+#include "../smtpd/smtpd.h"
 #include "../submit/submit.h"
 #include "../tenant/tenant.h"
 #include "admin.h"
@@ -38,6 +41,7 @@
 #define DEV_ZONE "example.com"
 #define BASE_URL_KEY "CLOUDFLARE_BASE_URL="
 #define LOCK_FILE "pigeon.lock"
+#define SMTP_CA_KEY "PIGEON_SMTP_CA="
 
 /* The URL clients use: a wildcard listen address is reached on loopback;
  * IPv6 literals take brackets (RFC 3986 §3.2.2). */
@@ -76,10 +80,10 @@ out:
 	return rc;
 }
 
-/* Rewrites the CLOUDFLARE_BASE_URL line of an existing dev.env when the
- * listen address or port changed; other lines are kept. 0 or -1. */
+/* Rewrites the line of key (as "KEY=") in an existing dev.env when its
+ * value changed, or adds it; other lines are kept. 0 or -1. */
 static int
-env_update_url(const char *path, const char *url)
+env_set(const char *path, const char *key, const char *url)
 {
 	struct buf in, out;
 	char chunk[4096], *line, *nl;
@@ -103,11 +107,11 @@ env_update_url(const char *path, const char *url)
 	for (line = in.p; line && *line; line = nl) {
 		if ((nl = strchr(line, '\n')) != NULL)
 			*nl++ = '\0';
-		if (strncmp(line, BASE_URL_KEY, strlen(BASE_URL_KEY)) == 0) {
+		if (strncmp(line, key, strlen(key)) == 0) {
 			found = 1;
-			if (strcmp(line + strlen(BASE_URL_KEY), url) != 0)
+			if (strcmp(line + strlen(key), url) != 0)
 				changed = 1;
-			w = buf_printf(&out, BASE_URL_KEY "%s\n", url);
+			w = buf_printf(&out, "%s%s\n", key, url);
 		} else
 			w = buf_printf(&out, "%s\n", line);
 		if (w == -1)
@@ -115,7 +119,7 @@ env_update_url(const char *path, const char *url)
 	}
 	if (!found) {
 		changed = 1;
-		if (buf_printf(&out, BASE_URL_KEY "%s\n", url) == -1)
+		if (buf_printf(&out, "%s%s\n", key, url) == -1)
 			goto toobig;
 	}
 	rc = 0;
@@ -125,8 +129,8 @@ env_update_url(const char *path, const char *url)
 	else if (changed) {
 		char lp[LOG_VALUE_LEN(1024)];
 
-		log_info("dev: %s now points at %s",
-		         log_value(path, lp, sizeof(lp)), url);
+		log_info("dev: %s now has %s%s",
+		         log_value(path, lp, sizeof(lp)), key, url);
 	}
 	goto out;
 toobig:
@@ -220,9 +224,10 @@ out:
 	return rc;
 }
 
-/* Writes dev.env (new) or its URL line (existing). 0 or -1. */
+/* Writes dev.env (new) or its URL line (existing), and the SMTP
+ * certificate clients trust (ca, or NULL). 0 or -1. */
 static int
-dev_env_apply(const struct config *cfg, struct dev_env *env)
+dev_env_apply(const struct config *cfg, struct dev_env *env, const char *ca)
 {
 	char url[320];
 	int rc;
@@ -230,9 +235,47 @@ dev_env_apply(const struct config *cfg, struct dev_env *env)
 	base_url(cfg, url, sizeof(url));
 	rc = env->secret[0] != '\0'
 	         ? env_write(env->path, url, env->secret, env->account_id)
-	         : env_update_url(env->path, url);
+	         : env_set(env->path, BASE_URL_KEY, url);
 	explicit_bzero(env->secret, sizeof(env->secret));
+	if (rc == 0 && ca != NULL)
+		rc = env_set(env->path, SMTP_CA_KEY, ca);
 	return rc;
+}
+
+/*
+ * The SMTP server's certificate: tls_cert/tls_key when set; in dev mode
+ * otherwise the one made in state_dir on first start (its absolute path
+ * in ca, for dev.env). 0 with cert and key set (NULL: none), or -1.
+ */
+static int
+smtp_cert(const struct config *cfg, char cert[PATH_MAX], char key[PATH_MAX],
+          char ca[PATH_MAX], const char **c, const char **k)
+{
+	char err[512], lp[LOG_VALUE_LEN(1024)];
+	int rc;
+
+	*c = *k = NULL;
+	ca[0] = '\0';
+	if (cfg->tls_cert[0] != '\0') {
+		*c = cfg->tls_cert;
+		*k = cfg->tls_key;
+		return 0;
+	}
+	if (!cfg->dev)
+		return 0;
+	if ((rc = cert_dev(cfg->state_dir, cfg->hostname, cert, key, err,
+	                   sizeof(err))) == -1)
+		return admin_err(-1, "%s", err);
+	if (realpath(cert, ca) == NULL)
+		return admin_err(-1, "%s: %s", cert, strerror(errno));
+	if (rc == 1)
+		log_info("dev: made a self-signed SMTP certificate");
+	log_info("dev: SMTP certificate %s (PIGEON_SMTP_CA in dev.env: "
+	         "clients trust it)",
+	         log_value(ca, lp, sizeof(lp)));
+	*c = cert;
+	*k = key;
+	return 0;
 }
 
 /*
@@ -304,7 +347,11 @@ admin_serve(struct admin *a)
 	struct tenant *tenant = NULL;
 	struct submit *submit = NULL;
 	struct api *api = NULL;
+	struct smtpd *smtpd = NULL;
 	struct dev_env env;
+	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
+	const char *use_cert, *use_key;
+	int sfd[SMTPD_NLISTENERS] = {-1, -1, -1};
 	enum log_level lvl = LOG_LVL_INFO;
 	char err[512], url[320], sd[LOG_VALUE_LEN(1024)];
 	const char *sdv;
@@ -322,6 +369,7 @@ admin_serve(struct admin *a)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1); /* pigeon queue retry|drop|resume */
+	sigaddset(&set, SIGHUP);  /* tls_cert and tls_key again */
 	if ((errno = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0)
 		return admin_err(ADMIN_FAIL, "pthread_sigmask: %s",
 		                 strerror(errno));
@@ -336,11 +384,18 @@ admin_serve(struct admin *a)
 		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
 	}
+	if (smtpd_listen(&a->cfg, sfd, err, sizeof(err)) == -1) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
+	if (smtp_cert(&a->cfg, cert, key, ca, &use_cert, &use_key) == -1)
+		goto fail;
 	if ((s = admin_store_open(a)) == NULL)
 		goto fail;
 	/* the port is ours: dev.env may point at it */
-	if (a->cfg.dev && (dev_bootstrap(a, s, &env) == -1 ||
-	                   dev_env_apply(&a->cfg, &env) == -1))
+	if (a->cfg.dev &&
+	    (dev_bootstrap(a, s, &env) == -1 ||
+	     dev_env_apply(&a->cfg, &env, ca[0] ? ca : NULL) == -1))
 		goto fail;
 	store_close(s);
 	s = NULL;
@@ -362,6 +417,12 @@ admin_serve(struct admin *a)
 	api = api_start(&a->cfg, q, submit, tenant, lfd, err, sizeof(err));
 	lfd = -1; /* api_start's now */
 	if (api == NULL) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
+	smtpd = smtpd_start(&a->cfg, submit, tenant, NULL, sfd, use_cert,
+	                    use_key, err, sizeof(err));
+	if (smtpd == NULL) {
 		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
 	}
@@ -394,17 +455,31 @@ admin_serve(struct admin *a)
 			break;
 		if (sig == SIGUSR1) /* the CLI wrote requests to the store */
 			queue_reconcile(q);
+		if (sig == SIGHUP) {
+			err[0] = '\0';
+			if (smtpd_reload(smtpd, err, sizeof(err)) == -1)
+				log_warnx(
+				    "SIGHUP: the SMTP certificate was not "
+				    "reloaded, the old one stays: %s",
+				    err);
+			else
+				log_info("SIGHUP: SMTP certificate reloaded");
+		}
 	}
 	log_info("signal=%s draining", sig == SIGINT ? "INT" : "TERM");
-	held = api_stop(api) == -1;
+	held = smtpd_stop(smtpd) == -1;
+	smtpd = NULL;
+	held |= api_stop(api) == -1;
 	api = NULL;
 	queue_stop(q);
 	q = NULL;
 	log_info("stopped");
 	status = ADMIN_OK;
 fail:
+	if (smtpd)
+		held = smtpd_stop(smtpd) == -1;
 	if (api)
-		held = api_stop(api) == -1;
+		held |= api_stop(api) == -1;
 	if (q)
 		queue_stop(q);
 	/* HTTP threads still running may use them until the exit */
@@ -416,6 +491,9 @@ fail:
 	explicit_bzero(env.secret, sizeof(env.secret));
 	if (lfd != -1)
 		close(lfd);
+	for (int i = 0; i < SMTPD_NLISTENERS; i++)
+		if (sfd[i] != -1)
+			close(sfd[i]);
 	if (lock != -1)
 		close(lock);
 	return status;

@@ -84,6 +84,18 @@ static const struct cfg_row cfg_table[] = {
     {"smtp_timeout_dot", CFG_DUR, OFF(smtp_timeout_dot), 1, 3600000},
     {"drain_timeout", CFG_DUR, OFF(drain_timeout), 0, 3600000},
     {"node_id", CFG_STR, OFF(node_id), 0, 64},
+    {"smtps_listen", CFG_STR, OFF(smtps_listen), 0, 300},
+    {"submission_listen", CFG_STR, OFF(submission_listen), 0, 300},
+    {"inbound_listen", CFG_STR, OFF(inbound_listen), 0, 300},
+    {"tls_cert", CFG_STR, OFF(tls_cert), 0, 4096},
+    {"tls_key", CFG_STR, OFF(tls_key), 0, 4096},
+    {"smtpd_timeout_command", CFG_DUR, OFF(smtpd_timeout_command), 100,
+     3600000},
+    {"smtpd_timeout_data", CFG_DUR, OFF(smtpd_timeout_data), 100, 3600000},
+    {"smtpd_timeout_idle", CFG_DUR, OFF(smtpd_timeout_idle), 100, 3600000},
+    {"smtpd_max_sessions", CFG_INT, OFF(smtpd_max_sessions), 1, 1000000},
+    {"smtpd_max_sessions_per_ip", CFG_INT, OFF(smtpd_max_sessions_per_ip), 1,
+     1000000},
     {"queue_window", CFG_INT, OFF(queue_window), 1, 10000000},
     {"queue_lease", CFG_DUR, OFF(queue_lease), 1000, 86400000},
 };
@@ -873,6 +885,16 @@ config_defaults(struct config *c, int dev)
 	c->smtp_timeout_dot = 10 * 60000;
 	c->drain_timeout = 30000;
 	set_str(&c->node_id, "");
+	set_str(&c->smtps_listen, dev ? "127.0.0.1:2465" : "0.0.0.0:465");
+	set_str(&c->submission_listen, dev ? "127.0.0.1:2587" : "0.0.0.0:587");
+	set_str(&c->inbound_listen, dev ? "127.0.0.1:2025" : "0.0.0.0:25");
+	set_str(&c->tls_cert, "");
+	set_str(&c->tls_key, "");
+	c->smtpd_timeout_command = 30000;
+	c->smtpd_timeout_data = 300000;
+	c->smtpd_timeout_idle = MIN5;
+	c->smtpd_max_sessions = 1000;
+	c->smtpd_max_sessions_per_ip = 20;
 	c->queue_window = 10000;
 	c->queue_lease = MIN5;
 	/* the table is whole from the start: `* capture` */
@@ -1137,8 +1159,55 @@ file_readable(const char *path, char *err, size_t errlen)
 }
 
 int
+config_listen_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	char host[256], *end;
+	const char *colon;
+	long port;
+	size_t n;
+
+	if ((colon = strrchr(s, ':')) == NULL)
+		return -1;
+	n = (size_t)(colon - s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || port < 1 ||
+	    port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
+int
 config_finish(struct config *c, char *err, size_t errlen)
 {
+	static const char *const listens[] = {
+	    "smtps_listen", "submission_listen", "inbound_listen"};
+	const char *lv[3];
+	struct sockaddr_storage ss;
+	unsigned sl;
 	size_t n;
 
 	if (c->max_inflight_body < c->max_body) {
@@ -1207,6 +1276,24 @@ config_finish(struct config *c, char *err, size_t errlen)
 	if (c->tls_ca_file[0] != '\0' &&
 	    file_readable(c->tls_ca_file, err, errlen) == -1)
 		return -1;
+	lv[0] = c->smtps_listen;
+	lv[1] = c->submission_listen;
+	lv[2] = c->inbound_listen;
+	for (n = 0; n < 3; n++)
+		if (lv[n][0] != '\0' &&
+		    config_listen_addr(lv[n], &ss, &sl) == -1) {
+			snprintf(err, errlen,
+			         "%s '%s': want address:port (127.0.0.1:2465, "
+			         "[::1]:2465), or \"\" to turn it off",
+			         listens[n], lv[n]);
+			return -1;
+		}
+	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+		snprintf(err, errlen,
+		         "tls_cert and tls_key go together: set "
+		         "both or neither");
+		return -1;
+	}
 	if (routes_complete(c) == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;

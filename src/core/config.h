@@ -122,12 +122,27 @@ struct config {
 	 * recipients the engine holds in memory at most before it reads
 	 * more from the store (10000); how long a claim lasts unrenewed
 	 * (ms, 5 min) */
+	/* SPEC §7, §7.1: "address:port", "" = off */
+	char *smtps_listen;       /* 0.0.0.0:465; dev 127.0.0.1:2465 */
+	char *submission_listen;  /* 0.0.0.0:587; dev 127.0.0.1:2587 */
+	char *inbound_listen;     /* 0.0.0.0:25; dev 127.0.0.1:2025 */
+	char *tls_cert, *tls_key; /* PEM files; dev: generated in state_dir */
+	int64_t smtpd_timeout_command; /* a command before AUTH (30 s) */
+	int64_t smtpd_timeout_data;    /* in DATA (300 s) */
+	int64_t smtpd_timeout_idle;    /* between commands (5 min) */
+	int smtpd_max_sessions;        /* in all (1000) */
+	int smtpd_max_sessions_per_ip; /* per client address (20) */
 	char *node_id;
 	int queue_window;
 	int64_t queue_lease;
 
 	char *file; /* the file config_load read last; NULL if none */
 };
+
+struct sockaddr_storage;
+/* "1.2.3.4:25" or "[::1]:25" as a socket address: 0, or -1. */
+int config_listen_addr(const char *s, struct sockaddr_storage *ss,
+                       unsigned *len);
 
 /* Defaults (dev != 0: the dev profile of SPEC §10). */
 void config_defaults(struct config *c, int dev);

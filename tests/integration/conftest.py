@@ -69,6 +69,12 @@ SETTLE = 0.35
 MUTATING = {"create", "set", "revoke", "add", "remove", "retry", "drop"}
 
 
+# The SMTP listeners (SPEC §7) off, for a config written by hand: the dev
+# defaults (2465, 2587, 2025) would collide between servers.
+SMTP_OFF = 'smtps_listen ""\nsubmission_listen ""\ninbound_listen ""\n'
+SMTP_LISTENERS = ("smtps_listen", "submission_listen", "inbound_listen")
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -106,6 +112,14 @@ class Server:
         c.update({k: str(v) for k, v in conf.items()})
         c["state_dir"] = self.state_dir
         c["http_port"] = str(self.port)
+        # Every server its own SMTP ports (two may run at once); a
+        # listener given in conf ("" turns it off) is kept as given.
+        self.smtp_ports = {}
+        for d in SMTP_LISTENERS:
+            if d not in conf:
+                c[d] = "127.0.0.1:%d" % free_port()
+            v = c[d].strip('"')
+            self.smtp_ports[d] = int(v.rsplit(":", 1)[1]) if v else None
         with open(self.conf_path, "w") as f:
             for k, v in c.items():
                 f.write("%s %s\n" % (k, v))

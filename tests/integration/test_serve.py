@@ -13,14 +13,14 @@ import subprocess
 import threading
 import time
 
-from conftest import (DOMAIN, PIGEON_BIN, assert_error,
+from conftest import (SMTP_OFF, DOMAIN, PIGEON_BIN, assert_error,
                       assert_send_result, free_port, simple)
 
 THREADS = 4
 LOAD_BEFORE_SIGNAL = 1.5    # seconds of load before SIGTERM
 EXIT_WITHIN = 10.0          # seconds from SIGTERM to exit
 DEV_KEYS = {"CLOUDFLARE_BASE_URL", "CLOUDFLARE_API_TOKEN",
-            "CLOUDFLARE_ACCOUNT_ID"}
+            "CLOUDFLARE_ACCOUNT_ID", "PIGEON_SMTP_CA"}
 
 
 def db_count(s, table):
@@ -246,7 +246,8 @@ def test_dev_default_state_dir_is_cwd_var(tmp_path):
     """--dev without state_dir keeps its store in ./var of the cwd."""
     port = free_port()
     conf = tmp_path / "c.conf"
-    conf.write_text("http_listen 127.0.0.1\nhttp_port %d\n" % port)
+    conf.write_text("http_listen 127.0.0.1\nhttp_port %d\n" % port +
+                    SMTP_OFF)
     p = subprocess.Popen([PIGEON_BIN, "serve", "--dev", "-c", str(conf)],
                          cwd=str(tmp_path), stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -327,7 +328,7 @@ def test_capture_outside_dev_is_announced(tmp_path):
     port = free_port()
     conf = tmp_path / "p.conf"
     conf.write_text("state_dir %s\nhttp_port %d\nhostname mailhost\n" %
-                    (tmp_path / "var", port))
+                    (tmp_path / "var", port) + SMTP_OFF)
     p = subprocess.Popen([PIGEON_BIN, "serve", "-c", str(conf)],
                          cwd=str(tmp_path), stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -39,6 +39,9 @@ send_wait_ms 2000
 retry_base_ms 200
 retry_max_ms 1000
 auth_cache_ms 100
+smtps_listen ""
+submission_listen ""
+inbound_listen ""
 CONF
 
 (cd "$tmp" && exec "$bin" serve --dev -c "$tmp/pigeon.conf") \
