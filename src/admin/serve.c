@@ -29,6 +29,7 @@
 #include "../core/file.h"
 #include "../core/log.h"
 #include "../queue/queue.h"
+#include "../inbound/inbound.h"
 #include "../smtpd/cert.h"
 #include "../smtpd/smtpd.h"
 #include "../submit/submit.h"
@@ -348,6 +349,8 @@ admin_serve(struct admin *a)
 	struct submit *submit = NULL;
 	struct api *api = NULL;
 	struct smtpd *smtpd = NULL;
+	struct inbound *inbound = NULL;
+	struct smtpd_inbound hooks;
 	struct dev_env env;
 	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
 	const char *use_cert, *use_key;
@@ -420,7 +423,14 @@ admin_serve(struct admin *a)
 		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
 	}
-	smtpd = smtpd_start(&a->cfg, submit, tenant, NULL, sfd, use_cert,
+	if ((inbound = inbound_new(&a->cfg, q, err, sizeof(err))) == NULL) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
+	hooks.rcpt = inbound_rcpt;
+	hooks.message = inbound_message;
+	hooks.arg = inbound;
+	smtpd = smtpd_start(&a->cfg, submit, tenant, &hooks, sfd, use_cert,
 	                    use_key, err, sizeof(err));
 	if (smtpd == NULL) {
 		admin_err(ADMIN_FAIL, "%s", err);
@@ -486,6 +496,7 @@ fail:
 	if (!held) {
 		submit_free(submit);
 		tenant_free(tenant);
+		inbound_free(inbound);
 	}
 	store_close(s);
 	explicit_bzero(env.secret, sizeof(env.secret));

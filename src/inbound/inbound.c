@@ -81,7 +81,16 @@ inbound_rcpt(void *arg, const char *address)
 		return 0;
 	}
 	pthread_mutex_lock(&in->mu);
-	rc = store_rcpt_of(in->st, rcpt, &of, &state, addr, sizeof(addr));
+	if (rcpt != 0)
+		rc = store_rcpt_of(in->st, rcpt, &of, &state, addr,
+		                   sizeof(addr));
+	else { /* a transaction of several recipients: the message only */
+		struct msg_info mi;
+
+		of = msg;
+		if ((rc = store_message_info(in->st, msg, &mi)) == 0)
+			msg_info_clear(&mi);
+	}
 	if (rc == -1)
 		log_warnx("inbound: rcpt=%s: %s",
 		          log_value(address, a, sizeof(a)),

@@ -59,7 +59,8 @@ struct finding {
 	enum finding_kind kind;
 	int64_t msg_id;  /* messages row, from the VERP address */
 	int64_t rcpt_id; /* the VERP address's recipients row: the one
-	                  * meant when address names none of the message's */
+	                  * meant when address names none of the message's
+	                  * (0: the address names the message only) */
 	char address[STORE_ADDR_MAX]; /* the report's recipient; "" none */
 	char status[16];              /* enhanced status "5.1.1"; "" none */
 	int code;                     /* basic code of the diagnostic; 0 */

@@ -689,7 +689,7 @@ submit_msg(struct conn *c, const char *from, const char *const *rcpts, size_t n,
 	if ((c->a = arena_new(0)) == NULL ||
 	    (to = arena_zalloc(c->a, n * sizeof(*to))) == NULL)
 		goto refused;
-	submit_init(&c->sub, c->a, &c->who, clock_now());
+	submit_init(&c->sub, c->w->d->submit, c->a, &c->who, clock_now());
 	memset(&mfrom, 0, sizeof(mfrom));
 	if (addr_parse(c->a, from, strlen(from), &mfrom, &why) == -1)
 		goto refused;
