@@ -274,7 +274,7 @@ MSG
 src() { # seconds messages sessions recipient
 	if [ -n "$tls" ]; then
 		timeout "$1" "$smtpload" -p "$port" -m "$tls" -c "$3" -n "$2" \
-		    -r "$per_session" -f "orders@$domain" -t "$4"
+		    -r "$per_session" -T "$1" -f "orders@$domain" -t "$4"
 		return
 	fi
 	timeout "$1" smtp-source -d -s "$3" -m "$2" -f "orders@$domain" -t "$4" \

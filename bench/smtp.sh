@@ -51,6 +51,8 @@ http_port $hport
 smtps_listen 127.0.0.1:$sport
 submission_listen 127.0.0.1:$mport
 inbound_listen ""
+smtpd_max_sessions 2000
+smtpd_max_sessions_per_ip 2000
 send_wait_ms 0
 log_level warn
 CONF
@@ -81,7 +83,7 @@ pigeon_run() { # starttls|tls
 	    -f orders@example.org >/dev/null # warm
 	c0=$(cpu_ticks "$pid")
 	b0=$(busy_ticks)
-	out=$("$load" -p "$port" -m "$1" -c "$conns" -n "$count" -r "$per" \
+	out=$("$load" -p "$port" -m "$1" -c "$conns" -n "$count" -r "$per" -T 600 \
 	    -a "api_token:$CLOUDFLARE_API_TOKEN" -f orders@example.org)
 	c1=$(cpu_ticks "$pid")
 	b1=$(busy_ticks)
@@ -131,7 +133,7 @@ idle_run() {
 }
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "software: pigeon $(git rev-parse --short HEAD), $(postconf -h mail_version 2>/dev/null | sed 's/^/postfix /'), $(openssl version | cut -d' ' -f1-2)"
+echo "software: pigeon $(git rev-parse --short HEAD), $(postconf -d -h mail_version 2>/dev/null | sed 's/^/postfix /'), $(openssl version | cut -d' ' -f1-2)"
 echo "command: bench/smtp.sh $count $conns"
 echo
 echo "| run | msgs/s | p50 ms | p99 ms | max ms | 250s / stored | server CPU µs/msg | client cores |"

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -735,12 +736,17 @@ connect_failed(struct smtp_conn *c)
 static int
 connect_start(struct smtp_conn *c)
 {
+	int one = 1;
+
 	c->stage = SMTP_CONNECT;
 	c->st = ST_CONNECTING;
 	c->fd = socket(c->addr.ss_family,
 	               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -1;
+	/* small writes back to back (TLS's Finished, then EHLO): Nagle
+	 * would hold the second for the peer's delayed ACK */
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(c->fd, (struct sockaddr *)&c->addr, c->alen) < 0 &&
 	    errno != EINPROGRESS) {
 		/* refused at once (a local port): said from the loop */

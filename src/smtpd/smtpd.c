@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -823,7 +824,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 	struct acceptor *acc = arg;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, n;
+	int fd, n, one = 1;
 
 	/* a few at a time: the other workers take their share */
 	for (n = 0; n < 16; n++) {
@@ -837,6 +838,11 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 				         directives[acc->l->which]);
 			return;
 		}
+		/* a dialogue of small writes: Nagle would hold the greeting
+		 * that follows a TLS handshake until the client's delayed
+		 * ACK (40 ms a session) */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		                 sizeof(one));
 		conn_new(acc->w, acc->l, fd, &ss);
 	}
 }
