@@ -9,7 +9,10 @@
  * all at once under PIPELINING (RFC 2920) or one per reply without it,
  * and answered in order. The message goes out in pieces as the peer
  * takes them (never more than FEED_HIGH bytes queued), dot-stuffed on
- * the way.
+ * the way. When the server offers CHUNKING (RFC 3030) and PIPELINING,
+ * DATA is "BDAT <size> LAST" and the message follows it at once, as
+ * stored: the whole transaction is one write, and its replies come in
+ * one read.
  *
  * c is never freed under its own callbacks: every libevent entry point
  * counts itself in c->busy, and a smtp_close() meanwhile only marks c,
@@ -81,9 +84,10 @@ struct txn {
 	size_t len;
 	size_t off;     /* bytes of msg queued */
 	int bol;        /* msg[off] starts a line */
-	int end_queued; /* CRLF.CRLF queued */
+	int end_queued; /* CRLF.CRLF queued; BDAT: the last byte */
 	int rset, body8, utf8;
-	size_t nitems, sent, answered; /* [RSET] MAIL RCPT×n DATA */
+	int bdat;                      /* BDAT n LAST instead of DATA */
+	size_t nitems, sent, answered; /* [RSET] MAIL RCPT×n DATA|BDAT */
 	int mail_ok, mail_refused, lone_dot;
 	size_t accepted;
 	unsigned char *acc;      /* n: RCPT took it */
@@ -452,6 +456,7 @@ read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void body_more(struct smtp_conn *c);
+static int bdat_more(struct smtp_conn *c, int progress);
 
 static void
 write_cb(struct bufferevent *bev, void *arg)
@@ -467,6 +472,9 @@ write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->st == ST_BODY && !c->closing)
 		body_more(c);
+	else if (c->st == ST_TXN && c->t.bdat && !c->t.end_queued &&
+	         !c->closing && bdat_more(c, 1) < 0)
+		lose(c, SMTP_ERR_NOMEM, NULL, "out of memory");
 	leave(c);
 }
 
@@ -979,7 +987,8 @@ item(const struct txn *t, size_t k, size_t *i)
 		*i = k - 1;
 		return SMTP_RCPT;
 	}
-	return SMTP_DATA;
+	/* BDAT LAST's reply is the dot's, and waits as long */
+	return t->bdat ? SMTP_DOT : SMTP_DATA;
 }
 
 /* RFC 1870 §3: the size declared is the message's, CRLF.CRLF aside. */
@@ -1009,7 +1018,8 @@ mail_from(struct smtp_conn *c)
 /* Sends the commands that may go now: all of them with PIPELINING
  * (RFC 2920 §3.1: DATA last), else the next one once the one before is
  * answered, and none that can no longer serve (RCPT after a refused
- * MAIL, DATA without a recipient). The stage of the reply due. */
+ * MAIL, DATA without a recipient). BDAT (always pipelined) goes with
+ * its message, queued after it by bdat_more. */
 static int
 send_items(struct smtp_conn *c)
 {
@@ -1030,6 +1040,8 @@ send_items(struct smtp_conn *c)
 			rc = mail_from(c);
 		else if (s == SMTP_RCPT)
 			rc = put(c, "RCPT TO:<%s>", t->rcpts[i]);
+		else if (s == SMTP_DOT) /* RFC 3030 §2: the size is exact */
+			rc = put(c, "BDAT %zu LAST", msg_size(t));
 		else
 			rc = put(c, "DATA");
 		if (rc < 0)
@@ -1116,6 +1128,7 @@ txn_next(struct smtp_conn *c)
 }
 
 static void body_more(struct smtp_conn *c);
+static void on_bdat(struct smtp_conn *c, const struct smtp_reply *r);
 
 static void
 on_txn(struct smtp_conn *c, const struct smtp_reply *r)
@@ -1148,6 +1161,9 @@ on_txn(struct smtp_conn *c, const struct smtp_reply *r)
 		} else if (t->mail_ok)
 			t->rcpt[i] = *r;
 		break;
+	case SMTP_DOT: /* BDAT LAST */
+		on_bdat(c, r);
+		return;
 	default: /* DATA */
 		if (r->code == 354 && t->mail_ok && t->accepted > 0) {
 			c->st = ST_BODY;
@@ -1205,6 +1221,13 @@ feed(struct smtp_conn *c)
 
 		if (lim > t->len)
 			lim = t->len;
+		if (t->bdat && t->off < lim) {
+			/* RFC 3030 §2: the bytes as they are, no stuffing */
+			if (evbuffer_add(out, t->msg + t->off, lim - t->off) <
+			    0)
+				return -1;
+			t->off = lim;
+		}
 		while (t->off < lim) {
 			const char *s = t->msg + t->off, *nl;
 			size_t n;
@@ -1227,7 +1250,7 @@ feed(struct smtp_conn *c)
 			if (msg_size(t) != t->len &&
 			    evbuffer_add(out, "\r\n", 2) < 0)
 				return -1;
-			if (evbuffer_add(out, ".\r\n", 3) < 0)
+			if (!t->bdat && evbuffer_add(out, ".\r\n", 3) < 0)
 				return -1;
 			t->end_queued = 1;
 		}
@@ -1260,6 +1283,60 @@ body_more(struct smtp_conn *c)
 		c->st = ST_DOT;
 		arm(c, SMTP_DOT);
 	}
+}
+
+/*
+ * BDAT: queues the message behind the commands, as the peer takes it.
+ * What is queued last goes with the commands when the outermost frame
+ * leaves; only a message over FEED_HIGH is written here, piece by
+ * piece, the rest when the write event says the peer took it. The
+ * replies are read meanwhile (state ST_TXN). progress: the peer took
+ * bytes, so the reply due waits its whole timeout again. 0, or -1 when
+ * memory is short (the caller ends the connection).
+ */
+static int
+bdat_more(struct smtp_conn *c, int progress)
+{
+	struct txn *t = &c->t;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t i;
+
+	for (;;) {
+		if (feed(c) < 0)
+			return -1;
+		if (t->end_queued)
+			break;
+		flush(c);
+		if (evbuffer_get_length(out) > 0)
+			break;
+	}
+	/* called again when the peer has taken all but FEED_LOW */
+	bufferevent_setwatermark(c->bev, EV_WRITE, t->end_queued ? 0 : FEED_LOW,
+	                         0);
+	if (progress && t->answered < t->sent)
+		arm(c, item(t, t->answered, &i));
+	return 0;
+}
+
+/* The reply to BDAT LAST: as the dot's, every accepted recipient's
+ * answer. Without one (every RCPT refused, or MAIL) it is nobody's:
+ * the server refused a message it had no recipient for. Before the
+ * whole message left, the server stopped it: out of step. */
+static void
+on_bdat(struct smtp_conn *c, const struct smtp_reply *r)
+{
+	struct txn *t = &c->t;
+
+	if (!t->end_queued ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		lose(c, SMTP_ERR_REPLY, r, NULL);
+		return;
+	}
+	if (t->mail_ok && t->accepted > 0)
+		for (size_t i = 0; i < t->n; i++)
+			if (t->acc[i])
+				t->rcpt[i] = *r;
+	txn_next(c);
 }
 
 /* A reply while the message is going out: the dot's, if everything
@@ -1587,9 +1664,11 @@ smtp_send(struct smtp_conn *c, const char *mail_from, const char *const *rcpts,
 	t->body8 = has_8bit(msg, len);
 	t->rset = c->info.transactions > 0;
 	t->nitems = (size_t)t->rset + 1 + n + 1;
+	/* RFC 3030 §4.2: BDAT pipelined with the message behind it */
+	t->bdat = (ext & SMTP_EXT_CHUNKING) && (ext & SMTP_EXT_PIPELINING);
 	c->info.transactions++;
 	c->st = ST_TXN;
-	if (send_items(c) < 0) {
+	if (send_items(c) < 0 || (t->bdat && bdat_more(c, 0) < 0)) {
 		/* part of it may be queued: this connection is done */
 		teardown(c, 0);
 		t->cb = NULL;

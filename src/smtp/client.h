@@ -164,6 +164,9 @@ struct smtp_conn *smtp_open(struct event_base *base,
  * the server offers it, SMTPUTF8 when an address needs it), every RCPT
  * (pipelined with DATA when the server offers PIPELINING), DATA, msg
  * dot-stuffed (msg is CRLF text; CRLF.CRLF is added), the final reply.
+ * When the server offers CHUNKING and PIPELINING, "BDAT <size> LAST"
+ * and msg as it is (RFC 3030) go with MAIL and RCPT in one write
+ * instead; BDAT's reply is then the final one (stage SMTP_DOT).
  * mail_from ("" for <>), rcpts[0..n) (bare addresses, no <>) and msg
  * are borrowed until the callback. A message over the server's SIZE,
  * or needing SMTPUTF8 it does not offer, is refused without a byte

@@ -67,7 +67,7 @@ enum smtp_ext {
 	SMTP_EXT_STARTTLS = 1 << 4,   /* RFC 3207 */
 	SMTP_EXT_ENHANCED = 1 << 5,   /* ENHANCEDSTATUSCODES, RFC 2034 */
 	SMTP_EXT_AUTH = 1 << 6,       /* RFC 4954 */
-	SMTP_EXT_CHUNKING = 1 << 7,   /* RFC 3030 (not used yet) */
+	SMTP_EXT_CHUNKING = 1 << 7,   /* RFC 3030: BDAT */
 	SMTP_EXT_DSN = 1 << 8,        /* RFC 3461 (not used yet) */
 };
 

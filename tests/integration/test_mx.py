@@ -132,6 +132,29 @@ def test_delivered_to_the_preferred_mx_byte_for_byte(net):
                      r"status=delivered", s.stderr()), s.stderr()[-2000:]
 
 
+def test_delivered_by_bdat_to_a_chunking_peer(net):
+    """A peer offering CHUNKING (RFC 3030) with PIPELINING gets the
+    message by BDAT LAST, not DATA: the bytes as stored, no dot-stuffing,
+    equal to GET messages/{id}, and its DKIM signatures verify."""
+    mx1 = net.peer(MX1, "--chunking")
+    s = net.pigeon()
+    r = s.send(simple(to="alice@mail.test", text=".starts with a dot\n"
+                      "..two\n.\nend"))
+    res = assert_send_result(r, recipients=["alice@mail.test"])
+    mid = res["message_id"]
+    m = mx1.wait_messages(1)[0]
+    assert m["via"] == "BDAT", m
+    raw = fetch(s, mid)
+    assert m["data"] == raw
+    assert m["size"] == len(raw)
+    cmds = m["session"]["commands"]
+    assert "BDAT %d LAST" % len(raw) in cmds, cmds
+    assert "DATA" not in cmds, cmds
+    dkim_verify_all(s, m["data"], strict=False)
+    st = wait_status(s, mid, {"alice@mail.test": "delivered"})
+    assert st["alice@mail.test"]["smtp_response"].startswith("250"), st
+
+
 def test_mixed_replies_in_one_transaction(net):
     """250, 550 5.1.1 and 451 4.3.0 to three RCPTs of one transaction:
     each recipient lands in its own list, from one session."""

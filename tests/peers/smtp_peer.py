@@ -32,6 +32,11 @@ Extensions (offered by default: SIZE, 8BITMIME, SMTPUTF8, PIPELINING,
 ENHANCEDSTATUSCODES):
   --size N            SIZE N (default 33554432; 0: no SIZE, no limit)
   --no-smtputf8 --no-pipelining --no-enhanced
+  --chunking          offer CHUNKING too (RFC 3030) and take BDAT: each
+                      chunk is read as exactly its size in bytes; BDAT
+                      LAST ends the message, which is then logged, scripted
+                      (--data-reply, --delay-dot, --stall-at dot,
+                      --drop-in-data) and answered as the dot is after DATA
   --no-ehlo           answer 502 to EHLO (HELO still works)
   --auth USER:PASS    require AUTH (PLAIN, LOGIN) before MAIL; offered over
                       TLS only, or in plaintext when there is no --tls (to
@@ -67,8 +72,9 @@ end (Unix time), tls ("TLSv1.3" or null), auth (the user or null),
 commands (every command line in order; AUTH without its credentials),
 pipelined (the commands that arrived with more bytes already behind
 them: empty when the client waited for each reply), messages (one per
-DATA whose message was whole: mail_from, mail_options, rcpt_tos, size,
-data_b64 = the bytes after dot-unstuffing, CRLFs kept), end_reason
+DATA or BDAT LAST whose message was whole: mail_from, mail_options,
+rcpt_tos, size, data_b64 = the bytes after dot-unstuffing, CRLFs kept,
+via = "DATA" or "BDAT"), end_reason
 ("quit", "closed", "stalled", "dropped", "greeting", "tls-fail").
 
 The peer prints "smtp_peer: listening on 127.0.0.1:PORT" and runs until
@@ -187,6 +193,8 @@ class Handler:
             responses.append("250-PIPELINING")
         if not self.cfg.no_enhanced:
             responses.append("250-ENHANCEDSTATUSCODES")
+        if self.cfg.chunking:
+            responses.append("250-CHUNKING")
         if self.cfg.tls_fail and "250-STARTTLS" not in responses:
             responses.append("250-STARTTLS")
         responses.append(last)
@@ -219,6 +227,8 @@ class Handler:
             "rcpt_tos": envelope.rcpt_tos,
             "size": len(envelope.original_content),
             "data_b64": base64.b64encode(envelope.original_content).decode(),
+            "via": ("BDAT" if server.rec["commands"][-1].startswith("BDAT")
+                    else "DATA"),
         }
         server.rec["messages"].append(msg)
         if self.cfg.messages:
@@ -343,6 +353,52 @@ class PeerSMTP(SMTP):
             return
         await super().smtp_DATA(arg)
 
+    async def smtp_BDAT(self, arg):
+        """RFC 3030 §2: BDAT SIZE [LAST]; the SIZE bytes that follow are
+        read whatever the reply, so the session stays in step."""
+        if not self.cfg.chunking:
+            await self.push('500 Error: command "BDAT" not recognized')
+            return
+        words = (arg or "").split()
+        if (len(words) not in (1, 2) or not words[0].isdigit()
+                or (len(words) == 2 and words[1].upper() != "LAST")):
+            await self.push("501 5.5.4 Syntax: BDAT size [LAST]")
+            return
+        size, last = int(words[0]), len(words) == 2
+        if (self.cfg.drop_in_data and self.faulty
+                and self.envelope.rcpt_tos):
+            await self._reader.read(1)
+            self.rec["end_reason"] = "dropped"
+            self.transport.close()
+            return
+        chunk = await self._reader.readexactly(size)
+        if self.envelope.mail_from is None:
+            await self.push("503 5.5.1 Error: need MAIL command")
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("554 5.5.1 Error: no valid recipients")
+            return
+        self.bdat = getattr(self, "bdat", b"") + chunk
+        if not last:
+            await self.push("250 2.0.0 %d bytes received" % size)
+            return
+        data, self.bdat = self.bdat, b""
+        limit = self.data_size_limit
+        if limit and len(data) > limit:
+            self._set_post_data_state()
+            await self.push("552 5.3.4 Error: Too much mail data")
+            return
+        self.envelope.original_content = data
+        self.envelope.content = data.decode("utf-8",
+                                            errors="surrogateescape")
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+    def _set_post_data_state(self):
+        self.bdat = b""
+        super()._set_post_data_state()
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
@@ -362,6 +418,7 @@ def parse_args(argv):
     p.add_argument("--no-pipelining", action="store_true")
     p.add_argument("--no-enhanced", action="store_true")
     p.add_argument("--no-ehlo", action="store_true")
+    p.add_argument("--chunking", action="store_true")
     p.add_argument("--auth", metavar="USER:PASS")
     p.add_argument("--auth-mechanisms", default="PLAIN,LOGIN")
     p.add_argument("--timeout", type=float, default=300)

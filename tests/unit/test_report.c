@@ -5,9 +5,9 @@
  * data/reports/NAME.eml is a received message written by hand after the
  * published formats of the MTA it is named for, or (postfix-real) one
  * captured from Postfix 3.7 bouncing a message to a VERP address (LF
- * line endings in the tree); data/reports/NAME.txt is what report_parse() says of it, one
- * "field: value" line each. Every sample is read as stored and again with
- * CRLF line endings, as the SMTP server hands it over, and both must give
+ * line endings in the tree); data/reports/NAME.txt is what report_parse() says
+ * of it, one "field: value" line each. Every sample is read as stored and again
+ * with CRLF line endings, as the SMTP server hands it over, and both must give
  * the golden text; then every prefix of it is parsed, for the sanitizers.
  * PIGEON_REGEN=1 rewrites the .txt files instead (review them before
  * committing).

@@ -1095,27 +1095,20 @@ test_drop_in_data(void **state)
 /* Lines that start with a dot arrive as they were, in a small message
  * and in a large one fed in many pieces; a message without a final CRLF
  * gets one. */
-static void
-test_dot_stuffing(void **state)
+/* Lines of varied length, a third of them dotted, so that piece
+ * boundaries fall everywhere; *len bytes, the caller frees. */
+static char *
+dotted_message(size_t *len)
 {
-	struct run *r = *state;
-	const char *rcpts[] = {"ok@x.test"};
-	const char small[] = ".first\r\nmid\r\n.\r\n..two\r\n. x\r\n.\r\n"
-	                     "\r\n.\r\nlast .\r\n.";
 	size_t big_len = 3 * 1024 * 1024 + 17, n = 0;
 	char *big = malloc(big_len);
-	struct peer p;
-	json_object *s;
-	struct buf got;
 
 	assert_non_null(big);
-	/* lines of varied length, a third of them dotted, so that piece
-	 * boundaries fall everywhere */
 	for (int i = 0; n < big_len; i++) {
-		size_t len = (size_t)(i * 37 % 120);
+		size_t l = (size_t)(i * 37 % 120);
 		size_t k = 0;
 
-		for (; k < len && n < big_len; k++)
+		for (; k < l && n < big_len; k++)
 			big[n++] = i % 3 == 0 && k == 0 ? '.' : 'a' + i % 26;
 		if (n + 2 <= big_len) {
 			big[n++] = '\r';
@@ -1124,16 +1117,54 @@ test_dot_stuffing(void **state)
 			while (n < big_len)
 				big[n++] = '.';
 	}
-	peer_start(&p, NULL);
+	*len = big_len;
+	return big;
+}
+
+/* Lines that start with a dot arrive as they were, in a small message
+ * and in a large one fed in many pieces; a message without a final CRLF
+ * gets one. chunking: the peer offers CHUNKING (and TLS when tls), and
+ * each message goes as BDAT, never DATA. */
+static void
+check_dots(struct run *r, int chunking, int tls)
+{
+	const char *rcpts[] = {"ok@x.test"};
+	const char small[] = ".first\r\nmid\r\n.\r\n..two\r\n. x\r\n.\r\n"
+	                     "\r\n.\r\nlast .\r\n.";
+	size_t big_len;
+	char *big = dotted_message(&big_len), bdat[64];
+	struct peer p;
+	json_object *s, *m;
+	struct buf got;
+
+	if (tls)
+		peer_start(&p, "--chunking", "--tls", "mx.test", NULL);
+	else if (chunking)
+		peer_start(&p, "--chunking", NULL);
+	else
+		peer_start(&p, NULL);
+	if (tls) {
+		use_ca(r, &p);
+		r->o.tls = SMTP_TLS_VERIFY;
+		r->o.host = "mx.test";
+	}
 	assert_int_equal(open_peer(r, &p), 0);
+	assert_int_equal((smtp_info(r->c)->ehlo.ext & SMTP_EXT_CHUNKING) != 0,
+	                 chunking);
 	send_msg(r, "a@b.test", rcpts, 1, small, strlen(small));
 	assert_int_equal(r->rcpt[0].code, 250);
 	finish(r);
 	s = peer_session(&p, 1);
-	jmessage(s, 0, &got);
+	if (tls)
+		assert_string_equal(jstr(s, "tls"), "TLSv1.3");
+	m = jmessage(s, 0, &got);
+	assert_string_equal(jstr(m, "via"), chunking ? "BDAT" : "DATA");
 	assert_int_equal(got.len, strlen(small) + 2);
 	assert_memory_equal(got.p, small, strlen(small));
 	assert_memory_equal(got.p + strlen(small), "\r\n", 2);
+	snprintf(bdat, sizeof(bdat), "BDAT %zu LAST", strlen(small) + 2);
+	assert_int_equal(jcount(s, "commands", bdat), chunking);
+	assert_int_equal(jcount(s, "commands", "DATA"), !chunking);
 	buf_clear(&got);
 	json_object_put(s);
 
@@ -1143,13 +1174,183 @@ test_dot_stuffing(void **state)
 	assert_int_equal(r->rcpt[0].code, 250);
 	finish(r);
 	s = peer_session(&p, 2);
-	jmessage(s, 0, &got);
+	m = jmessage(s, 0, &got);
+	assert_string_equal(jstr(m, "via"), chunking ? "BDAT" : "DATA");
 	assert_int_equal(got.len, big_len + 2);
 	assert_memory_equal(got.p, big, big_len);
 	buf_clear(&got);
 	json_object_put(s);
 	free(big);
 	peer_stop(&p);
+}
+
+static void
+test_dot_stuffing(void **state)
+{
+	check_dots(*state, 0, 0);
+}
+
+/* RFC 3030 §2: BDAT's bytes go as they are, no dot added or doubled. */
+static void
+test_chunking_dots(void **state)
+{
+	check_dots(*state, 1, 0);
+}
+
+/* The same over STARTTLS: the second EHLO's CHUNKING counts. */
+static void
+test_chunking_starttls(void **state)
+{
+	check_dots(*state, 1, 1);
+}
+
+/* CHUNKING with PIPELINING: MAIL, the RCPTs and BDAT LAST go with the
+ * message in one write; each RCPT's reply decides its recipient, BDAT's
+ * the accepted ones'. The connection then carries a second message
+ * (RSET first), still by BDAT. */
+static void
+test_chunking_mixed(void **state)
+{
+	struct run *r = *state;
+	const char *rcpts[] = {"ok@x.test", "bad@x.test", "later@x.test"};
+	struct peer p;
+	json_object *s, *m;
+	struct buf got;
+	char bdat[64];
+
+	peer_start(&p, "--chunking", "--rcpt-reply",
+	           "bad@x.test=550 5.1.1 no such user", "--rcpt-reply",
+	           "later@x.test=451 4.3.0 try again later", NULL);
+	assert_int_equal(open_peer(r, &p), 0);
+	assert_true(smtp_info(r->c)->ehlo.ext & SMTP_EXT_CHUNKING);
+	send_msg(r, "bounce+1@b.test", rcpts, 3, MSG, strlen(MSG));
+	assert_int_equal(r->send_err.err, SMTP_ERR_NONE);
+	assert_int_equal(r->n, 3);
+	assert_reply(&r->rcpt[0], 250, "2.0.0", "250 2.0.0 OK queued");
+	assert_reply(&r->rcpt[1], 550, "5.1.1", "550 5.1.1 no such user");
+	assert_reply(&r->rcpt[2], 451, "4.3.0", "451 4.3.0 try again later");
+	assert_true(smtp_ready(r->c));
+	send_msg(r, "bounce+2@b.test", rcpts, 1, MSG, strlen(MSG));
+	assert_int_equal(r->send_err.err, SMTP_ERR_NONE);
+	assert_reply(&r->rcpt[0], 250, "2.0.0", "250 2.0.0 OK queued");
+	finish(r);
+
+	s = peer_session(&p, 1);
+	assert_string_equal(jstr(s, "end_reason"), "quit");
+	snprintf(bdat, sizeof(bdat), "BDAT %zu LAST", strlen(MSG));
+	assert_int_equal(jcount(s, "commands", bdat), 2);
+	assert_int_equal(jcount(s, "commands", "DATA"), 0);
+	assert_int_equal(jcount(s, "commands", "RSET"), 1);
+	/* everything but BDAT had more bytes behind it */
+	assert_int_equal(jcount(s, "pipelined", "MAIL FROM:<bounce+1@b.test>"),
+	                 1);
+	assert_int_equal(jcount(s, "pipelined", "RCPT TO:<later@x.test>"), 1);
+	assert_int_equal(jcount(s, "pipelined", "RCPT TO:<ok@x.test>"), 2);
+	m = jmessage(s, 0, &got);
+	assert_string_equal(got.p, MSG);
+	assert_string_equal(jstr(m, "via"), "BDAT");
+	assert_int_equal(json_object_array_length(jget(m, "rcpt_tos")), 1);
+	buf_clear(&got);
+	m = jmessage(s, 1, &got);
+	assert_string_equal(got.p, MSG);
+	assert_string_equal(jstr(m, "mail_from"), "bounce+2@b.test");
+	buf_clear(&got);
+	json_object_put(s);
+	peer_stop(&p);
+}
+
+/* Every RCPT refused: the server refuses BDAT too, which is nobody's
+ * answer; each recipient keeps its own and the connection goes on. A
+ * refused MAIL is every recipient's. A 4xx to BDAT LAST is every
+ * accepted recipient's, as the dot's would be. */
+static void
+test_chunking_refusals(void **state)
+{
+	struct run *r = *state;
+	const char *rcpts[] = {"bad@x.test", "later@x.test"};
+	const char *two[] = {"ok@x.test", "later@x.test"};
+	struct peer p, q;
+	json_object *s;
+
+	peer_start(&p, "--chunking", "--rcpt-reply",
+	           "bad@x.test=550 5.1.1 no such user", "--rcpt-reply",
+	           "later@x.test=451 4.3.0 try again later", NULL);
+	assert_int_equal(open_peer(r, &p), 0);
+	send_msg(r, "a@b.test", rcpts, 2, MSG, strlen(MSG));
+	assert_int_equal(r->send_err.err, SMTP_ERR_NONE);
+	assert_reply(&r->rcpt[0], 550, "5.1.1", "550 5.1.1 no such user");
+	assert_reply(&r->rcpt[1], 451, "4.3.0", "451 4.3.0 try again later");
+	assert_true(smtp_ready(r->c));
+	/* in step: the next transaction is served */
+	send_msg(r, "a@b.test", two, 2, MSG, strlen(MSG));
+	assert_int_equal(r->send_err.err, SMTP_ERR_NONE);
+	assert_reply(&r->rcpt[0], 250, "2.0.0", "250 2.0.0 OK queued");
+	assert_reply(&r->rcpt[1], 451, "4.3.0", NULL);
+	finish(r);
+	s = peer_session(&p, 1);
+	assert_int_equal(json_object_array_length(jget(s, "messages")), 1);
+	assert_int_equal(jcount(s, "commands", "BDAT"), 2);
+	json_object_put(s);
+	peer_stop(&p);
+
+	peer_start(&q, "--chunking", "--mail-reply", "550 5.7.1 sender refused",
+	           NULL);
+	assert_int_equal(open_peer(r, &q), 0);
+	send_msg(r, "a@b.test", two, 2, MSG, strlen(MSG));
+	assert_int_equal(r->send_err.err, SMTP_ERR_REPLY);
+	assert_int_equal(r->send_err.stage, SMTP_MAIL);
+	assert_reply(&r->rcpt[0], 550, "5.7.1", "550 5.7.1 sender refused");
+	assert_reply(&r->rcpt[1], 550, "5.7.1", "550 5.7.1 sender refused");
+	assert_true(smtp_ready(r->c));
+	finish(r);
+	peer_stop(&q);
+
+	peer_start(&q, "--chunking", "--data-reply", "451 4.7.1 try later",
+	           "--rcpt-reply", "later@x.test=452 4.2.2 mailbox full", NULL);
+	assert_int_equal(open_peer(r, &q), 0);
+	send_msg(r, "a@b.test", two, 2, MSG, strlen(MSG));
+	assert_int_equal(r->send_err.err, SMTP_ERR_NONE);
+	assert_reply(&r->rcpt[0], 451, "4.7.1", "451 4.7.1 try later");
+	assert_reply(&r->rcpt[1], 452, "4.2.2", "452 4.2.2 mailbox full");
+	assert_true(smtp_ready(r->c));
+	finish(r);
+	peer_stop(&q);
+}
+
+/* BDAT's reply does not come: the dot's timeout. The peer dropping the
+ * connection in the message: CLOSED, refused recipients keep theirs. */
+static void
+test_chunking_stall_and_drop(void **state)
+{
+	struct run *r = *state;
+	const char *rcpts[] = {"ok@x.test", "bad@x.test"};
+	struct peer p, q;
+	int64_t t0;
+
+	peer_start(&p, "--chunking", "--stall-at", "dot", NULL);
+	r->o.timeout_ms[SMTP_DOT] = 300;
+	assert_int_equal(open_peer(r, &p), 0);
+	t0 = now_ms();
+	send_msg(r, "a@b.test", rcpts, 1, MSG, strlen(MSG));
+	assert_true(now_ms() - t0 >= 280);
+	assert_int_equal(r->send_err.err, SMTP_ERR_TIMEOUT);
+	assert_int_equal(r->send_err.stage, SMTP_DOT);
+	assert_string_equal(r->send_err.why, "dot: timed out after 300 ms");
+	assert_int_equal(r->rcpt[0].code, 0);
+	assert_false(smtp_ready(r->c));
+	finish(r);
+	peer_stop(&p);
+
+	peer_start(&q, "--chunking", "--drop-in-data", "--rcpt-reply",
+	           "bad@x.test=550 5.1.1 no such user", NULL);
+	assert_int_equal(open_peer(r, &q), 0);
+	send_msg(r, "a@b.test", rcpts, 2, MSG, strlen(MSG));
+	assert_int_equal(r->send_err.err, SMTP_ERR_CLOSED);
+	assert_int_equal(r->rcpt[0].code, 0);
+	assert_int_equal(r->rcpt[1].code, 550);
+	assert_false(smtp_ready(r->c));
+	finish(r);
+	peer_stop(&q);
 }
 
 /* A port nobody listens on. */
@@ -1297,6 +1498,16 @@ main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_drop_in_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dot_stuffing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chunking_dots, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_chunking_starttls, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_chunking_mixed, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_chunking_refusals, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_chunking_stall_and_drop, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_refused, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_endless_reply, setup,
