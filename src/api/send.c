@@ -33,6 +33,7 @@ send_refused(struct req *rq, const struct submit_error *se,
 	    [SUBMIT_TOO_BIG] = AE_TOO_BIG,
 	    [SUBMIT_INTERNAL] = AE_INTERNAL,
 	    [SUBMIT_UNAVAILABLE] = AE_UNAVAILABLE,
+	    [SUBMIT_SUPPRESSED] = AE_INVALID,
 	};
 	struct api_error e = {AE_INTERNAL, NULL, se->detail};
 
@@ -96,6 +97,7 @@ send_queue(struct req *rq)
 	struct submit_error se;
 	struct api_error e;
 
+	rq->sub.rd = req_store(rq);
 	if (submit_seal(&rq->sub, &se) == -1)
 		return send_refused(rq, &se, NULL);
 	pthread_mutex_lock(&rq->mu);

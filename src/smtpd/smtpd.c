@@ -33,6 +33,7 @@
 #include "../httpd/httpd.h"
 #include "../mail/addr.h"
 #include "../mail/limits.h"
+#include "../store/store.h"
 #include "../submit/submit.h"
 #include "../tenant/tenant.h"
 #include "cert.h"
@@ -96,6 +97,7 @@ struct worker {
 	struct conn_list conns;
 	pthread_t thread;
 	int started;
+	struct store *rd; /* this thread's reads: the suppression list */
 };
 
 struct smtpd {
@@ -698,6 +700,9 @@ submit_msg(struct conn *c, const char *from, const char *const *rcpts, size_t n,
 		if (addr_parse(c->a, rcpts[i], strlen(rcpts[i]), &to[i],
 		               &why) == -1)
 			goto refused;
+	/* SPEC §7: suppressed recipients are dropped silently */
+	c->sub.rd = c->w->rd;
+	c->sub.drop_suppressed = 1;
 	/* lf_ok 0: a bare LF never gets here (session.c refuses it) */
 	if (submit_raw(&c->sub, msg, len, 0, &mfrom, to, n, &se) == -1 ||
 	    submit_seal(&c->sub, &se) == -1)
@@ -891,6 +896,7 @@ workers_free(struct smtpd *d)
 		loop_free(w->loop);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		store_close(w->rd);
 	}
 }
 
@@ -988,6 +994,8 @@ smtpd_start(const struct config *cfg, struct submit *submit,
 			snprintf(err, errlen, "smtpd: out of memory");
 			goto fail;
 		}
+		if ((w->rd = store_open(cfg->db_path, err, errlen)) == NULL)
+			goto fail;
 		for (j = 0; j < SMTPD_NLISTENERS; j++) {
 			if (d->l[j].fd == -1)
 				continue;

@@ -265,6 +265,48 @@ submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
 	return 0;
 }
 
+/* SPEC §8.1: each recipient against the suppression list, at most
+ * once per address. 0, or -1 with err. */
+static int
+suppressed(struct submission *s, struct submit_error *err)
+{
+	const struct tenant_domain *dom = s->dom;
+	struct suppression sp;
+	int64_t now = clock_now_ms();
+	int rc;
+
+	if (s->rd == NULL)
+		return 0;
+	for (size_t i = 0; i < s->sm.nrcpts; i++) {
+		struct store_rcpt *r = &s->sm.rcpts[i];
+
+		rc = store_suppression_find(s->rd, s->who->account->id,
+		                            r->address, dom->d.name, now, &sp);
+		if (rc == STORE_NOT_FOUND)
+			continue;
+		if (rc == -1)
+			return fail(err, SUBMIT_UNAVAILABLE, SUBMIT_PART_NONE,
+			            "the suppression list could not be read; "
+			            "nothing was sent, try again");
+		if (s->drop_suppressed || dom->d.drop_suppressed) {
+			r->state = RCPT_SUPPRESSED;
+			suppression_clear(&sp);
+			continue;
+		}
+		err->detail = arena_printf(
+		    s->a,
+		    "Recipient '%s' is on the suppression list (%s): it gets "
+		    "no mail until the entry expires or is removed; send "
+		    "without it",
+		    s->rcpt[i]->address, supp_reason_name(sp.reason));
+		suppression_clear(&sp);
+		err->kind = SUBMIT_SUPPRESSED;
+		err->part = SUBMIT_PART_NONE;
+		return -1;
+	}
+	return 0;
+}
+
 int
 submit_seal(struct submission *s, struct submit_error *err)
 {
@@ -275,6 +317,8 @@ submit_seal(struct submission *s, struct submit_error *err)
 	size_t i, len, body = s->raw.len - DKIM_GAP;
 	int rc = -1;
 
+	if (suppressed(s, err) == -1)
+		return -1;
 	/*
 	 * RFC 6376 §5: sign the message as built. The fields go in the
 	 * DKIM_GAP room in front of it, so nothing is copied; h= names every
@@ -332,7 +376,8 @@ submit_seal(struct submission *s, struct submit_error *err)
 	m->domain_name = dom->d.name;
 	m->return_path_domain = dom->d.return_path_domain;
 	for (i = 0; i < m->nrcpts; i++)
-		m->rcpts[i].state = RCPT_QUEUED;
+		if (m->rcpts[i].state != RCPT_SUPPRESSED)
+			m->rcpts[i].state = RCPT_QUEUED;
 	return 0;
 }
 

@@ -42,6 +42,7 @@ enum submit_err {
 	SUBMIT_TOO_BIG,     /* over MAX_MESSAGE_SIZE */
 	SUBMIT_INTERNAL,    /* out of memory, the signature failed */
 	SUBMIT_UNAVAILABLE, /* nothing queued (store down, stopping): retry */
+	SUBMIT_SUPPRESSED,  /* a recipient is on the suppression list */
 };
 
 /* Which part of the submission an error is about. */
@@ -91,6 +92,12 @@ struct submission {
 	const char *idem_key;
 	const char *idem_hash;
 	const char *idem_endpoint;
+	/* SPEC §8.1, §7: the caller's read connection to the store, for
+	 * the suppression list (NULL: not looked at), and whether a
+	 * suppressed recipient is dropped silently (SMTP) rather than
+	 * refused unless its domain drops them (REST) */
+	struct store *rd;
+	int drop_suppressed;
 	submit_done_fn *done;
 	void *done_arg;
 };
@@ -129,8 +136,13 @@ int submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
                size_t n, struct submit_error *err);
 
 /*
- * Signs the built message and checks its final size: after this the
- * submission is ready for submit_queue(). 0, or -1 with err.
+ * The suppression list (SPEC §8.1), looked at through s->rd, then signs
+ * the built message and checks its final size: after this the
+ * submission is ready for submit_queue(). A recipient on the list (of
+ * the account, or of the sending domain; not expired) is dropped (its
+ * state RCPT_SUPPRESSED) when s->drop_suppressed or the domain has
+ * drop_suppressed_recipients, else refused: SUBMIT_SUPPRESSED naming
+ * it. 0, or -1 with err.
  */
 int submit_seal(struct submission *s, struct submit_error *err);
 
