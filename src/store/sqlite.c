@@ -224,7 +224,7 @@ enum st {
 	ST_RCPT_INSERT,
 	ST_OUTCOME,
 	ST_LEASE_DUE,
-	ST_LEASE_NEXT,
+	ST_LEASE_FREED,
 	ST_LEASE_TAKE,
 	ST_LEASE_RENEW,
 	ST_LEASE_RELEASE,
@@ -351,9 +351,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "OR r.lease_until <= ?3 - ?5) ORDER BY r.next_attempt, r.id",
     /* once the free ones are taken, the due rows left are leased ones:
      * few (a window per node) */
-    [ST_LEASE_NEXT] = "SELECT min(lease_until) FROM recipients "
-                      "WHERE state = ?1 AND next_attempt <= ?2 "
-                      "AND lease_until > ?3 AND lease_owner IS NOT ?4",
+    [ST_LEASE_FREED] = "SELECT min(lease_until) FROM recipients "
+                       "WHERE state = ?1 AND next_attempt <= ?2 "
+                       "AND lease_until > ?3 AND lease_owner IS NOT ?4",
     [ST_LEASE_TAKE] = "UPDATE recipients SET lease_owner = ?2, "
                       "lease_until = ?3 WHERE id = ?1",
     [ST_LEASE_RENEW] = "UPDATE recipients SET lease_until = ?3 "
@@ -1266,10 +1266,10 @@ lease_state(struct store *s, int state, int64_t now, int64_t horizon,
 /* The earliest end of another owner's lease on a recipient in state
  * due by horizon, into *out when earlier (or *out is 0); -1 on error. */
 static int
-lease_next(struct store *s, int state, int64_t now, int64_t horizon,
-           int64_t *out)
+lease_freed(struct store *s, int state, int64_t now, int64_t horizon,
+            int64_t *out)
 {
-	sqlite3_stmt *st = stmt(s, ST_LEASE_NEXT);
+	sqlite3_stmt *st = stmt(s, ST_LEASE_FREED);
 	int rc;
 
 	if (st == NULL)
@@ -1313,8 +1313,8 @@ sq_lease_claim(struct store *s, int64_t now, int64_t horizon, size_t limit,
 	                &nids, &cap, cb, arg) == -1 ||
 	    /* a full page leaves free ones behind: no need to look */
 	    (nids < limit &&
-	     (lease_next(s, RCPT_QUEUED, now, horizon, next_freed) == -1 ||
-	      lease_next(s, RCPT_DEFERRED, now, horizon, next_freed) == -1)))
+	     (lease_freed(s, RCPT_QUEUED, now, horizon, next_freed) == -1 ||
+	      lease_freed(s, RCPT_DEFERRED, now, horizon, next_freed) == -1)))
 		goto out;
 	rc = (int)nids;
 out:

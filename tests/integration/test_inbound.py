@@ -273,3 +273,20 @@ def test_a_real_postfix_bounce(tmp_path, request):
     finally:
         pf.close()
         _finish(s)
+
+
+def test_store_down_is_451_and_the_report_counts_when_sent_again(net):
+    """The findings cannot be committed (the write lock is held past the
+    busy timeout): 451 4.3.0, the state unchanged; the sender's retry is
+    taken."""
+    from test_store_down import store_locked
+    s = net.pigeon()
+    mid, verp = delivered(net, ["gil@mail.test"])
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        with store_locked(s):
+            inbound(s, verp, dsn(verp, "gil@mail.test"))
+    assert e.value.smtp_code == 451, e.value
+    assert b"4.3.0" in e.value.smtp_error, e.value
+    wait_status(s, mid, {"gil@mail.test": "delivered"})
+    inbound(s, verp, dsn(verp, "gil@mail.test"))
+    wait_status(s, mid, {"gil@mail.test": "bounced"})

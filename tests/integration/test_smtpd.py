@@ -676,3 +676,27 @@ def test_postfix_relays_through_submission(smtp):
     assert msg["Subject"] == "via postfix"
     assert dkim_verify_all(smtp, raw, strict=False)
     assert delivered(smtp, mid)
+
+
+def test_store_down_is_451_and_nothing_stored(make_server):
+    """SPEC §7: the writer cannot commit (the database's write lock is held
+    past the busy timeout): the dot gets 451 4.3.0, nothing is stored;
+    once the lock is gone the same message goes through."""
+    from test_store_down import counts, store_locked
+    s = make_server("smtpd-down").start()
+    before = counts(s)
+    c = smtplib.SMTP_SSL("127.0.0.1", port(s, "smtps"), context=tls_ctx(s),
+                         timeout=30)
+    c.login("api_token", s.token)
+    c.mail("dev@example.com")
+    c.rcpt("someone@example.net")
+    with store_locked(s):
+        code, text = c.data(message(subject="down").encode())
+    assert code == 451 and text.startswith(b"4.3.0"), (code, text)
+    assert counts(s) == before
+    c.mail("dev@example.com")
+    c.rcpt("someone@example.net")
+    code, text = c.data(message(subject="down").encode())
+    assert code == 250, text
+    c.quit()
+    assert delivered(s, msgid_of(text))
