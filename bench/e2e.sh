@@ -32,6 +32,10 @@
 #        load and print its top symbols and its syscalls (strace -c)
 #        on stderr (a profile, not a
 #        measurement: its rows are disturbed).
+#        E2E_SINK: smtp-sink (the default); data: bench/sink.c, which
+#        accepts like smtp-sink; chunking: bench/sink.c offering
+#        CHUNKING too, so pigeon delivers with BDAT (RFC 3030), as it
+#        does to a Postfix, which offers it by default.
 #        E2E_STRACE=1: strace -c alone. With either, strace follows the
 #        engine thread from the start of the load until the sink has
 #        every message, and its counts are also given per message in
@@ -49,6 +53,7 @@ conns_list=${2:-16,64}
 runs=${E2E_RUNS:-sign nosign peer}
 peer_msgs=${E2E_PEER_MSGS:-4000}
 drain_max=${E2E_DRAIN:-120}
+sink_kind=${E2E_SINK:-smtp-sink}
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 hport=18541
 sport=18540
@@ -135,8 +140,19 @@ chown nobody "$sink/live"
 /usr/bin/python3 bench/e2e_watch.py "$sink/live" "$sink/closed" >"$tmp/watch.out" &
 watch_pid=$!
 for _ in $(seq 100); do grep -q ready "$tmp/watch.out" && break; sleep 0.1; done
-smtp-sink -u nobody -d "$sink/live/%H%M%S." "127.0.0.1:$sport" 1024 \
-    2>>"$tmp/sink.log" &
+case $sink_kind in
+smtp-sink)
+	sink_cmd=(smtp-sink -u nobody -d "$sink/live/%H%M%S." \
+	    "127.0.0.1:$sport" 1024) ;;
+data | chunking)
+	cc -O2 -o "$tmp/sink" bench/sink.c
+	sink_cmd=("$tmp/sink" -d "$sink/live" "$sport")
+	[ "$sink_kind" = data ] || sink_cmd=("$tmp/sink" -c -d "$sink/live" "$sport") ;;
+*)
+	echo "e2e: E2E_SINK: smtp-sink, data or chunking" >&2
+	exit 2 ;;
+esac
+"${sink_cmd[@]}" 2>>"$tmp/sink.log" &
 sink_pid=$!
 for _ in $(seq 100); do
 	ss -Hltn "sport = :$sport" | grep -q . && break
@@ -342,7 +358,7 @@ echo "date: $start"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 echo "software: pigeon $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+local changes'), $(dpkg-query -W -f='postfix ${Version}' postfix 2>/dev/null), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "command: bench/e2e.sh $secs $conns_list  (E2E_RUNS=\"$runs\" E2E_PEER_MSGS=$peer_msgs)"
-echo "sink: smtp-sink -u nobody -d $sink/live/%H%M%S. 127.0.0.1:$sport 1024; bench/e2e_watch.py $sink/live $sink/closed"
+echo "sink: ${sink_cmd[*]}; bench/e2e_watch.py $sink/live $sink/closed"
 echo "pigeon load: BENCH_ACKS=acks wrk -t2 -c<conns> -d${secs}s --latency -s bench/e2e_send.lua http://127.0.0.1:$hport"
 echo "peer load: PEER_RELAY=$sport PEER_LOG_OUT=log bench/peer.sh $peer_msgs <conns>"
 echo
