@@ -406,6 +406,14 @@ def test_delivered_to_postfix_over_starttls(net):
         st = wait_status(s, res["message_id"],
                          {"nobody@pf.test": "bounced"})
         assert "5.1.1" in st["nobody@pf.test"]["smtp_response"], st
+        # Postfix offers CHUNKING and PIPELINING: the message went as
+        # BDAT (RFC 3030), as Postfix counts it when the session ends
+        assert s.stop() == 0
+        deadline = time.time() + 10
+        while "disconnect from" not in pf.log() and time.time() < deadline:
+            time.sleep(0.05)
+        bye = [ln for ln in pf.log().splitlines() if "disconnect from" in ln]
+        assert bye and " bdat=1 " in bye[-1] and " data=" not in bye[-1], bye
     finally:
         pf.close()
 
