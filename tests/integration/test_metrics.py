@@ -358,3 +358,22 @@ def test_reports_counted(tmp_path, request):
     after = scrape(s)
     assert after.get("pigeon_recipients_total", outcome="bounced") == 1
     assert after.get("pigeon_recipients_total", outcome="delivered") == 2
+
+
+def test_queue_depth_read_from_the_store_at_start(make_server):
+    """The depth of a new process is the store's, not 0: recipients left
+    deferred by the last run count at once."""
+    s = make_server("metrics-depth").start()
+    for i in range(2):
+        r = s.send(simple(to="fail-%d@example.net" % i))
+        assert assert_send_result(r)["queued"] == ["fail-%d@example.net" % i]
+    r = s.send(simple(to="ok@example.net"))
+    assert assert_send_result(r)["delivered"] == ["ok@example.net"]
+    got = settle(s, lambda sc: sc.get("pigeon_queue_depth") == 2)
+    assert got.get("pigeon_queue_depth") == 2, got.text
+    assert s.stop() == 0
+    s.start()
+    got = settle(s, lambda sc: sc.get("pigeon_queue_depth") == 2)
+    assert got.get("pigeon_queue_depth") == 2, got.text
+    # counters start again from 0 in a new process
+    assert got.get("pigeon_messages_accepted_total", front="rest") == 0
