@@ -505,10 +505,13 @@ api_free(struct api *api)
 
 /*
  * The metrics_listen server: GET /metrics alone (metrics_routes), one
- * thread, with the API's timeouts. NULL with err.
+ * thread, with the API's timeouts. submit and tenant are borrowed for
+ * what every request's life touches (req_new, req_unref), never used
+ * here. NULL with err.
  */
 static struct api *
-metrics_start(const struct config *cfg, char *err, size_t errlen)
+metrics_start(const struct config *cfg, struct submit *submit,
+              struct tenant *tenant, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct httpd_config hc;
@@ -537,6 +540,8 @@ metrics_start(const struct config *cfg, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
+	api->submit = submit;
+	api->tenant = tenant;
 	hc = (struct httpd_config){
 	    .fd = fd,
 	    .threads = 1,
@@ -581,14 +586,12 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 		goto fail;
 	}
 	if (cfg->metrics_listen[0] != '\0') {
-		if ((api->metrics = metrics_start(cfg, err, errlen)) == NULL) {
+		api->metrics = metrics_start(cfg, submit, tenant, err, errlen);
+		if (api->metrics == NULL) {
 			if (listen_fd != -1)
 				close(listen_fd);
 			goto fail;
 		}
-		/* what a request's life borrows; never used there */
-		api->metrics->submit = submit;
-		api->metrics->tenant = tenant;
 	}
 	if (listen_fd == -1 && (listen_fd = api_listen(cfg, err, errlen)) == -1)
 		goto fail;
