@@ -2,7 +2,8 @@
  * metrics: GET /metrics (SPEC §8.3), the exposition of core/metrics.c,
  * and pigeon_http_requests_total, the one family the REST front counts
  * itself: requests by route (the row's pattern, so the label set is the
- * route table's, "other" for a request no row took) and status. With
+ * route table's, "other" for a request no row took) and status, counted
+ * as its answer is queued (req_queue), so before the client reads it. With
  * metrics_listen set, /metrics is served on that address alone, by a
  * server of its own whose table is metrics_routes below.
  */
