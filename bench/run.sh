@@ -13,7 +13,9 @@
 #        CEILING_HTTPD_BIN (build/ceiling_httpd),
 #        RUNS="dev0 dev5000 rsa0 rsa5000 ceiling ceiling_httpd" (the
 #        default: all) to
-#        choose the runs, for each connection count.
+#        choose the runs, for each connection count,
+#        BENCH_PORT (18587; the ceilings take BENCH_PORT + 12) when
+#        another run holds the port.
 #
 # pigeon runs (each on a fresh store, send_wait_ms 0 and 5000):
 #   dev   the dev domain example.com: RSA-2048 + Ed25519 signatures
@@ -35,8 +37,8 @@ threads=0
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 ceiling=${CEILING_BIN:-$PWD/build/ceiling}
 ceiling_httpd=${CEILING_HTTPD_BIN:-$PWD/build/ceiling_httpd}
-port=18587
-cport=18599
+port=${BENCH_PORT:-18587}
+cport=$((port + 12))
 tmp=$(mktemp -d)
 pid=""
 bad=0

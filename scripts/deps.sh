@@ -9,9 +9,10 @@ libcurl4-openssl-dev openssl"
 # postfix: the receiving MTA of the delivery tests (tests/peers/postfix.py)
 # and, with opendkim, the peer that bench/peer.sh measures; each run only as
 # a private instance on 127.0.0.1, the system-wide daemons kept from
-# starting (below).
+# starting (below). python3-prometheus-client: the parser that
+# tests/integration/test_metrics.py reads /metrics with.
 TEST="libcmocka-dev python3 python3-pytest python3-aiosmtpd python3-dkim
-python3-nacl python3-dnslib swaks libnet-ssleay-perl libio-socket-ssl-perl
+python3-nacl python3-dnslib python3-prometheus-client swaks libnet-ssleay-perl libio-socket-ssl-perl
 libauthen-sasl-perl msmtp clang libclang-rt-14-dev nodejs npm curl
 postfix"
 # libmicrohttpd-dev: bench/ceiling.c, the front pigeon had before its own.

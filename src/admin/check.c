@@ -143,12 +143,18 @@ admin_check(struct admin *a)
 		json_object_object_add(o, "db_path",
 		                       json_object_new_string(a->cfg.db_path));
 		json_object_object_add(o, "routes", routes);
+		json_object_object_add(
+		    o, "metrics_listen",
+		    json_object_new_string(a->cfg.metrics_listen));
 		admin_json_print(o);
 		return ADMIN_OK;
 	}
 	printf("config ok: state_dir %s%s, store %s, http %s:%d\n",
 	       a->cfg.state_dir, missing ? " (will be created)" : "",
 	       a->cfg.db_path, a->cfg.http_listen, a->cfg.http_port);
+	if (a->cfg.metrics_listen[0] != '\0')
+		printf("metrics %s (/metrics there, not on the API's port)\n",
+		       a->cfg.metrics_listen);
 	/* -v has printed them with every directive */
 	for (i = 0; !admin_opt(a, "-v") && i < a->cfg.nroutes; i++)
 		printf("route %s%s\n", a->cfg.routes[i].text,

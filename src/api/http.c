@@ -103,8 +103,9 @@ send_route(struct req *rq)
 	struct route_params params;
 	char allow[64];
 
-	return router_match(&api_routes, rq->a, rq->method, rq->path, &route,
-	                    &params, allow, sizeof(allow)) == ROUTE_FOUND &&
+	return router_match(rq->api->routes, rq->a, rq->method, rq->path,
+	                    &route, &params, allow,
+	                    sizeof(allow)) == ROUTE_FOUND &&
 	       (route->flags & ROUTE_BODY);
 }
 
@@ -197,8 +198,8 @@ req_begin(struct req *rq)
 	int64_t n = rq->h->content_length;
 	int rc;
 
-	rc = router_match(&api_routes, rq->a, rq->method, rq->path, &rq->route,
-	                  &rq->params, allow, sizeof(allow));
+	rc = router_match(rq->api->routes, rq->a, rq->method, rq->path,
+	                  &rq->route, &rq->params, allow, sizeof(allow));
 	if (rc == ROUTE_NONE) {
 		req_fail(rq, AE_NOT_FOUND, NULL, "no such route");
 		return;
@@ -453,32 +454,26 @@ api_listen(const struct config *cfg, char *err, size_t errlen)
 	return fd;
 }
 
-struct api *
-api_start(const struct config *cfg, struct queue *q, struct submit *submit,
-          struct tenant *tenant, int listen_fd, char *err, size_t errlen)
+/* A front with nothing started: its route table, the 503 body and the
+ * per-thread store key. NULL with err. */
+static struct api *
+api_new(const struct config *cfg, const struct route_table *routes, char *err,
+        size_t errlen)
 {
-	struct httpd_config hc;
-	struct api *api;
 	struct api_error busy = {AE_UNAVAILABLE, NULL,
 	                         "too many connections; try again"};
+	struct api *api;
 	struct buf b;
-	unsigned limit, per_ip;
 
 	if ((api = calloc(1, sizeof(*api))) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		if (listen_fd != -1)
-			close(listen_fd);
 		return NULL;
 	}
 	api->cfg = cfg;
-	api->q = q;
-	api->submit = submit;
-	api->tenant = tenant;
+	api->routes = routes;
 	if (pthread_key_create(&api->store_key, store_key_free) != 0) {
 		snprintf(err, errlen, "pthread_key_create failed");
 		free(api);
-		if (listen_fd != -1)
-			close(listen_fd);
 		return NULL;
 	}
 	buf_init(&b, 0);
@@ -487,9 +482,116 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	    (api->busy = buf_steal(&b, NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		buf_clear(&b);
+		idem_free(api->idem);
+		free(api->busy);
+		pthread_key_delete(api->store_key);
+		free(api);
+		return NULL;
+	}
+	return api;
+}
+
+static void
+api_free(struct api *api)
+{
+	idem_free(api->idem);
+	free(api->busy);
+	pthread_key_delete(api->store_key);
+	free(api);
+}
+
+/* The connections of the metrics_listen server: scrapers are few. */
+#define METRICS_CONNECTIONS 64
+
+/*
+ * The metrics_listen server: GET /metrics alone (metrics_routes), one
+ * thread, with the API's timeouts. submit and tenant are borrowed for
+ * what every request's life touches (req_new, req_unref), never used
+ * here. NULL with err.
+ */
+static struct api *
+metrics_start(const struct config *cfg, struct submit *submit,
+              struct tenant *tenant, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct httpd_config hc;
+	struct api *api;
+	unsigned len;
+	int fd, on = 1, saved;
+
+	if (config_listen_addr(cfg->metrics_listen, &ss, &len) == -1) {
+		snprintf(err, errlen,
+		         "metrics_listen: '%s' is not address:port",
+		         cfg->metrics_listen);
+		return NULL;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		saved = errno;
+		snprintf(err, errlen, "metrics_listen: cannot listen on %s: %s",
+		         cfg->metrics_listen, strerror(saved));
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	if ((api = api_new(cfg, &metrics_routes, err, errlen)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	api->submit = submit;
+	api->tenant = tenant;
+	hc = (struct httpd_config){
+	    .fd = fd,
+	    .threads = 1,
+	    .max_conns = METRICS_CONNECTIONS,
+	    .max_per_ip = 0,
+	    .header_timeout_ms = cfg->header_timeout * 1000,
+	    .request_timeout_ms = cfg->request_timeout * 1000,
+	    .write_timeout_ms = WRITE_TIMEOUT_MS,
+	    .max_head = MAX_HEAD,
+	    .busy_body = api->busy,
+	    .ops = &api_ops,
+	    .cls = api,
+	};
+	if ((api->httpd = httpd_start(&hc, err, errlen)) == NULL) {
+		api_free(api);
+		return NULL;
+	}
+	log_info("http metrics listen=%s", cfg->metrics_listen);
+	return api;
+}
+
+struct api *
+api_start(const struct config *cfg, struct queue *q, struct submit *submit,
+          struct tenant *tenant, int listen_fd, char *err, size_t errlen)
+{
+	struct httpd_config hc;
+	struct api *api;
+	unsigned limit, per_ip;
+
+	if ((api = api_new(cfg, &api_routes, err, errlen)) == NULL) {
+		if (listen_fd != -1)
+			close(listen_fd);
+		return NULL;
+	}
+	api->q = q;
+	api->submit = submit;
+	api->tenant = tenant;
+	if (api_metrics_register() == -1) {
+		snprintf(err, errlen, "metrics: too many families registered");
 		if (listen_fd != -1)
 			close(listen_fd);
 		goto fail;
+	}
+	if (cfg->metrics_listen[0] != '\0') {
+		api->metrics = metrics_start(cfg, submit, tenant, err, errlen);
+		if (api->metrics == NULL) {
+			if (listen_fd != -1)
+				close(listen_fd);
+			goto fail;
+		}
 	}
 	if (listen_fd == -1 && (listen_fd = api_listen(cfg, err, errlen)) == -1)
 		goto fail;
@@ -516,10 +618,8 @@ api_start(const struct config *cfg, struct queue *q, struct submit *submit,
 	         limit, per_ip, (long long)cfg->header_timeout);
 	return api;
 fail:
-	idem_free(api->idem);
-	free(api->busy);
-	pthread_key_delete(api->store_key);
-	free(api);
+	api_stop(api->metrics);
+	api_free(api);
 	return NULL;
 }
 
@@ -539,7 +639,8 @@ api_stop(struct api *api)
 	if (atomic_load(&api->inflight) > 0)
 		log_info("draining: %d sends in flight",
 		         atomic_load(&api->inflight));
-	queue_release(api->q);
+	if (api->q != NULL) /* NULL: the metrics_listen server */
+		queue_release(api->q);
 	for (waited = 0; atomic_load(&api->inflight) > 0 &&
 	                 waited < api->cfg->send_wait_ms + STOP_WAIT_MS;
 	     waited += 10)
@@ -551,9 +652,7 @@ api_stop(struct api *api)
 		return -1;
 	}
 	httpd_stop(api->httpd);
-	pthread_key_delete(api->store_key);
-	idem_free(api->idem);
-	free(api->busy);
-	free(api);
+	api_stop(api->metrics);
+	api_free(api);
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "req.h"
+#include "routes.h"
 
 /*
  * A request whose body was larger than this gives its memory back to the
@@ -278,6 +279,8 @@ req_queue(struct req *rq, struct httpd_resp *r)
 		 * never taken for a request. */
 		if (rq->status >= 400 && rq->has_body)
 			httpd_resp_close(r);
+		/* counted before the client can see it */
+		api_metrics_count(rq);
 	}
 	rq->answered = 1;
 	httpd_respond(rq->conn, r);

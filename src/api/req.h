@@ -33,6 +33,9 @@ struct api {
 	atomic_int inflight;     /* sends awaiting the queue */
 	atomic_int stopping;     /* api_stop has begun */
 	char *busy;              /* the 503 body past a connection cap */
+	/* api_routes, or metrics_routes on the metrics_listen server */
+	const struct route_table *routes;
+	struct api *metrics; /* the metrics_listen server, or NULL */
 };
 
 struct json_object;

@@ -9,6 +9,7 @@
 
 static const struct route rows[] = {
     {"GET", "/healthz", api_healthz, 0, ROUTE_NOAUTH},
+    {"GET", "/metrics", api_metrics, 0, ROUTE_NOAUTH},
     {"GET", "/user/tokens/verify", api_verify, 0, 0},
     {"POST", SENDING "/send", api_send, PERM_SEND, ROUTE_BODY | ROUTE_SENDING},
     {"POST", SENDING "/send_raw", api_send_raw, PERM_SEND,
@@ -30,7 +31,6 @@ static const char *const planned[] = {
     "/zones/:zone/email/sending/subdomains",
     "/zones/:zone/email/sending/subdomains/:id",
     "/zones/:zone/email/sending/subdomains/:id/dns",
-    "/metrics",
 };
 
 const struct route_table api_routes = {

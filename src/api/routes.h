@@ -18,4 +18,13 @@ int api_send_raw(struct req *rq);       /* send_raw.c */
 int api_message_raw(struct req *rq);    /* messages.c */
 int api_message_status(struct req *rq); /* messages.c */
 
+/* metrics.c: GET /metrics; the table of the metrics_listen server;
+ * counts a request as its answer is queued (pigeon_http_requests_total;
+ * one the connection ended before is not), the family that
+ * api_metrics_register adds to the exposition (0 or -1) */
+int api_metrics(struct req *rq);
+extern const struct route_table metrics_routes;
+void api_metrics_count(const struct req *rq);
+int api_metrics_register(void);
+
 #endif

@@ -98,6 +98,8 @@ static const struct cfg_row cfg_table[] = {
      1000000},
     {"queue_window", CFG_INT, OFF(queue_window), 1, 10000000},
     {"queue_lease", CFG_DUR, OFF(queue_lease), 1000, 86400000},
+    /* GET /metrics (SPEC §8.3) on an address of its own */
+    {"metrics_listen", CFG_STR, OFF(metrics_listen), 0, 300},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -897,6 +899,7 @@ config_defaults(struct config *c, int dev)
 	c->smtpd_max_sessions_per_ip = 20;
 	c->queue_window = 10000;
 	c->queue_lease = MIN5;
+	set_str(&c->metrics_listen, ""); /* /metrics on the API's port */
 	/* the table is whole from the start: `* capture` */
 	(void)routes_complete(c);
 }
@@ -1288,6 +1291,15 @@ config_finish(struct config *c, char *err, size_t errlen)
 			         listens[n], lv[n]);
 			return -1;
 		}
+	if (c->metrics_listen[0] != '\0' &&
+	    config_listen_addr(c->metrics_listen, &ss, &sl) == -1) {
+		snprintf(err, errlen,
+		         "metrics_listen '%s': want address:port "
+		         "(127.0.0.1:9587, [::1]:9587), or \"\" to serve "
+		         "/metrics on the API's port",
+		         c->metrics_listen);
+		return -1;
+	}
 	if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
 		snprintf(err, errlen,
 		         "tls_cert and tls_key go together: set "

@@ -135,6 +135,8 @@ struct config {
 	char *node_id;
 	int queue_window;
 	int64_t queue_lease;
+	/* GET /metrics on "address:port" alone; "" = on the API's port */
+	char *metrics_listen;
 
 	char *file; /* the file config_load read last; NULL if none */
 };

@@ -9,6 +9,7 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
 #include "../core/random.h"
 #include "deliver.h"
 #include "scheduler.h"
@@ -174,6 +175,8 @@ deliver_finish(struct sched_job *j, const char *route, const struct config *cfg,
 		    st != NULL ? st[i] : deliver_classify(r, age, cfg);
 
 		deliver_log(j, r, route, s, age, due - now);
+		if (s == RCPT_DELIVERED)
+			metric_observe_us(&metrics.delivery, age * 1000);
 		if (rep != NULL) {
 			struct store_outcome *o = &rep->outcomes[rep->n++];
 

@@ -44,8 +44,10 @@
 #include "../core/config.h"
 #include "../core/log.h"
 #include "../core/loop.h"
+#include "../core/metrics.h"
 #include "event.h"
 #include "queue.h"
+#include "tally.h"
 
 #define DEFAULT_BATCH 512
 #define WAIT_BUCKETS 1024 /* waiters hashed by message row id */
@@ -102,6 +104,8 @@ struct op {
 	int64_t until;
 	/* findings of a report that came back (owned) */
 	struct finding *findings;
+	/* findings that made an event, by enum finding_kind */
+	int found[FINDING_COMPLAINT + 1];
 	queue_done_fn *done_fn;
 };
 
@@ -131,7 +135,7 @@ struct waiter {
 	struct waiter *prev, *next; /* by deadline */
 };
 
-#define NTASKS 3
+#define NTASKS 4
 
 struct queue {
 	const struct config *cfg;
@@ -184,6 +188,7 @@ static int findings_apply(struct queue *, struct op *);
 static void findings_done(struct queue *, struct op *, enum op_status);
 static int64_t purge_run(struct queue *, const struct task_row *);
 static int64_t msg_purge_run(struct queue *, const struct task_row *);
+static int64_t depth_run(struct queue *, const struct task_row *);
 
 enum {
 	OP_MESSAGE,
@@ -212,6 +217,8 @@ static const struct task_row task_rows[NTASKS] = {
     /* an expired entry suppresses nothing (SPEC §8.1) */
     {"suppression purge", PURGE_EVERY_MS, purge_run, store_suppression_purge, 0,
      "expired suppressions"},
+    /* pigeon_queue_depth, from the store (queue/tally.c) */
+    {"queue depth", 0, depth_run},
 };
 
 /* The writer's loop closure: the op joins the batch being gathered
@@ -413,6 +420,7 @@ message_done(struct queue *q, struct op *op, enum op_status status)
 		op->cb(op->arg, -1, NULL);
 		return;
 	}
+	tally_message(m);
 	if ((states = calloc(m->nrcpts ? m->nrcpts : 1, sizeof(*states))) ==
 	    NULL) {
 		/* committed but unanswerable: the caller must still hear */
@@ -501,9 +509,10 @@ outcomes_apply(struct queue *q, struct op *op)
 static void
 outcomes_done(struct queue *q, struct op *op, enum op_status status)
 {
-	if (status == OP_COMMITTED)
+	if (status == OP_COMMITTED) {
+		tally_outcomes(op->outcomes, op->n);
 		waiter_resolve(q, op->msg_id, op->outcomes, op->n);
-	else if (status == OP_FAILED)
+	} else if (status == OP_FAILED)
 		/* only at exit: held batches are retried until then */
 		log_warnx("queue: outcomes of msg %lld not stored; "
 		          "they will be retried after a restart",
@@ -701,11 +710,14 @@ static int
 findings_apply(struct queue *q, struct op *op)
 {
 	int64_t now = clock_now_ms();
+	int rc;
 
-	for (size_t i = 0; i < op->n; i++)
-		if (event_finding(q->st, &op->findings[i], &q->event, now) ==
-		    -1)
+	for (size_t i = 0; i < op->n; i++) {
+		if ((rc = event_finding(q->st, &op->findings[i], &q->event,
+		                        now)) == -1)
 			return -1;
+		op->found[op->findings[i].kind] += rc == 1;
+	}
 	return 0;
 }
 
@@ -713,6 +725,9 @@ static void
 findings_done(struct queue *q, struct op *op, enum op_status status)
 {
 	(void)q;
+	if (status == OP_COMMITTED)
+		tally_findings(op->found[FINDING_FAILED],
+		               op->found[FINDING_COMPLAINT]);
 	op->done_fn(op->arg, status == OP_COMMITTED);
 	free(op->findings);
 }
@@ -806,6 +821,7 @@ static void
 writer_batch(struct queue *q, struct op **ops, size_t n)
 {
 	struct op *failed = NULL, *flast = NULL;
+	int64_t t0 = metrics_now_us(); /* pigeon_store_commit_duration */
 	int ok, rc;
 
 	ok = store_begin(q->st) == 0;
@@ -814,8 +830,8 @@ writer_batch(struct queue *q, struct op **ops, size_t n)
 			ok = 0;
 		ops[i]->refused = rc == -1;
 	}
-	if (ok)
-		ok = store_commit(q->st) == 0;
+	if (ok && (ok = store_commit(q->st) == 0))
+		metric_observe_us(&metrics.commit, metrics_now_us() - t0);
 	if (!ok) {
 		log_warnx("queue: group commit of %zu operations failed, "
 		          "rolled back: %s",
@@ -994,6 +1010,13 @@ tasks_run(struct queue *q)
 		after = task_rows[i].run(q, &task_rows[i]);
 		q->task_at[i] = clock_mono_ms() + after;
 	}
+}
+
+static int64_t
+depth_run(struct queue *q, const struct task_row *t)
+{
+	(void)t;
+	return tally_depth(q->st);
 }
 
 /* The earliest time the writer must wake without new operations. */

@@ -28,6 +28,7 @@
 
 #include "../core/arena.h"
 #include "../core/clock.h"
+#include "../core/metrics.h"
 #include "../core/log.h"
 #include "../core/loop.h"
 #include "../httpd/httpd.h"
@@ -224,6 +225,7 @@ cap_take(struct smtpd *d, const unsigned char key[16])
 	}
 	e->n++;
 	d->sessions++;
+	metric_gauge_add(&metrics.smtp_sessions, 1);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&d->mu);
@@ -237,6 +239,7 @@ cap_give(struct smtpd *d, const unsigned char key[16])
 
 	pthread_mutex_lock(&d->mu);
 	d->sessions--;
+	metric_gauge_add(&metrics.smtp_sessions, -1);
 	for (pp = &d->ips[ip_hash(key)]; (e = *pp) != NULL; pp = &e->next)
 		if (memcmp(e->key, key, 16) == 0) {
 			if (--e->n == 0) {
@@ -703,6 +706,7 @@ submit_msg(struct conn *c, const char *from, const char *const *rcpts, size_t n,
 	/* SPEC §7: suppressed recipients are dropped silently */
 	c->sub.rd = c->w->rd;
 	c->sub.drop_suppressed = 1;
+	c->sub.front = METRIC_FRONT_SMTP;
 	/* lf_ok 0: a bare LF never gets here (session.c refuses it) */
 	if (submit_raw(&c->sub, msg, len, 0, &mfrom, to, n, &se) == -1 ||
 	    submit_seal(&c->sub, &se) == -1)
@@ -774,6 +778,7 @@ conn_new(struct worker *w, struct listener *l, int fd,
 	c->w = w;
 	c->l = l;
 	c->refs = 1;
+	metric_inc(&metrics.smtp_sessions_total);
 	httpd_addr_key(ss, c->key);
 	if (ss->ss_family == AF_INET6)
 		inet_ntop(AF_INET6,

@@ -14,6 +14,7 @@
 
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
 #include "../mail/addr.h"
 #include "../mail/dkim.h"
 #include "../mail/limits.h"
@@ -392,6 +393,7 @@ queued(void *arg, int rc, const enum rcpt_state *states)
 		s->done(s->done_arg, SUBMIT_UNAVAILABLE, NULL);
 		return;
 	}
+	metric_inc(&metrics.accepted[s->front]); /* committed */
 	if (states == NULL) {
 		/* Committed, outcomes unknown: every one is queued. */
 		q = arena_zalloc(s->a, s->sm.nrcpts * sizeof(*q) + 1);

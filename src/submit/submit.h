@@ -98,6 +98,9 @@ struct submission {
 	 * refused unless its domain drops them (REST) */
 	struct store *rd;
 	int drop_suppressed;
+	/* enum metric_front, for pigeon_messages_accepted_total: REST (0)
+	 * unless the front says */
+	int front;
 	submit_done_fn *done;
 	void *done_arg;
 };
