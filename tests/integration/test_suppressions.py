@@ -543,3 +543,14 @@ def test_cli_runtime_failures_exit_1(srv):
         p = srv.cli("suppression", *argv, json_out=False, check=False)
         assert p.returncode == 1, p
         assert p.stderr.decode().startswith("pigeon: "), p
+
+
+def test_method_not_supported(srv):
+    r = srv.request("POST", spath(srv, "/" + "0" * 32), {"note": "x"},
+                    prefix=True)
+    assert r.status == 405, r
+    assert r.json["errors"][0]["code"] == 10003, r
+    allow = {m.strip() for m in r.headers["Allow"].split(",")}
+    assert allow >= {"GET", "PATCH", "DELETE"}, allow
+    r = srv.request("PUT", spath(srv), {"email": "a@b.example"}, prefix=True)
+    assert r.status == 405, r
