@@ -13,7 +13,10 @@
 #        CEILING_HTTPD_BIN (build/ceiling_httpd),
 #        RUNS="dev0 dev5000 rsa0 rsa5000 ceiling ceiling_httpd" (the
 #        default: all) to
-#        choose the runs, for each connection count.
+#        choose the runs, for each connection count,
+#        BENCH_VAR=DIR to start each pigeon on a copy of the state_dir
+#        DIR (a store made by `pigeon serve --dev` on port 18587, then
+#        filled: bench/suppress.sh) instead of a fresh one.
 #
 # pigeon runs (each on a fresh store, send_wait_ms 0 and 5000):
 #   dev   the dev domain example.com: RSA-2048 + Ed25519 signatures
@@ -82,6 +85,7 @@ field() { # name file: the value of name=value on the RESULT line
 
 start_pigeon() { # send_wait_ms
 	rm -rf "${tmp:?}/var"
+	if [ -n "${BENCH_VAR:-}" ]; then cp -a "$BENCH_VAR" "$tmp/var"; fi
 	cat >"$tmp/pigeon.conf" <<CONF
 state_dir $tmp/var
 http_listen 127.0.0.1
