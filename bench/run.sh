@@ -15,8 +15,9 @@
 #        default: all) to
 #        choose the runs, for each connection count,
 #        BENCH_VAR=DIR to start each pigeon on a copy of the state_dir
-#        DIR (a store made by `pigeon serve --dev` on port 18587, then
-#        filled: bench/suppress.sh) instead of a fresh one.
+#        DIR (a store made by `pigeon serve --dev` on BENCH_PORT, then
+#        filled: bench/suppress.sh) instead of a fresh one,
+#        BENCH_PORT (18587) pigeon's HTTP port.
 #
 # pigeon runs (each on a fresh store, send_wait_ms 0 and 5000):
 #   dev   the dev domain example.com: RSA-2048 + Ed25519 signatures
@@ -38,7 +39,7 @@ threads=0
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 ceiling=${CEILING_BIN:-$PWD/build/ceiling}
 ceiling_httpd=${CEILING_HTTPD_BIN:-$PWD/build/ceiling_httpd}
-port=18587
+port=${BENCH_PORT:-18587}
 cport=18599
 tmp=$(mktemp -d)
 pid=""

@@ -5,7 +5,9 @@
 # Not a test: it prints markdown rows for bench/RESULTS.md.
 #
 # Usage: bench/suppress.sh [seconds] [connections] [rounds]   (10 64 3)
-# Env:   PIGEON_BIN (build/pigeon), RUN (rsa0: see bench/run.sh).
+# Env:   PIGEON_BIN (build/pigeon), RUN (rsa0: see bench/run.sh),
+#        BENCH_PORT (18687: not run.sh's default, which another
+#        run.sh on the machine may hold).
 #
 # Two state_dirs are made once: `pigeon serve --dev` starts on an empty
 # one (the dev account, example.com, a token) and stops; a copy of it is
@@ -24,6 +26,7 @@ conns=${2:-64}
 rounds=${3:-3}
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 run=${RUN:-rsa0}
+port=${BENCH_PORT:-18687}
 work=$(mktemp -d)
 pid=""
 cleanup() {
@@ -37,7 +40,7 @@ trap cleanup EXIT
 cat >"$work/pigeon.conf" <<CONF
 state_dir $work/empty
 http_listen 127.0.0.1
-http_port 18587
+http_port $port
 log_level warn
 smtps_listen ""
 submission_listen ""
@@ -112,7 +115,8 @@ echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq "$rounds"); do
 	for store in empty full; do
 		load=$(uptime | sed 's/.*load average: //')
-		BENCH_VAR=$work/$store SKIP_SPEED=1 RUNS=$run PIGEON_BIN=$bin \
+		BENCH_VAR=$work/$store BENCH_PORT=$port SKIP_SPEED=1 RUNS=$run \
+		    PIGEON_BIN=$bin \
 		    bench/run.sh "$secs" "$conns" >"$work/run.out" \
 		    2>"$work/run.err" ||
 		    { cat "$work/run.err" >&2; exit 1; }
