@@ -86,7 +86,12 @@ field() { # name file: the value of name=value on the RESULT line
 
 start_pigeon() { # send_wait_ms
 	rm -rf "${tmp:?}/var"
-	if [ -n "${BENCH_VAR:-}" ]; then cp -a "$BENCH_VAR" "$tmp/var"; fi
+	if [ -n "${BENCH_VAR:-}" ]; then
+		cp -a "$BENCH_VAR" "$tmp/var"
+		# the copy's dirty pages written out now, not by the first
+		# checkpoint's fsync inside the run
+		sync
+	fi
 	cat >"$tmp/pigeon.conf" <<CONF
 state_dir $tmp/var
 http_listen 127.0.0.1

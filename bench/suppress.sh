@@ -6,8 +6,8 @@
 #
 # Usage: bench/suppress.sh [seconds] [connections] [rounds]   (10 64 3)
 # Env:   PIGEON_BIN (build/pigeon), RUN (rsa0: see bench/run.sh),
-#        BENCH_PORT (18687: not run.sh's default, which another
-#        run.sh on the machine may hold).
+#        BENCH_PORT (default: a free port, not run.sh's 18587, which
+#        another run.sh on the machine may hold).
 #
 # Two state_dirs are made once: `pigeon serve --dev` starts on an empty
 # one (the dev account, example.com, a token) and stops; a copy of it is
@@ -26,7 +26,8 @@ conns=${2:-64}
 rounds=${3:-3}
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
 run=${RUN:-rsa0}
-port=${BENCH_PORT:-18687}
+port=${BENCH_PORT:-$(/usr/bin/python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 work=$(mktemp -d)
 pid=""
 cleanup() {
