@@ -14,6 +14,9 @@
 #        RUNS="dev0 dev5000 rsa0 rsa5000 ceiling ceiling_httpd" (the
 #        default: all) to
 #        choose the runs, for each connection count,
+#        BENCH_VAR=DIR to start each pigeon on a copy of the state_dir
+#        DIR (a store made by `pigeon serve --dev` on BENCH_PORT, then
+#        filled: bench/suppress.sh) instead of a fresh one,
 #        BENCH_PORT (18587; the ceilings take BENCH_PORT + 12) when
 #        another run holds the port.
 #
@@ -84,6 +87,12 @@ field() { # name file: the value of name=value on the RESULT line
 
 start_pigeon() { # send_wait_ms
 	rm -rf "${tmp:?}/var"
+	if [ -n "${BENCH_VAR:-}" ]; then
+		cp -a "$BENCH_VAR" "$tmp/var"
+		# the copy's dirty pages written out now, not by the first
+		# checkpoint's fsync inside the run
+		sync
+	fi
 	cat >"$tmp/pigeon.conf" <<CONF
 state_dir $tmp/var
 http_listen 127.0.0.1

@@ -109,6 +109,30 @@ static const struct admin_cmd commands[] = {
      "clear a destination's throttle and retry its recipients now",
      "pigeon queue resume example.net --dev",
      {{NULL}}},
+    {"suppression", "list", "ACCOUNT_ID", 1, admin_suppression_list,
+     "list an account's suppressions that have not expired (SPEC 8.1)",
+     "pigeon suppression list 0123456789abcdef0123456789abcdef "
+     "--reason hard_bounce --dev",
+     {{"--email", "E", "only this address"},
+      {"--reason", "R",
+       "manual, hard_bounce, soft_bounce, complaint or policy"},
+      {"--limit", "N", "show at most N entries (default 100)"}}},
+    {"suppression", "add", "ACCOUNT_ID EMAIL", 2, admin_suppression_add,
+     "suppress an address for the account, or one sending domain "
+     "(reason manual)",
+     "pigeon suppression add 0123456789abcdef0123456789abcdef "
+     "bob@example.net --expires 2027-01-01 --dev",
+     {{"--domain", "NAME", "only for mail from this sending domain"},
+      {"--expires", "DATE", "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; "
+       "default never"},
+      {"--note", "TEXT", "a note kept with the entry"}}},
+    {"suppression", "remove", "ACCOUNT_ID EMAIL|ID", 2,
+     admin_suppression_remove,
+     "remove a suppression, by id or by address (and --domain)",
+     "pigeon suppression remove 0123456789abcdef0123456789abcdef "
+     "bob@example.net --dev",
+     {{"--domain", "NAME", "the entry of this sending domain, not the "
+       "account's"}}},
     {"check", NULL, "", 0, admin_check,
      "validate the configuration and that state_dir is usable; exit 0 or 1",
      "pigeon check -c /etc/pigeon/pigeon.conf",

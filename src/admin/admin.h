@@ -136,5 +136,8 @@ int admin_queue_show(struct admin *a);
 int admin_queue_retry(struct admin *a);
 int admin_queue_drop(struct admin *a);
 int admin_queue_resume(struct admin *a);
+int admin_suppression_list(struct admin *a);
+int admin_suppression_add(struct admin *a);
+int admin_suppression_remove(struct admin *a);
 
 #endif

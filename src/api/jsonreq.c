@@ -737,8 +737,27 @@ _Static_assert(JSONREQ_MAX_ARRAY == 4 * MAX_ATTACHMENTS &&
  * the object it is in expects one (after '{' or ','). Text that is not
  * JSON is counted somehow and left to json-c to refuse.
  */
+static const char *scan(const char *s, size_t n, size_t max_values,
+                        size_t max_array);
+
 const char *
 jsonreq_scan(const char *s, size_t n)
+{
+	const char *why = scan(s, n, JSONREQ_MAX_VALUES, JSONREQ_MAX_ARRAY);
+
+	if (why == NULL || strcmp(why, "depth") == 0)
+		return why == NULL ? NULL : "the body is nested too deeply";
+	if (strcmp(why, "values") == 0)
+		return "the body has more than " STR(
+		    JSONREQ_MAX_VALUES) " JSON values";
+	return "the body has an array of more than " STR(
+	    JSONREQ_MAX_ARRAY) " values";
+}
+
+/* jsonreq_scan's pass with the bounds given: NULL, or which one was
+ * passed: "depth", "values" or "array". */
+static const char *
+scan(const char *s, size_t n, size_t max_values, size_t max_array)
 {
 	size_t elems[JSONREQ_MAX_DEPTH]; /* elements of each open array */
 	unsigned char array[JSONREQ_MAX_DEPTH], want_key[JSONREQ_MAX_DEPTH];
@@ -778,14 +797,12 @@ jsonreq_scan(const char *s, size_t n)
 			continue;
 		/* json-c counts levels of values, a string or number too */
 		if (depth == JSONREQ_MAX_DEPTH)
-			return "the body is nested too deeply";
-		if (++values > JSONREQ_MAX_VALUES)
-			return "the body has more than " STR(
-			    JSONREQ_MAX_VALUES) " JSON values";
+			return "depth";
+		if (++values > max_values)
+			return "values";
 		if (depth > 0 && array[depth - 1] &&
-		    ++elems[depth - 1] > JSONREQ_MAX_ARRAY)
-			return "the body has an array of more than " STR(
-			    JSONREQ_MAX_ARRAY) " values";
+		    ++elems[depth - 1] > max_array)
+			return "array";
 		if (c != '{' && c != '[')
 			continue;
 		array[depth] = c == '[';
@@ -796,9 +813,27 @@ jsonreq_scan(const char *s, size_t n)
 	return NULL;
 }
 
+static int parse(const char *body, size_t len, int list,
+                 struct json_object **root, struct api_error *err);
+
 int
 jsonreq_parse(const char *body, size_t len, struct json_object **root,
               struct api_error *err)
+{
+	return parse(body, len, 0, root, err);
+}
+
+int
+jsonreq_parse_list(const char *body, size_t len, struct json_object **root,
+                   struct api_error *err)
+{
+	return parse(body, len, 1, root, err);
+}
+
+/* jsonreq_parse, with the bounds of a list body when list is set. */
+static int
+parse(const char *body, size_t len, int list, struct json_object **root,
+      struct api_error *err)
 {
 	struct json_tokener *tok = NULL;
 	struct json_object *o = NULL;
@@ -814,8 +849,20 @@ jsonreq_parse(const char *body, size_t len, struct json_object **root,
 		return -1;
 	}
 	/* Before json-c allocates anything (jsonreq.h). */
-	if ((err->detail = jsonreq_scan(body, len)) != NULL)
+	if (!list && (err->detail = jsonreq_scan(body, len)) != NULL)
 		return -1;
+	if (list && (err->detail = scan(body, len, JSONREQ_LIST_MAX_VALUES,
+	                                JSONREQ_LIST_MAX_ARRAY)) != NULL) {
+		if (strcmp(err->detail, "values") == 0)
+			err->detail = "the body has more than " STR(
+			    JSONREQ_LIST_MAX_VALUES) " JSON values";
+		else if (strcmp(err->detail, "array") == 0)
+			err->detail = "the body has an array of more than " STR(
+			    JSONREQ_LIST_MAX_ARRAY) " values";
+		else
+			err->detail = "the body is nested too deeply";
+		return -1;
+	}
 	if ((tok = json_tokener_new_ex(JSONREQ_MAX_DEPTH)) == NULL) {
 		err->kind = AE_INTERNAL;
 		err->detail = nomem;

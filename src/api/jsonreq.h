@@ -84,6 +84,19 @@ int jsonreq_parse(const char *body, size_t len, struct json_object **root,
                   struct api_error *err);
 
 /*
+ * jsonreq_parse with the bounds of a list body (POST suppressions/bulk,
+ * SPEC §8.1: up to 1,000 items of {email, expires_at, note, scope{type,
+ * value}}, 7 values each): twice the values the longest valid list
+ * uses, and arrays of up to twice its items, so 1,001 to 2,000 items
+ * still get the handler's own answer. At most 14,010 values: json-c's
+ * costliest tree within them, empty objects, takes about 11 MB.
+ */
+#define JSONREQ_LIST_MAX_VALUES 14010 /* 2 * (2 + 7 * 1000) + 6 */
+#define JSONREQ_LIST_MAX_ARRAY 2000
+int jsonreq_parse_list(const char *body, size_t len, struct json_object **root,
+                       struct api_error *err);
+
+/*
  * Reads the send body of SPEC §3.1 into *m. Strings are borrowed from the
  * tree or allocated in a; to/cc/bcc are de-duplicated across the three
  * lists (first occurrence kept). 0, or -1 with err.

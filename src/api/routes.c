@@ -18,14 +18,22 @@ static const struct route rows[] = {
      PERM_READ, ROUTE_SENDING},
     {"GET", SENDING "/messages/*message_id", api_message_raw, PERM_READ,
      ROUTE_SENDING},
+    {"POST", SENDING "/suppressions", api_supp_create, PERM_MANAGE,
+     ROUTE_BODY | ROUTE_SENDING},
+    {"GET", SENDING "/suppressions", api_supp_list, PERM_READ, ROUTE_SENDING},
+    {"POST", SENDING "/suppressions/bulk", api_supp_bulk, PERM_MANAGE,
+     ROUTE_BODY | ROUTE_SENDING},
+    {"GET", SENDING "/suppressions/:id", api_supp_get, PERM_READ,
+     ROUTE_SENDING},
+    {"PATCH", SENDING "/suppressions/:id", api_supp_edit, PERM_MANAGE,
+     ROUTE_BODY | ROUTE_SENDING},
+    {"DELETE", SENDING "/suppressions/:id", api_supp_delete, PERM_MANAGE,
+     ROUTE_SENDING},
 };
 
 /* Answered 404 with a sentence that says so, rather than "no such
  * route". */
 static const char *const planned[] = {
-    SENDING "/suppressions",
-    SENDING "/suppressions/bulk",
-    SENDING "/suppressions/:id",
     SENDING "/limits",
     SENDING "/events",
     "/zones/:zone/email/sending/subdomains",

@@ -17,6 +17,12 @@ int api_send(struct req *rq);           /* send.c */
 int api_send_raw(struct req *rq);       /* send_raw.c */
 int api_message_raw(struct req *rq);    /* messages.c */
 int api_message_status(struct req *rq); /* messages.c */
+int api_supp_create(struct req *rq);    /* suppressions.c */
+int api_supp_list(struct req *rq);      /* suppressions.c */
+int api_supp_bulk(struct req *rq);      /* suppressions.c */
+int api_supp_get(struct req *rq);       /* suppressions.c */
+int api_supp_edit(struct req *rq);      /* suppressions.c */
+int api_supp_delete(struct req *rq);    /* suppressions.c */
 
 /* metrics.c: GET /metrics; the table of the metrics_listen server;
  * counts a request as its answer is queued (pigeon_http_requests_total;

@@ -78,6 +78,17 @@ struct store_ops {
 	int (*dest_put)(struct store *, const struct store_dest *);
 	int (*dest_del)(struct store *, const char *, const char *);
 	int (*dest_list)(struct store *, struct store_dest **, size_t *);
+	/* SPEC §8.1 management */
+	int (*suppression_add)(struct store *, const struct suppression *,
+	                       struct suppression *, int *);
+	int (*suppression_get)(struct store *, const char *, const char *,
+	                       struct suppression *);
+	int (*suppression_list)(struct store *, const char *, const char *, int,
+	                        const struct supp_filter *,
+	                        struct suppression **, size_t *);
+	int (*suppression_edit)(struct store *, const char *, const char *,
+	                        const struct supp_edit *);
+	int (*suppression_delete)(struct store *, const char *, const char *);
 };
 
 /* Every backend's connection starts with this. */

@@ -262,6 +262,13 @@ enum st {
 	ST_DEST_PUT,
 	ST_DEST_DEL,
 	ST_DEST_LIST,
+	/* SPEC §8.1 management */
+	ST_SUPP_ADD,
+	ST_SUPP_BY_KEY,
+	ST_SUPP_GET,
+	ST_SUPP_LIST,
+	ST_SUPP_EDIT,
+	ST_SUPP_DELETE,
 	ST_COUNT
 };
 
@@ -496,6 +503,40 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DEST_LIST] = "SELECT route, domain, cap, full, paused_until, "
                      "throttled_at, reply FROM destinations "
                      "ORDER BY throttled_at DESC, route, domain",
+    /* SPEC §8.1 management. An entry that has expired suppresses
+     * nothing: adding it again renews it in place (its id kept); a
+     * live one is left as it is. */
+    [ST_SUPP_ADD] =
+        "INSERT INTO suppressions (id, account_id, email, reason, "
+        "scope_type, scope_value, note, created, expires_at, read_only) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+        "ON CONFLICT (account_id, email, scope_type, "
+        "coalesce(scope_value, '')) DO UPDATE SET "
+        "reason = excluded.reason, note = excluded.note, "
+        "created = excluded.created, expires_at = excluded.expires_at "
+        "WHERE expires_at <= excluded.created AND read_only = 0",
+    [ST_SUPP_BY_KEY] = "SELECT " SUPP_COLS " FROM suppressions "
+                       "WHERE account_id = ?1 AND email = ?2 "
+                       "AND scope_type = ?3 "
+                       "AND coalesce(scope_value, '') = ?4",
+    [ST_SUPP_GET] = "SELECT " SUPP_COLS " FROM suppressions "
+                    "WHERE account_id = ?1 AND id = ?2",
+    /* pages by (account_id, id): the suppressions_page index */
+    [ST_SUPP_LIST] = "SELECT " SUPP_COLS " FROM suppressions "
+                     "WHERE account_id = ?1 AND id > ?2 "
+                     "AND (?3 IS NULL OR email = ?3) "
+                     "AND (?4 IS NULL OR instr(lower(email), lower(?4)) > 0) "
+                     "AND (?5 IS NULL OR reason = ?5) "
+                     "AND (?6 IS NULL OR scope_type = ?6) "
+                     "AND (?7 IS NULL OR scope_value = ?7) "
+                     "AND (expires_at IS NULL OR expires_at > ?8) "
+                     "ORDER BY id LIMIT ?9",
+    [ST_SUPP_EDIT] = "UPDATE suppressions SET "
+                     "expires_at = CASE WHEN ?3 THEN ?4 ELSE expires_at END, "
+                     "note = CASE WHEN ?5 THEN ?6 ELSE note END "
+                     "WHERE account_id = ?1 AND id = ?2 AND read_only = 0",
+    [ST_SUPP_DELETE] = "DELETE FROM suppressions WHERE account_id = ?1 "
+                       "AND id = ?2 AND read_only = 0",
 };
 
 struct sqlite_store {
@@ -2402,6 +2443,137 @@ sq_dest_list(struct store *s, struct store_dest **out, size_t *n)
 	return 0;
 }
 
+/* SPEC §8.1 management (store.h). */
+static int
+sq_suppression_add(struct store *s, const struct suppression *sp,
+                   struct suppression *out, int *added)
+{
+	sqlite3_stmt *st = stmt(s, ST_SUPP_ADD);
+	const char *type =
+	    sp->scope_value != NULL ? "sending_domain" : "account";
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, sp->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sp->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sp->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, supp_reason_name(sp->reason), -1,
+	                  SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, type, -1, SQLITE_STATIC);
+	bind_opt(st, 6, sp->scope_value);
+	bind_opt(st, 7, sp->note);
+	sqlite3_bind_int64(st, 8,
+	                   sp->created != 0 ? sp->created : clock_now_ms());
+	if (sp->expires_at != 0)
+		sqlite3_bind_int64(st, 9, sp->expires_at);
+	else
+		sqlite3_bind_null(st, 9);
+	sqlite3_bind_int(st, 10, sp->read_only);
+	if (run(s, st, "suppression add") != 0)
+		return -1;
+	*added = sqlite3_changes(SQ(s)->db) > 0;
+	if ((st = stmt(s, ST_SUPP_BY_KEY)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, sp->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sp->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, sp->scope_value ? sp->scope_value : "", -1,
+	                  SQLITE_STATIC);
+	switch (get_one(s, st, "suppression add", read_suppression, out)) {
+	case 0:
+		return 0;
+	case STORE_NOT_FOUND: /* deleted by another connection meanwhile */
+		snprintf(s->err, sizeof(s->err),
+		         "suppression add: the entry is gone");
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+static int
+sq_suppression_get(struct store *s, const char *account_id, const char *id,
+                   struct suppression *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_SUPP_GET);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	return get_one(s, st, "suppression get", read_suppression, out);
+}
+
+static void
+clear_suppression(void *p)
+{
+	suppression_clear(p);
+}
+
+static int
+sq_suppression_list(struct store *s, const char *account_id,
+                    const char *after_id, int limit,
+                    const struct supp_filter *f, struct suppression **out,
+                    size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_SUPP_LIST);
+	void *v;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, after_id != NULL ? after_id : "", -1,
+	                  SQLITE_STATIC);
+	bind_opt(st, 3, f->email);
+	bind_opt(st, 4, f->search);
+	bind_opt(st, 5, f->reason >= 0 ? supp_reason_name(f->reason) : NULL);
+	bind_opt(st, 6, f->scope_type);
+	bind_opt(st, 7, f->scope_value);
+	sqlite3_bind_int64(st, 8, f->now);
+	sqlite3_bind_int(st, 9, limit);
+	rc = get_list(s, st, "suppression list", sizeof(**out),
+	              read_suppression, clear_suppression, &v, n);
+	*out = v;
+	return rc;
+}
+
+static int
+sq_suppression_edit(struct store *s, const char *account_id, const char *id,
+                    const struct supp_edit *e)
+{
+	sqlite3_stmt *st = stmt(s, ST_SUPP_EDIT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, e->set_expires);
+	if (e->expires_at != 0)
+		sqlite3_bind_int64(st, 4, e->expires_at);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int(st, 5, e->set_note);
+	bind_opt(st, 6, e->note);
+	if (run(s, st, "suppression edit") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db) > 0 ? 0 : STORE_NOT_FOUND;
+}
+
+static int
+sq_suppression_delete(struct store *s, const char *account_id, const char *id)
+{
+	sqlite3_stmt *st = stmt(s, ST_SUPP_DELETE);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if (run(s, st, "suppression delete") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db) > 0 ? 0 : STORE_NOT_FOUND;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -2456,4 +2628,9 @@ static const struct store_ops sqlite_ops = {
     .dest_put = sq_dest_put,
     .dest_del = sq_dest_del,
     .dest_list = sq_dest_list,
+    .suppression_add = sq_suppression_add,
+    .suppression_get = sq_suppression_get,
+    .suppression_list = sq_suppression_list,
+    .suppression_edit = sq_suppression_edit,
+    .suppression_delete = sq_suppression_delete,
 };

@@ -610,3 +610,54 @@ store_dest_list_free(struct store_dest *v, size_t n)
 	}
 	free(v);
 }
+
+int
+store_suppression_add(struct store *s, const struct suppression *sp,
+                      struct suppression *out, int *added)
+{
+	memset(out, 0, sizeof(*out));
+	*added = 0;
+	return s->ops->suppression_add(s, sp, out, added);
+}
+
+int
+store_suppression_get(struct store *s, const char *account_id, const char *id,
+                      struct suppression *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->suppression_get(s, account_id, id, out);
+}
+
+int
+store_suppression_list(struct store *s, const char *account_id,
+                       const char *after_id, int limit,
+                       const struct supp_filter *f, struct suppression **out,
+                       size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return s->ops->suppression_list(s, account_id, after_id, limit, f, out,
+	                                n);
+}
+
+void
+suppression_list_free(struct suppression *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		suppression_clear(&v[i]);
+	free(v);
+}
+
+int
+store_suppression_edit(struct store *s, const char *account_id, const char *id,
+                       const struct supp_edit *e)
+{
+	return s->ops->suppression_edit(s, account_id, id, e);
+}
+
+int
+store_suppression_delete(struct store *s, const char *account_id,
+                         const char *id)
+{
+	return s->ops->suppression_delete(s, account_id, id);
+}

@@ -565,4 +565,58 @@ int store_dest_del(struct store *s, const char *route, const char *domain);
 int store_dest_list(struct store *s, struct store_dest **out, size_t *n);
 void store_dest_list_free(struct store_dest *v, size_t n);
 
+/*
+ * SPEC §8.1: the suppression list managed by hand (REST and the CLI).
+ * Entries are read and written by (account, id); an entry of another
+ * account is not found. read_only (policy) entries are never changed
+ * or deleted by these calls.
+ *
+ * store_suppression_add: adds sp (its id, account, email, scope,
+ * reason, note, created, expires_at) unless its (account, email,
+ * scope) has an entry; one that has expired (it suppresses nothing) is
+ * renewed in place with sp's reason, note, created and expiry, its id
+ * kept, unless read_only. *out is the entry there afterwards and
+ * *added 1 when this call wrote it, 0 when a live entry (or a
+ * read_only one) was left as it was. Inside the caller's transaction
+ * when one is open; 0 or -1.
+ */
+int store_suppression_add(struct store *s, const struct suppression *sp,
+                          struct suppression *out, int *added);
+/* The entry id of account_id: 0, STORE_NOT_FOUND, or -1. */
+int store_suppression_get(struct store *s, const char *account_id,
+                          const char *id, struct suppression *out);
+/* store_suppression_list's filters; NULL or -1 = any. */
+struct supp_filter {
+	const char *email;       /* exactly this stored address */
+	const char *search;      /* a substring of it, in any case */
+	int reason;              /* enum supp_reason, -1 = any */
+	const char *scope_type;  /* "account" or "sending_domain" */
+	const char *scope_value; /* a sending domain's name */
+	int64_t now; /* unix ms: entries expired by then left out (0: none) */
+};
+/* The live entries of account_id matching f whose id is after after_id
+ * ("" = from the start), in id order, at most limit: *out a malloc'd
+ * array of *n (suppression_list_free). 0 or -1. */
+int store_suppression_list(struct store *s, const char *account_id,
+                           const char *after_id, int limit,
+                           const struct supp_filter *f,
+                           struct suppression **out, size_t *n);
+void suppression_list_free(struct suppression *v, size_t n);
+/* What an edit changes: the expiry (0 = never) when set_expires, the
+ * note (NULL or "" = none) when set_note. */
+struct supp_edit {
+	int set_expires;
+	int64_t expires_at;
+	int set_note;
+	const char *note;
+};
+/* Changes entry id of account_id as e says: 0, STORE_NOT_FOUND (none,
+ * or read_only), or -1. */
+int store_suppression_edit(struct store *s, const char *account_id,
+                           const char *id, const struct supp_edit *e);
+/* Deletes entry id of account_id: 0, STORE_NOT_FOUND (none, or
+ * read_only), or -1. */
+int store_suppression_delete(struct store *s, const char *account_id,
+                             const char *id);
+
 #endif

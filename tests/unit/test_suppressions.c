@@ -1,0 +1,170 @@
+/*
+ * test_suppressions: the pieces of src/api/suppressions.c that need no
+ * server (SPEC §8.1): RFC 3339 expiry dates, the query-string reader of
+ * the list's filters, and the bounds jsonreq_parse_list puts on a bulk
+ * body. The routes themselves are tested against a running pigeon
+ * (tests/integration/test_suppressions.py).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/api/suppressions.c"
+
+static void
+test_rfc3339(void **state)
+{
+	int64_t t;
+
+	assert_int_equal(rfc3339_ms("1970-01-01T00:00:00Z", &t), 0);
+	assert_int_equal(t, 0);
+	assert_int_equal(rfc3339_ms("2026-12-01T00:00:00Z", &t), 0);
+	assert_int_equal(t, 1796083200000LL);
+	/* a fraction, an offset, lowercase t and z, a space */
+	assert_int_equal(rfc3339_ms("2026-12-01T01:00:00.250+01:00", &t), 0);
+	assert_int_equal(t, 1796083200250LL);
+	assert_int_equal(rfc3339_ms("2026-11-30T19:30:00-04:30", &t), 0);
+	assert_int_equal(t, 1796083200000LL);
+	assert_int_equal(rfc3339_ms("2026-12-01t00:00:00.5z", &t), 0);
+	assert_int_equal(t, 1796083200500LL);
+	assert_int_equal(rfc3339_ms("2026-12-01 00:00:00Z", &t), 0);
+	assert_int_equal(rfc3339_ms("2028-02-29T00:00:00Z", &t), 0);
+}
+
+static void
+test_rfc3339_refuses(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "2026-12-01",               /* a date alone */
+	    "2026-12-01T00:00Z",        /* no seconds */
+	    "2026-12-01T00:00:00",      /* no zone */
+	    "2026-12-01T00:00:00+0100", /* offset without its colon */
+	    "2026-12-01T00:00:00.Z",    /* an empty fraction */
+	    "2026-13-01T00:00:00Z",
+	    "2026-02-30T00:00:00Z",
+	    "2027-02-29T00:00:00Z",
+	    "2026-12-01T24:00:00Z",
+	    "2026-12-01T00:60:00Z",
+	    "1969-12-31T23:59:59Z",
+	    "2026-12-01T00:00:00Zx",
+	    "tomorrow",
+	    "2026-12-01T00:00:00+24:00",
+	};
+	int64_t t;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(rfc3339_ms(bad[i], &t), -1);
+}
+
+/* A request whose target is target. */
+static struct req *
+fake(const char *target, struct head *h)
+{
+	static struct req rq;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(h, 0, sizeof(*h));
+	h->target = target;
+	h->target_len = strlen(target);
+	rq.h = h;
+	rq.a = arena_new(0);
+	return &rq;
+}
+
+static void
+test_query(void **state)
+{
+	struct head h;
+	struct req *rq = fake("/x?per_page=10&search=a%40b+c&e=&cursor", &h);
+	const char *v;
+
+	assert_int_equal(query(rq, "per_page", &v), 0);
+	assert_string_equal(v, "10");
+	assert_int_equal(query(rq, "search", &v), 0);
+	assert_string_equal(v, "a@b c");
+	assert_int_equal(query(rq, "e", &v), 0);
+	assert_string_equal(v, "");
+	assert_int_equal(query(rq, "cursor", &v), 0);
+	assert_string_equal(v, "");
+	assert_int_equal(query(rq, "email", &v), 1);
+	assert_null(v);
+	assert_int_equal(query(rq, "per", &v), 1); /* names, not prefixes */
+	arena_free(rq->a);
+
+	rq = fake("/x?a=1&a=2&b=%00&c=%4&d=%zz", &h);
+	assert_int_equal(query(rq, "a", &v), -1);
+	assert_string_equal(v, "is given more than once");
+	assert_int_equal(query(rq, "b", &v), -1);
+	assert_int_equal(query(rq, "c", &v), -1);
+	assert_int_equal(query(rq, "d", &v), -1);
+	arena_free(rq->a);
+
+	rq = fake("/x", &h);
+	assert_int_equal(query(rq, "a", &v), 1);
+	arena_free(rq->a);
+}
+
+/* {"items":[{"email":"xN@example.net"},…]} with n items */
+static char *
+items(size_t n, const char *item)
+{
+	size_t len = 16 + n * (strlen(item) + 1);
+	char *b = malloc(len), *p = b;
+
+	p += sprintf(p, "{\"items\":[");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", item);
+	sprintf(p, "]}");
+	return b;
+}
+
+static void
+test_list_bounds(void **state)
+{
+	struct json_object *root = NULL;
+	struct api_error e;
+	char *b;
+
+	/* 1,000 full items fit; so do 2,000 (the handler says "at most
+	 * 1000"); 2,001 are refused before json-c */
+	b = items(1000, "{\"email\":\"x@example.net\",\"expires_at\":null,"
+	                "\"note\":\"n\",\"scope\":{\"type\":\"sending_domain\","
+	                "\"value\":\"example.com\"}}");
+	assert_int_equal(jsonreq_parse_list(b, strlen(b), &root, &e), 0);
+	json_object_put(root);
+	assert_int_equal(jsonreq_parse(b, strlen(b), &root, &e), -1);
+	free(b);
+	b = items(2000, "{\"email\":\"x@example.net\"}");
+	assert_int_equal(jsonreq_parse_list(b, strlen(b), &root, &e), 0);
+	json_object_put(root);
+	free(b);
+	b = items(2001, "{}");
+	assert_int_equal(jsonreq_parse_list(b, strlen(b), &root, &e), -1);
+	assert_int_equal(e.kind, AE_SCHEMA);
+	assert_non_null(strstr(e.detail, "2000"));
+	free(b);
+	b = items(1500, "{\"a\":[1,2,3,4,5,6,7,8,9]}");
+	assert_int_equal(jsonreq_parse_list(b, strlen(b), &root, &e), -1);
+	assert_non_null(strstr(e.detail, "14010"));
+	free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rfc3339),
+	    cmocka_unit_test(test_rfc3339_refuses),
+	    cmocka_unit_test(test_query),
+	    cmocka_unit_test(test_list_bounds),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
