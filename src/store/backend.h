@@ -78,6 +78,9 @@ struct store_ops {
 	int (*dest_put)(struct store *, const struct store_dest *);
 	int (*dest_del)(struct store *, const char *, const char *);
 	int (*dest_list)(struct store *, struct store_dest **, size_t *);
+	int (*usage_put)(struct store *, const char *, int64_t, int64_t);
+	int (*usage_day)(struct store *, int64_t, store_usage_fn *, void *);
+	int (*usage_purge)(struct store *, int64_t);
 };
 
 /* Every backend's connection starts with this. */
