@@ -19,6 +19,9 @@
 #        filled: bench/suppress.sh) instead of a fresh one,
 #        BENCH_PORT (18587; the ceilings take BENCH_PORT + 12) when
 #        another run holds the port.
+#        BENCH_LIMITS="--rate N --burst N --daily-quota N": `account set`
+#        on the dev account before each pigeon run (SPEC §8.4; unset:
+#        unlimited, the limiter is never called).
 #
 # pigeon runs (each on a fresh store, send_wait_ms 0 and 5000):
 #   dev   the dev domain example.com: RSA-2048 + Ed25519 signatures
@@ -132,6 +135,12 @@ pigeon_run() { # send_wait_ms domain(dev|rsa)
 	local from=orders@example.com c0 c1 b0 b1 s0 s1 stored lost extra
 	local n200 cpu
 	start_pigeon "$1"
+	if [ -n "${BENCH_LIMITS:-}" ]; then
+		# shellcheck disable=SC2086
+		"$bin" account set "$CLOUDFLARE_ACCOUNT_ID" $BENCH_LIMITS \
+		    -c "$tmp/pigeon.conf" >/dev/null
+		sleep 1.2 # auth_cache_ms: the server sees the limits
+	fi
 	if [ "$2" = rsa ]; then
 		add_rsa_domain
 		from=orders@example.org

@@ -27,7 +27,9 @@
 #include "../api/api.h"
 #include "../core/buf.h"
 #include "../core/file.h"
+#include "../core/clock.h"
 #include "../core/log.h"
+#include "../limits/limits.h"
 #include "../queue/queue.h"
 #include "../inbound/inbound.h"
 #include "../smtpd/cert.h"
@@ -350,6 +352,7 @@ admin_serve(struct admin *a)
 	struct api *api = NULL;
 	struct smtpd *smtpd = NULL;
 	struct inbound *inbound = NULL;
+	struct limits *lim = NULL;
 	struct smtpd_inbound hooks;
 	struct dev_env env;
 	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
@@ -400,6 +403,17 @@ admin_serve(struct admin *a)
 	    (dev_bootstrap(a, s, &env) == -1 ||
 	     dev_env_apply(&a->cfg, &env, ca[0] ? ca : NULL) == -1))
 		goto fail;
+	/* SPEC §8.4: today's counts, as the last run left them */
+	if ((lim = limits_new()) == NULL) {
+		admin_err(ADMIN_FAIL, "out of memory");
+		goto fail;
+	}
+	if (limits_load(lim, s, clock_now_ms()) == -1) {
+		admin_err(ADMIN_FAIL,
+		          "cannot read the daily sending counts: %s",
+		          store_error(s));
+		goto fail;
+	}
 	store_close(s);
 	s = NULL;
 
@@ -417,6 +431,8 @@ admin_serve(struct admin *a)
 		admin_err(ADMIN_FAIL, "out of memory");
 		goto fail;
 	}
+	submit_set_limits(submit, lim);
+	queue_set_limits(q, lim);
 	api = api_start(&a->cfg, q, submit, tenant, lfd, err, sizeof(err));
 	lfd = -1; /* api_start's now */
 	if (api == NULL) {
@@ -497,6 +513,7 @@ fail:
 		submit_free(submit);
 		tenant_free(tenant);
 		inbound_free(inbound);
+		limits_free(lim);
 	}
 	store_close(s);
 	explicit_bzero(env.secret, sizeof(env.secret));

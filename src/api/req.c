@@ -3,6 +3,7 @@
  * run once its answer is decided) and the helpers that answer it (see
  * req.h).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -272,6 +273,10 @@ req_json_response(int status, struct buf *b)
 int
 req_queue(struct req *rq, struct httpd_resp *r)
 {
+	if (r != NULL && req_ratelimit(rq, r) == -1) {
+		httpd_resp_free(r);
+		r = NULL;
+	}
 	if (r != NULL) {
 		rq->status = httpd_resp_status(r);
 		/* An error answer to a request that announced a body ends
@@ -309,7 +314,11 @@ req_error_response(struct req *rq, const struct api_error *e)
 	}
 	if ((r = req_json_response(row->status, &b)) == NULL)
 		return NULL;
-	if ((retry = envelope_retry_after(e->kind)) > 0) {
+	retry = envelope_retry_after(e->kind);
+	if (retry > 0 && rq->retry_after > 0)
+		retry =
+		    rq->retry_after > INT_MAX ? INT_MAX : (int)rq->retry_after;
+	if (retry > 0) {
 		snprintf(ra, sizeof(ra), "%d", retry);
 		if (httpd_resp_header(r, "Retry-After", ra) == -1) {
 			httpd_resp_free(r);

@@ -71,6 +71,7 @@ struct req {
 	size_t body_held; /* counted in the bodies in flight */
 	int64_t t0;       /* clock_mono_ms() when the head was in */
 	int status, code;
+	int64_t retry_after; /* a 429's Retry-After, seconds; 0: the table's */
 	int has_body;    /* a Content-Length above 0 or a Transfer-Encoding */
 	int answered;    /* a response is queued */
 	int ignore_body; /* the route takes none: body bytes are dropped */
@@ -151,6 +152,10 @@ enum {
 int req_header(struct req *rq, const char *name, const char **out);
 /* How many times the request carries header name. */
 int req_header_count(struct req *rq, const char *name);
+/* SPEC §8.4: adds RateLimit-Limit, -Remaining and -Reset, the state of
+ * the account's token bucket, to r, the answer of a send after auth
+ * (ratelimit.c). 0, or -1 when out of memory. */
+int req_ratelimit(struct req *rq, struct httpd_resp *r);
 /* The calling thread's read connection to the store, or NULL. */
 struct store *req_store(struct req *rq);
 /* The route's parameter called name ("account"), or NULL. */

@@ -29,12 +29,12 @@ static const struct route rows[] = {
      ROUTE_BODY | ROUTE_SENDING},
     {"DELETE", SENDING "/suppressions/:id", api_supp_delete, PERM_MANAGE,
      ROUTE_SENDING},
+    {"GET", SENDING "/limits", api_limits, PERM_READ, ROUTE_SENDING},
 };
 
 /* Answered 404 with a sentence that says so, rather than "no such
  * route". */
 static const char *const planned[] = {
-    SENDING "/limits",
     SENDING "/events",
     "/zones/:zone/email/sending/subdomains",
     "/zones/:zone/email/sending/subdomains/:id",

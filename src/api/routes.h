@@ -32,5 +32,6 @@ int api_metrics(struct req *rq);
 extern const struct route_table metrics_routes;
 void api_metrics_count(const struct req *rq);
 int api_metrics_register(void);
+int api_limits(struct req *rq);         /* limits.c */
 
 #endif

@@ -6,8 +6,10 @@
  *
  * Order (SPEC §2.2; route, auth and Content-Length ran in http.c): JSON
  * schema (10001) → content rules (10202) → submit: sender domain
- * (10204) → disabled (10203) → build, sign, size (10200) → queue
- * (503/10002). An Idempotency-Key is looked at first (idem.c).
+ * (10204) → disabled (10203) → rate limit (429/10004) → suppressions
+ * (10202) → daily quota (429/10004) → sign, size (10200) → queue
+ * (503/10002). An Idempotency-Key is looked at first (idem.c). Every
+ * answer after auth carries the RateLimit-* fields (ratelimit.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +36,14 @@ send_refused(struct req *rq, const struct submit_error *se,
 	    [SUBMIT_INTERNAL] = AE_INTERNAL,
 	    [SUBMIT_UNAVAILABLE] = AE_UNAVAILABLE,
 	    [SUBMIT_SUPPRESSED] = AE_INVALID,
+	    [SUBMIT_THROTTLED] = AE_THROTTLED,
 	};
 	struct api_error e = {AE_INTERNAL, NULL, se->detail};
 
 	if ((size_t)se->kind < sizeof(kinds) / sizeof(kinds[0]))
 		e.kind = kinds[se->kind];
+	if (se->kind == SUBMIT_THROTTLED)
+		rq->retry_after = se->retry_after;
 	if (se->part == SUBMIT_PART_FROM)
 		e.pointer = "/from";
 	else if (se->part == SUBMIT_PART_MESSAGE)
@@ -110,6 +115,7 @@ send_queue(struct req *rq)
 		pthread_mutex_lock(&rq->mu);
 		rq->refs--;
 		pthread_mutex_unlock(&rq->mu);
+		submit_cancel(&rq->sub);
 		return req_fail(
 		    rq, AE_UNAVAILABLE, NULL,
 		    "the server is stopping; nothing was sent, try again");

@@ -28,8 +28,9 @@
  *
  * Between batches the writer runs the periodic tasks of task_rows[]
  * (the Idempotency-Key purge, the message purge of message_retention,
- * the purge of expired suppressions), each a bounded transaction so
- * sends never wait long behind it.
+ * the purge of expired suppressions, the write of the daily sending
+ * counts of SPEC §8.4 every second), each a bounded transaction so sends
+ * never wait long behind it.
  *
  * A message sent without preview loses its body in the transaction that
  * makes its last recipient final: nothing can read it and nothing will
@@ -45,6 +46,7 @@
 #include "../core/log.h"
 #include "../core/loop.h"
 #include "../core/metrics.h"
+#include "../limits/limits.h"
 #include "event.h"
 #include "queue.h"
 #include "tally.h"
@@ -135,7 +137,7 @@ struct waiter {
 	struct waiter *prev, *next; /* by deadline */
 };
 
-#define NTASKS 4
+#define NTASKS 5
 
 struct queue {
 	const struct config *cfg;
@@ -163,6 +165,8 @@ struct queue {
 	size_t purged[NTASKS];   /* rows deleted by each task's current purge */
 	struct buf event;        /* an event's payload while it is written */
 	int64_t req_last;        /* the last operator request read */
+	/* SPEC §8.4: the daily counts to write (queue_set_limits) */
+	_Atomic(struct limits *) limits;
 };
 
 #define RETRY_MIN_MS 100
@@ -172,6 +176,7 @@ struct queue {
 #define PURGE_BATCH 1000 /* records per transaction */
 #define MSG_PURGE_EVERY_MS (10 * 60 * 1000)
 #define MSG_PURGE_BATCH 1000 /* messages per transaction */
+#define USAGE_EVERY_MS 1000
 
 static int message_apply(struct queue *, struct op *);
 static void message_done(struct queue *, struct op *, enum op_status);
@@ -189,6 +194,7 @@ static void findings_done(struct queue *, struct op *, enum op_status);
 static int64_t purge_run(struct queue *, const struct task_row *);
 static int64_t msg_purge_run(struct queue *, const struct task_row *);
 static int64_t depth_run(struct queue *, const struct task_row *);
+static int64_t usage_run(struct queue *, const struct task_row *);
 
 enum {
 	OP_MESSAGE,
@@ -219,6 +225,8 @@ static const struct task_row task_rows[NTASKS] = {
      "expired suppressions"},
     /* pigeon_queue_depth, from the store (queue/tally.c) */
     {"queue depth", 0, depth_run},
+    /* SPEC §8.4: a crash loses at most the last second's counts */
+    {"usage flush", USAGE_EVERY_MS, usage_run},
 };
 
 /* The writer's loop closure: the op joins the batch being gathered
@@ -995,6 +1003,20 @@ msg_purge_run(struct queue *q, const struct task_row *t)
 	return t->every_ms;
 }
 
+/* The daily quota's counts that changed (SPEC §8.4), written in a
+ * transaction of their own; kept to write again when it fails. */
+static int64_t
+usage_run(struct queue *q, const struct task_row *t)
+{
+	struct limits *lim = atomic_load(&q->limits);
+
+	if (lim != NULL && limits_flush(lim, q->st, clock_now_ms()) == -1)
+		log_warnx("queue: writing the daily sending counts failed, "
+		          "retrying in a second: %s",
+		          store_error(q->st));
+	return t->every_ms;
+}
+
 /* The tasks that are due; they wait while held outcomes do (the store
  * is failing). */
 static void
@@ -1085,6 +1107,8 @@ writer_main(void *arg)
 		waiters_expire(q, clock_mono_ms(), exiting || q->released);
 		if (exiting) {
 			leases_end(q);
+			/* the counts of the sends just answered */
+			usage_run(q, &task_rows[NTASKS - 1]);
 			break;
 		}
 		tasks_run(q);
@@ -1166,6 +1190,12 @@ queue_start(struct queue *q, char *err, size_t errlen)
 	}
 	q->writer_running = 1;
 	return 0;
+}
+
+void
+queue_set_limits(struct queue *q, struct limits *lim)
+{
+	atomic_store(&q->limits, lim);
 }
 
 /* Answers every waiter now and every later send at its commit. */

@@ -65,6 +65,11 @@ void queue_stop(struct queue *q);
 /* From now on a committed send is answered at once with what is known,
  * without waiting for its first attempt (a drain: SIGTERM). Any thread. */
 void queue_release(struct queue *q);
+/* SPEC §8.4: the writer writes lim's changed daily counts every second
+ * and once more as it exits (borrowed; it must outlive the queue). Any
+ * thread. */
+struct limits;
+void queue_set_limits(struct queue *q, struct limits *lim);
 
 /*
  * Called once per queue_send. rc 0: the message and its recipients are

@@ -32,6 +32,7 @@
 #include "../core/log.h"
 #include "../core/loop.h"
 #include "../httpd/httpd.h"
+#include "../limits/limits.h"
 #include "../mail/addr.h"
 #include "../mail/limits.h"
 #include "../store/store.h"
@@ -573,6 +574,10 @@ submit_reply(struct conn *c, const struct submit_error *se)
 		         "size (%s)",
 		         why[0] ? why : "5 MiB");
 		break;
+	case SUBMIT_THROTTLED: /* SPEC §8.4: nothing queued, try later */
+		snprintf(c->answer, sizeof(c->answer), "451 4.7.0 %s",
+		         why[0] ? why : "Sending limit reached; try later");
+		break;
 	case SUBMIT_UNAVAILABLE:
 	case SUBMIT_INTERNAL:
 	case SUBMIT_OK:
@@ -613,6 +618,46 @@ hook_auth(void *arg, const char *user, const char *pass)
 	                                : SESSION_AUTH_BAD;
 }
 
+/*
+ * SPEC §8.4 at MAIL: a client with no token in its account's bucket, or
+ * whose daily quota is used up, is told now rather than after DATA. It
+ * takes nothing: the end of DATA takes the token and counts the
+ * recipients (submit_seal), and may still refuse. 0, or -1 with
+ * c->answer.
+ */
+static int
+mail_limits(struct conn *c)
+{
+	const struct account *ac = c->who.account;
+	struct limits *lim = submit_limits(c->w->d->submit);
+	struct limits_view v;
+	int64_t now = clock_now_ms();
+	char at[32];
+
+	if (lim == NULL || ac == NULL)
+		return 0;
+	if (limits_peek(lim, ac, clock_mono_ms(), &v) == LIMITS_RATE) {
+		snprintf(c->answer, sizeof(c->answer),
+		         "451 4.7.0 Rate limit reached: this account may send "
+		         "%lld message%s a second; try again in %lld second%s",
+		         (long long)ac->rate, ac->rate == 1 ? "" : "s",
+		         (long long)v.retry_after,
+		         v.retry_after == 1 ? "" : "s");
+		return -1;
+	}
+	if (ac->daily_quota > 0 &&
+	    limits_sent(lim, ac, now) >= ac->daily_quota) {
+		clock_iso8601((time_t)(limits_midnight_ms(now) / 1000), at);
+		snprintf(c->answer, sizeof(c->answer),
+		         "451 4.7.0 Daily quota reached: this account may send "
+		         "to %lld recipient%s a UTC day; it resets at %s",
+		         (long long)ac->daily_quota,
+		         ac->daily_quota == 1 ? "" : "s", at);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 hook_mail(void *arg, const char *addr, const char **reply)
 {
@@ -643,7 +688,9 @@ hook_mail(void *arg, const char *addr, const char **reply)
 		         "domain of this account",
 		         mb.domain);
 		*reply = c->answer;
-	} else
+	} else if (mail_limits(c) == -1)
+		*reply = c->answer;
+	else
 		rc = 0;
 	arena_free(a);
 	return rc;

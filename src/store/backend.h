@@ -89,6 +89,9 @@ struct store_ops {
 	int (*suppression_edit)(struct store *, const char *, const char *,
 	                        const struct supp_edit *);
 	int (*suppression_delete)(struct store *, const char *, const char *);
+	int (*usage_put)(struct store *, const char *, int64_t, int64_t);
+	int (*usage_day)(struct store *, int64_t, store_usage_fn *, void *);
+	int (*usage_purge)(struct store *, int64_t);
 };
 
 /* Every backend's connection starts with this. */

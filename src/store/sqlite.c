@@ -190,6 +190,14 @@ static const char *const migrations[] = {
     "  DEFAULT 0;"
     "CREATE INDEX IF NOT EXISTS recipients_leased ON recipients "
     "  (lease_owner) WHERE lease_owner IS NOT NULL;",
+    /* 10: the daily quota's counts (SPEC §8.4): recipients sent by an
+     * account on a UTC day (days since the epoch), so that a restart
+     * keeps the day's count */
+    "CREATE TABLE send_usage ("
+    "  account_id TEXT NOT NULL,"
+    "  day INTEGER NOT NULL,"
+    "  sent INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, day));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -262,6 +270,9 @@ enum st {
 	ST_DEST_PUT,
 	ST_DEST_DEL,
 	ST_DEST_LIST,
+	ST_USAGE_PUT,
+	ST_USAGE_DAY,
+	ST_USAGE_PURGE,
 	/* SPEC §8.1 management */
 	ST_SUPP_ADD,
 	ST_SUPP_BY_KEY,
@@ -503,6 +514,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DEST_LIST] = "SELECT route, domain, cap, full, paused_until, "
                      "throttled_at, reply FROM destinations "
                      "ORDER BY throttled_at DESC, route, domain",
+    [ST_USAGE_PUT] = "INSERT OR REPLACE INTO send_usage (account_id, day, "
+                     "sent) VALUES (?1, ?2, ?3)",
+    [ST_USAGE_DAY] = "SELECT account_id, sent FROM send_usage WHERE day = ?1",
+    [ST_USAGE_PURGE] = "DELETE FROM send_usage WHERE day < ?1",
     /* SPEC §8.1 management. An entry that has expired suppresses
      * nothing: adding it again renews it in place (its id kept); a
      * live one is left as it is. */
@@ -2574,6 +2589,57 @@ sq_suppression_delete(struct store *s, const char *account_id, const char *id)
 	return sqlite3_changes(SQ(s)->db) > 0 ? 0 : STORE_NOT_FOUND;
 }
 
+/* SPEC §8.4: the daily quota's counts. */
+static int
+sq_usage_put(struct store *s, const char *account_id, int64_t day, int64_t sent)
+{
+	sqlite3_stmt *st = stmt(s, ST_USAGE_PUT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, day);
+	sqlite3_bind_int64(st, 3, sent);
+	return run(s, st, "usage") == 0 ? 0 : -1;
+}
+
+static int
+sq_usage_day(struct store *s, int64_t day, store_usage_fn *cb, void *arg)
+{
+	sqlite3_stmt *st = stmt(s, ST_USAGE_DAY);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, day);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (cb(arg, (const char *)sqlite3_column_text(st, 0),
+		       sqlite3_column_int64(st, 1)) != 0) {
+			done(st);
+			return 0;
+		}
+	if (rc != SQLITE_DONE) {
+		set_err(s, "usage");
+		done(st);
+		return -1;
+	}
+	done(st);
+	return 0;
+}
+
+static int
+sq_usage_purge(struct store *s, int64_t before_day)
+{
+	sqlite3_stmt *st = stmt(s, ST_USAGE_PURGE);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before_day);
+	if (run(s, st, "usage purge") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db);
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -2628,6 +2694,9 @@ static const struct store_ops sqlite_ops = {
     .dest_put = sq_dest_put,
     .dest_del = sq_dest_del,
     .dest_list = sq_dest_list,
+    .usage_put = sq_usage_put,
+    .usage_day = sq_usage_day,
+    .usage_purge = sq_usage_purge,
     .suppression_add = sq_suppression_add,
     .suppression_get = sq_suppression_get,
     .suppression_list = sq_suppression_list,

@@ -661,3 +661,22 @@ store_suppression_delete(struct store *s, const char *account_id,
 {
 	return s->ops->suppression_delete(s, account_id, id);
 }
+
+int
+store_usage_put(struct store *s, const char *account_id, int64_t day,
+                int64_t sent)
+{
+	return s->ops->usage_put(s, account_id, day, sent);
+}
+
+int
+store_usage_day(struct store *s, int64_t day, store_usage_fn *cb, void *arg)
+{
+	return s->ops->usage_day(s, day, cb, arg);
+}
+
+int
+store_usage_purge(struct store *s, int64_t before_day)
+{
+	return s->ops->usage_purge(s, before_day);
+}

@@ -618,5 +618,19 @@ int store_suppression_edit(struct store *s, const char *account_id,
  * read_only), or -1. */
 int store_suppression_delete(struct store *s, const char *account_id,
                              const char *id);
+/*
+ * SPEC §8.4: recipients sent by an account on a UTC day (day: days since
+ * the epoch), kept so that the daily quota survives a restart.
+ * store_usage_put sets the count; store_usage_day gives each account's
+ * count of day to cb (account_id valid during the call; cb returns 0 to
+ * go on); store_usage_purge deletes the days before before_day and
+ * returns how many rows went. 0 (or a count) or -1.
+ */
+typedef int store_usage_fn(void *arg, const char *account_id, int64_t sent);
+int store_usage_put(struct store *s, const char *account_id, int64_t day,
+                    int64_t sent);
+int store_usage_day(struct store *s, int64_t day, store_usage_fn *cb,
+                    void *arg);
+int store_usage_purge(struct store *s, int64_t before_day);
 
 #endif

@@ -5,9 +5,14 @@
  * the sender domain (10204) and whether sending is enabled (10203), the
  * message built (send) or prepared (send_raw; its own content rules come
  * before the sender domain, and its From: header's one address is held
- * to the envelope sender's rule, SPEC §4), DKIM-signed into the room left
- * in front of it, its final size (10200), the queue (503 when nothing was
- * written).
+ * to the envelope sender's rule, SPEC §4), then at submit_seal the rate
+ * limit (10004, a token of the account's bucket), the suppression list
+ * (10202 or dropped), the daily quota (10004; the recipients not dropped
+ * count), DKIM-signed into the room left in front of it, its final size
+ * (10200), the queue (503 when nothing was written). The suppression
+ * list is read before the quota, whose count leaves the dropped
+ * recipients out, but a recipient it refuses is reported after the
+ * quota: a request over both is told 10004, as SPEC §2.2 orders.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +20,7 @@
 #include "../core/clock.h"
 #include "../core/log.h"
 #include "../core/metrics.h"
+#include "../limits/limits.h"
 #include "../mail/addr.h"
 #include "../mail/dkim.h"
 #include "../mail/limits.h"
@@ -26,6 +32,7 @@ struct submit {
 	const struct config *cfg;
 	struct queue *q;
 	enum rawmime_policy raw_headers; /* cfg->raw_headers, read once */
+	struct limits *lim;              /* borrowed, or NULL */
 };
 
 struct submit *
@@ -51,6 +58,18 @@ submit_free(struct submit *svc)
 }
 
 void
+submit_set_limits(struct submit *svc, struct limits *lim)
+{
+	svc->lim = lim;
+}
+
+struct limits *
+submit_limits(const struct submit *svc)
+{
+	return svc->lim;
+}
+
+void
 submit_init(struct submission *s, const struct submit *svc, struct arena *a,
             struct tenant_ctx *who, time_t now)
 {
@@ -59,6 +78,8 @@ submit_init(struct submission *s, const struct submit *svc, struct arena *a,
 	s->a = a;
 	s->who = who;
 	s->now = now;
+	s->lim = svc->lim;
+	s->quota_day = -1;
 	buf_init(&s->raw, 0);
 }
 
@@ -75,6 +96,7 @@ fail(struct submit_error *err, enum submit_err kind, enum submit_part part,
 	err->kind = kind;
 	err->part = part;
 	err->detail = detail;
+	err->retry_after = 0;
 	return -1;
 }
 
@@ -267,7 +289,8 @@ submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
 }
 
 /* SPEC §8.1: each recipient against the suppression list, at most
- * once per address. 0, or -1 with err. */
+ * once per address; the dropped ones marked RCPT_SUPPRESSED. 0; 1 with
+ * err, a recipient refused; -1 with err, the list could not be read. */
 static int
 suppressed(struct submission *s, struct submit_error *err)
 {
@@ -303,13 +326,78 @@ suppressed(struct submission *s, struct submit_error *err)
 		suppression_clear(&sp);
 		err->kind = SUBMIT_SUPPRESSED;
 		err->part = SUBMIT_PART_NONE;
-		return -1;
+		err->retry_after = 0;
+		return 1;
 	}
 	return 0;
 }
 
-int
-submit_seal(struct submission *s, struct submit_error *err)
+/* SPEC §8.4: one token of the account's bucket. 0, or -1 with err. */
+static int
+rate_limit(struct submission *s, struct submit_error *err)
+{
+	const struct account *ac = s->who->account;
+	struct limits_view v;
+
+	if (s->lim == NULL || limits_take(s->lim, ac, clock_mono_ms(), &v) == 0)
+		return 0;
+	fail(err, SUBMIT_THROTTLED, SUBMIT_PART_NONE,
+	     arena_printf(s->a,
+	                  "rate limit reached: this account may send %lld "
+	                  "request%s a second, in bursts of up to %lld; "
+	                  "try again in %lld second%s",
+	                  (long long)ac->rate, ac->rate == 1 ? "" : "s",
+	                  (long long)v.limit, (long long)v.retry_after,
+	                  v.retry_after == 1 ? "" : "s"));
+	err->retry_after = v.retry_after;
+	return -1;
+}
+
+/* SPEC §8.4: the recipients not dropped against the daily quota. 0, or
+ * -1 with err (nothing counted). */
+static int
+daily_quota(struct submission *s, struct submit_error *err)
+{
+	const struct account *ac = s->who->account;
+	int64_t n = 0, now = clock_now_ms(), ra;
+	char at[32];
+
+	if (s->lim == NULL)
+		return 0;
+	for (size_t i = 0; i < s->sm.nrcpts; i++)
+		if (s->sm.rcpts[i].state != RCPT_SUPPRESSED)
+			n++;
+	if (limits_quota_take(s->lim, ac, n, now, &s->quota_day, &ra) == 0) {
+		s->quota_n = n;
+		return 0;
+	}
+	clock_iso8601((time_t)(limits_midnight_ms(now) / 1000), at);
+	fail(err, SUBMIT_THROTTLED, SUBMIT_PART_NONE,
+	     arena_printf(
+	         s->a,
+	         "daily quota reached: this account may send to "
+	         "%lld recipient%s a UTC day, %lld sent today and "
+	         "this request has %lld; the quota resets at %s",
+	         (long long)ac->daily_quota, ac->daily_quota == 1 ? "" : "s",
+	         (long long)limits_sent(s->lim, ac, now), (long long)n, at));
+	err->retry_after = ra;
+	return -1;
+}
+
+void
+submit_cancel(struct submission *s)
+{
+	if (s->lim != NULL && s->quota_day >= 0)
+		limits_quota_give(s->lim, s->who->account, s->quota_n,
+		                  s->quota_day);
+	s->quota_day = -1;
+	s->quota_n = 0;
+}
+
+/* DKIM, the final size and the store's form of the message. 0, or -1
+ * with err. */
+static int
+seal_signed(struct submission *s, struct submit_error *err)
 {
 	const struct tenant_domain *dom = s->dom;
 	struct store_msg *m = &s->sm;
@@ -317,9 +405,6 @@ submit_seal(struct submission *s, struct submit_error *err)
 	char *raw;
 	size_t i, len, body = s->raw.len - DKIM_GAP;
 	int rc = -1;
-
-	if (suppressed(s, err) == -1)
-		return -1;
 	/*
 	 * RFC 6376 §5: sign the message as built. The fields go in the
 	 * DKIM_GAP room in front of it, so nothing is copied; h= names every
@@ -382,6 +467,29 @@ submit_seal(struct submission *s, struct submit_error *err)
 	return 0;
 }
 
+int
+submit_seal(struct submission *s, struct submit_error *err)
+{
+	struct submit_error refused;
+	int rc;
+
+	if (rate_limit(s, err) == -1)
+		return -1;
+	if ((rc = suppressed(s, &refused)) == -1) {
+		*err = refused;
+		return -1;
+	}
+	if (daily_quota(s, err) == -1)
+		return -1;
+	if (rc == 1 || seal_signed(s, err) == -1) {
+		if (rc == 1)
+			*err = refused;
+		submit_cancel(s);
+		return -1;
+	}
+	return 0;
+}
+
 /* queue_send_fn: on the writer thread. */
 static void
 queued(void *arg, int rc, const enum rcpt_state *states)
@@ -390,6 +498,7 @@ queued(void *arg, int rc, const enum rcpt_state *states)
 	enum rcpt_state *q;
 
 	if (rc != 0) {
+		submit_cancel(s);
 		s->done(s->done_arg, SUBMIT_UNAVAILABLE, NULL);
 		return;
 	}
@@ -413,5 +522,10 @@ submit_queue(struct submit *svc, struct submission *s, submit_done_fn *done,
 {
 	s->done = done;
 	s->done_arg = arg;
-	return queue_send(svc->q, &s->sm, svc->cfg->send_wait_ms, queued, s);
+	if (queue_send(svc->q, &s->sm, svc->cfg->send_wait_ms, queued, s) ==
+	    -1) {
+		submit_cancel(s);
+		return -1;
+	}
+	return 0;
 }

@@ -4,8 +4,9 @@
  * or a client's raw MIME, and the tenant it authenticated; submit applies
  * the sender-domain rules (SPEC §6.1), builds or prepares the message
  * (mail/), signs it (DKIM, SPEC §6.2), checks its size, queues it and
- * reports the outcome through one callback. Suppressions and rate limits
- * will be applied here, once, for every front.
+ * reports the outcome through one callback. The rate limit and daily
+ * quota (SPEC §8.4, limits/) and the suppression list are applied here,
+ * once, for every front.
  *
  * It is not a front: it speaks no HTTP and no SMTP. A refusal is a
  * struct submit_error (a kind, the part of the request it is about, a
@@ -43,6 +44,7 @@ enum submit_err {
 	SUBMIT_INTERNAL,    /* out of memory, the signature failed */
 	SUBMIT_UNAVAILABLE, /* nothing queued (store down, stopping): retry */
 	SUBMIT_SUPPRESSED,  /* a recipient is on the suppression list */
+	SUBMIT_THROTTLED,   /* over the rate limit or the daily quota */
 };
 
 /* Which part of the submission an error is about. */
@@ -55,7 +57,8 @@ enum submit_part {
 struct submit_error {
 	enum submit_err kind;
 	enum submit_part part;
-	const char *detail; /* static or in the submission's arena; or NULL */
+	const char *detail;  /* static or in the submission's arena; or NULL */
+	int64_t retry_after; /* SUBMIT_THROTTLED: seconds to wait */
 };
 
 /*
@@ -101,16 +104,26 @@ struct submission {
 	/* enum metric_front, for pigeon_messages_accepted_total: REST (0)
 	 * unless the front says */
 	int front;
+	/* SPEC §8.4: the recipients counted against the daily quota and
+	 * the day they count in (-1: none), given back if the submission
+	 * fails after the count */
+	int64_t quota_n, quota_day;
+	struct limits *lim;
 	submit_done_fn *done;
 	void *done_arg;
 };
 
 struct submit;
+struct limits;
 
 /* The service: where submissions are queued and how long a sender waits
  * for the first attempt (cfg->send_wait_ms). NULL on allocation failure. */
 struct submit *submit_new(const struct config *cfg, struct queue *q);
 void submit_free(struct submit *svc); /* accepts NULL */
+/* SPEC §8.4: the limiter every submission is held to from now on
+ * (borrowed; NULL: none); set before the fronts start. */
+void submit_set_limits(struct submit *svc, struct limits *lim);
+struct limits *submit_limits(const struct submit *svc);
 
 /* s for the service svc (its raw_headers policy), borrowing a and who. */
 void submit_init(struct submission *s, const struct submit *svc,
@@ -139,20 +152,29 @@ int submit_raw(struct submission *s, const char *mime, size_t len, int lf_ok,
                size_t n, struct submit_error *err);
 
 /*
- * The suppression list (SPEC §8.1), looked at through s->rd, then signs
- * the built message and checks its final size: after this the
- * submission is ready for submit_queue(). A recipient on the list (of
- * the account, or of the sending domain; not expired) is dropped (its
- * state RCPT_SUPPRESSED) when s->drop_suppressed or the domain has
- * drop_suppressed_recipients, else refused: SUBMIT_SUPPRESSED naming
- * it. 0, or -1 with err.
+ * The rate limit, the suppression list (SPEC §8.1), looked at through
+ * s->rd, and the daily quota (§8.4), then signs the built message and
+ * checks its final size: after this the submission is ready for
+ * submit_queue(). A request over the account's token bucket is refused
+ * SUBMIT_THROTTLED (the token spent stays spent whatever follows). A
+ * recipient on the list (of the account, or of the sending domain; not
+ * expired) is dropped (its state RCPT_SUPPRESSED) when
+ * s->drop_suppressed or the domain has drop_suppressed_recipients, else
+ * refused: SUBMIT_SUPPRESSED naming it. The recipients not dropped are
+ * counted against the daily quota: past it, SUBMIT_THROTTLED naming the
+ * quota, nothing counted. A refusal after the count gives it back. 0, or
+ * -1 with err.
  */
 int submit_seal(struct submission *s, struct submit_error *err);
+/* A sealed submission that will not be queued after all: gives back
+ * what it counted against the daily quota. */
+void submit_cancel(struct submission *s);
 
 /*
  * Hands a sealed submission to the queue. 0: done(arg, …) will run
  * exactly once, possibly before this returns; -1: the queue is stopping,
- * done will not run (nothing was written).
+ * done will not run (nothing was written). When nothing is written the
+ * daily count is given back (submit_cancel).
  */
 int submit_queue(struct submit *svc, struct submission *s, submit_done_fn *done,
                  void *arg);

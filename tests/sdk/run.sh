@@ -70,6 +70,8 @@ ro=$(cd "$tmp" && "$bin" token create "$CLOUDFLARE_ACCOUNT_ID" --perm read \
 	'import json, sys; print(json.load(sys.stdin)["token"])') &&
 	export PIGEON_READ_TOKEN="$ro"
 sleep 0.3 # the new token reaches the server's auth cache (auth_cache_ms)
+# for tests that need an account of their own (pigeon account create …)
+export PIGEON_BIN="$bin" PIGEON_CONF="$tmp/pigeon.conf"
 
 cd "$here" || exit 1
 if [ ! -d node_modules/cloudflare ]; then

@@ -24,6 +24,8 @@
 	"DROP INDEX recipients_leased;"                                        \
 	"ALTER TABLE recipients DROP COLUMN lease_owner;"                      \
 	"ALTER TABLE recipients DROP COLUMN lease_until;"
+/* what migration 10 added: the daily sending counts */
+#define UNDO_10 "DROP TABLE send_usage;"
 
 #define ACC "a0000000000000000000000000000001"
 #define ACC2 "a0000000000000000000000000000002"
@@ -708,8 +710,9 @@ test_idem_endpoint(void **state)
 	assert_int_equal(store_commit(f->s), 0);
 	store_close(f->s);
 	/* the store as migration 3 left it, with the record */
-	sql(f->path, "ALTER TABLE idempotency DROP COLUMN endpoint;" UNDO_8
-	             "PRAGMA user_version = 3;");
+	sql(f->path,
+	    "ALTER TABLE idempotency DROP COLUMN endpoint;" UNDO_8 UNDO_10
+	    "PRAGMA user_version = 3;");
 	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
 
 	assert_int_equal(store_idem_get(f->s, ACC, "old", 0, hash, ep, &st), 0);
@@ -1095,15 +1098,16 @@ test_migration_6(void **state)
 	assert_int_equal(store_message_insert(f->s, &m), 0);
 	assert_int_equal(store_commit(f->s), 0);
 	store_close(f->s);
-	sql(f->path, "DROP TABLE events; DROP TABLE suppressions;" UNDO_8
-	             "PRAGMA user_version = 5;");
+	sql(f->path,
+	    "DROP TABLE events; DROP TABLE suppressions;" UNDO_8 UNDO_10
+	    "PRAGMA user_version = 5;");
 	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
 	                                "WHERE name IN ('events', "
 	                                "'suppressions')"),
 	                 0);
 
 	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
-	assert_int_equal(count(f->path, "PRAGMA user_version"), 8);
+	assert_int_equal(count(f->path, "PRAGMA user_version"), 9);
 	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
 	                                "WHERE name IN ('events_page', "
 	                                "'events_msg', 'suppressions_key', "
