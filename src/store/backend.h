@@ -78,6 +78,10 @@ struct store_ops {
 	int (*dest_put)(struct store *, const struct store_dest *);
 	int (*dest_del)(struct store *, const char *, const char *);
 	int (*dest_list)(struct store *, struct store_dest **, size_t *);
+	int (*domain_get)(struct store *, const char *, struct domain *);
+	int (*domain_delete)(struct store *, const char *);
+	int (*message_list)(struct store *, const char *, int64_t, int,
+	                    const char *, struct msg_summary **, size_t *);
 };
 
 /* Every backend's connection starts with this. */
