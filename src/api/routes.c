@@ -6,6 +6,7 @@
 #include "routes.h"
 
 #define SENDING "/accounts/:account/email/sending"
+#define SUBDOMAINS "/zones/:zone/email/sending/subdomains"
 
 static const struct route rows[] = {
     {"GET", "/healthz", api_healthz, 0, ROUTE_NOAUTH},
@@ -17,20 +18,27 @@ static const struct route rows[] = {
      PERM_READ, ROUTE_SENDING},
     {"GET", SENDING "/messages/*message_id", api_message_raw, PERM_READ,
      ROUTE_SENDING},
+    {"GET", SENDING "/messages", api_message_list, PERM_READ, ROUTE_SENDING},
+    {"POST", SUBDOMAINS, api_subdomain_create, PERM_MANAGE,
+     ROUTE_BODY | ROUTE_SENDING},
+    {"GET", SUBDOMAINS, api_subdomain_list, PERM_READ, ROUTE_SENDING},
+    {"GET", SUBDOMAINS "/:id", api_subdomain_get, PERM_READ, ROUTE_SENDING},
+    {"PATCH", SUBDOMAINS "/:id", api_subdomain_edit, PERM_MANAGE,
+     ROUTE_BODY | ROUTE_SENDING},
+    {"DELETE", SUBDOMAINS "/:id", api_subdomain_delete, PERM_MANAGE,
+     ROUTE_SENDING},
+    {"GET", SUBDOMAINS "/:id/dns", api_subdomain_dns, PERM_READ, ROUTE_SENDING},
 };
 
 /* Answered 404 with a sentence that says so, rather than "no such
  * route". */
 static const char *const planned[] = {
-    SENDING "/suppressions",
-    SENDING "/suppressions/bulk",
-    SENDING "/suppressions/:id",
-    SENDING "/limits",
-    SENDING "/events",
-    "/zones/:zone/email/sending/subdomains",
-    "/zones/:zone/email/sending/subdomains/:id",
-    "/zones/:zone/email/sending/subdomains/:id/dns",
-    "/metrics",
+    SENDING "/suppressions",      /* §8.1 */
+    SENDING "/suppressions/bulk", /* §8.1 */
+    SENDING "/suppressions/:id",  /* §8.1 */
+    SENDING "/limits",            /* §8.3 */
+    SENDING "/events",            /* §6.5 */
+    "/metrics",                   /* §8.3 */
 };
 
 const struct route_table api_routes = {

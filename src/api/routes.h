@@ -18,4 +18,13 @@ int api_send_raw(struct req *rq);       /* send_raw.c */
 int api_message_raw(struct req *rq);    /* messages.c */
 int api_message_status(struct req *rq); /* messages.c */
 
+int api_message_list(struct req *rq); /* messages.c */
+/* subdomains.c */
+int api_subdomain_create(struct req *rq);
+int api_subdomain_list(struct req *rq);
+int api_subdomain_get(struct req *rq);
+int api_subdomain_edit(struct req *rq);
+int api_subdomain_delete(struct req *rq);
+int api_subdomain_dns(struct req *rq);
+
 #endif
