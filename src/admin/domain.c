@@ -105,25 +105,40 @@ fail:
 	return status;
 }
 
+/*
+ * The sending domain NAME of `domain CMD NAME` into d, read through a
+ * store opened into *s (the caller closes it, also after a failure).
+ * ADMIN_OK, or ADMIN_USAGE or ADMIN_FAIL once said.
+ */
+static int
+domain_arg(struct admin *a, const char *cmd, struct store **s, struct domain *d)
+{
+	char name[256];
+
+	memset(d, 0, sizeof(*d));
+	*s = NULL;
+	if (admin_domain_name(a->args[0], name, sizeof(name)) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "domain %s: '%s' is not a "
+		                 "domain name like mail.example.com",
+		                 cmd, a->args[0]);
+	if ((*s = admin_store_open(a)) == NULL ||
+	    admin_domain_load(*s, name, d) == -1)
+		return ADMIN_FAIL;
+	return ADMIN_OK;
+}
+
 int
 admin_domain_dns(struct admin *a)
 {
 	struct domain d;
-	struct store *s = NULL;
+	struct store *s;
 	struct json_object *dns;
-	char name[256];
-	int status = ADMIN_FAIL;
+	int status;
 
-	memset(&d, 0, sizeof(d));
-	if (admin_domain_name(a->args[0], name, sizeof(name)) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "domain dns: '%s' is not a "
-		                 "domain name like mail.example.com",
-		                 a->args[0]);
-	if ((s = admin_store_open(a)) == NULL)
+	if ((status = domain_arg(a, "dns", &s, &d)) != ADMIN_OK)
 		goto fail;
-	if (admin_domain_load(s, name, &d) == -1)
-		goto fail;
+	status = ADMIN_FAIL;
 	if (a->json) {
 		if ((dns = admin_dns_json(&d, a->cfg.hostname)) == NULL)
 			goto fail;
@@ -196,21 +211,14 @@ int
 admin_domain_delete(struct admin *a)
 {
 	struct domain d;
-	struct store *s = NULL;
+	struct store *s;
 	struct json_object *o;
-	char name[256], err[512];
-	int status = ADMIN_FAIL;
+	char err[512];
+	int status;
 
-	memset(&d, 0, sizeof(d));
-	if (admin_domain_name(a->args[0], name, sizeof(name)) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "domain delete: '%s' is not a "
-		                 "domain name like mail.example.com",
-		                 a->args[0]);
-	if ((s = admin_store_open(a)) == NULL)
+	if ((status = domain_arg(a, "delete", &s, &d)) != ADMIN_OK)
 		goto fail;
-	if (admin_domain_load(s, name, &d) == -1)
-		goto fail;
+	status = ADMIN_FAIL;
 	if (tenant_domain_delete(s, &d, err, sizeof(err)) != 0) {
 		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;

@@ -81,27 +81,33 @@ zone_load(struct req *rq, struct store **st, struct zone *z)
 	return 0;
 }
 
-/* The live sending domain of the path in zone z into d. 0, or -1 once
- * answered. */
+/*
+ * The live sending domain of the path, in the zone of the path (which
+ * zone_load checks), into d, and the thread's store connection into *st.
+ * 0, or -1 once answered.
+ */
 static int
-domain_load(struct req *rq, struct store *st, const struct zone *z,
-            struct domain *d)
+target_load(struct req *rq, struct store **st, struct domain *d)
 {
+	struct zone z;
 	char id[ID_LEN + 1];
 	int rc;
 
 	memset(d, 0, sizeof(*d));
-	if (tenant_id_parse(req_param(rq, "id"), id) == -1)
-		return not_found(rq), -1;
-	rc = store_domain_get(st, id, d);
+	if (zone_load(rq, st, &z) == -1)
+		return -1;
+	rc = tenant_id_parse(req_param(rq, "id"), id) == -1
+	         ? STORE_NOT_FOUND
+	         : store_domain_get(*st, id, d);
+	if (rc == 0 && strcmp(d->zone_id, z.id) != 0) {
+		domain_clear(d);
+		rc = STORE_NOT_FOUND;
+	}
+	zone_clear(&z);
 	if (rc == STORE_NOT_FOUND)
 		return not_found(rq), -1;
 	if (rc != 0)
-		return store_down(rq, st), -1;
-	if (strcmp(d->zone_id, z->id) != 0) {
-		domain_clear(d);
-		return not_found(rq), -1;
-	}
+		return store_down(rq, *st), -1;
 	if (tenant_domain_defaults(d) == -1) {
 		domain_clear(d);
 		return req_fail(rq, AE_INTERNAL, NULL, NULL), -1;
@@ -287,16 +293,12 @@ int
 api_subdomain_get(struct req *rq)
 {
 	struct store *st;
-	struct zone z;
 	struct domain d;
 
-	if (zone_load(rq, &st, &z) == -1)
+	if (target_load(rq, &st, &d) == -1)
 		return 0;
-	if (domain_load(rq, st, &z, &d) == 0) {
-		answer(rq, tenant_domain_json(&d));
-		domain_clear(&d);
-	}
-	zone_clear(&z);
+	answer(rq, tenant_domain_json(&d));
+	domain_clear(&d);
 	return 0;
 }
 
@@ -309,14 +311,12 @@ int
 api_subdomain_edit(struct req *rq)
 {
 	struct store *st;
-	struct zone z;
 	struct domain d;
 	int vals[TENANT_NSWITCHES];
 	char err[512];
 	size_t i;
 
-	memset(&d, 0, sizeof(d));
-	if (zone_load(rq, &st, &z) == -1)
+	if (target_load(rq, &st, &d) == -1)
 		return 0;
 	if (body_load(rq) == -1)
 		goto out;
@@ -348,8 +348,6 @@ api_subdomain_edit(struct req *rq)
 		}
 		vals[i] = json_object_get_boolean(val);
 	}
-	if (domain_load(rq, st, &z, &d) == -1)
-		goto out;
 	for (i = 0; i < TENANT_NSWITCHES; i++)
 		if (vals[i] != -1)
 			*(int *)((char *)&d + tenant_domain_switches[i].off) =
@@ -361,7 +359,6 @@ api_subdomain_edit(struct req *rq)
 	written(rq, &d);
 out:
 	domain_clear(&d);
-	zone_clear(&z);
 	return 0;
 }
 
@@ -370,18 +367,15 @@ int
 api_subdomain_delete(struct req *rq)
 {
 	struct store *st;
-	struct zone z;
 	struct domain d;
 	struct json_object *o;
 	char err[512];
 
-	if (zone_load(rq, &st, &z) == -1)
+	if (target_load(rq, &st, &d) == -1)
 		return 0;
-	if (domain_load(rq, st, &z, &d) == -1)
-		goto out;
 	if (tenant_domain_delete(st, &d, err, sizeof(err)) != 0) {
 		store_down(rq, st);
-		goto fail;
+		goto out;
 	}
 	tenant_refresh(rq->api->tenant);
 	if ((o = json_object_new_object()) != NULL) {
@@ -389,10 +383,8 @@ api_subdomain_delete(struct req *rq)
 		json_object_object_add(o, "tag", json_object_new_string(d.id));
 	}
 	answer(rq, o);
-fail:
-	domain_clear(&d);
 out:
-	zone_clear(&z);
+	domain_clear(&d);
 	return 0;
 }
 
@@ -401,15 +393,12 @@ int
 api_subdomain_dns(struct req *rq)
 {
 	struct store *st;
-	struct zone z;
 	struct domain d;
 	struct dnsrec *v;
 	size_t n;
 
-	if (zone_load(rq, &st, &z) == -1)
+	if (target_load(rq, &st, &d) == -1)
 		return 0;
-	if (domain_load(rq, st, &z, &d) == -1)
-		goto out;
 	if (tenant_dns(&d, rq->api->cfg->hostname, &v, &n) == -1) {
 		log_warnx("subdomains: domain=%s: its DKIM key does not load",
 		          d.id);
@@ -421,7 +410,5 @@ api_subdomain_dns(struct req *rq)
 		dnsrec_free(v, n);
 	}
 	domain_clear(&d);
-out:
-	zone_clear(&z);
 	return 0;
 }

@@ -9,6 +9,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const Cloudflare = require('cloudflare');
+const { rejects } = require('./errors');
 
 const ACCOUNT = process.env.CLOUDFLARE_ACCOUNT_ID;
 const ZONE = process.env.PIGEON_ZONE_ID;
@@ -23,25 +24,6 @@ const client = new Cloudflare({ maxRetries: 0, timeout: 30000 });
 const subdomains = client.emailSending.subdomains;
 const rand = () => crypto.randomBytes(4).toString('hex');
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
-
-async function rejects(promise, Klass, status, code) {
-  let err;
-  try {
-    await promise;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err, 'the call must fail');
-  assert.ok(err instanceof Klass,
-    `want ${Klass.name}, got ${err && err.constructor.name}: ${err}`);
-  assert.equal(err.status, status);
-  assert.ok(Array.isArray(err.errors) && err.errors.length > 0,
-    'errors[] carried on the exception');
-  assert.equal(err.errors[0].code, code);
-  assert.equal(typeof err.errors[0].code, 'number');
-  assert.match(err.errors[0].message, /^email\.sending\.error\./);
-  return err;
-}
 
 function send(from) {
   return client.emailSending.send({
