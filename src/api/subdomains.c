@@ -190,8 +190,11 @@ api_subdomain_create(struct req *rq)
 		req_fail(rq, AE_SCHEMA, "/name", "name must be a string");
 		goto out;
 	}
-	if (tenant_domain_name(json_object_get_string(v), name, sizeof(name)) ==
-	    -1) {
+	/* a NUL inside (\u0000) would cut the name short */
+	if ((size_t)json_object_get_string_len(v) !=
+	        strlen(json_object_get_string(v)) ||
+	    tenant_domain_name(json_object_get_string(v), name, sizeof(name)) ==
+	        -1) {
 		req_fail(
 		    rq, AE_SCHEMA, "/name",
 		    arena_printf(rq->a,

@@ -154,6 +154,8 @@ def test_create_again_returns_it_and_reenables(server):
     ({"name": ["a.test"]}, "/name", "string"),
     ({"name": "not a domain"}, "/name", "not a domain name"),
     ({"name": "nodot"}, "/name", "not a domain name"),
+    ({"name": "a.example.com\u0000.x"}, "/name", "not a domain name"),
+    ({"name": "a" * 300 + ".test"}, "/name", "not a domain name"),
     ({"name": "mail.elsewhere.test"}, "/name", "not in zone"),
 ])
 def test_create_bad_name(server, zone, body, pointer, needle):
