@@ -67,6 +67,10 @@ static const struct admin_cmd commands[] = {
        "drop suppressed recipients, do not refuse the send (" BOOL_HELP ")"},
       {"--preview", "BOOL",
        "keep sent messages for GET messages/{id} (" BOOL_HELP ")"}}},
+    {"domain", "delete", "NAME", 1, admin_domain_delete,
+     "delete a sending domain (mail already queued from it still goes out)",
+     "pigeon domain delete mail.example.com --dev",
+     {{NULL}}},
     {"token", "create", "ACCOUNT_ID", 1, admin_token_create,
      "issue an API token for an account; the secret is shown once",
      "pigeon token create 0123456789abcdef0123456789abcdef --perm send "

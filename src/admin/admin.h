@@ -128,6 +128,7 @@ int admin_zone_list(struct admin *a);
 int admin_domain_create(struct admin *a);
 int admin_domain_dns(struct admin *a);
 int admin_domain_set(struct admin *a);
+int admin_domain_delete(struct admin *a);
 int admin_token_create(struct admin *a);
 int admin_token_list(struct admin *a);
 int admin_token_revoke(struct admin *a);

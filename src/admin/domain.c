@@ -1,5 +1,5 @@
 /*
- * domain: `pigeon domain create|dns|set` (SPEC §6.1, §9). A sending
+ * domain: `pigeon domain create|dns|set|delete` (SPEC §6.1, §9). A sending
  * domain is the apex of a zone or a name under it; creating one
  * (tenant_domain_new: its defaults and DKIM keys) prints the DNS records
  * to publish.
@@ -11,7 +11,6 @@
 
 #include <json-c/json.h>
 
-#include "../core/clock.h"
 #include "../tenant/json.h"
 #include "admin.h"
 
@@ -106,25 +105,40 @@ fail:
 	return status;
 }
 
+/*
+ * The sending domain NAME of `domain CMD NAME` into d, read through a
+ * store opened into *s (the caller closes it, also after a failure).
+ * ADMIN_OK, or ADMIN_USAGE or ADMIN_FAIL once said.
+ */
+static int
+domain_arg(struct admin *a, const char *cmd, struct store **s, struct domain *d)
+{
+	char name[256];
+
+	memset(d, 0, sizeof(*d));
+	*s = NULL;
+	if (admin_domain_name(a->args[0], name, sizeof(name)) == -1)
+		return admin_err(ADMIN_USAGE,
+		                 "domain %s: '%s' is not a "
+		                 "domain name like mail.example.com",
+		                 cmd, a->args[0]);
+	if ((*s = admin_store_open(a)) == NULL ||
+	    admin_domain_load(*s, name, d) == -1)
+		return ADMIN_FAIL;
+	return ADMIN_OK;
+}
+
 int
 admin_domain_dns(struct admin *a)
 {
 	struct domain d;
-	struct store *s = NULL;
+	struct store *s;
 	struct json_object *dns;
-	char name[256];
-	int status = ADMIN_FAIL;
+	int status;
 
-	memset(&d, 0, sizeof(d));
-	if (admin_domain_name(a->args[0], name, sizeof(name)) == -1)
-		return admin_err(ADMIN_USAGE,
-		                 "domain dns: '%s' is not a "
-		                 "domain name like mail.example.com",
-		                 a->args[0]);
-	if ((s = admin_store_open(a)) == NULL)
+	if ((status = domain_arg(a, "dns", &s, &d)) != ADMIN_OK)
 		goto fail;
-	if (admin_domain_load(s, name, &d) == -1)
-		goto fail;
+	status = ADMIN_FAIL;
 	if (a->json) {
 		if ((dns = admin_dns_json(&d, a->cfg.hostname)) == NULL)
 			goto fail;
@@ -138,26 +152,14 @@ fail:
 	return status;
 }
 
-/* The switches of `domain set`, as a table of rows. */
-static const struct {
-	const char *opt;
-	size_t off;
-} domain_flags[] = {
-    {"--enabled", offsetof(struct domain, enabled)},
-    {"--drop-suppressed", offsetof(struct domain, drop_suppressed)},
-    {"--preview", offsetof(struct domain, preview_enabled)},
-};
-
-#define NFLAGS (sizeof(domain_flags) / sizeof(domain_flags[0]))
-
 int
 admin_domain_set(struct admin *a)
 {
 	struct domain d;
 	struct store *s = NULL;
 	const char *v;
-	char name[256];
-	int vals[NFLAGS], changed = 0, status = ADMIN_FAIL;
+	char name[256], err[512];
+	int vals[TENANT_NSWITCHES], changed = 0, status = ADMIN_FAIL;
 	size_t i;
 
 	memset(&d, 0, sizeof(d));
@@ -166,15 +168,15 @@ admin_domain_set(struct admin *a)
 		                 "domain set: '%s' is not a "
 		                 "domain name like mail.example.com",
 		                 a->args[0]);
-	for (i = 0; i < NFLAGS; i++) {
+	for (i = 0; i < TENANT_NSWITCHES; i++) {
 		vals[i] = -1;
-		if ((v = admin_opt(a, domain_flags[i].opt)) == NULL)
+		if ((v = admin_opt(a, tenant_domain_switches[i].opt)) == NULL)
 			continue;
 		if (admin_parse_bool(v, &vals[i]) == -1)
 			return admin_err(ADMIN_USAGE,
 			                 "domain set: %s '%s': "
 			                 "use yes or no",
-			                 domain_flags[i].opt, v);
+			                 tenant_domain_switches[i].opt, v);
 		changed = 1;
 	}
 	if (!changed)
@@ -184,19 +186,53 @@ admin_domain_set(struct admin *a)
 		goto fail;
 	if (admin_domain_load(s, name, &d) == -1)
 		goto fail;
-	for (i = 0; i < NFLAGS; i++)
+	for (i = 0; i < TENANT_NSWITCHES; i++)
 		if (vals[i] != -1)
-			*(int *)((char *)&d + domain_flags[i].off) = vals[i];
-	d.modified = clock_now();
-	if (store_domain_update(s, &d) != 0) {
-		admin_err(ADMIN_FAIL, "cannot update sending domain %s: %s",
-		          name, store_error(s));
+			*(int *)((char *)&d + tenant_domain_switches[i].off) =
+			    vals[i];
+	if (tenant_domain_update(s, &d, err, sizeof(err)) != 0) {
+		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
 	}
 	if (a->json)
 		admin_json_print(tenant_domain_json(&d));
 	else
 		domain_print(&d);
+	status = ADMIN_OK;
+fail:
+	domain_clear(&d);
+	store_close(s);
+	return status;
+}
+
+/* `pigeon domain delete NAME`: the REST DELETE's rule (SPEC §8.2); mail
+ * already queued from the domain still goes out. */
+int
+admin_domain_delete(struct admin *a)
+{
+	struct domain d;
+	struct store *s;
+	struct json_object *o;
+	char err[512];
+	int status;
+
+	if ((status = domain_arg(a, "delete", &s, &d)) != ADMIN_OK)
+		goto fail;
+	status = ADMIN_FAIL;
+	if (tenant_domain_delete(s, &d, err, sizeof(err)) != 0) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
+	if (a->json) {
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(d.id));
+		json_object_object_add(o, "name",
+		                       json_object_new_string(d.name));
+		admin_json_print(o);
+	} else
+		printf("deleted sending domain %s (%s); mail already queued "
+		       "from it still goes out\n",
+		       d.id, d.name);
 	status = ADMIN_OK;
 fail:
 	domain_clear(&d);

@@ -100,13 +100,13 @@ has_ctrl(const char *s, size_t n)
 }
 
 /* RFC 6901 §3: '~' → "~0", '/' → "~1". */
-static const char *
-ptr_key(struct rd *r, const char *base, const char *key)
+const char *
+jsonreq_pointer(struct arena *a, const char *base, const char *key)
 {
 	size_t n = strlen(base), i, j = n + 1;
 	char *p;
 
-	if ((p = arena_alloc(r->a, n + 1 + 2 * strlen(key) + 1)) == NULL)
+	if ((p = arena_alloc(a, n + 1 + 2 * strlen(key) + 1)) == NULL)
 		return base;
 	memcpy(p, base, n);
 	p[n] = '/';
@@ -119,6 +119,12 @@ ptr_key(struct rd *r, const char *base, const char *key)
 	}
 	p[j] = '\0';
 	return p;
+}
+
+static const char *
+ptr_key(struct rd *r, const char *base, const char *key)
+{
+	return jsonreq_pointer(r->a, base, key);
 }
 
 /* A string member that may be absent or null: 0 absent, 1 string, -1

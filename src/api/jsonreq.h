@@ -104,6 +104,10 @@ int jsonreq_parse_list(const char *body, size_t len, struct json_object **root,
 int jsonreq_send(struct arena *a, struct json_object *root, struct message *m,
                  struct api_error *err);
 
+/* base + "/" + key as a JSON pointer (RFC 6901 §3: '~' → "~0", '/' →
+ * "~1"), in a; base itself when out of memory. */
+const char *jsonreq_pointer(struct arena *a, const char *base, const char *key);
+
 /* Reads the send_raw body of SPEC §4 into *r. 0, or -1 with err. */
 int jsonreq_send_raw(struct arena *a, struct json_object *root,
                      struct raw_req *r, struct api_error *err);

@@ -1,9 +1,11 @@
 /*
  * messages: GET /accounts/{a}/email/sending/messages/{message_id} (the raw
- * message as sent, SPEC §8.3) and …/{message_id}/status (ours). Reads go
+ * message as sent, SPEC §8.3), …/{message_id}/status and the list of
+ * messages, GET …/messages (both ours). Reads go
  * through the calling HTTP thread's own store connection; the raw message
  * is then streamed by a store reader with a connection of its own.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +153,136 @@ api_message_status(struct req *rq)
 	}
 	bad = bad || buf_puts(&b, "]}") == -1 || envelope_close(&b) == -1;
 	msg_status_clear(&ms);
+	if (bad) {
+		buf_clear(&b);
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
+	return req_json(rq, 200, &b);
+}
+
+#define LIST_PER_PAGE 100      /* SPEC §8.3, as §8.1: the default */
+#define LIST_PER_PAGE_MAX 1000 /* and the most */
+#define LIST_Q_MAX 256         /* bytes of q */
+
+/* "1".."max" in decimal, nothing else, into *out. 0 or -1. */
+static int
+parse_count(const char *s, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (s[0] == '\0' || s[0] == '0' || strlen(s) > 18)
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* One message of the list: {message_id, created, from, subject, size,
+ * recipients:{total, <state>…}}. */
+static int
+put_summary(struct buf *b, const struct msg_summary *m, int first)
+{
+	static const enum rcpt_state order[] = {
+	    RCPT_DELIVERED, RCPT_QUEUED, RCPT_DEFERRED,
+	    RCPT_BOUNCED,   RCPT_FAILED, RCPT_SUPPRESSED,
+	};
+	char t[32];
+	size_t i;
+	int bad;
+
+	clock_iso8601((time_t)(m->created / 1000), t);
+	bad = buf_puts(b, first ? "{\"message_id\":" : ",{\"message_id\":") ==
+	          -1 ||
+	      envelope_cstr(b, m->message_id) == -1 ||
+	      buf_printf(b, ",\"created\":\"%s\",\"from\":", t) == -1 ||
+	      envelope_cstr(b, m->mail_from) == -1 ||
+	      buf_puts(b, ",\"subject\":") == -1 ||
+	      envelope_cstr(b, m->subject) == -1 ||
+	      buf_printf(b, ",\"size\":%lld,\"recipients\":{\"total\":%lld",
+	                 (long long)m->size, (long long)m->total) == -1;
+	for (i = 0; !bad && i < sizeof(order) / sizeof(order[0]); i++)
+		bad = buf_printf(b, ",\"%s\":%lld", rcpt_state_name(order[i]),
+		                 (long long)m->counts[order[i]]) == -1;
+	return bad || buf_puts(b, "}}") == -1 ? -1 : 0;
+}
+
+/*
+ * GET …/messages?cursor=&per_page=&q= (ours, SPEC §8.3): the account's
+ * messages newest first. The cursor is the row id of the last message
+ * of the page before (opaque to clients), "" after the last page; q
+ * (any case) is found in the sender, the subject, the Message-ID or a
+ * recipient.
+ */
+int
+api_message_list(struct req *rq)
+{
+	struct msg_summary *v = NULL;
+	struct store *st;
+	struct buf b;
+	const char *pp, *cur, *q;
+	char *lq = NULL;
+	int64_t per_page = LIST_PER_PAGE, before = 0;
+	size_t n = 0, i, shown;
+	int bad, rp, rc, rqq;
+
+	rp = req_query(rq, "per_page", &pp);
+	rc = req_query(rq, "cursor", &cur);
+	rqq = req_query(rq, "q", &q);
+	if (rp == QUERY_NOMEM || rc == QUERY_NOMEM || rqq == QUERY_NOMEM)
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	if (rp != 0 ||
+	    (pp != NULL && parse_count(pp, LIST_PER_PAGE_MAX, &per_page) == -1))
+		return req_fail(
+		    rq, AE_SCHEMA, NULL,
+		    "per_page must be a whole number from 1 to 1000, "
+		    "given once");
+	if (rc != 0 || (cur != NULL && cur[0] != '\0' &&
+	                parse_count(cur, INT64_MAX, &before) == -1))
+		return req_fail(rq, AE_SCHEMA, NULL,
+		                "cursor is not one this list gave (use "
+		                "result_info.cursor of the page before)");
+	if (rqq != 0 || (q != NULL && strlen(q) > LIST_Q_MAX))
+		return req_fail(rq, AE_SCHEMA, NULL,
+		                "q must be given once, at most 256 bytes");
+	if (q != NULL && q[0] != '\0') {
+		if ((lq = arena_strdup(rq->a, q)) == NULL)
+			return req_fail(rq, AE_INTERNAL, NULL, NULL);
+		/* what SQLite's lower() folds: ASCII */
+		for (i = 0; lq[i] != '\0'; i++)
+			if (lq[i] >= 'A' && lq[i] <= 'Z')
+				lq[i] = (char)(lq[i] - 'A' + 'a');
+	}
+	if ((st = req_store(rq)) == NULL)
+		return store_down(rq);
+	/* one more than the page: whether a next page exists */
+	if (store_message_list(st, rq->auth.account->id, before,
+	                       (int)per_page + 1, lq, &v, &n) != 0) {
+		log_warnx("messages: store: %s", store_error(st));
+		return store_down(rq);
+	}
+	shown = n > (size_t)per_page ? (size_t)per_page : n;
+	buf_init(&b, 0);
+	bad = envelope_open(&b) == -1 || buf_putc(&b, '[') == -1;
+	for (i = 0; !bad && i < shown; i++)
+		bad = put_summary(&b, &v[i], i == 0) == -1;
+	bad = bad || buf_puts(&b, "],\"result_info\":{\"cursor\":") == -1;
+	if (!bad && n > shown)
+		bad = buf_printf(&b, "\"%lld\"", (long long)v[shown - 1].id) ==
+		      -1;
+	else if (!bad)
+		bad = buf_puts(&b, "\"\"") == -1;
+	bad = bad ||
+	      buf_printf(&b, ",\"per_page\":%lld,\"count\":%zu}",
+	                 (long long)per_page, shown) == -1 ||
+	      envelope_close(&b) == -1;
+	msg_summary_list_free(v, n);
 	if (bad) {
 		buf_clear(&b);
 		return req_fail(rq, AE_INTERNAL, NULL, NULL);

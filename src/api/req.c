@@ -389,3 +389,40 @@ req_header(struct req *rq, const char *name, const char **out)
 		return HDR_NOMEM;
 	return 0;
 }
+
+int
+req_query(struct req *rq, const char *name, const char **out)
+{
+	const char *q, *p, *amp, *eq;
+	char *v = NULL;
+	size_t n = strlen(name);
+
+	*out = NULL;
+	if (rq->h->target == NULL ||
+	    (q = memchr(rq->h->target, '?', rq->h->target_len)) == NULL)
+		return 0;
+	for (p = q + 1; p < rq->h->target + rq->h->target_len; p = amp + 1) {
+		if ((amp = memchr(p, '&',
+		                  (size_t)(rq->h->target + rq->h->target_len -
+		                           p))) == NULL)
+			amp = rq->h->target + rq->h->target_len;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if ((size_t)((eq ? eq : amp) - p) != n ||
+		    memcmp(p, name, n) != 0)
+			continue;
+		if (v != NULL) {
+			*out = NULL;
+			return QUERY_BAD;
+		}
+		eq = eq ? eq + 1 : amp;
+		if ((v = arena_strndup(rq->a, eq, (size_t)(amp - eq))) == NULL)
+			return QUERY_NOMEM;
+		for (char *c = v; *c != '\0'; c++)
+			if (*c == '+')
+				*c = ' ';
+		if (unescape(v))
+			return QUERY_BAD;
+		*out = v;
+	}
+	return 0;
+}

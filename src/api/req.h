@@ -158,6 +158,18 @@ int req_header_count(struct req *rq, const char *name);
 int req_ratelimit(struct req *rq, struct httpd_resp *r);
 /* The calling thread's read connection to the store, or NULL. */
 struct store *req_store(struct req *rq);
+/* req_query() results besides 0. */
+enum {
+	QUERY_BAD = -1, /* given twice, or a %00 or broken escape in it */
+	QUERY_NOMEM = -2,
+};
+/*
+ * The value of the query parameter name (RFC 3986 §3.4, the
+ * application/x-www-form-urlencoded form: '+' is a space, %HH escapes
+ * decoded), copied into rq's arena; *out is NULL when absent. 0, or one
+ * of QUERY_* with *out NULL.
+ */
+int req_query(struct req *rq, const char *name, const char **out);
 /* The route's parameter called name ("account"), or NULL. */
 const char *req_param(const struct req *rq, const char *name);
 

@@ -6,6 +6,7 @@
 #include "routes.h"
 
 #define SENDING "/accounts/:account/email/sending"
+#define SUBDOMAINS "/zones/:zone/email/sending/subdomains"
 
 static const struct route rows[] = {
     {"GET", "/healthz", api_healthz, 0, ROUTE_NOAUTH},
@@ -30,15 +31,22 @@ static const struct route rows[] = {
     {"DELETE", SENDING "/suppressions/:id", api_supp_delete, PERM_MANAGE,
      ROUTE_SENDING},
     {"GET", SENDING "/limits", api_limits, PERM_READ, ROUTE_SENDING},
+    {"GET", SENDING "/messages", api_message_list, PERM_READ, ROUTE_SENDING},
+    {"POST", SUBDOMAINS, api_subdomain_create, PERM_MANAGE,
+     ROUTE_BODY | ROUTE_SENDING},
+    {"GET", SUBDOMAINS, api_subdomain_list, PERM_READ, ROUTE_SENDING},
+    {"GET", SUBDOMAINS "/:id", api_subdomain_get, PERM_READ, ROUTE_SENDING},
+    {"PATCH", SUBDOMAINS "/:id", api_subdomain_edit, PERM_MANAGE,
+     ROUTE_BODY | ROUTE_SENDING},
+    {"DELETE", SUBDOMAINS "/:id", api_subdomain_delete, PERM_MANAGE,
+     ROUTE_SENDING},
+    {"GET", SUBDOMAINS "/:id/dns", api_subdomain_dns, PERM_READ, ROUTE_SENDING},
 };
 
 /* Answered 404 with a sentence that says so, rather than "no such
  * route". */
 static const char *const planned[] = {
-    SENDING "/events",
-    "/zones/:zone/email/sending/subdomains",
-    "/zones/:zone/email/sending/subdomains/:id",
-    "/zones/:zone/email/sending/subdomains/:id/dns",
+    SENDING "/events", /* §6.5 */
 };
 
 const struct route_table api_routes = {

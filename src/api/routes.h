@@ -34,4 +34,13 @@ void api_metrics_count(const struct req *rq);
 int api_metrics_register(void);
 int api_limits(struct req *rq);         /* limits.c */
 
+int api_message_list(struct req *rq); /* messages.c */
+/* subdomains.c */
+int api_subdomain_create(struct req *rq);
+int api_subdomain_list(struct req *rq);
+int api_subdomain_get(struct req *rq);
+int api_subdomain_edit(struct req *rq);
+int api_subdomain_delete(struct req *rq);
+int api_subdomain_dns(struct req *rq);
+
 #endif

@@ -92,6 +92,10 @@ struct store_ops {
 	int (*usage_put)(struct store *, const char *, int64_t, int64_t);
 	int (*usage_day)(struct store *, int64_t, store_usage_fn *, void *);
 	int (*usage_purge)(struct store *, int64_t);
+	int (*domain_get)(struct store *, const char *, struct domain *);
+	int (*domain_delete)(struct store *, const char *);
+	int (*message_list)(struct store *, const char *, int64_t, int,
+	                    const char *, struct msg_summary **, size_t *);
 };
 
 /* Every backend's connection starts with this. */

@@ -10,6 +10,7 @@
  * of enum rcpt_state; times are unix seconds for admin rows and unix
  * milliseconds for messages and recipients, as in store.h.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,15 @@ static const char *const migrations[] = {
     "  day INTEGER NOT NULL,"
     "  sent INTEGER NOT NULL,"
     "  PRIMARY KEY (account_id, day));",
+    /* 11: sending domains deleted over REST (SPEC §8.2) stay as rows,
+     * since their messages name them (messages.domain_id) and their
+     * queued recipients still go out: deleted_name keeps the name and
+     * name takes the id, so the name can be onboarded again; live rows
+     * have deleted_name NULL. The message list (SPEC §8.3) pages an
+     * account's messages newest first by (account_id, id). */
+    "ALTER TABLE domains ADD COLUMN deleted_name TEXT;"
+    "CREATE INDEX IF NOT EXISTS messages_account ON messages "
+    "  (account_id, id);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(*migrations)))
@@ -280,6 +290,9 @@ enum st {
 	ST_SUPP_LIST,
 	ST_SUPP_EDIT,
 	ST_SUPP_DELETE,
+	ST_DOMAIN_GET_ID,
+	ST_DOMAIN_DELETE,
+	ST_MSG_LIST,
 	ST_COUNT
 };
 
@@ -332,11 +345,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DOMAIN_UPDATE] = "UPDATE domains SET enabled = ?5, selector = ?6, "
                          "return_path_domain = ?7, drop_suppressed = ?8, "
                          "preview_enabled = ?9, rsa_pem = ?10, ed_pem = ?11, "
-                         "modified = ?13 WHERE id = ?1",
+                         "modified = ?13 WHERE id = ?1 "
+                         "AND deleted_name IS NULL",
     [ST_DOMAIN_GET_NAME] = "SELECT " DOMAIN_COLS " FROM domains "
                            "WHERE name = ?1",
     [ST_DOMAIN_LIST] = "SELECT " DOMAIN_COLS " FROM domains "
-                       "WHERE ?1 IS NULL OR account_id = ?1 ORDER BY name",
+                       "WHERE (?1 IS NULL OR account_id = ?1) "
+                       "AND deleted_name IS NULL ORDER BY name",
     [ST_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE id = ?1",
@@ -429,7 +444,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "WHERE account_id = ?1 AND message_id = ?2 "
                    "ORDER BY id DESC LIMIT 1",
     [ST_MSG_INFO] = "SELECT m.account_id, m.message_id, m.mail_from, "
-                    "m.subject, d.name, m.created FROM messages m "
+                    "m.subject, coalesce(d.deleted_name, d.name), "
+                    "m.created FROM messages m "
                     "LEFT JOIN domains d ON d.id = m.domain_id "
                     "WHERE m.id = ?1",
     [ST_EVENT_INSERT] = "INSERT INTO events (" EVENT_COLS ") "
@@ -477,7 +493,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SUPP_PURGE] = "DELETE FROM suppressions WHERE rowid IN ("
                       "SELECT rowid FROM suppressions WHERE expires_at < ?1 "
                       "LIMIT ?2)",
-    [ST_MSG_LOAD] = "SELECT m.raw, d.name, d.return_path_domain "
+    [ST_MSG_LOAD] = "SELECT m.raw, coalesce(d.deleted_name, d.name), "
+                    "d.return_path_domain "
                     "FROM messages m LEFT JOIN domains d "
                     "ON d.id = m.domain_id WHERE m.id = ?1",
     /* ?1: one state, or -1 for the pending ones (0, 1) */
@@ -514,6 +531,31 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DEST_LIST] = "SELECT route, domain, cap, full, paused_until, "
                      "throttled_at, reply FROM destinations "
                      "ORDER BY throttled_at DESC, route, domain",
+    /* SPEC §8.2: a live sending domain by id */
+    [ST_DOMAIN_GET_ID] = "SELECT " DOMAIN_COLS " FROM domains "
+                         "WHERE id = ?1 AND deleted_name IS NULL",
+    /* migration 11: the row stays for its messages, its name freed */
+    [ST_DOMAIN_DELETE] = "UPDATE domains SET deleted_name = name, "
+                         "name = id, enabled = 0, modified = ?2 "
+                         "WHERE id = ?1 AND deleted_name IS NULL",
+    /* SPEC §8.3: a page of an account's messages before row ?2, newest
+     * first, walked on messages_account; ?4 (lowercase) NULL or a part
+     * of the sender, the subject, the Message-ID or a recipient. The
+     * recipients are counted for the page's rows only, on
+     * recipients_message_state. */
+    [ST_MSG_LIST] =
+        "SELECT m.id, m.message_id, m.created, m.mail_from, m.subject, "
+        "m.size, count(r.id), sum(r.state = 0), sum(r.state = 1), "
+        "sum(r.state = 2), sum(r.state = 3), sum(r.state = 4), "
+        "sum(r.state = 5) FROM (SELECT id, message_id, created, "
+        "mail_from, subject, size FROM messages WHERE account_id = ?1 "
+        "AND id < ?2 AND (?4 IS NULL OR instr(lower(mail_from), ?4) > 0 "
+        "OR instr(lower(coalesce(subject, '')), ?4) > 0 "
+        "OR instr(lower(message_id), ?4) > 0 OR EXISTS (SELECT 1 FROM "
+        "recipients x WHERE x.message_id = messages.id "
+        "AND instr(lower(x.address), ?4) > 0)) ORDER BY id DESC "
+        "LIMIT ?3) m LEFT JOIN recipients r ON r.message_id = m.id "
+        "GROUP BY m.id ORDER BY m.id DESC",
     [ST_USAGE_PUT] = "INSERT OR REPLACE INTO send_usage (account_id, day, "
                      "sent) VALUES (?1, ?2, ?3)",
     [ST_USAGE_DAY] = "SELECT account_id, sent FROM send_usage WHERE day = ?1",
@@ -2640,6 +2682,82 @@ sq_usage_purge(struct store *s, int64_t before_day)
 	return sqlite3_changes(SQ(s)->db);
 }
 
+static int
+sq_domain_get(struct store *s, const char *id, struct domain *out)
+{
+	sqlite3_stmt *st = stmt(s, ST_DOMAIN_GET_ID);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	return get_one(s, st, "domain get", read_domain, out);
+}
+
+static int
+sq_domain_delete(struct store *s, const char *id)
+{
+	sqlite3_stmt *st = stmt(s, ST_DOMAIN_DELETE);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)clock_now());
+	rc = admin_write(s, st, "domain delete", 1);
+	/* no live row changed: admin_write said "not found" */
+	if (rc == -1 && strcmp(s->err, "domain delete: not found") == 0)
+		return STORE_NOT_FOUND;
+	return rc;
+}
+
+static void
+read_msg_summary(sqlite3_stmt *st, void *out)
+{
+	struct msg_summary *m = out;
+	int i;
+
+	memset(m, 0, sizeof(*m));
+	m->id = sqlite3_column_int64(st, 0);
+	m->message_id = col_dup(st, 1);
+	m->created = sqlite3_column_int64(st, 2);
+	m->mail_from = col_dup(st, 3);
+	m->subject = col_dup(st, 4);
+	m->size = sqlite3_column_int64(st, 5);
+	m->total = sqlite3_column_int64(st, 6);
+	for (i = 0; i < MSG_SUMMARY_STATES; i++)
+		m->counts[i] = sqlite3_column_int64(st, 7 + i);
+}
+
+static void
+clear_msg_summary(void *p)
+{
+	struct msg_summary *m = p;
+
+	free(m->message_id);
+	free(m->mail_from);
+	free(m->subject);
+}
+
+static int
+sq_message_list(struct store *s, const char *account_id, int64_t before_id,
+                int limit, const char *q, struct msg_summary **out, size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_MSG_LIST);
+	void *v;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, before_id > 0 ? before_id : INT64_MAX);
+	sqlite3_bind_int(st, 3, limit);
+	bind_opt(st, 4, q);
+	rc = get_list(s, st, "message list", sizeof(**out), read_msg_summary,
+	              clear_msg_summary, &v, n);
+	*out = v;
+	return rc;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -2694,6 +2812,9 @@ static const struct store_ops sqlite_ops = {
     .dest_put = sq_dest_put,
     .dest_del = sq_dest_del,
     .dest_list = sq_dest_list,
+    .domain_get = sq_domain_get,
+    .domain_delete = sq_domain_delete,
+    .message_list = sq_message_list,
     .usage_put = sq_usage_put,
     .usage_day = sq_usage_day,
     .usage_purge = sq_usage_purge,

@@ -680,3 +680,36 @@ store_usage_purge(struct store *s, int64_t before_day)
 {
 	return s->ops->usage_purge(s, before_day);
 }
+
+int
+store_domain_get(struct store *s, const char *id, struct domain *out)
+{
+	return s->ops->domain_get(s, id, out);
+}
+
+int
+store_domain_delete(struct store *s, const char *id)
+{
+	return s->ops->domain_delete(s, id);
+}
+
+int
+store_message_list(struct store *s, const char *account_id, int64_t before_id,
+                   int limit, const char *q, struct msg_summary **out,
+                   size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return s->ops->message_list(s, account_id, before_id, limit, q, out, n);
+}
+
+void
+msg_summary_list_free(struct msg_summary *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++) {
+		free(v[i].message_id);
+		free(v[i].mail_from);
+		free(v[i].subject);
+	}
+	free(v);
+}

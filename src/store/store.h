@@ -632,5 +632,38 @@ int store_usage_put(struct store *s, const char *account_id, int64_t day,
 int store_usage_day(struct store *s, int64_t day, store_usage_fn *cb,
                     void *arg);
 int store_usage_purge(struct store *s, int64_t before_day);
+/*
+ * Sending domains by id (SPEC §8.2). store_domain_get: the live domain
+ * id; 0, STORE_NOT_FOUND (unknown or deleted), -1. store_domain_delete:
+ * the domain leaves every list and lookup and its name is free to be
+ * created again, but its row stays (deleted) for the messages that name
+ * it: their queued recipients still go out with its name and return
+ * path (store_message_load). Bumps the generation. 0, STORE_NOT_FOUND,
+ * -1.
+ */
+int store_domain_get(struct store *s, const char *id, struct domain *out);
+int store_domain_delete(struct store *s, const char *id);
+
+/* SPEC §8.3: one message of a list, with its recipients counted by
+ * state (counts[] by enum rcpt_state). Strings malloc'd. */
+#define MSG_SUMMARY_STATES 6
+struct msg_summary {
+	int64_t id; /* messages row id: the cursor */
+	char *message_id, *mail_from, *subject; /* subject NULL when none */
+	int64_t created;                        /* unix ms */
+	int64_t size;                           /* bytes */
+	int64_t total;
+	int64_t counts[MSG_SUMMARY_STATES];
+};
+/*
+ * The messages of account_id with a row id below before_id (0: from the
+ * newest), newest first, at most limit; q NULL, or a lowercase string
+ * found in the sender, the subject, the Message-ID or a recipient's
+ * address (in any case). *out a malloc'd array of *n. 0 or -1.
+ */
+int store_message_list(struct store *s, const char *account_id,
+                       int64_t before_id, int limit, const char *q,
+                       struct msg_summary **out, size_t *n);
+void msg_summary_list_free(struct msg_summary *v, size_t n);
 
 #endif

@@ -5,6 +5,7 @@
  * given, the snapshot (tenant.c) fills them in for rows that lack them.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,38 @@ tenant_domain_new(struct store *s, const struct zone *z, const char *name,
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot create sending domain %s: %s",
 		         name, store_error(s));
+		return -1;
+	}
+	return 0;
+}
+
+const struct tenant_switch tenant_domain_switches[TENANT_NSWITCHES] = {
+    {"enabled", "--enabled", offsetof(struct domain, enabled)},
+    {"drop_suppressed_recipients", "--drop-suppressed",
+     offsetof(struct domain, drop_suppressed)},
+    {"preview_enabled", "--preview", offsetof(struct domain, preview_enabled)},
+};
+
+int
+tenant_domain_update(struct store *s, struct domain *d, char *err,
+                     size_t errlen)
+{
+	d->modified = clock_now();
+	if (store_domain_update(s, d) != 0) {
+		snprintf(err, errlen, "cannot update sending domain %s: %s",
+		         d->name, store_error(s));
+		return -1;
+	}
+	return 0;
+}
+
+int
+tenant_domain_delete(struct store *s, const struct domain *d, char *err,
+                     size_t errlen)
+{
+	if (store_domain_delete(s, d->id) != 0) {
+		snprintf(err, errlen, "cannot delete sending domain %s: %s",
+		         d->name, store_error(s));
 		return -1;
 	}
 	return 0;

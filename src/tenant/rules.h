@@ -74,6 +74,27 @@ int tenant_zone_new(struct store *s, const struct account *ac, const char *name,
 int tenant_domain_new(struct store *s, const struct zone *z, const char *name,
                       const char *selector, int ed25519, struct domain *out,
                       char *err, size_t errlen);
+/*
+ * The switches of a sending domain a client may change (SPEC §8.2 PATCH,
+ * `pigeon domain set`): the REST field, the CLI option and where the
+ * int lives in struct domain. One row each.
+ */
+struct tenant_switch {
+	const char *field; /* "preview_enabled" */
+	const char *opt;   /* "--preview" */
+	size_t off;        /* offsetof(struct domain, preview_enabled) */
+};
+#define TENANT_NSWITCHES 3
+extern const struct tenant_switch tenant_domain_switches[TENANT_NSWITCHES];
+
+/* Writes d's switches to s (its modified time becomes now, in d too).
+ * 0, or -1 with a sentence in err. */
+int tenant_domain_update(struct store *s, struct domain *d, char *err,
+                         size_t errlen);
+/* Deletes d (store_domain_delete: its queued mail still goes out). 0,
+ * or -1 with a sentence in err. */
+int tenant_domain_delete(struct store *s, const struct domain *d, char *err,
+                         size_t errlen);
 int tenant_token_new(struct store *s, const char *account_id, const char *name,
                      unsigned perms, int64_t expires, const char *global_email,
                      struct token *out, char secret[TENANT_SECRET_LEN + 1],

@@ -498,3 +498,9 @@ tenant_release(struct tenant_ctx *ctx)
 	snap_unref(ctx->fresh);
 	memset(ctx, 0, sizeof(*ctx));
 }
+
+void
+tenant_refresh(struct tenant *t)
+{
+	tenant_check(t, atomic_load(&t->checks), 1);
+}

@@ -92,4 +92,12 @@ const struct tenant_domain *tenant_domain(struct tenant_ctx *ctx,
 
 void tenant_release(struct tenant_ctx *ctx); /* accepts an empty ctx */
 
+/*
+ * Checks the store's generation now and takes a new snapshot when it
+ * moved: after a write of its own (REST subdomains), so the next request
+ * sees it at once instead of within auth_cache_ms. Waits for a check
+ * under way.
+ */
+void tenant_refresh(struct tenant *t);
+
 #endif

@@ -460,8 +460,6 @@ def test_10204_send_raw(server):
 # -- 10000 / 10003 ------------------------------------------------------------
 @pytest.mark.parametrize("method,path", [
     ("GET", "events"),
-    ("GET", "/zones/%s/email/sending/subdomains" % ("a" * 32)),
-    ("GET", "/zones/%s/email/sending/subdomains/x/dns" % ("a" * 32)),
 ])
 def test_10000_route_not_built_says_so(server, method, path):
     """SPEC routes pigeon does not serve yet: 404/10000, and the sentence

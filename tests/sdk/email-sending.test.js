@@ -9,6 +9,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const Cloudflare = require('cloudflare');
+const { rejects } = require('./errors');
 
 const ACCOUNT = process.env.CLOUDFLARE_ACCOUNT_ID;
 const MSGID = /^<[A-Za-z0-9]{36}@example\.com>$/;
@@ -30,25 +31,6 @@ function checkResult(r, recipients) {
   const all = [...r.delivered, ...r.permanent_bounces, ...r.queued,
     ...r.suppressed_recipients].sort();
   assert.deepEqual(all, [...recipients].sort());
-}
-
-async function rejects(promise, Klass, status, code) {
-  let err;
-  try {
-    await promise;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err, 'the call must fail');
-  assert.ok(err instanceof Klass,
-    `want ${Klass.name}, got ${err && err.constructor.name}: ${err}`);
-  assert.equal(err.status, status);
-  assert.ok(Array.isArray(err.errors) && err.errors.length > 0,
-    'errors[] carried on the exception');
-  assert.equal(err.errors[0].code, code);
-  assert.equal(typeof err.errors[0].code, 'number');
-  assert.match(err.errors[0].message, /^email\.sending\.error\./);
-  return err;
 }
 
 const rand = () => crypto.randomBytes(4).toString('hex');

@@ -69,6 +69,10 @@ ro=$(cd "$tmp" && "$bin" token create "$CLOUDFLARE_ACCOUNT_ID" --perm read \
 	--json --dev -c "$tmp/pigeon.conf" | /usr/bin/python3 -c \
 	'import json, sys; print(json.load(sys.stdin)["token"])') &&
 	export PIGEON_READ_TOKEN="$ro"
+zone=$(cd "$tmp" && "$bin" zone list "$CLOUDFLARE_ACCOUNT_ID" --json --dev \
+	-c "$tmp/pigeon.conf" | /usr/bin/python3 -c \
+	'import json, sys; print(json.load(sys.stdin)[0]["id"])') &&
+	export PIGEON_ZONE_ID="$zone"
 sleep 0.3 # the new token reaches the server's auth cache (auth_cache_ms)
 # for tests that need an account of their own (pigeon account create …)
 export PIGEON_BIN="$bin" PIGEON_CONF="$tmp/pigeon.conf"

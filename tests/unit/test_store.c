@@ -19,8 +19,14 @@
 #include "../../src/core/clock.h"
 #include "../../src/store/store.h"
 
-/* A store from before migration 8 (the leases) */
+/* A store from before migration 11 (deleted domains, the message list) */
+#define UNDO_11                                                                \
+	"DROP INDEX messages_account;"                                         \
+	"ALTER TABLE domains DROP COLUMN deleted_name;"
+
+/* A store from before migration 8 (the leases), and so before 11 */
 #define UNDO_8                                                                 \
+	UNDO_11                                                                \
 	"DROP INDEX recipients_leased;"                                        \
 	"ALTER TABLE recipients DROP COLUMN lease_owner;"                      \
 	"ALTER TABLE recipients DROP COLUMN lease_until;"
@@ -1107,7 +1113,7 @@ test_migration_6(void **state)
 	                 0);
 
 	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
-	assert_int_equal(count(f->path, "PRAGMA user_version"), 9);
+	assert_int_equal(count(f->path, "PRAGMA user_version"), 10);
 	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
 	                                "WHERE name IN ('events_page', "
 	                                "'events_msg', 'suppressions_key', "
@@ -1572,6 +1578,130 @@ test_queue_admin(void **state)
 	store_dest_list_free(dv, n);
 }
 
+/* SPEC §8.2: a deleted domain leaves the lists and lookups, frees its
+ * name, and stays for its messages (their load and info name it). */
+static void
+test_domain_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct store_msg_load ld;
+	struct msg_info mi;
+	struct domain d, *v,
+	    again = {.id = "d0000000000000000000000000000002",
+	             .zone_id = ZONE,
+	             .account_id = ACC,
+	             .name = "example.com",
+	             .enabled = 1};
+	int64_t g0, g1;
+	size_t n;
+
+	seed(f->s);
+	msg_init(&m, r, "<del@example.com>", 1);
+	assert_int_equal(store_begin(f->s), 0);
+	assert_int_equal(store_message_insert(f->s, &m), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_domain_get(f->s, DOM, &d), 0);
+	assert_string_equal(d.name, "example.com");
+	domain_clear(&d);
+	assert_int_equal(store_generation(f->s, &g0), 0);
+	assert_int_equal(store_domain_delete(f->s, DOM), 0);
+	assert_int_equal(store_generation(f->s, &g1), 0);
+	assert_true(g1 > g0);
+	assert_int_equal(store_domain_delete(f->s, DOM), STORE_NOT_FOUND);
+	assert_int_equal(store_domain_get(f->s, DOM, &d), STORE_NOT_FOUND);
+	assert_int_equal(store_domain_get_by_name(f->s, "example.com", &d),
+	                 STORE_NOT_FOUND);
+	assert_int_equal(store_domain_list(f->s, NULL, &v, &n), 0);
+	assert_int_equal(n, 0);
+	domain_list_free(v, n);
+	/* an update of the deleted row changes nothing */
+	memset(&d, 0, sizeof(d));
+	snprintf(d.id, sizeof(d.id), "%s", DOM);
+	assert_int_equal(store_domain_update(f->s, &d), -1);
+	/* its message still loads with its name and return path */
+	assert_int_equal(store_message_load(f->s, m.id, &ld), 0);
+	assert_string_equal(ld.domain, "example.com");
+	assert_string_equal(ld.return_path_domain, "bounces.example.com");
+	store_msg_load_clear(&ld);
+	assert_int_equal(store_message_info(f->s, m.id, &mi), 0);
+	assert_string_equal(mi.domain, "example.com");
+	msg_info_clear(&mi);
+	/* the name is free again */
+	assert_int_equal(store_domain_create(f->s, &again), 0);
+	assert_int_equal(store_domain_get_by_name(f->s, "example.com", &d), 0);
+	assert_string_equal(d.id, again.id);
+	domain_clear(&d);
+}
+
+/* SPEC §8.3: pages newest first, counts by state, q. */
+static void
+test_message_list(void **state)
+{
+	struct fixture *f = *state;
+	struct store_msg m;
+	struct store_rcpt r[3];
+	struct msg_summary *v;
+	char id[32];
+	int64_t ids[5];
+	size_t n;
+	int i;
+
+	seed(f->s);
+	for (i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "<m%d@example.com>", i);
+		msg_init(&m, r, id, 1);
+		m.subject = i == 3 ? "Invoice MARCH" : "hi";
+		assert_int_equal(store_begin(f->s), 0);
+		assert_int_equal(store_message_insert(f->s, &m), 0);
+		assert_int_equal(store_commit(f->s), 0);
+		ids[i] = m.id;
+	}
+	assert_int_equal(store_message_list(f->s, ACC, 0, 2, NULL, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].id, ids[4]);
+	assert_int_equal(v[1].id, ids[3]);
+	assert_string_equal(v[0].message_id, "<m4@example.com>");
+	assert_string_equal(v[0].mail_from, "a@example.com");
+	assert_int_equal(v[0].size, (int64_t)(sizeof(RAW) - 1));
+	assert_int_equal(v[0].total, 3);
+	assert_int_equal(v[0].counts[RCPT_QUEUED], 2);
+	assert_int_equal(v[0].counts[RCPT_SUPPRESSED], 1);
+	assert_int_equal(v[0].counts[RCPT_DELIVERED], 0);
+	msg_summary_list_free(v, n);
+	assert_int_equal(
+	    store_message_list(f->s, ACC, ids[3], 10, NULL, &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(v[0].id, ids[2]);
+	assert_int_equal(v[2].id, ids[0]);
+	msg_summary_list_free(v, n);
+	/* q: the subject in any case, a recipient, the Message-ID */
+	assert_int_equal(
+	    store_message_list(f->s, ACC, 0, 10, "invoice march", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].id, ids[3]);
+	msg_summary_list_free(v, n);
+	assert_int_equal(store_message_list(f->s, ACC, 0, 10, "gone@", &v, &n),
+	                 0);
+	assert_int_equal(n, 5);
+	msg_summary_list_free(v, n);
+	assert_int_equal(store_message_list(f->s, ACC, 0, 10, "m2@", &v, &n),
+	                 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].id, ids[2]);
+	msg_summary_list_free(v, n);
+	assert_int_equal(
+	    store_message_list(f->s, ACC, 0, 10, "nowhere", &v, &n), 0);
+	assert_int_equal(n, 0);
+	msg_summary_list_free(v, n);
+	/* another account sees none of them */
+	assert_int_equal(store_message_list(f->s, ACC2, 0, 10, NULL, &v, &n),
+	                 0);
+	assert_int_equal(n, 0);
+	msg_summary_list_free(v, n);
+}
+
 int
 main(void)
 {
@@ -1597,6 +1727,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_message_reader, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_migration_6, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_domain_delete, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_message_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_message_info, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_suppressions, setup, teardown),
