@@ -138,6 +138,7 @@ struct waiter {
 };
 
 #define NTASKS 5
+#define TASK_BACKOFF_MS 10000 /* tasks wait after a failed commit */
 
 struct queue {
 	const struct config *cfg;
@@ -845,6 +846,12 @@ writer_batch(struct queue *q, struct op **ops, size_t n)
 		          "rolled back: %s",
 		          n, store_error(q->st));
 		store_rollback(q->st);
+		/* The store is failing: the periodic tasks, which would wait
+		 * out its busy timeout too, give way to the sends. */
+		for (size_t i = 0; i < NTASKS; i++)
+			if (q->task_at[i] < clock_mono_ms() + TASK_BACKOFF_MS)
+				q->task_at[i] =
+				    clock_mono_ms() + TASK_BACKOFF_MS;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct op *op = ops[i];
