@@ -136,5 +136,9 @@ int admin_queue_show(struct admin *a);
 int admin_queue_retry(struct admin *a);
 int admin_queue_drop(struct admin *a);
 int admin_queue_resume(struct admin *a);
+int admin_webhook_add(struct admin *a);
+int admin_webhook_list(struct admin *a);
+int admin_webhook_remove(struct admin *a);
+int admin_webhook_replay(struct admin *a);
 
 #endif

@@ -17,6 +17,7 @@ static const struct route rows[] = {
      PERM_READ, ROUTE_SENDING},
     {"GET", SENDING "/messages/*message_id", api_message_raw, PERM_READ,
      ROUTE_SENDING},
+    {"GET", SENDING "/events", api_events, PERM_READ, ROUTE_SENDING},
 };
 
 /* Answered 404 with a sentence that says so, rather than "no such
@@ -26,7 +27,6 @@ static const char *const planned[] = {
     SENDING "/suppressions/bulk",
     SENDING "/suppressions/:id",
     SENDING "/limits",
-    SENDING "/events",
     "/zones/:zone/email/sending/subdomains",
     "/zones/:zone/email/sending/subdomains/:id",
     "/zones/:zone/email/sending/subdomains/:id/dns",

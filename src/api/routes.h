@@ -17,5 +17,6 @@ int api_send(struct req *rq);           /* send.c */
 int api_send_raw(struct req *rq);       /* send_raw.c */
 int api_message_raw(struct req *rq);    /* messages.c */
 int api_message_status(struct req *rq); /* messages.c */
+int api_events(struct req *rq);         /* events.c */
 
 #endif

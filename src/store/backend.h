@@ -78,6 +78,19 @@ struct store_ops {
 	int (*dest_put)(struct store *, const struct store_dest *);
 	int (*dest_del)(struct store *, const char *, const char *);
 	int (*dest_list)(struct store *, struct store_dest **, size_t *);
+	/* webhooks (SPEC §6.5) */
+	int (*webhook_create)(struct store *, const struct webhook *);
+	int (*webhook_list)(struct store *, const char *, struct webhook **,
+	                    size_t *);
+	int (*webhook_delete)(struct store *, const char *);
+	int (*webhook_pump)(struct store *, const struct webhook *, int64_t,
+	                    int, int64_t *);
+	int (*webhook_due)(struct store *, const char *, int64_t, int,
+	                   store_webhook_job_fn *, void *);
+	int (*webhook_result)(struct store *, const char *, int64_t, int, int,
+	                      int64_t, int, const char *, int64_t);
+	int (*webhook_replay)(struct store *, const char *, int64_t, int64_t,
+	                      const char *, int64_t, int64_t *);
 };
 
 /* Every backend's connection starts with this. */
