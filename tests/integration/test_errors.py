@@ -459,7 +459,7 @@ def test_10204_send_raw(server):
 
 # -- 10000 / 10003 ------------------------------------------------------------
 @pytest.mark.parametrize("method,path", [
-    ("GET", "limits"), ("GET", "events"), ("GET", "suppressions"),
+    ("GET", "limits"), ("GET", "suppressions"),
     ("POST", "suppressions/bulk"), ("DELETE", "suppressions/abc"),
     ("GET", "/zones/%s/email/sending/subdomains" % ("a" * 32)),
     ("GET", "/zones/%s/email/sending/subdomains/x/dns" % ("a" * 32)),
