@@ -194,9 +194,10 @@ static const char *const migrations[] = {
      * its own cursor (events.id); the dispatcher copies what it read
      * into webhook_outbox, one row per event still to POST there
      * (state 0 pending, 2 given up), so the writer of events does
-     * nothing per webhook. Pages of due rows go by (webhook, state,
-     * next_attempt); a message's earlier pending event by (webhook,
-     * msg_id, event_rowid). A webhook's rows go with it. */
+     * nothing per webhook. Due rows are read in event order by
+     * (webhook, state, event_rowid), given-up ones skipped; a message's
+     * earlier pending event by (webhook, msg_id, event_rowid). A
+     * webhook's rows go with it. */
     "CREATE TABLE IF NOT EXISTS webhooks ("
     "  id TEXT PRIMARY KEY,"
     "  account_id TEXT NOT NULL REFERENCES accounts(id),"
@@ -219,7 +220,7 @@ static const char *const migrations[] = {
     "  last_error TEXT,"
     "  PRIMARY KEY (webhook_id, event_rowid)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox"
-    "  (webhook_id, state, next_attempt);"
+    "  (webhook_id, state, event_rowid);"
     "CREATE INDEX IF NOT EXISTS webhook_outbox_msg ON webhook_outbox"
     "  (webhook_id, msg_id, event_rowid);",
 };
@@ -568,13 +569,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_HOOK_CURSOR] = "UPDATE webhooks SET cursor = ?3 WHERE id = ?1 "
                        "AND cursor = ?2",
     /* Due rows, each the first pending one of its message: a later
-     * event of a message waits for the earlier ones (SPEC §6.5). */
+     * event of a message waits for the earlier ones (SPEC §6.5). The
+     * indexes named: pending rows in event order, a message's rows by
+     * message (the planner, without statistics, would walk every
+     * earlier row of the webhook for each one). */
     [ST_HOOK_DUE] =
         "SELECT o.event_rowid, o.msg_id, o.attempts, o.queued, e.event_id, "
-        "e.payload FROM webhook_outbox o "
+        "e.payload FROM webhook_outbox o INDEXED BY webhook_outbox_due "
         "LEFT JOIN events e ON e.id = o.event_rowid "
         "WHERE o.webhook_id = ?1 AND o.state = 0 AND o.next_attempt <= ?2 "
         "AND NOT EXISTS (SELECT 1 FROM webhook_outbox p "
+        "INDEXED BY webhook_outbox_msg "
         "WHERE p.webhook_id = ?1 AND p.msg_id = o.msg_id AND p.state = 0 "
         "AND p.event_rowid < o.event_rowid) "
         "ORDER BY o.event_rowid LIMIT ?3",

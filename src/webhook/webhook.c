@@ -15,6 +15,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,11 @@ struct hook {
 	int inflight;
 	int gone; /* removed: freed once nothing is in flight */
 	int seen; /* in the last reload */
+	/* when its due rows are read: something changed (a page copied, a
+	 * POST ended, the reload of every second: a replay), or wake, the
+	 * earliest retry written since the last read, came */
+	int dirty;
+	int64_t wake; /* unix ms */
 };
 
 struct post {
@@ -114,8 +120,10 @@ hooks_reload(struct webhookd *d)
 		log_warnx("webhook: store: %s", store_error(d->st));
 		return -1;
 	}
-	for (i = 0; i < d->nhooks; i++)
+	for (i = 0; i < d->nhooks; i++) {
 		d->hooks[i]->seen = 0;
+		d->hooks[i]->dirty = 1;
+	}
 	for (i = 0; i < n; i++) {
 		if ((h = hook_find(d, v[i].id)) != NULL) {
 			int64_t cur = h->w.cursor;
@@ -135,6 +143,8 @@ hooks_reload(struct webhookd *d)
 			}
 			d->hooks = nv;
 			h->w = v[i];
+			h->dirty = 1;
+			h->wake = INT64_MAX;
 			d->hooks[d->nhooks++] = h;
 			log_info("webhook=%s account=%s added", h->w.id,
 			         h->w.account_id);
@@ -181,6 +191,7 @@ hook_pump(struct webhookd *d, struct hook *h, int64_t now)
 		if (store_commit(d->st) != 0)
 			goto fail;
 		h->w.cursor = cur;
+		h->dirty = 1;
 	}
 	return;
 fail:
@@ -317,8 +328,14 @@ hook_start(struct webhookd *d, struct hook *h, int64_t now)
 	struct result gone[16];
 	struct due_ctx c = {d, h, gone, 0, sizeof(gone) / sizeof(*gone)};
 
-	if (h->gone || h->inflight >= WEBHOOK_MAX_INFLIGHT)
+	if (h->gone || h->inflight >= WEBHOOK_MAX_INFLIGHT ||
+	    (!h->dirty && now < h->wake))
 		return;
+	/* a backlog that cannot go (its receiver down) is read once per
+	 * retry time or second, not every turn */
+	h->dirty = 0;
+	if (h->wake <= now)
+		h->wake = INT64_MAX;
 	/* the rows in flight come back (they are still pending) */
 	if (store_webhook_due(d->st, h->w.id, now,
 	                      WEBHOOK_MAX_INFLIGHT + h->inflight, due_one,
@@ -347,6 +364,8 @@ results_write(struct webhookd *d, struct result *r, size_t n, int64_t now)
 			next = now + webhook_backoff(
 			                 attempts, cfg->webhook_retry_base,
 			                 cfg->webhook_retry_max, random_u64());
+			if (!give_up && next < r[i].h->wake)
+				r[i].h->wake = next;
 			if (give_up)
 				log_warnx("webhook=%s event_row=%lld given up "
 				          "after %d attempts",
@@ -412,6 +431,7 @@ reap(struct webhookd *d)
 		         r->ok ? "delivered" : "failed", r->ok ? "" : " error=",
 		         r->ok ? "" : log_value(r->error, e, sizeof(e)));
 		p->h->inflight--;
+		p->h->dirty = 1;
 		for (pp = &d->posts; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == p) {
 				*pp = p->next;
