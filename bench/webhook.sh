@@ -14,8 +14,12 @@ secs=${1:-10}
 conns=${2:-64}
 rounds=${3:-3}
 bin=${PIGEON_BIN:-$PWD/build/pigeon}
-port=18587
-rport=18598
+# free ports (bench/run.sh's 18587 may be in use by another run)
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+rport=$(free_port)
 tmp=$(mktemp -d)
 pid=""
 rpid=""

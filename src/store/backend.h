@@ -89,6 +89,7 @@ struct store_ops {
 	                   store_webhook_job_fn *, void *);
 	int (*webhook_result)(struct store *, const char *, int64_t, int, int,
 	                      int64_t, int, const char *, int64_t);
+	int (*webhook_relax)(struct store *);
 	int (*webhook_replay)(struct store *, const char *, int64_t, int64_t,
 	                      const char *, int64_t, int64_t *);
 };

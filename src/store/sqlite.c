@@ -2693,6 +2693,21 @@ sq_webhook_result(struct store *s, const char *webhook_id, int64_t event_rowid,
 }
 
 static int
+sq_webhook_relax(struct store *s)
+{
+	char *e = NULL;
+
+	if (sqlite3_exec(SQ(s)->db, "PRAGMA synchronous = NORMAL", NULL, NULL,
+	                 &e) != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err), "synchronous: %s",
+		         e ? e : "?");
+		sqlite3_free(e);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 sq_webhook_replay(struct store *s, const char *webhook_id, int64_t since,
                   int64_t until, const char *type, int64_t now, int64_t *count)
 {
@@ -2783,5 +2798,6 @@ static const struct store_ops sqlite_ops = {
     .webhook_pump = sq_webhook_pump,
     .webhook_due = sq_webhook_due,
     .webhook_result = sq_webhook_result,
+    .webhook_relax = sq_webhook_relax,
     .webhook_replay = sq_webhook_replay,
 };

@@ -664,6 +664,12 @@ store_webhook_replay(struct store *s, const char *webhook_id, int64_t since,
 	                              count);
 }
 
+int
+store_webhook_relax(struct store *s)
+{
+	return s->ops->webhook_relax(s);
+}
+
 void
 webhook_clear(struct webhook *w)
 {

@@ -595,6 +595,16 @@ struct webhook_job {
 	const char *payload;
 };
 typedef int store_webhook_job_fn(void *arg, const struct webhook_job *j);
+/*
+ * The connection's own commits are no longer flushed to disk when they
+ * return (SQLite synchronous=NORMAL in WAL mode): a power failure may
+ * undo the last of them, never a crash of the process, and the next
+ * flushed commit of any connection flushes them too. For the webhook
+ * dispatcher, whose lost writes are redone (a page copied again, a POST
+ * made again: at least once), so that its commits cost the writer no
+ * wait on the disk. 0 or -1.
+ */
+int store_webhook_relax(struct store *s);
 /* Adds w (its cursor: the newest event now). 0, STORE_EXISTS, -1. */
 int store_webhook_create(struct store *s, const struct webhook *w);
 /* Webhooks of account_id (NULL: all), oldest first. 0 or -1. */

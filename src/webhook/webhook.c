@@ -31,7 +31,8 @@
 
 #define WEBHOOK_RELOAD_MS 1000 /* how often the webhooks are read again */
 #define WEBHOOK_SCAN_MS 100    /* how often the outboxes are read */
-#define WEBHOOK_PAGE 500       /* events copied per pump */
+#define WEBHOOK_PUMP_MS 500    /* how often new events are copied */
+#define WEBHOOK_PAGE 2000      /* events copied per transaction */
 #define WEBHOOK_MAX_PAGES 20   /* pumps per webhook per scan */
 #define WEBHOOK_ERR_MAX CURL_ERROR_SIZE /* bytes of an error kept */
 
@@ -77,7 +78,7 @@ struct webhookd {
 	struct hook **hooks;
 	size_t nhooks;
 	struct post *posts; /* in flight */
-	int64_t next_reload, next_scan;
+	int64_t next_reload, next_scan, next_pump;
 };
 
 static struct hook *
@@ -462,13 +463,20 @@ run(void *arg)
 			d->next_reload = mono + WEBHOOK_RELOAD_MS;
 		}
 		if (mono >= d->next_scan) {
+			/* copies are fewer, bigger transactions: each one
+			 * takes the write lock from the writer */
+			int pump = mono >= d->next_pump;
+
 			for (size_t i = 0; i < d->nhooks; i++) {
 				if (d->hooks[i]->gone)
 					continue;
-				hook_pump(d, d->hooks[i], now);
+				if (pump)
+					hook_pump(d, d->hooks[i], now);
 				hook_start(d, d->hooks[i], now);
 			}
 			d->next_scan = mono + WEBHOOK_SCAN_MS;
+			if (pump)
+				d->next_pump = mono + WEBHOOK_PUMP_MS;
 		}
 		curl_multi_perform(d->multi, &running);
 		reap(d);
@@ -505,6 +513,11 @@ webhookd_start(const struct config *cfg, char *err, size_t errlen)
 	d->cfg = cfg;
 	if ((d->st = store_open(cfg->db_path, err, errlen)) == NULL)
 		goto fail;
+	/* what its writes lose on a power failure is redone (store.h) */
+	if (store_webhook_relax(d->st) != 0) {
+		snprintf(err, errlen, "webhooks: %s", store_error(d->st));
+		goto fail;
+	}
 	if ((d->multi = curl_multi_init()) == NULL) {
 		snprintf(err, errlen, "webhooks: curl_multi_init failed");
 		goto fail;
