@@ -387,6 +387,24 @@ fail:
 	store_rollback(d->st);
 }
 
+/* url for a log line: without the user and password of
+ * "https://user:pass@host/…", which are credentials. */
+static const char *
+url_for_log(const char *url, char *out, size_t outlen)
+{
+	const char *h = strstr(url, "://"), *at;
+	size_t n;
+
+	if (h == NULL)
+		return url;
+	h += 3;
+	n = strcspn(h, "/?#");
+	if ((at = memchr(h, '@', n)) == NULL)
+		return url;
+	snprintf(out, outlen, "%.*s%s", (int)(h - url), url, at + 1);
+	return out;
+}
+
 /* The POSTs that finished: logged, their ends written. */
 static void
 reap(struct webhookd *d)
@@ -400,6 +418,7 @@ reap(struct webhookd *d)
 		struct post *p = NULL, **pp;
 		struct result *r;
 		char u[LOG_VALUE_LEN(512)], e[LOG_VALUE_LEN(WEBHOOK_ERR_MAX)];
+		char bare[WEBHOOK_URL_MAX + 1];
 		long status = 0;
 
 		if (m->msg != CURLMSG_DONE)
@@ -426,7 +445,9 @@ reap(struct webhookd *d)
 			r->ok = 1;
 		log_info("webhook=%s url=%s event=%s attempt=%d status=%ld "
 		         "duration=%lldms result=%s%s%s",
-		         p->h->w.id, log_value(p->h->w.url, u, sizeof(u)),
+		         p->h->w.id,
+		         log_value(url_for_log(p->h->w.url, bare, sizeof(bare)),
+		                   u, sizeof(u)),
 		         p->event_id, p->attempts + 1, status,
 		         (long long)(clock_mono_ms() - p->t0),
 		         r->ok ? "delivered" : "failed", r->ok ? "" : " error=",

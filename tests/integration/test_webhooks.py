@@ -398,3 +398,18 @@ def test_cli_usage(make_server):
     assert secret not in listed
     assert "https://hooks.example.net/x" in listed
     assert PREFIX + "delivered" in listed
+
+
+def test_url_credentials_not_logged(make_server, receivers):
+    """A URL's user:password is sent (HTTP basic auth) but never logged."""
+    s = hook_server(make_server, "creds")
+    rcv = receivers().up()
+    url = rcv.url.replace("http://", "http://hook:s3cr3t-pw@")
+    h = add_hook(s, url)
+    send_ok(s, [uniq("ok")])
+    assert s.wait_for(lambda: len(rcv.accepted()) == 1, timeout=15)
+    _, headers, _ = rcv.accepted()[0]
+    assert headers.get("Authorization", "").startswith("Basic ")
+    assert s.wait_for(lambda: "webhook=%s url=http://127.0.0.1:%d/hook "
+                      % (h["id"], rcv.port) in s.stderr())
+    assert "s3cr3t-pw" not in s.stderr()
