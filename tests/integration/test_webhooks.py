@@ -41,6 +41,8 @@ class Receiver:
         self.lock = threading.Lock()
         self.fail_first = fail_first
         self.always_fail = False
+        self.hold = None  # a threading.Event: POSTs wait for it
+        self.held = 0
         self.httpd = None
         self.thread = None
 
@@ -63,6 +65,11 @@ class Receiver:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
+                if rcv.hold is not None:
+                    with rcv.lock:
+                        rcv.held += 1
+                    rcv.hold.wait(10)
+                    return  # no answer: the connection just closes
                 with rcv.lock:
                     fail = rcv.always_fail or rcv.fail_first > 0
                     if rcv.fail_first > 0:
@@ -413,3 +420,23 @@ def test_url_credentials_not_logged(make_server, receivers):
     assert s.wait_for(lambda: "webhook=%s url=http://127.0.0.1:%d/hook "
                       % (h["id"], rcv.port) in s.stderr())
     assert "s3cr3t-pw" not in s.stderr()
+
+
+def test_in_flight_at_stop_is_posted_after_restart(make_server, receivers):
+    """A POST in flight when pigeon stops is abandoned (the stop does not
+    wait for it) and made again after the next start."""
+    s = hook_server(make_server, "inflight", webhook_timeout="30s")
+    rcv = receivers().up()
+    rcv.hold = threading.Event()
+    h = add_hook(s, rcv.url)
+    res = send_ok(s, [uniq("ok")])
+    assert s.wait_for(lambda: rcv.held == 1, timeout=15)
+    assert s.stop() == 0
+    assert "abandoned at stop" in s.stderr()
+    rcv.hold.set()
+    rcv.hold = None
+    assert hook_row(s, h["id"])["pending"] == 1
+    s.start()
+    assert s.wait_for(lambda: len(rcv.accepted()) == 1, timeout=15)
+    ev = verify(rcv.accepted()[0], h["secret"])
+    assert ev["payload"]["messageId"] == res["message_id"]
