@@ -2,9 +2,9 @@
 # What a webhook costs the send path (SPEC §6.5): bench/run.sh's send load
 # (wrk, bench/send.lua, the dev domain, send_wait_ms 0, a fresh store each
 # run) with no webhook, then with one webhook whose receiver answers each
-# POST after 2 s (so its outbox grows for the whole run: the dispatcher
-# copies every event and keeps 8 POSTs in flight), alternated ROUNDS
-# times. Prints markdown for bench/RESULTS.md.
+# POST after 2 s (8 POSTs in flight: the backlog grows for the whole
+# run), alternated ROUNDS times (none first, then hook first, ...).
+# Prints markdown for bench/RESULTS.md: sends/s and pigeon's CPU per send.
 #
 # Usage: bench/webhook.sh [seconds] [connections] [rounds]  (10, 64, 3)
 # Env:   PIGEON_BIN (build/pigeon)
@@ -88,8 +88,10 @@ CONF
 	    -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" \
 	    -d '{"from":"orders@example.com","to":"warm@example.net","subject":"w","text":"w"}' ||
 	    { echo "bench: warm-up send failed" >&2; exit 1; }
+	c0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 	wrk -t2 -c"$conns" -d"${secs}s" -s bench/send.lua \
 	    "http://127.0.0.1:$port" >"$tmp/wrk.out" 2>&1
+	c1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 	if [ "$1" = hook ]; then
 		sqlite3 "$tmp/var/pigeon.db" \
 		    "select count(*) from webhook_outbox" >"$tmp/pending"
@@ -97,25 +99,40 @@ CONF
 	kill -TERM "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=""
-	awk '/^Requests\/sec:/ { printf "%d", $2 }' "$tmp/wrk.out"
+	# "sends/s µs-of-pigeon-CPU-per-send"
+	awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$secs" '
+	    /^Requests\/sec:/ { printf "%d %d\n", $2, t / hz * 1e6 / ($2 * s) }' \
+	    "$tmp/wrk.out"
 }
 
 none=()
 hook=()
+none_cpu=()
+hook_cpu=()
 pend=()
-for _ in $(seq "$rounds"); do
-	none+=("$(run none)")
-	hook+=("$(run hook)")
-	pend+=("$(cat "$tmp/pending")")
+# each round in the other order: a load that drifts favours neither
+for i in $(seq "$rounds"); do
+	if [ $((i % 2)) = 1 ]; then order="none hook"; else order="hook none"; fi
+	for kind in $order; do
+		read -r r c < <(run "$kind")
+		if [ "$kind" = none ]; then
+			none+=("$r")
+			none_cpu+=("$c")
+		else
+			hook+=("$r")
+			hook_cpu+=("$c")
+			pend+=("$(cat "$tmp/pending")")
+		fi
+	done
 done
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%d", s / NR }'; }
 join() { local IFS=,; echo "$*" | sed 's/,/, /g'; }
 echo "command: bench/webhook.sh $secs $conns $rounds  (wrk -t2 -c$conns -d${secs}s -s bench/send.lua; send_wait_ms 0)"
 echo "pigeon $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) CPUs"
 echo
-echo "| run | sends/s | mean |"
-echo "|---|---|---|"
-echo "| no webhook | $(join "${none[@]}") | $(mean "${none[@]}") |"
-echo "| one webhook, receiver answering in 2 s | $(join "${hook[@]}") | $(mean "${hook[@]}") |"
+echo "| run | sends/s | mean | pigeon CPU µs per send | mean |"
+echo "|---|---|---|---|---|"
+echo "| no webhook | $(join "${none[@]}") | $(mean "${none[@]}") | $(join "${none_cpu[@]}") | $(mean "${none_cpu[@]}") |"
+echo "| one webhook, receiver answering in 2 s | $(join "${hook[@]}") | $(mean "${hook[@]}") | $(join "${hook_cpu[@]}") | $(mean "${hook_cpu[@]}") |"
 echo
 echo "outbox rows still pending at the end of each webhook run: $(join "${pend[@]}")"

@@ -76,8 +76,10 @@ webhook_json(const struct webhook *w, int counts)
 	clock_iso8601((time_t)w->created, t);
 	json_object_object_add(o, "created", json_object_new_string(t));
 	if (counts) {
-		json_object_object_add(o, "pending",
-		                       json_object_new_int64(w->pending));
+		/* in the outbox, or still to be read into it */
+		json_object_object_add(
+		    o, "pending",
+		    json_object_new_int64(w->pending + w->unread));
 		json_object_object_add(o, "given_up",
 		                       json_object_new_int64(w->given_up));
 		json_object_object_add(o, "last_error", jstr(w->last_error));
@@ -188,7 +190,8 @@ admin_webhook_list(struct admin *a)
 		printf("%s  %s  events %s  pending %lld  given up %lld",
 		       v[i].id, v[i].url,
 		       types_str(v[i].events, ts, sizeof(ts)),
-		       (long long)v[i].pending, (long long)v[i].given_up);
+		       (long long)(v[i].pending + v[i].unread),
+		       (long long)v[i].given_up);
 		if (v[i].last_error != NULL)
 			printf("  last error %s: %s", when, v[i].last_error);
 		printf("\n");

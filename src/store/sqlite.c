@@ -552,7 +552,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "(SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = w.id "
         "AND o.state = 0), "
         "(SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = w.id "
-        "AND o.state = 2) "
+        "AND o.state = 2), "
+        "(SELECT count(*) FROM events e WHERE e.account_id = w.account_id "
+        "AND e.id > w.cursor AND (w.events IS NULL "
+        "OR instr(w.events, ',' || e.type || ',') > 0)) "
         "FROM webhooks w WHERE ?1 IS NULL OR w.account_id = ?1 "
         "ORDER BY w.created, w.id",
     [ST_HOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1",
@@ -561,7 +564,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "WHERE account_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3)",
     [ST_HOOK_PUMP] =
         "INSERT INTO webhook_outbox (webhook_id, event_rowid, msg_id, "
-        "next_attempt, queued) SELECT ?1, id, msg_id, ?6, ?6 FROM events "
+        "next_attempt, queued) SELECT ?1, id, msg_id, ?6, created "
+        "FROM events "
         "WHERE account_id = ?2 AND id > ?3 AND id <= ?4 "
         "AND (?5 IS NULL OR instr(?5, ',' || type || ',') > 0) "
         "AND EXISTS (SELECT 1 FROM webhooks WHERE id = ?1) "
@@ -2545,6 +2549,7 @@ read_webhook(sqlite3_stmt *st, void *out)
 	w->last_error_at = sqlite3_column_int64(st, 8);
 	w->pending = sqlite3_column_int64(st, 9);
 	w->given_up = sqlite3_column_int64(st, 10);
+	w->unread = sqlite3_column_int64(st, 11);
 }
 
 static void

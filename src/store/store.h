@@ -581,12 +581,14 @@ struct webhook {
 	int64_t created; /* unix s */
 	int64_t cursor;  /* events.id read up to */
 	/* read back only */
-	char *last_error;      /* the last failed attempt's, or NULL */
-	int64_t last_error_at; /* unix ms, 0 = none */
-	int64_t pending, given_up;
+	char *last_error;          /* the last failed attempt's, or NULL */
+	int64_t last_error_at;     /* unix ms, 0 = none */
+	int64_t pending, given_up; /* outbox rows */
+	int64_t unread;            /* its events after the cursor */
 };
 /* One outbox row with its event (strings valid during the callback;
- * payload NULL when the event is gone, purged with its message). */
+ * payload NULL when the event is gone, purged with its message). queued
+ * is the event's time, or the replay's. */
 struct webhook_job {
 	int64_t event_rowid, msg_id;
 	int attempts;
@@ -617,7 +619,8 @@ void webhook_list_free(struct webhook *v, size_t n);
 /*
  * Inside the caller's transaction: the next page (at most limit) of
  * w's account's events after w->cursor into w's outbox (those of its
- * types), due at now (unix ms), and the cursor moved past the page,
+ * types), due at now (unix ms), queued at their own time, and the
+ * cursor moved past the page,
  * unless another connection moved it first. The new cursor in *cursor
  * (w->cursor when nothing was read). 0 or -1.
  */

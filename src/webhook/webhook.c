@@ -33,7 +33,11 @@
 #define WEBHOOK_SCAN_MS 100    /* how often the outboxes are read */
 #define WEBHOOK_PUMP_MS 500    /* how often new events are copied */
 #define WEBHOOK_PAGE 2000      /* events copied per transaction */
-#define WEBHOOK_MAX_PAGES 20   /* pumps per webhook per scan */
+/* Copies stop while a webhook has this many rows pending: a backlog
+ * (a slow or absent receiver) waits in the events table, read later,
+ * not copied now */
+#define WEBHOOK_OUTBOX_LOW 1000
+#define WEBHOOK_MAX_PAGES 20            /* pumps per webhook per scan */
 #define WEBHOOK_ERR_MAX CURL_ERROR_SIZE /* bytes of an error kept */
 
 struct hook {
@@ -45,7 +49,8 @@ struct hook {
 	 * POST ended, the reload of every second: a replay), or wake, the
 	 * earliest retry written since the last read, came */
 	int dirty;
-	int64_t wake; /* unix ms */
+	int64_t wake;    /* unix ms */
+	int64_t pending; /* its outbox rows, as last read, plus copies */
 };
 
 struct post {
@@ -133,6 +138,7 @@ hooks_reload(struct webhookd *d)
 			h->w = v[i];
 			if (cur > h->w.cursor)
 				h->w.cursor = cur;
+			h->pending = h->w.pending;
 		} else {
 			if ((h = calloc(1, sizeof(*h))) == NULL ||
 			    (nv = realloc(d->hooks, (d->nhooks + 1) *
@@ -146,6 +152,7 @@ hooks_reload(struct webhookd *d)
 			h->w = v[i];
 			h->dirty = 1;
 			h->wake = INT64_MAX;
+			h->pending = h->w.pending;
 			d->hooks[d->nhooks++] = h;
 			log_info("webhook=%s account=%s added", h->w.id,
 			         h->w.account_id);
@@ -173,6 +180,8 @@ hook_pump(struct webhookd *d, struct hook *h, int64_t now)
 	int64_t cur;
 
 	for (int i = 0; i < WEBHOOK_MAX_PAGES; i++) {
+		if (h->pending >= WEBHOOK_OUTBOX_LOW)
+			return;
 		/* a read first: the write lock only when there is news */
 		if (store_events_list(d->st, h->w.account_id, h->w.cursor, 1,
 		                      NULL, &ev, &n) != 0)
@@ -182,8 +191,9 @@ hook_pump(struct webhookd *d, struct hook *h, int64_t now)
 			return;
 		if (store_begin(d->st) != 0)
 			goto fail;
-		if (store_webhook_pump(d->st, &h->w, now, WEBHOOK_PAGE, &cur) !=
-		    0)
+		if (store_webhook_pump(d->st, &h->w, now,
+		                       (int)(WEBHOOK_PAGE - h->pending),
+		                       &cur) != 0)
 			goto fail;
 		if (cur == h->w.cursor) { /* nothing new */
 			store_rollback(d->st);
@@ -191,6 +201,7 @@ hook_pump(struct webhookd *d, struct hook *h, int64_t now)
 		}
 		if (store_commit(d->st) != 0)
 			goto fail;
+		h->pending += cur - h->w.cursor; /* at most: types */
 		h->w.cursor = cur;
 		h->dirty = 1;
 	}

@@ -224,6 +224,8 @@ test_outbox(void **state)
 	assert_int_equal(store_webhook_list(f->s, ACC, &v, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(v[0].cursor, 1); /* the older event is not its */
+	assert_int_equal(v[0].unread, 3); /* of its types, not yet read */
+	assert_int_equal(v[0].pending, 0);
 	assert_int_equal(store_begin(f->s), 0);
 	assert_int_equal(store_webhook_pump(f->s, &v[0], 5000, 2, &cur), 0);
 	assert_int_equal(cur, 3); /* a page of two, of any type */
@@ -265,6 +267,7 @@ test_outbox(void **state)
 	    0);
 	assert_int_equal(store_webhook_list(f->s, NULL, &v, &n), 0);
 	assert_int_equal(v[0].pending, 0);
+	assert_int_equal(v[0].unread, 0);
 	assert_int_equal(v[0].given_up, 1);
 	assert_string_equal(v[0].last_error, "refused");
 	webhook_list_free(v, n);
