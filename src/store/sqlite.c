@@ -553,9 +553,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "AND o.state = 0), "
         "(SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = w.id "
         "AND o.state = 2), "
-        "(SELECT count(*) FROM events e WHERE e.account_id = w.account_id "
-        "AND e.id > w.cursor AND (w.events IS NULL "
-        "OR instr(w.events, ',' || e.type || ',') > 0)) "
+        "CASE WHEN ?1 IS NULL THEN 0 ELSE (SELECT count(*) FROM events e "
+        "WHERE e.account_id = w.account_id AND e.id > w.cursor "
+        "AND (w.events IS NULL "
+        "OR instr(w.events, ',' || e.type || ',') > 0)) END "
         "FROM webhooks w WHERE ?1 IS NULL OR w.account_id = ?1 "
         "ORDER BY w.created, w.id",
     [ST_HOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1",

@@ -584,7 +584,9 @@ struct webhook {
 	char *last_error;          /* the last failed attempt's, or NULL */
 	int64_t last_error_at;     /* unix ms, 0 = none */
 	int64_t pending, given_up; /* outbox rows */
-	int64_t unread;            /* its events after the cursor */
+	/* its events after the cursor; listing one account only (the
+	 * count walks a backlog) */
+	int64_t unread;
 };
 /* One outbox row with its event (strings valid during the callback;
  * payload NULL when the event is gone, purged with its message). queued

@@ -77,7 +77,11 @@ class Receiver:
                     status = 500 if fail else 200
                     rcv.posts.append((status, dict(self.headers), body))
                 out = b'{"ok":true}'
+                # one POST a connection: "down" then means refused, not
+                # answered on a connection kept alive
+                self.close_connection = True
                 self.send_response(status)
+                self.send_header("Connection", "close")
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
                 self.wfile.write(out)

@@ -265,7 +265,7 @@ test_outbox(void **state)
 	assert_int_equal(
 	    store_webhook_result(f->s, HOOK, 5, 0, 1, 0, 1, "refused", 9500),
 	    0);
-	assert_int_equal(store_webhook_list(f->s, NULL, &v, &n), 0);
+	assert_int_equal(store_webhook_list(f->s, ACC, &v, &n), 0);
 	assert_int_equal(v[0].pending, 0);
 	assert_int_equal(v[0].unread, 0);
 	assert_int_equal(v[0].given_up, 1);
