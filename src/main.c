@@ -137,6 +137,29 @@ static const struct admin_cmd commands[] = {
      "bob@example.net --dev",
      {{"--domain", "NAME", "the entry of this sending domain, not the "
        "account's"}}},
+    {"webhook", "add", "ACCOUNT_ID URL", 2, admin_webhook_add,
+     "POST an account's events (SPEC 6.5) to URL, signed; the secret is "
+     "shown once",
+     "pigeon webhook add 0123456789abcdef0123456789abcdef "
+     "https://hooks.example.net/pigeon --events delivered,bounced --dev",
+     {{"--events", "TYPE,...",
+       "only these types: delivered, deferred, bounced, failed, rejected, "
+       "complained (or cf.email.sending.message.TYPE); default all"}}},
+    {"webhook", "list", "ACCOUNT_ID", 1, admin_webhook_list,
+     "list an account's webhooks: events pending, given up, last error",
+     "pigeon webhook list 0123456789abcdef0123456789abcdef --dev",
+     {{NULL}}},
+    {"webhook", "remove", "WEBHOOK_ID", 1, admin_webhook_remove,
+     "remove a webhook and the events still to POST to it",
+     "pigeon webhook remove 0123456789abcdef0123456789abcdef --dev",
+     {{NULL}}},
+    {"webhook", "replay", "WEBHOOK_ID", 1, admin_webhook_replay,
+     "POST a webhook's events of a time range again (same Pigeon-Event-Id)",
+     "pigeon webhook replay 0123456789abcdef0123456789abcdef --since "
+     "2026-11-30T00:00:00Z --type bounced --dev",
+     {{"--since", "TIME", "from (YYYY-MM-DD or ISO 8601), required"},
+      {"--until", "TIME", "up to, not included (default: now)"},
+      {"--type", "T", "only this event type"}}},
     {"check", NULL, "", 0, admin_check,
      "validate the configuration and that state_dir is usable; exit 0 or 1",
      "pigeon check -c /etc/pigeon/pigeon.conf",

@@ -140,5 +140,9 @@ int admin_queue_resume(struct admin *a);
 int admin_suppression_list(struct admin *a);
 int admin_suppression_add(struct admin *a);
 int admin_suppression_remove(struct admin *a);
+int admin_webhook_add(struct admin *a);
+int admin_webhook_list(struct admin *a);
+int admin_webhook_remove(struct admin *a);
+int admin_webhook_replay(struct admin *a);
 
 #endif

@@ -36,6 +36,7 @@
 #include "../smtpd/smtpd.h"
 #include "../submit/submit.h"
 #include "../tenant/tenant.h"
+#include "../webhook/webhook.h"
 #include "admin.h"
 #include "wire.h"
 
@@ -353,6 +354,7 @@ admin_serve(struct admin *a)
 	struct smtpd *smtpd = NULL;
 	struct inbound *inbound = NULL;
 	struct limits *lim = NULL;
+	struct webhookd *webhookd = NULL;
 	struct smtpd_inbound hooks;
 	struct dev_env env;
 	char cert[PATH_MAX], key[PATH_MAX], ca[PATH_MAX];
@@ -452,6 +454,11 @@ admin_serve(struct admin *a)
 		admin_err(ADMIN_FAIL, "%s", err);
 		goto fail;
 	}
+	/* SPEC §6.5: its own thread and store connection */
+	if ((webhookd = webhookd_start(&a->cfg, err, sizeof(err))) == NULL) {
+		admin_err(ADMIN_FAIL, "%s", err);
+		goto fail;
+	}
 	serve_warnings(&a->cfg);
 	base_url(&a->cfg, url, sizeof(url));
 	log_info("listening http=%s:%d api=%s", a->cfg.http_listen,
@@ -493,6 +500,8 @@ admin_serve(struct admin *a)
 		}
 	}
 	log_info("signal=%s draining", sig == SIGINT ? "INT" : "TERM");
+	webhookd_stop(webhookd);
+	webhookd = NULL;
 	held = smtpd_stop(smtpd) == -1;
 	smtpd = NULL;
 	held |= api_stop(api) == -1;
@@ -502,6 +511,7 @@ admin_serve(struct admin *a)
 	log_info("stopped");
 	status = ADMIN_OK;
 fail:
+	webhookd_stop(webhookd);
 	if (smtpd)
 		held = smtpd_stop(smtpd) == -1;
 	if (api)

@@ -41,12 +41,13 @@ static const struct route rows[] = {
     {"DELETE", SUBDOMAINS "/:id", api_subdomain_delete, PERM_MANAGE,
      ROUTE_SENDING},
     {"GET", SUBDOMAINS "/:id/dns", api_subdomain_dns, PERM_READ, ROUTE_SENDING},
+    {"GET", SENDING "/events", api_events, PERM_READ, ROUTE_SENDING},
 };
 
 /* Answered 404 with a sentence that says so, rather than "no such
  * route". */
 static const char *const planned[] = {
-    SENDING "/events", /* §6.5 */
+    "/", /* §10 the dashboard */
 };
 
 const struct route_table api_routes = {

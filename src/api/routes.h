@@ -42,5 +42,6 @@ int api_subdomain_get(struct req *rq);
 int api_subdomain_edit(struct req *rq);
 int api_subdomain_delete(struct req *rq);
 int api_subdomain_dns(struct req *rq);
+int api_events(struct req *rq);         /* events.c */
 
 #endif

@@ -100,6 +100,11 @@ static const struct cfg_row cfg_table[] = {
     {"queue_lease", CFG_DUR, OFF(queue_lease), 1000, 86400000},
     /* GET /metrics (SPEC §8.3) on an address of its own */
     {"metrics_listen", CFG_STR, OFF(metrics_listen), 0, 300},
+    /* webhooks (SPEC §6.5) */
+    {"webhook_timeout", CFG_DUR, OFF(webhook_timeout), 100, 600000},
+    {"webhook_retry_base", CFG_DUR, OFF(webhook_retry_base), 10, 86400000},
+    {"webhook_retry_max", CFG_DUR, OFF(webhook_retry_max), 10, 86400000},
+    {"webhook_max_age", CFG_DUR, OFF(webhook_max_age), 1000, 30LL * 86400000},
 };
 
 #define NROWS (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -900,6 +905,10 @@ config_defaults(struct config *c, int dev)
 	c->queue_window = 10000;
 	c->queue_lease = MIN5;
 	set_str(&c->metrics_listen, ""); /* /metrics on the API's port */
+	c->webhook_timeout = 10000;
+	c->webhook_retry_base = 5000;
+	c->webhook_retry_max = 10 * 60000;
+	c->webhook_max_age = 3LL * 86400000;
 	/* the table is whole from the start: `* capture` */
 	(void)routes_complete(c);
 }

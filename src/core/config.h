@@ -137,6 +137,13 @@ struct config {
 	int64_t queue_lease;
 	/* GET /metrics on "address:port" alone; "" = on the API's port */
 	char *metrics_listen;
+	/* Webhooks (SPEC §6.5), ms: a POST's time limit (10 s); the first
+	 * retry delay (5 s), doubled with jitter up to retry_max (10 min);
+	 * how long an event is retried before it is given up (3 days) */
+	int64_t webhook_timeout;
+	int64_t webhook_retry_base;
+	int64_t webhook_retry_max;
+	int64_t webhook_max_age;
 
 	char *file; /* the file config_load read last; NULL if none */
 };

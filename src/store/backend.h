@@ -96,6 +96,20 @@ struct store_ops {
 	int (*domain_delete)(struct store *, const char *);
 	int (*message_list)(struct store *, const char *, int64_t, int,
 	                    const char *, struct msg_summary **, size_t *);
+	/* webhooks (SPEC §6.5) */
+	int (*webhook_create)(struct store *, const struct webhook *);
+	int (*webhook_list)(struct store *, const char *, struct webhook **,
+	                    size_t *);
+	int (*webhook_delete)(struct store *, const char *);
+	int (*webhook_pump)(struct store *, const struct webhook *, int64_t,
+	                    int, int64_t *);
+	int (*webhook_due)(struct store *, const char *, int64_t, int,
+	                   store_webhook_job_fn *, void *);
+	int (*webhook_result)(struct store *, const char *, int64_t, int, int,
+	                      int64_t, int, const char *, int64_t);
+	int (*webhook_relax)(struct store *);
+	int (*webhook_replay)(struct store *, const char *, int64_t, int64_t,
+	                      const char *, int64_t, int64_t *);
 };
 
 /* Every backend's connection starts with this. */

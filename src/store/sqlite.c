@@ -191,6 +191,39 @@ static const char *const migrations[] = {
     "  DEFAULT 0;"
     "CREATE INDEX IF NOT EXISTS recipients_leased ON recipients "
     "  (lease_owner) WHERE lease_owner IS NOT NULL;",
+    /* 9: webhooks (SPEC §6.5). A webhook reads the events table after
+     * its own cursor (events.id); the dispatcher copies what it read
+     * into webhook_outbox, one row per event still to POST there
+     * (state 0 pending, 2 given up), so the writer of events does
+     * nothing per webhook. Due rows are read in event order by
+     * (webhook, state, event_rowid), given-up ones skipped; a message's
+     * earlier pending event by (webhook, msg_id, event_rowid). A
+     * webhook's rows go with it. */
+    "CREATE TABLE IF NOT EXISTS webhooks ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  url TEXT NOT NULL,"
+    "  secret TEXT NOT NULL,"
+    "  events TEXT,"
+    "  created INTEGER NOT NULL,"
+    "  cursor INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  last_error_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS webhooks_account ON webhooks (account_id);"
+    "CREATE TABLE IF NOT EXISTS webhook_outbox ("
+    "  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+    "  event_rowid INTEGER NOT NULL,"
+    "  msg_id INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt INTEGER NOT NULL,"
+    "  queued INTEGER NOT NULL,"
+    "  last_error TEXT,"
+    "  PRIMARY KEY (webhook_id, event_rowid)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox"
+    "  (webhook_id, state, event_rowid);"
+    "CREATE INDEX IF NOT EXISTS webhook_outbox_msg ON webhook_outbox"
+    "  (webhook_id, msg_id, event_rowid);",
     /* 10: the daily quota's counts (SPEC §8.4): recipients sent by an
      * account on a UTC day (days since the epoch), so that a restart
      * keeps the day's count */
@@ -262,6 +295,18 @@ enum st {
 	ST_SIZE,
 	ST_RAW_REF,
 	ST_MSG_INFO,
+	/* webhooks (SPEC §6.5) */
+	ST_HOOK_INSERT,
+	ST_HOOK_LIST,
+	ST_HOOK_DELETE,
+	ST_HOOK_HI,
+	ST_HOOK_PUMP,
+	ST_HOOK_CURSOR,
+	ST_HOOK_DUE,
+	ST_HOOK_DONE,
+	ST_HOOK_RETRY,
+	ST_HOOK_ERROR,
+	ST_HOOK_REPLAY,
 	ST_EVENT_INSERT,
 	ST_EVENTS_LIST,
 	ST_MSG_DEL_EVENTS,
@@ -531,6 +576,74 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DEST_LIST] = "SELECT route, domain, cap, full, paused_until, "
                      "throttled_at, reply FROM destinations "
                      "ORDER BY throttled_at DESC, route, domain",
+    /* webhooks (SPEC §6.5). A new webhook starts after the newest
+     * event: what came before is for replay. */
+    [ST_HOOK_INSERT] = "INSERT INTO webhooks (id, account_id, url, secret, "
+                       "events, created, cursor) VALUES (?1, ?2, ?3, ?4, "
+                       "?5, ?6, (SELECT coalesce(max(id), 0) FROM events))",
+    [ST_HOOK_LIST] =
+        "SELECT w.id, w.account_id, w.url, w.secret, w.events, w.created, "
+        "w.cursor, w.last_error, w.last_error_at, "
+        "(SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = w.id "
+        "AND o.state = 0), "
+        "(SELECT count(*) FROM webhook_outbox o WHERE o.webhook_id = w.id "
+        "AND o.state = 2), "
+        "CASE WHEN ?1 IS NULL THEN 0 ELSE (SELECT count(*) FROM events e "
+        "WHERE e.account_id = w.account_id AND e.id > w.cursor "
+        "AND (w.events IS NULL "
+        "OR instr(w.events, ',' || e.type || ',') > 0)) END "
+        "FROM webhooks w WHERE ?1 IS NULL OR w.account_id = ?1 "
+        "ORDER BY w.created, w.id",
+    [ST_HOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1",
+    /* the last event of a page after the cursor, of any type */
+    [ST_HOOK_HI] = "SELECT max(id) FROM (SELECT id FROM events "
+                   "WHERE account_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3)",
+    [ST_HOOK_PUMP] =
+        "INSERT INTO webhook_outbox (webhook_id, event_rowid, msg_id, "
+        "next_attempt, queued) SELECT ?1, id, msg_id, ?6, created "
+        "FROM events "
+        "WHERE account_id = ?2 AND id > ?3 AND id <= ?4 "
+        "AND (?5 IS NULL OR instr(?5, ',' || type || ',') > 0) "
+        "AND EXISTS (SELECT 1 FROM webhooks WHERE id = ?1) "
+        "ORDER BY id ON CONFLICT (webhook_id, event_rowid) DO NOTHING",
+    [ST_HOOK_CURSOR] = "UPDATE webhooks SET cursor = ?3 WHERE id = ?1 "
+                       "AND cursor = ?2",
+    /* Due rows, each the first pending one of its message: a later
+     * event of a message waits for the earlier ones (SPEC §6.5). The
+     * indexes named: pending rows in event order, a message's rows by
+     * message (the planner, without statistics, would walk every
+     * earlier row of the webhook for each one). */
+    [ST_HOOK_DUE] =
+        "SELECT o.event_rowid, o.msg_id, o.attempts, o.queued, e.event_id, "
+        "e.payload FROM webhook_outbox o INDEXED BY webhook_outbox_due "
+        "LEFT JOIN events e ON e.id = o.event_rowid "
+        "WHERE o.webhook_id = ?1 AND o.state = 0 AND o.next_attempt <= ?2 "
+        "AND NOT EXISTS (SELECT 1 FROM webhook_outbox p "
+        "INDEXED BY webhook_outbox_msg "
+        "WHERE p.webhook_id = ?1 AND p.msg_id = o.msg_id AND p.state = 0 "
+        "AND p.event_rowid < o.event_rowid) "
+        "ORDER BY o.event_rowid LIMIT ?3",
+    [ST_HOOK_DONE] = "DELETE FROM webhook_outbox WHERE webhook_id = ?1 "
+                     "AND event_rowid = ?2",
+    [ST_HOOK_RETRY] = "UPDATE webhook_outbox SET attempts = ?3, "
+                      "next_attempt = ?4, state = ?5, last_error = ?6 "
+                      "WHERE webhook_id = ?1 AND event_rowid = ?2",
+    [ST_HOOK_ERROR] = "UPDATE webhooks SET last_error = ?2, "
+                      "last_error_at = ?3 WHERE id = ?1",
+    /* Replay: the webhook's types only; a row already there (pending or
+     * given up) starts again. */
+    [ST_HOOK_REPLAY] =
+        "INSERT INTO webhook_outbox (webhook_id, event_rowid, msg_id, "
+        "next_attempt, queued) SELECT w.id, e.id, e.msg_id, ?5, ?5 "
+        "FROM webhooks w JOIN events e ON e.account_id = w.account_id "
+        "WHERE w.id = ?1 AND e.created >= ?2 AND e.created < ?3 "
+        "AND (?4 IS NULL OR e.type = ?4) "
+        "AND (w.events IS NULL OR instr(w.events, ',' || e.type || ',') > 0) "
+        "AND e.id <= w.cursor "
+        "ORDER BY e.id ON CONFLICT (webhook_id, event_rowid) DO UPDATE SET "
+        "state = 0, attempts = 0, "
+        "next_attempt = excluded.next_attempt, queued = excluded.queued, "
+        "last_error = NULL",
     /* SPEC §8.2: a live sending domain by id */
     [ST_DOMAIN_GET_ID] = "SELECT " DOMAIN_COLS " FROM domains "
                          "WHERE id = ?1 AND deleted_name IS NULL",
@@ -2758,6 +2871,235 @@ sq_message_list(struct store *s, const char *account_id, int64_t before_id,
 	return rc;
 }
 
+/* -- webhooks (SPEC §6.5) ------------------------------------------------ */
+
+static int
+sq_webhook_create(struct store *s, const struct webhook *w)
+{
+	sqlite3_stmt *st = stmt(s, ST_HOOK_INSERT);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, w->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, w->url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, w->secret, -1, SQLITE_STATIC);
+	bind_opt(st, 5, w->events);
+	sqlite3_bind_int64(st, 6, or_now(w->created));
+	return run(s, st, "webhook insert");
+}
+
+static void
+read_webhook(sqlite3_stmt *st, void *out)
+{
+	struct webhook *w = out;
+
+	memset(w, 0, sizeof(*w));
+	col_id(st, 0, w->id);
+	col_id(st, 1, w->account_id);
+	w->url = col_dup(st, 2);
+	w->secret = col_dup(st, 3);
+	w->events = col_dup(st, 4);
+	w->created = sqlite3_column_int64(st, 5);
+	w->cursor = sqlite3_column_int64(st, 6);
+	w->last_error = col_dup(st, 7);
+	w->last_error_at = sqlite3_column_int64(st, 8);
+	w->pending = sqlite3_column_int64(st, 9);
+	w->given_up = sqlite3_column_int64(st, 10);
+	w->unread = sqlite3_column_int64(st, 11);
+}
+
+static void
+clear_webhook(void *p)
+{
+	webhook_clear(p);
+}
+
+static int
+sq_webhook_list(struct store *s, const char *account_id, struct webhook **out,
+                size_t *n)
+{
+	sqlite3_stmt *st = stmt(s, ST_HOOK_LIST);
+	void *v;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_opt(st, 1, account_id);
+	rc = get_list(s, st, "webhook list", sizeof(**out), read_webhook,
+	              clear_webhook, &v, n);
+	*out = v;
+	return rc;
+}
+
+static int
+sq_webhook_delete(struct store *s, const char *id)
+{
+	sqlite3_stmt *st = stmt(s, ST_HOOK_DELETE);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (run(s, st, "webhook delete") != 0)
+		return -1;
+	return sqlite3_changes(SQ(s)->db) == 0 ? STORE_NOT_FOUND : 0;
+}
+
+static int
+sq_webhook_pump(struct store *s, const struct webhook *w, int64_t now,
+                int limit, int64_t *cursor)
+{
+	sqlite3_stmt *st = stmt(s, ST_HOOK_HI);
+	int64_t hi = 0;
+	int rc;
+
+	*cursor = w->cursor;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, w->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, w->cursor);
+	sqlite3_bind_int(st, 3, limit);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		hi = sqlite3_column_int64(st, 0); /* NULL: 0, none */
+	else if (rc != SQLITE_DONE) {
+		set_err(s, "webhook page");
+		done(st);
+		return -1;
+	}
+	done(st);
+	if (hi <= w->cursor)
+		return 0;
+	if ((st = stmt(s, ST_HOOK_PUMP)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, w->account_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, w->cursor);
+	sqlite3_bind_int64(st, 4, hi);
+	bind_opt(st, 5, w->events);
+	sqlite3_bind_int64(st, 6, now);
+	if (run(s, st, "webhook pump") != 0)
+		return -1;
+	if ((st = stmt(s, ST_HOOK_CURSOR)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, w->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, w->cursor);
+	sqlite3_bind_int64(st, 3, hi);
+	if (run(s, st, "webhook cursor") != 0)
+		return -1;
+	*cursor = hi;
+	return 0;
+}
+
+static int
+sq_webhook_due(struct store *s, const char *webhook_id, int64_t now, int limit,
+               store_webhook_job_fn *cb, void *arg)
+{
+	sqlite3_stmt *st = stmt(s, ST_HOOK_DUE);
+	struct webhook_job j;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, webhook_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		j.event_rowid = sqlite3_column_int64(st, 0);
+		j.msg_id = sqlite3_column_int64(st, 1);
+		j.attempts = sqlite3_column_int(st, 2);
+		j.queued = sqlite3_column_int64(st, 3);
+		j.event_id = (const char *)sqlite3_column_text(st, 4);
+		j.payload = (const char *)sqlite3_column_text(st, 5);
+		if (cb(arg, &j) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(s, "webhook due");
+		done(st);
+		return -1;
+	}
+	done(st);
+	return 0;
+}
+
+static int
+sq_webhook_result(struct store *s, const char *webhook_id, int64_t event_rowid,
+                  int ok, int attempts, int64_t next, int give_up,
+                  const char *error, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, ok ? ST_HOOK_DONE : ST_HOOK_RETRY);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, webhook_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, event_rowid);
+	if (!ok) {
+		sqlite3_bind_int(st, 3, attempts);
+		sqlite3_bind_int64(st, 4, next);
+		sqlite3_bind_int(st, 5, give_up ? 2 : 0);
+		bind_opt(st, 6, error);
+	}
+	if (run(s, st, "webhook result") != 0)
+		return -1;
+	if (ok)
+		return 0;
+	if ((st = stmt(s, ST_HOOK_ERROR)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, webhook_id, -1, SQLITE_STATIC);
+	bind_opt(st, 2, error);
+	sqlite3_bind_int64(st, 3, now);
+	return run(s, st, "webhook error") == 0 ? 0 : -1;
+}
+
+static int
+sq_webhook_relax(struct store *s)
+{
+	char *e = NULL;
+
+	if (sqlite3_exec(SQ(s)->db, "PRAGMA synchronous = NORMAL", NULL, NULL,
+	                 &e) != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err), "synchronous: %s",
+		         e ? e : "?");
+		sqlite3_free(e);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sq_webhook_replay(struct store *s, const char *webhook_id, int64_t since,
+                  int64_t until, const char *type, int64_t now, int64_t *count)
+{
+	sqlite3_stmt *st;
+	struct webhook *v = NULL;
+	size_t n = 0, i;
+	int found = 0;
+
+	*count = 0;
+	/* few webhooks: the list says whether it exists */
+	if (sq_webhook_list(s, NULL, &v, &n) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		found |= strcmp(v[i].id, webhook_id) == 0;
+	webhook_list_free(v, n);
+	if (!found)
+		return STORE_NOT_FOUND;
+	if ((st = stmt(s, ST_HOOK_REPLAY)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, webhook_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, since);
+	sqlite3_bind_int64(st, 3, until);
+	bind_opt(st, 4, type);
+	sqlite3_bind_int64(st, 5, now);
+	if (run(s, st, "webhook replay") != 0)
+		return -1;
+	*count = sqlite3_changes(SQ(s)->db);
+	return 0;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -2812,6 +3154,14 @@ static const struct store_ops sqlite_ops = {
     .dest_put = sq_dest_put,
     .dest_del = sq_dest_del,
     .dest_list = sq_dest_list,
+    .webhook_create = sq_webhook_create,
+    .webhook_list = sq_webhook_list,
+    .webhook_delete = sq_webhook_delete,
+    .webhook_pump = sq_webhook_pump,
+    .webhook_due = sq_webhook_due,
+    .webhook_result = sq_webhook_result,
+    .webhook_relax = sq_webhook_relax,
+    .webhook_replay = sq_webhook_replay,
     .domain_get = sq_domain_get,
     .domain_delete = sq_domain_delete,
     .message_list = sq_message_list,

@@ -713,3 +713,84 @@ msg_summary_list_free(struct msg_summary *v, size_t n)
 	}
 	free(v);
 }
+
+/* -- webhooks (SPEC §6.5) ------------------------------------------------ */
+
+int
+store_webhook_create(struct store *s, const struct webhook *w)
+{
+	return s->ops->webhook_create(s, w);
+}
+
+int
+store_webhook_list(struct store *s, const char *account_id,
+                   struct webhook **out, size_t *n)
+{
+	return s->ops->webhook_list(s, account_id, out, n);
+}
+
+int
+store_webhook_delete(struct store *s, const char *id)
+{
+	return s->ops->webhook_delete(s, id);
+}
+
+int
+store_webhook_pump(struct store *s, const struct webhook *w, int64_t now,
+                   int limit, int64_t *cursor)
+{
+	return s->ops->webhook_pump(s, w, now, limit, cursor);
+}
+
+int
+store_webhook_due(struct store *s, const char *webhook_id, int64_t now,
+                  int limit, store_webhook_job_fn *cb, void *arg)
+{
+	return s->ops->webhook_due(s, webhook_id, now, limit, cb, arg);
+}
+
+int
+store_webhook_result(struct store *s, const char *webhook_id,
+                     int64_t event_rowid, int ok, int attempts, int64_t next,
+                     int give_up, const char *error, int64_t now)
+{
+	return s->ops->webhook_result(s, webhook_id, event_rowid, ok, attempts,
+	                              next, give_up, error, now);
+}
+
+int
+store_webhook_replay(struct store *s, const char *webhook_id, int64_t since,
+                     int64_t until, const char *type, int64_t now,
+                     int64_t *count)
+{
+	return s->ops->webhook_replay(s, webhook_id, since, until, type, now,
+	                              count);
+}
+
+int
+store_webhook_relax(struct store *s)
+{
+	return s->ops->webhook_relax(s);
+}
+
+void
+webhook_clear(struct webhook *w)
+{
+	if (w == NULL)
+		return;
+	free(w->url);
+	if (w->secret != NULL)
+		explicit_bzero(w->secret, strlen(w->secret));
+	free(w->secret);
+	free(w->events);
+	free(w->last_error);
+	memset(w, 0, sizeof(*w));
+}
+
+void
+webhook_list_free(struct webhook *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		webhook_clear(&v[i]);
+	free(v);
+}

@@ -666,4 +666,89 @@ int store_message_list(struct store *s, const char *account_id,
                        struct msg_summary **out, size_t *n);
 void msg_summary_list_free(struct msg_summary *v, size_t n);
 
+/*
+ * SPEC §6.5 webhooks. A webhook reads its account's events after its
+ * cursor (events.id); the dispatcher (webhook/) copies each page it
+ * reads into the webhook's outbox, one row per event still to POST,
+ * and walks the due rows. Read back, strings are malloc'd
+ * (webhook_clear, webhook_list_free).
+ */
+struct webhook {
+	char id[ID_LEN + 1];
+	char account_id[ID_LEN + 1];
+	char *url;
+	char *secret;    /* 64 hex: the HMAC key as written */
+	char *events;    /* ",type,type," of full names; NULL = every type */
+	int64_t created; /* unix s */
+	int64_t cursor;  /* events.id read up to */
+	/* read back only */
+	char *last_error;          /* the last failed attempt's, or NULL */
+	int64_t last_error_at;     /* unix ms, 0 = none */
+	int64_t pending, given_up; /* outbox rows */
+	/* its events after the cursor; listing one account only (the
+	 * count walks a backlog) */
+	int64_t unread;
+};
+/* One outbox row with its event (strings valid during the callback;
+ * payload NULL when the event is gone, purged with its message). queued
+ * is the event's time, or the replay's. */
+struct webhook_job {
+	int64_t event_rowid, msg_id;
+	int attempts;
+	int64_t queued; /* unix ms it entered the outbox */
+	const char *event_id;
+	const char *payload;
+};
+typedef int store_webhook_job_fn(void *arg, const struct webhook_job *j);
+/*
+ * The connection's own commits are no longer flushed to disk when they
+ * return (SQLite synchronous=NORMAL in WAL mode): a power failure may
+ * undo the last of them, never a crash of the process, and the next
+ * flushed commit of any connection flushes them too. For the webhook
+ * dispatcher, whose lost writes are redone (a page copied again, a POST
+ * made again: at least once), so that its commits cost the writer no
+ * wait on the disk. 0 or -1.
+ */
+int store_webhook_relax(struct store *s);
+/* Adds w (its cursor: the newest event now). 0, STORE_EXISTS, -1. */
+int store_webhook_create(struct store *s, const struct webhook *w);
+/* Webhooks of account_id (NULL: all), oldest first. 0 or -1. */
+int store_webhook_list(struct store *s, const char *account_id,
+                       struct webhook **out, size_t *n);
+/* Deletes webhook id and its outbox. 0, STORE_NOT_FOUND, -1. */
+int store_webhook_delete(struct store *s, const char *id);
+void webhook_clear(struct webhook *w);
+void webhook_list_free(struct webhook *v, size_t n);
+/*
+ * Inside the caller's transaction: the next page (at most limit) of
+ * w's account's events after w->cursor into w's outbox (those of its
+ * types), due at now (unix ms), queued at their own time, and the
+ * cursor moved past the page,
+ * unless another connection moved it first. The new cursor in *cursor
+ * (w->cursor when nothing was read). 0 or -1.
+ */
+int store_webhook_pump(struct store *s, const struct webhook *w, int64_t now,
+                       int limit, int64_t *cursor);
+/* The pending outbox rows of webhook_id due at now, each the first
+ * pending one of its message, oldest event first, at most limit, to cb
+ * (0 to go on). 0 or -1. */
+int store_webhook_due(struct store *s, const char *webhook_id, int64_t now,
+                      int limit, store_webhook_job_fn *cb, void *arg);
+/*
+ * An attempt's end, inside the caller's transaction: ok deletes the
+ * row; else it keeps attempts and error, and is due again at next, or
+ * given up (give_up), and the webhook's last error is error at now.
+ * 0 or -1.
+ */
+int store_webhook_result(struct store *s, const char *webhook_id,
+                         int64_t event_rowid, int ok, int attempts,
+                         int64_t next, int give_up, const char *error,
+                         int64_t now);
+/* Queues again for webhook_id its events created in [since, until)
+ * (unix ms) of type (NULL: any of its types), due at now: *count
+ * rows. 0, STORE_NOT_FOUND (no such webhook), -1. */
+int store_webhook_replay(struct store *s, const char *webhook_id, int64_t since,
+                         int64_t until, const char *type, int64_t now,
+                         int64_t *count);
+
 #endif

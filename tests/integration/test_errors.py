@@ -459,7 +459,7 @@ def test_10204_send_raw(server):
 
 # -- 10000 / 10003 ------------------------------------------------------------
 @pytest.mark.parametrize("method,path", [
-    ("GET", "events"),
+    ("GET", "/"),
 ])
 def test_10000_route_not_built_says_so(server, method, path):
     """SPEC routes pigeon does not serve yet: 404/10000, and the sentence

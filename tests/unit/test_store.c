@@ -1113,7 +1113,7 @@ test_migration_6(void **state)
 	                 0);
 
 	assert_non_null(f->s = store_open(f->path, err, sizeof(err)));
-	assert_int_equal(count(f->path, "PRAGMA user_version"), 10);
+	assert_int_equal(count(f->path, "PRAGMA user_version"), 11);
 	assert_int_equal(count(f->path, "SELECT count(*) FROM sqlite_master "
 	                                "WHERE name IN ('events_page', "
 	                                "'events_msg', 'suppressions_key', "
