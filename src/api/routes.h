@@ -32,7 +32,7 @@ int api_metrics(struct req *rq);
 extern const struct route_table metrics_routes;
 void api_metrics_count(const struct req *rq);
 int api_metrics_register(void);
-int api_limits(struct req *rq);         /* limits.c */
+int api_limits(struct req *rq); /* limits.c */
 
 int api_message_list(struct req *rq); /* messages.c */
 /* subdomains.c */
@@ -42,6 +42,6 @@ int api_subdomain_get(struct req *rq);
 int api_subdomain_edit(struct req *rq);
 int api_subdomain_delete(struct req *rq);
 int api_subdomain_dns(struct req *rq);
-int api_events(struct req *rq);         /* events.c */
+int api_events(struct req *rq); /* events.c */
 
 #endif
