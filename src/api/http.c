@@ -454,6 +454,17 @@ api_listen(const struct config *cfg, char *err, size_t errlen)
 	return fd;
 }
 
+/* What every answer gets before the client can see it: the RateLimit-*
+ * fields of a send's, and its count for /metrics. */
+static int
+answering(struct req *rq, struct httpd_resp *r)
+{
+	if (req_ratelimit(rq, r) == -1)
+		return -1;
+	api_metrics_count(rq);
+	return 0;
+}
+
 /* A front with nothing started: its route table, the 503 body and the
  * per-thread store key. NULL with err. */
 static struct api *
@@ -471,6 +482,7 @@ api_new(const struct config *cfg, const struct route_table *routes, char *err,
 	}
 	api->cfg = cfg;
 	api->routes = routes;
+	api->answering = answering;
 	if (pthread_key_create(&api->store_key, store_key_free) != 0) {
 		snprintf(err, errlen, "pthread_key_create failed");
 		free(api);

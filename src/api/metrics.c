@@ -14,7 +14,7 @@
 #include "req.h"
 #include "routes.h"
 
-#define ROUTES_MAX 32  /* rows counted by route; later ones as "other" */
+#define ROUTES_MAX 64  /* rows counted by route; later ones as "other" */
 #define STATUS_MIN 100 /* statuses counted: 100-599 */
 #define STATUS_N 500
 

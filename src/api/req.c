@@ -273,20 +273,19 @@ req_json_response(int status, struct buf *b)
 int
 req_queue(struct req *rq, struct httpd_resp *r)
 {
-	if (r != NULL && req_ratelimit(rq, r) == -1) {
-		httpd_resp_free(r);
-		r = NULL;
-	}
 	if (r != NULL) {
 		rq->status = httpd_resp_status(r);
-		/* An error answer to a request that announced a body ends
-		 * the connection: whatever of the body was not read is
-		 * never taken for a request. */
-		if (rq->status >= 400 && rq->has_body)
-			httpd_resp_close(r);
-		/* counted before the client can see it */
-		api_metrics_count(rq);
+		if (rq->api->answering != NULL &&
+		    rq->api->answering(rq, r) == -1) {
+			httpd_resp_free(r);
+			r = NULL;
+		}
 	}
+	/* An error answer to a request that announced a body ends the
+	 * connection: whatever of the body was not read is never taken for
+	 * a request. */
+	if (r != NULL && rq->status >= 400 && rq->has_body)
+		httpd_resp_close(r);
 	rq->answered = 1;
 	httpd_respond(rq->conn, r);
 	return 0;

@@ -36,6 +36,10 @@ struct api {
 	/* api_routes, or metrics_routes on the metrics_listen server */
 	const struct route_table *routes;
 	struct api *metrics; /* the metrics_listen server, or NULL */
+	/* Called by req_queue with each answer before it is handed to the
+	 * connection, rq->status set: what the front adds to it and counts
+	 * (api/http.c). -1: the answer could not be completed. */
+	int (*answering)(struct req *rq, struct httpd_resp *r);
 };
 
 struct json_object;

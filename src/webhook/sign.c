@@ -1,7 +1,7 @@
 /*
  * sign: the parts of SPEC §6.5's webhooks that are arithmetic or
  * names, apart from the dispatcher so that the CLI and the unit tests
- * use them alone (see webhook.h).
+ * use them alone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "webhook.h"
+#include "sign.h"
 
 static const char *const short_names[] = {
     "delivered", "deferred", "bounced", "failed", "rejected", "complained",
