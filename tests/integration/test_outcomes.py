@@ -57,7 +57,6 @@ def test_bounce_is_permanent(server):
     assert "550" in (st["smtp_response"] or ""), st
 
 
-@pytest.mark.skip(reason="not built yet: automatic suppressions (SPEC §6.4)")
 def test_bounce_suppresses_address(server):
     """§6.4: a 5.1.x bounce adds a hard_bounce suppression; §8.1: the next
     send to it is refused with 10202 naming the recipient."""
