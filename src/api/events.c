@@ -19,9 +19,6 @@
 #include "req.h"
 #include "routes.h"
 
-#define EVENTS_PER_PAGE 100
-#define EVENTS_MAX_PAGE 1000
-#define EVENTS_PARAM_MAX 1024
 #define CURSOR_PREFIX "ev1."
 
 struct events_query {
@@ -30,45 +27,6 @@ struct events_query {
 	const char *type, *message_id;
 	int64_t since; /* unix ms */
 };
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* p[0..n) percent-decoded ('+' is a space) into the arena; NULL when
- * malformed (a bad escape, a NUL). */
-static char *
-qdecode(struct arena *a, const char *p, size_t n)
-{
-	char *o = arena_alloc(a, n + 1), *q = o;
-	size_t i;
-
-	if (o == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		int h, l;
-
-		if (p[i] == '+')
-			*q++ = ' ';
-		else if (p[i] != '%')
-			*q++ = p[i];
-		else if (i + 2 < n &&
-		         (h = hexval((unsigned char)p[i + 1])) >= 0 &&
-		         (l = hexval((unsigned char)p[i + 2])) >= 0 &&
-		         (h | l) != 0) {
-			*q++ = (char)(h * 16 + l);
-			i += 2;
-		} else
-			return NULL;
-	}
-	*q = '\0';
-	return o;
-}
 
 /* "2026-11-30T06:00:00Z", "…T06:00:00.123+01:00" or unix seconds. */
 static int
@@ -131,97 +89,72 @@ bad(struct req *rq, const char *name, const char *why)
 	                arena_printf(rq->a, "%s: %s", name, why));
 }
 
-/* The query of rq into q; an answer given (400) → -1. */
+/* CURSOR_PREFIX and the hex id of the last event read, into *after.
+ * 0, or -1. */
+static int
+parse_cursor(const char *v, int64_t *after)
+{
+	size_t n = strlen(CURSOR_PREFIX);
+	long long l;
+	char *x;
+
+	if (strncmp(v, CURSOR_PREFIX, n) != 0 || !isxdigit((unsigned char)v[n]))
+		return -1;
+	l = strtoll(v + n, &x, 16);
+	if (*x != '\0' || l < 0)
+		return -1;
+	*after = l;
+	return 0;
+}
+
+/* The query parameter name of rq into *v (NULL: absent); -1 when refused,
+ * answered. */
+static int
+param(struct req *rq, const char *name, const char **v)
+{
+	int rc;
+
+	if ((rc = req_query(rq, name, v)) != 0) {
+		req_query_fail(rq, name, rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* The query of rq into q; an answer given (400) → -1. Other names are
+ * ignored, as unknown fields are. */
 static int
 parse_query(struct req *rq, struct events_query *q)
 {
-	const char *t = rq->h->target, *p, *e, *end;
-	size_t n = rq->h->target_len;
+	const char *v;
 
 	memset(q, 0, sizeof(*q));
-	q->per_page = EVENTS_PER_PAGE;
-	if ((p = memchr(t, '?', n)) == NULL)
-		return 0;
-	end = t + n;
-	for (p++; p < end; p = e + 1) {
-		const char *eq, *name;
-		char *v;
-
-		if ((e = memchr(p, '&', (size_t)(end - p))) == NULL)
-			e = end;
-		if (e == p)
-			continue;
-		eq = memchr(p, '=', (size_t)(e - p));
-		if (eq == NULL)
-			eq = e;
-		name = arena_printf(rq->a, "%.*s", (int)(eq - p), p);
-		if (name == NULL)
-			return req_fail(rq, AE_INTERNAL, NULL, NULL), -1;
-		if ((size_t)(e - eq) > EVENTS_PARAM_MAX)
-			return bad(rq, name, "too long"), -1;
-		v = qdecode(rq->a, eq < e ? eq + 1 : e,
-		            eq < e ? (size_t)(e - eq - 1) : 0);
-		if (v == NULL)
-			return bad(rq, name, "bad percent-encoding"), -1;
-		if (strcmp(name, "per_page") == 0) {
-			char *x;
-			long l = strtol(v, &x, 10);
-
-			if (*v == '\0' || *x != '\0' || l < 1 ||
-			    l > EVENTS_MAX_PAGE)
-				return bad(rq, "per_page",
-				           "must be an integer from 1 to 1000"),
-				       -1;
-			q->per_page = (int)l;
-		} else if (strcmp(name, "cursor") == 0) {
-			char *x;
-			long long l;
-
-			if (*v == '\0')
-				continue;
-			if (strncmp(v, CURSOR_PREFIX, strlen(CURSOR_PREFIX)) !=
-			        0 ||
-			    !isxdigit((unsigned char)v[strlen(CURSOR_PREFIX)]))
-				return bad(rq, "cursor",
-				           "not a cursor this endpoint gave "
-				           "(result_info.cursor)"),
-				       -1;
-			l = strtoll(v + strlen(CURSOR_PREFIX), &x, 16);
-			if (*x != '\0' || l < 0)
-				return bad(rq, "cursor",
-				           "not a cursor this endpoint gave "
-				           "(result_info.cursor)"),
-				       -1;
-			q->after = l;
-		} else if (strcmp(name, "type") == 0) {
-			if ((q->type = webhook_type_full(v)) == NULL)
-				return bad(rq, "type",
-				           "must be one of delivered, "
-				           "deferred, "
-				           "bounced, failed, rejected, "
-				           "complained "
-				           "(or "
-				           "cf.email.sending.message.TYPE)"),
-				       -1;
-		} else if (strcmp(name, "message_id") == 0) {
-			if (*v == '\0' || strlen(v) > 998)
-				return bad(rq, "message_id",
-				           "must be a Message-ID, 1-998 "
-				           "characters"),
-				       -1;
-			q->message_id = v;
-		} else if (strcmp(name, "since") == 0) {
-			if (parse_since(v, &q->since) != 0)
-				return bad(rq, "since",
-				           "must be an RFC 3339 time "
-				           "(2026-11-30T06:00:00Z) or unix "
-				           "seconds"),
-				       -1;
-		}
-		/* other names are ignored, as unknown fields are */
-		if (e == end)
-			break;
-	}
+	if (req_per_page(rq, &q->per_page) == -1 || req_cursor(rq, &v) == -1)
+		return -1;
+	if (v != NULL && parse_cursor(v, &q->after) == -1)
+		return req_bad_cursor(rq), -1;
+	if (param(rq, "type", &v) == -1)
+		return -1;
+	if (v != NULL && (q->type = webhook_type_full(v)) == NULL)
+		return bad(rq, "type",
+		           "must be one of delivered, deferred, bounced, "
+		           "failed, rejected, complained (or "
+		           "cf.email.sending.message.TYPE)"),
+		       -1;
+	if (param(rq, "message_id", &v) == -1)
+		return -1;
+	if (v != NULL && (*v == '\0' || strlen(v) > 998))
+		return bad(rq, "message_id",
+		           "must be a Message-ID, 1-998 characters"),
+		       -1;
+	q->message_id = v;
+	if (param(rq, "since", &v) == -1)
+		return -1;
+	if (v != NULL && parse_since(v, &q->since) != 0)
+		return bad(rq, "since",
+		           "must be an RFC 3339 time (2026-11-30T06:00:00Z) "
+		           "or unix seconds"),
+		       -1;
 	return 0;
 }
 

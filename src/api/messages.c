@@ -160,29 +160,7 @@ api_message_status(struct req *rq)
 	return req_json(rq, 200, &b);
 }
 
-#define LIST_PER_PAGE 100      /* SPEC §8.3, as §8.1: the default */
-#define LIST_PER_PAGE_MAX 1000 /* and the most */
-#define LIST_Q_MAX 256         /* bytes of q */
-
-/* "1".."max" in decimal, nothing else, into *out. 0 or -1. */
-static int
-parse_count(const char *s, int64_t max, int64_t *out)
-{
-	int64_t v = 0;
-	size_t i;
-
-	if (s[0] == '\0' || s[0] == '0' || strlen(s) > 18)
-		return -1;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
+#define LIST_Q_MAX 256 /* bytes of q */
 
 /* One message of the list: {message_id, created, from, subject, size,
  * recipients:{total, <state>…}}. */
@@ -226,31 +204,21 @@ api_message_list(struct req *rq)
 	struct msg_summary *v = NULL;
 	struct store *st;
 	struct buf b;
-	const char *pp, *cur, *q;
+	const char *cur, *q;
 	char *lq = NULL;
-	int64_t per_page = LIST_PER_PAGE, before = 0;
+	int64_t before = 0;
 	size_t n = 0, i, shown;
-	int bad, rp, rc, rqq;
+	int bad, rc, per_page;
 
-	rp = req_query(rq, "per_page", &pp);
-	rc = req_query(rq, "cursor", &cur);
-	rqq = req_query(rq, "q", &q);
-	if (rp == QUERY_NOMEM || rc == QUERY_NOMEM || rqq == QUERY_NOMEM)
-		return req_fail(rq, AE_INTERNAL, NULL, NULL);
-	if (rp != 0 ||
-	    (pp != NULL && parse_count(pp, LIST_PER_PAGE_MAX, &per_page) == -1))
-		return req_fail(
-		    rq, AE_SCHEMA, NULL,
-		    "per_page must be a whole number from 1 to 1000, "
-		    "given once");
-	if (rc != 0 || (cur != NULL && cur[0] != '\0' &&
-	                parse_count(cur, INT64_MAX, &before) == -1))
+	if (req_per_page(rq, &per_page) == -1 || req_cursor(rq, &cur) == -1)
+		return 0;
+	if (cur != NULL && req_number(cur, INT64_MAX, &before) == -1)
+		return req_bad_cursor(rq);
+	if ((rc = req_query(rq, "q", &q)) != 0)
+		return req_query_fail(rq, "q", rc);
+	if (q != NULL && strlen(q) > LIST_Q_MAX)
 		return req_fail(rq, AE_SCHEMA, NULL,
-		                "cursor is not one this list gave (use "
-		                "result_info.cursor of the page before)");
-	if (rqq != 0 || (q != NULL && strlen(q) > LIST_Q_MAX))
-		return req_fail(rq, AE_SCHEMA, NULL,
-		                "q must be given once, at most 256 bytes");
+		                "q is too long (at most 256 bytes)");
 	if (q != NULL && q[0] != '\0') {
 		if ((lq = arena_strdup(rq->a, q)) == NULL)
 			return req_fail(rq, AE_INTERNAL, NULL, NULL);
@@ -262,8 +230,8 @@ api_message_list(struct req *rq)
 	if ((st = req_store(rq)) == NULL)
 		return store_down(rq);
 	/* one more than the page: whether a next page exists */
-	if (store_message_list(st, rq->auth.account->id, before,
-	                       (int)per_page + 1, lq, &v, &n) != 0) {
+	if (store_message_list(st, rq->auth.account->id, before, per_page + 1,
+	                       lq, &v, &n) != 0) {
 		log_warnx("messages: store: %s", store_error(st));
 		return store_down(rq);
 	}
@@ -279,8 +247,8 @@ api_message_list(struct req *rq)
 	else if (!bad)
 		bad = buf_puts(&b, "\"\"") == -1;
 	bad = bad ||
-	      buf_printf(&b, ",\"per_page\":%lld,\"count\":%zu}",
-	                 (long long)per_page, shown) == -1 ||
+	      buf_printf(&b, ",\"per_page\":%d,\"count\":%zu}", per_page,
+	                 shown) == -1 ||
 	      envelope_close(&b) == -1;
 	msg_summary_list_free(v, n);
 	if (bad) {

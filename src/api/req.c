@@ -392,28 +392,30 @@ req_header(struct req *rq, const char *name, const char **out)
 int
 req_query(struct req *rq, const char *name, const char **out)
 {
-	const char *q, *p, *amp, *eq;
-	char *v = NULL;
+	const char *q, *p, *end, *amp, *eq;
+	char *v;
 	size_t n = strlen(name);
+	int found = 0;
 
 	*out = NULL;
-	if (rq->h->target == NULL ||
+	if (rq->h == NULL || rq->h->target == NULL ||
 	    (q = memchr(rq->h->target, '?', rq->h->target_len)) == NULL)
 		return 0;
-	for (p = q + 1; p < rq->h->target + rq->h->target_len; p = amp + 1) {
-		if ((amp = memchr(p, '&',
-		                  (size_t)(rq->h->target + rq->h->target_len -
-		                           p))) == NULL)
-			amp = rq->h->target + rq->h->target_len;
-		eq = memchr(p, '=', (size_t)(amp - p));
-		if ((size_t)((eq ? eq : amp) - p) != n ||
-		    memcmp(p, name, n) != 0)
+	end = rq->h->target + rq->h->target_len;
+	for (p = q + 1; p < end; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
+			eq = amp;
+		if ((size_t)(eq - p) != n || memcmp(p, name, n) != 0)
 			continue;
-		if (v != NULL) {
+		if (found++) {
 			*out = NULL;
-			return QUERY_BAD;
+			return QUERY_REPEATED;
 		}
-		eq = eq ? eq + 1 : amp;
+		eq += eq < amp; /* past the '=' */
+		if ((size_t)(amp - eq) > REQ_QUERY_MAX)
+			return QUERY_TOO_LONG;
 		if ((v = arena_strndup(rq->a, eq, (size_t)(amp - eq))) == NULL)
 			return QUERY_NOMEM;
 		for (char *c = v; *c != '\0'; c++)
@@ -424,4 +426,95 @@ req_query(struct req *rq, const char *name, const char **out)
 		*out = v;
 	}
 	return 0;
+}
+
+int
+req_query_fail(struct req *rq, const char *name, int rc)
+{
+	const char *why;
+
+	switch (rc) {
+	case QUERY_REPEATED:
+		why = "is given more than once";
+		break;
+	case QUERY_TOO_LONG:
+		return req_fail(
+		    rq, AE_SCHEMA, NULL,
+		    arena_printf(rq->a, "%s is too long (at most %d bytes)",
+		                 name, REQ_QUERY_MAX));
+	case QUERY_BAD:
+		why = "has a bad %-escape (%00, or a '%' without two hex "
+		      "digits)";
+		break;
+	default:
+		return req_fail(rq, AE_INTERNAL, NULL, NULL);
+	}
+	return req_fail(rq, AE_SCHEMA, NULL,
+	                arena_printf(rq->a, "%s %s", name, why));
+}
+
+int
+req_number(const char *s, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i;
+
+	/* 18 digits: below INT64_MAX whatever they are */
+	if (s[0] == '\0' || s[0] == '0' || strlen(s) > 18)
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+req_per_page(struct req *rq, int *out)
+{
+	const char *v;
+	int64_t n;
+	int rc;
+
+	*out = REQ_PER_PAGE;
+	if ((rc = req_query(rq, "per_page", &v)) != 0) {
+		req_query_fail(rq, "per_page", rc);
+		return -1;
+	}
+	if (v == NULL)
+		return 0;
+	if (req_number(v, REQ_PER_PAGE_MAX, &n) == -1) {
+		req_fail(rq, AE_SCHEMA, NULL,
+		         "per_page must be a whole number from 1 to 1000 "
+		         "(digits only, no leading 0)");
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+int
+req_cursor(struct req *rq, const char **out)
+{
+	int rc;
+
+	if ((rc = req_query(rq, "cursor", out)) != 0) {
+		req_query_fail(rq, "cursor", rc);
+		return -1;
+	}
+	if (*out != NULL && **out == '\0')
+		*out = NULL;
+	return 0;
+}
+
+int
+req_bad_cursor(struct req *rq)
+{
+	return req_fail(rq, AE_SCHEMA, NULL,
+	                "cursor is not one this list gave (use "
+	                "result_info.cursor of the page before)");
 }

@@ -164,16 +164,36 @@ int req_ratelimit(struct req *rq, struct httpd_resp *r);
 struct store *req_store(struct req *rq);
 /* req_query() results besides 0. */
 enum {
-	QUERY_BAD = -1, /* given twice, or a %00 or broken escape in it */
+	QUERY_BAD = -1, /* a %00 or a '%' without two hex digits in it */
 	QUERY_NOMEM = -2,
+	QUERY_REPEATED = -3, /* given more than once */
+	QUERY_TOO_LONG = -4, /* more than REQ_QUERY_MAX bytes as sent */
 };
+#define REQ_QUERY_MAX 1024 /* bytes of one query value, before decoding */
 /*
  * The value of the query parameter name (RFC 3986 §3.4, the
  * application/x-www-form-urlencoded form: '+' is a space, %HH escapes
- * decoded), copied into rq's arena; *out is NULL when absent. 0, or one
- * of QUERY_* with *out NULL.
+ * decoded), copied into rq's arena; *out is NULL when absent, "" when
+ * given empty ("name" or "name="). 0, or one of QUERY_* with *out NULL.
  */
 int req_query(struct req *rq, const char *name, const char **out);
+/* Answers the query parameter name that req_query refused with rc:
+ * 400 (10001) saying why, 500 when out of memory. 0. */
+int req_query_fail(struct req *rq, const char *name, int rc);
+/* s, "1".."max" in decimal digits (no sign, no leading zero), into
+ * *out. 0, or -1. */
+int req_number(const char *s, int64_t max, int64_t *out);
+#define REQ_PER_PAGE 100      /* a list's page when per_page is absent */
+#define REQ_PER_PAGE_MAX 1000 /* and the most (SPEC §8.1, §8.3) */
+/* A list's per_page query parameter into *out: 1..REQ_PER_PAGE_MAX,
+ * REQ_PER_PAGE when absent. 0, or -1 answered (400). */
+int req_per_page(struct req *rq, int *out);
+/* A list's cursor query parameter: *out NULL when absent or empty (the
+ * first page), else the value, in the list's own form. 0, or -1
+ * answered. */
+int req_cursor(struct req *rq, const char **out);
+/* Answers 400 (10001): the cursor is not one this list gave. 0. */
+int req_bad_cursor(struct req *rq);
 /* The route's parameter called name ("account"), or NULL. */
 const char *req_param(const struct req *rq, const char *name);
 

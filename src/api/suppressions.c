@@ -28,11 +28,8 @@
 #include "req.h"
 #include "routes.h"
 
-#define SUPP_PER_PAGE 100      /* a page when per_page is not given */
-#define SUPP_MAX_PER_PAGE 1000 /* SPEC §8.1 */
-#define SUPP_MAX_BULK 1000     /* items of one bulk request */
-#define SUPP_MAX_NOTE 1024     /* bytes of a note */
-#define SUPP_MAX_QUERY 1024    /* bytes of one query value */
+#define SUPP_MAX_BULK 1000 /* items of one bulk request */
+#define SUPP_MAX_NOTE 1024 /* bytes of a note */
 
 /* A store that cannot be read or written answers "try again" (503 with
  * Retry-After), never 500, as messages.c does. */
@@ -44,73 +41,6 @@ store_down(struct req *rq, struct store *st)
 	return req_fail(rq, AE_UNAVAILABLE, NULL,
 	                "the suppression list cannot be read or written "
 	                "right now; nothing was changed, try again");
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-		return (c | 0x20) - 'a' + 10;
-	return -1;
-}
-
-/*
- * The query parameter name of rq's request-target (RFC 3986 §3.4, as
- * forms write it: '&' between pairs, '+' a space, %HH escapes), decoded
- * into the arena. 0 with *out, 1 when absent, -1 when given twice, too
- * long, or with a bad escape or a NUL (*out then names the problem).
- */
-static int
-query(struct req *rq, const char *name, const char **out)
-{
-	const char *p, *end, *amp, *eq;
-	size_t nlen = strlen(name);
-	char *v, *w;
-	int found = 0, hi, lo;
-
-	*out = NULL;
-	if (rq->h == NULL || rq->h->target == NULL)
-		return 1;
-	end = rq->h->target + rq->h->target_len;
-	if ((p = memchr(rq->h->target, '?', rq->h->target_len)) == NULL)
-		return 1;
-	for (p++; p < end; p = amp + 1) {
-		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
-			amp = end;
-		eq = memchr(p, '=', (size_t)(amp - p));
-		if (eq == NULL)
-			eq = amp;
-		if ((size_t)(eq - p) != nlen || memcmp(p, name, nlen) != 0)
-			continue;
-		if (found++ || amp - eq > SUPP_MAX_QUERY) {
-			*out = found > 1 ? "is given more than once"
-			                 : "is too long";
-			return -1;
-		}
-		if ((v = arena_alloc(rq->a, (size_t)(amp - eq) + 1)) == NULL) {
-			*out = "could not be read";
-			return -1;
-		}
-		for (w = v, eq += eq < amp; eq < amp; eq++) {
-			if (*eq == '+')
-				*w++ = ' ';
-			else if (*eq != '%')
-				*w++ = *eq;
-			else if (amp - eq >= 3 && (hi = hexval(eq[1])) >= 0 &&
-			         (lo = hexval(eq[2])) >= 0 && (hi | lo) != 0) {
-				*w++ = (char)(hi * 16 + lo);
-				eq += 2;
-			} else {
-				*out = "has a bad %-escape";
-				return -1;
-			}
-		}
-		*w = '\0';
-		*out = v;
-	}
-	return found ? 0 : 1;
 }
 
 static int
@@ -702,19 +632,25 @@ query_enum(struct req *rq, const char *name, const char *const *names, size_t n,
            const char **out)
 {
 	const char *v;
-	int rc = query(rq, name, &v);
+	int rc;
 
 	*out = NULL;
-	if (rc == 1)
+	if ((rc = req_query(rq, name, &v)) != 0) {
+		req_query_fail(rq, name, rc);
+		return -1;
+	}
+	if (v == NULL)
 		return 0;
-	for (size_t i = 0; rc == 0 && i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (strcmp(v, names[i]) == 0) {
 			*out = names[i];
 			return 0;
 		}
 	req_fail(rq, AE_SCHEMA, NULL,
-	         arena_printf(rq->a, "the %s parameter %s", name,
-	                      rc == -1 ? v : "is not one of those allowed"));
+	         arena_printf(rq->a,
+	                      "the %s parameter is not one of those "
+	                      "allowed",
+	                      name));
 	return -1;
 }
 
@@ -727,41 +663,26 @@ api_supp_list(struct req *rq)
 	    "manual", "hard_bounce", "soft_bounce", "complaint", "policy"};
 	static const char *const types[] = {"account", "sending_domain"};
 	struct supp_filter f = {.reason = -1};
-	struct page pg = {.per_page = SUPP_PER_PAGE};
+	struct page pg;
 	struct mailbox mb;
 	struct store *st;
 	const char *v, *reason, *why, *after = "";
-	char name[256], *end;
-	long n;
+	char name[256];
 	int rc;
 
+	memset(&pg, 0, sizeof(pg));
 	f.now = clock_now_ms();
-	if ((rc = query(rq, "per_page", &v)) == 0) {
-		n = strtol(v, &end, 10);
-		if (*v < '0' || *v > '9' || *end != '\0' || n < 1 ||
-		    n > SUPP_MAX_PER_PAGE)
-			return req_fail(rq, AE_SCHEMA, NULL,
-			                "per_page must be a whole number from "
-			                "1 to 1000");
-		pg.per_page = (int)n;
-	}
-	if (rc == -1)
-		return req_fail(rq, AE_SCHEMA, NULL,
-		                arena_printf(rq->a, "per_page %s", v));
-	if ((rc = query(rq, "cursor", &v)) == -1)
-		return req_fail(rq, AE_SCHEMA, NULL,
-		                arena_printf(rq->a, "cursor %s", v));
-	if (rc == 0 && *v != '\0') {
+	if (req_per_page(rq, &pg.per_page) == -1 || req_cursor(rq, &v) == -1)
+		return 0;
+	if (v != NULL) {
 		char *id = arena_alloc(rq->a, ID_LEN + 1);
 		if (id == NULL || tenant_id_parse(v, id) == -1)
-			return req_fail(rq, AE_SCHEMA, NULL,
-			                "cursor is not one this list gave");
+			return req_bad_cursor(rq);
 		after = id;
 	}
-	if ((rc = query(rq, "email", &v)) == -1)
-		return req_fail(rq, AE_SCHEMA, NULL,
-		                arena_printf(rq->a, "email %s", v));
-	if (rc == 0) {
+	if ((rc = req_query(rq, "email", &v)) != 0)
+		return req_query_fail(rq, "email", rc);
+	if (v != NULL) {
 		memset(&mb, 0, sizeof(mb));
 		if (addr_parse(rq->a, v, strlen(v), &mb, &why) == -1)
 			return req_fail(
@@ -769,19 +690,17 @@ api_supp_list(struct req *rq)
 			    arena_printf(rq->a, "email '%.300s' %s", v, why));
 		f.email = mb.ascii;
 	}
-	if ((rc = query(rq, "search", &f.search)) == -1)
-		return req_fail(rq, AE_SCHEMA, NULL,
-		                arena_printf(rq->a, "search %s", f.search));
+	if ((rc = req_query(rq, "search", &f.search)) != 0)
+		return req_query_fail(rq, "search", rc);
 	if (query_enum(rq, "reason", reasons, 5, &reason) == -1 ||
 	    query_enum(rq, "scope_type", types, 2, &f.scope_type) == -1)
 		return 0;
 	for (int r = 0; reason != NULL && r < 5; r++)
 		if (strcmp(reason, reasons[r]) == 0)
 			f.reason = r;
-	if ((rc = query(rq, "scope_value", &v)) == -1)
-		return req_fail(rq, AE_SCHEMA, NULL,
-		                arena_printf(rq->a, "scope_value %s", v));
-	if (rc == 0) {
+	if ((rc = req_query(rq, "scope_value", &v)) != 0)
+		return req_query_fail(rq, "scope_value", rc);
+	if (v != NULL) {
 		if (f.scope_type != NULL &&
 		    strcmp(f.scope_type, "account") == 0)
 			return req_fail(rq, AE_SCHEMA, NULL,

@@ -1,8 +1,9 @@
 /*
  * test_suppressions: the pieces of src/api/suppressions.c that need no
  * server (SPEC §8.1): RFC 3339 expiry dates, the query-string reader of
- * the list's filters, and the bounds jsonreq_parse_list puts on a bulk
- * body. The routes themselves are tested against a running pigeon
+ * the list's filters (req_query and req_number, in req.c), and the
+ * bounds jsonreq_parse_list puts on a bulk body. The routes themselves
+ * are tested against a running pigeon
  * (tests/integration/test_suppressions.py).
  */
 #include <setjmp.h>
@@ -84,31 +85,69 @@ test_query(void **state)
 	struct head h;
 	struct req *rq = fake("/x?per_page=10&search=a%40b+c&e=&cursor", &h);
 	const char *v;
+	char *t;
+	int64_t n;
 
-	assert_int_equal(query(rq, "per_page", &v), 0);
+	assert_int_equal(req_query(rq, "per_page", &v), 0);
 	assert_string_equal(v, "10");
-	assert_int_equal(query(rq, "search", &v), 0);
+	assert_int_equal(req_query(rq, "search", &v), 0);
 	assert_string_equal(v, "a@b c");
-	assert_int_equal(query(rq, "e", &v), 0);
+	assert_int_equal(req_query(rq, "e", &v), 0);
 	assert_string_equal(v, "");
-	assert_int_equal(query(rq, "cursor", &v), 0);
+	assert_int_equal(req_query(rq, "cursor", &v), 0);
 	assert_string_equal(v, "");
-	assert_int_equal(query(rq, "email", &v), 1);
+	assert_int_equal(req_query(rq, "email", &v), 0);
 	assert_null(v);
-	assert_int_equal(query(rq, "per", &v), 1); /* names, not prefixes */
+	assert_int_equal(req_query(rq, "per", &v), 0); /* names, not prefixes */
+	assert_null(v);
 	arena_free(rq->a);
 
-	rq = fake("/x?a=1&a=2&b=%00&c=%4&d=%zz", &h);
-	assert_int_equal(query(rq, "a", &v), -1);
-	assert_string_equal(v, "is given more than once");
-	assert_int_equal(query(rq, "b", &v), -1);
-	assert_int_equal(query(rq, "c", &v), -1);
-	assert_int_equal(query(rq, "d", &v), -1);
+	rq = fake("/x?a=1&a=2&b=%00&c=%4&d=%zz&e=%2B", &h);
+	assert_int_equal(req_query(rq, "a", &v), QUERY_REPEATED);
+	assert_null(v);
+	assert_int_equal(req_query(rq, "b", &v), QUERY_BAD);
+	assert_int_equal(req_query(rq, "c", &v), QUERY_BAD);
+	assert_int_equal(req_query(rq, "d", &v), QUERY_BAD);
+	assert_null(v);
+	assert_int_equal(req_query(rq, "e", &v), 0);
+	assert_string_equal(v, "+");
 	arena_free(rq->a);
 
 	rq = fake("/x", &h);
-	assert_int_equal(query(rq, "a", &v), 1);
+	assert_int_equal(req_query(rq, "a", &v), 0);
+	assert_null(v);
 	arena_free(rq->a);
+
+	/* REQ_QUERY_MAX bytes as sent, not one more */
+	t = malloc(8 + REQ_QUERY_MAX + 1);
+	strcpy(t, "/x?a=");
+	memset(t + 5, 'x', REQ_QUERY_MAX);
+	t[5 + REQ_QUERY_MAX] = '\0';
+	rq = fake(t, &h);
+	assert_int_equal(req_query(rq, "a", &v), 0);
+	assert_int_equal(strlen(v), REQ_QUERY_MAX);
+	arena_free(rq->a);
+	strcat(t, "x");
+	rq = fake(t, &h);
+	assert_int_equal(req_query(rq, "a", &v), QUERY_TOO_LONG);
+	assert_null(v);
+	arena_free(rq->a);
+	free(t);
+
+	/* per_page's and the message list cursor's numbers */
+	assert_int_equal(req_number("1", 1000, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(req_number("1000", 1000, &n), 0);
+	assert_int_equal(n, 1000);
+	assert_int_equal(req_number("1001", 1000, &n), -1);
+	assert_int_equal(req_number("0", 1000, &n), -1);
+	assert_int_equal(req_number("01", 1000, &n), -1);
+	assert_int_equal(req_number("", 1000, &n), -1);
+	assert_int_equal(req_number(" 5", 1000, &n), -1);
+	assert_int_equal(req_number("+5", 1000, &n), -1);
+	assert_int_equal(req_number("5x", 1000, &n), -1);
+	assert_int_equal(req_number("999999999999999999", INT64_MAX, &n), 0);
+	assert_int_equal(req_number("9999999999999999999", INT64_MAX, &n), -1);
 }
 
 /* {"items":[{"email":"xN@example.net"},…]} with n items */
