@@ -196,85 +196,14 @@ admin_parse_count(const char *s, int64_t *out)
 	return 0;
 }
 
-/* Reads exactly n digits at *pp into *out. 0 or -1. */
-static int
-digits(const char **pp, int n, int *out)
-{
-	const char *p = *pp;
-	int v = 0;
-
-	while (n-- > 0) {
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		v = v * 10 + (*p++ - '0');
-	}
-	*pp = p;
-	*out = v;
-	return 0;
-}
-
 int
 admin_parse_time(const char *s, time_t *out)
 {
-	static const int mdays[] = {31, 29, 31, 30, 31, 30,
-	                            31, 31, 30, 31, 30, 31};
-	const char *p = s;
-	struct tm tm;
-	int y, mo, d, h = 0, mi = 0, sec = 0, zh, zm, sign;
-	long off = 0;
-	time_t t;
+	int64_t ms;
 
-	memset(&tm, 0, sizeof(tm));
-	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
-	    *p++ != '-' || digits(&p, 2, &d))
+	if (clock_parse_iso8601(s, CLOCK_ISO_LENIENT, &ms) == -1)
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || y < 1970)
-		return -1;
-	if (*p == 'T' || *p == 't' || *p == ' ') {
-		p++;
-		if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-			return -1;
-		if (*p == ':') {
-			p++;
-			if (digits(&p, 2, &sec))
-				return -1;
-			if (*p == '.' || *p == ',') {
-				p++;
-				if (!isdigit((unsigned char)*p))
-					return -1;
-				while (isdigit((unsigned char)*p))
-					p++;
-			}
-		}
-		if (h > 23 || mi > 59 || sec > 60)
-			return -1;
-		if (*p == 'Z' || *p == 'z')
-			p++;
-		else if (*p == '+' || *p == '-') {
-			sign = *p++ == '-' ? -1 : 1;
-			if (digits(&p, 2, &zh))
-				return -1;
-			if (*p == ':')
-				p++;
-			if (digits(&p, 2, &zm) || zh > 23 || zm > 59)
-				return -1;
-			off = sign * (zh * 3600L + zm * 60L);
-		}
-	}
-	if (*p != '\0')
-		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return -1;
-	/* Feb 29 of a year that has none rolls over into March. */
-	if (tm.tm_mday != d)
-		return -1;
-	*out = t - off;
+	*out = (time_t)(ms / 1000);
 	return 0;
 }
 

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../core/clock.h"
 #include "../core/log.h"
 #include "../webhook/webhook.h"
 #include "req.h"
@@ -32,11 +32,8 @@ struct events_query {
 static int
 parse_since(const char *s, int64_t *ms)
 {
-	struct tm tm;
 	char *end;
 	long long v;
-	int n = 0, frac = 0, fd = 0, oh = 0, om = 0;
-	time_t t;
 
 	if (*s != '\0' && strspn(s, "0123456789") == strlen(s) &&
 	    strlen(s) <= 12) {
@@ -44,42 +41,7 @@ parse_since(const char *s, int64_t *ms)
 		*ms = v * 1000;
 		return 0;
 	}
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-	    n != 19)
-		return -1;
-	s += n;
-	if (*s == '.') {
-		for (s++; isdigit((unsigned char)*s); s++, fd++)
-			if (fd < 3)
-				frac = frac * 10 + (*s - '0');
-		if (fd == 0)
-			return -1;
-		for (; fd < 3; fd++)
-			frac *= 10;
-	}
-	if (*s == 'Z' && s[1] == '\0')
-		;
-	else if ((*s == '+' || *s == '-') &&
-	         sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5 &&
-	         s[6] == '\0' && oh < 24 && om < 60) {
-		if (*s == '-') {
-			oh = -oh;
-			om = -om;
-		}
-	} else
-		return -1;
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-	    tm.tm_sec > 60 || tm.tm_year < 1970)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	if ((t = timegm(&tm)) == (time_t)-1)
-		return -1;
-	*ms = ((int64_t)t - oh * 3600 - om * 60) * 1000 + frac;
-	return 0;
+	return clock_parse_iso8601(s, 0, ms);
 }
 
 static int

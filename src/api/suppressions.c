@@ -13,7 +13,6 @@
  * its stored name. read_only (policy) entries cannot be changed or
  * deleted: 409/10001.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,76 +40,6 @@ store_down(struct req *rq, struct store *st)
 	return req_fail(rq, AE_UNAVAILABLE, NULL,
 	                "the suppression list cannot be read or written "
 	                "right now; nothing was changed, try again");
-}
-
-static int
-digits(const char **pp, int n, int *out)
-{
-	const char *p = *pp;
-	int v = 0;
-
-	while (n-- > 0) {
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		v = v * 10 + (*p++ - '0');
-	}
-	*pp = p;
-	*out = v;
-	return 0;
-}
-
-/*
- * RFC 3339 §5.6 date-time, "2026-12-01T00:00:00Z" or with a fraction
- * and an offset ("…T01:00:00.5+01:00"), to unix ms. 0 or -1.
- */
-static int
-rfc3339_ms(const char *s, int64_t *out)
-{
-	static const int mdays[] = {31, 29, 31, 30, 31, 30,
-	                            31, 31, 30, 31, 30, 31};
-	const char *p = s;
-	struct tm tm;
-	int y, mo, d, h, mi, sec, zh = 0, zm = 0, sign = 1, ms = 0, scale;
-	time_t t;
-
-	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
-	    *p++ != '-' || digits(&p, 2, &d) ||
-	    (*p != 'T' && *p != 't' && *p != ' '))
-		return -1;
-	p++;
-	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) ||
-	    *p++ != ':' || digits(&p, 2, &sec))
-		return -1;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		for (scale = 100; isdigit((unsigned char)*p); p++, scale /= 10)
-			ms += (*p - '0') * scale;
-	}
-	if (*p == 'Z' || *p == 'z')
-		p++;
-	else if (*p == '+' || *p == '-') {
-		sign = *p++ == '-' ? -1 : 1;
-		if (digits(&p, 2, &zh) || *p++ != ':' || digits(&p, 2, &zm))
-			return -1;
-	} else
-		return -1;
-	if (*p != '\0' || y < 1970 || mo < 1 || mo > 12 || d < 1 ||
-	    d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60 || zh > 23 ||
-	    zm > 59)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	if ((t = timegm(&tm)) == (time_t)-1 || tm.tm_mday != d)
-		return -1; /* Feb 29 of a year without one rolls over */
-	*out = ((int64_t)t - sign * (zh * 3600LL + zm * 60LL)) * 1000 + ms;
-	return 0;
 }
 
 /* "2026-11-26T06:13:41Z" or null. */
@@ -225,7 +154,7 @@ read_expiry(struct req *rq, struct json_object *v, const char *at, int64_t *out,
 		           "expires_at must be an RFC 3339 date-time string "
 		           "or null");
 	s = json_object_get_string(v);
-	if (rfc3339_ms(s, out) == -1 ||
+	if (clock_parse_iso8601(s, 0, out) == -1 ||
 	    strlen(s) != (size_t)json_object_get_string_len(v))
 		return bad(rq, e, AE_SCHEMA, at, "/expires_at",
 		           arena_printf(rq->a,

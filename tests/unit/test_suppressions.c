@@ -1,10 +1,10 @@
 /*
  * test_suppressions: the pieces of src/api/suppressions.c that need no
- * server (SPEC §8.1): RFC 3339 expiry dates, the query-string reader of
- * the list's filters (req_query and req_number, in req.c), and the
- * bounds jsonreq_parse_list puts on a bulk body. The routes themselves
- * are tested against a running pigeon
- * (tests/integration/test_suppressions.py).
+ * server (SPEC §8.1): RFC 3339 expiry dates (clock_parse_iso8601, in
+ * core/clock.c), the query-string reader of the list's filters
+ * (req_query and req_number, in req.c), and the bounds
+ * jsonreq_parse_list puts on a bulk body. The routes themselves are
+ * tested against a running pigeon (tests/integration/test_suppressions.py).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,19 +23,22 @@ test_rfc3339(void **state)
 {
 	int64_t t;
 
-	assert_int_equal(rfc3339_ms("1970-01-01T00:00:00Z", &t), 0);
+	assert_int_equal(clock_parse_iso8601("1970-01-01T00:00:00Z", 0, &t), 0);
 	assert_int_equal(t, 0);
-	assert_int_equal(rfc3339_ms("2026-12-01T00:00:00Z", &t), 0);
+	assert_int_equal(clock_parse_iso8601("2026-12-01T00:00:00Z", 0, &t), 0);
 	assert_int_equal(t, 1796083200000LL);
 	/* a fraction, an offset, lowercase t and z, a space */
-	assert_int_equal(rfc3339_ms("2026-12-01T01:00:00.250+01:00", &t), 0);
+	assert_int_equal(
+	    clock_parse_iso8601("2026-12-01T01:00:00.250+01:00", 0, &t), 0);
 	assert_int_equal(t, 1796083200250LL);
-	assert_int_equal(rfc3339_ms("2026-11-30T19:30:00-04:30", &t), 0);
+	assert_int_equal(
+	    clock_parse_iso8601("2026-11-30T19:30:00-04:30", 0, &t), 0);
 	assert_int_equal(t, 1796083200000LL);
-	assert_int_equal(rfc3339_ms("2026-12-01t00:00:00.5z", &t), 0);
+	assert_int_equal(clock_parse_iso8601("2026-12-01t00:00:00.5z", 0, &t),
+	                 0);
 	assert_int_equal(t, 1796083200500LL);
-	assert_int_equal(rfc3339_ms("2026-12-01 00:00:00Z", &t), 0);
-	assert_int_equal(rfc3339_ms("2028-02-29T00:00:00Z", &t), 0);
+	assert_int_equal(clock_parse_iso8601("2026-12-01 00:00:00Z", 0, &t), 0);
+	assert_int_equal(clock_parse_iso8601("2028-02-29T00:00:00Z", 0, &t), 0);
 }
 
 static void
@@ -61,7 +64,7 @@ test_rfc3339_refuses(void **state)
 	int64_t t;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(rfc3339_ms(bad[i], &t), -1);
+		assert_int_equal(clock_parse_iso8601(bad[i], 0, &t), -1);
 }
 
 /* A request whose target is target. */
