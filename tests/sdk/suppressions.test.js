@@ -10,6 +10,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const Cloudflare = require('cloudflare');
+const { rejects } = require('./errors');
 
 const ACCOUNT = process.env.CLOUDFLARE_ACCOUNT_ID;
 
@@ -21,24 +22,6 @@ for (const k of ['CLOUDFLARE_BASE_URL', 'CLOUDFLARE_API_TOKEN',
 // maxRetries 0: a 4xx must surface at once; the SDK would retry 5xx/429.
 const client = new Cloudflare({ maxRetries: 0, timeout: 30000 });
 const supp = client.emailSending.suppressions;
-
-async function rejects(promise, Klass, status, code) {
-  let err;
-  try {
-    await promise;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err, 'the call must fail');
-  assert.ok(err instanceof Klass,
-    `want ${Klass.name}, got ${err && err.constructor.name}: ${err}`);
-  assert.equal(err.status, status);
-  assert.ok(Array.isArray(err.errors) && err.errors.length > 0,
-    'errors[] carried on the exception');
-  assert.equal(err.errors[0].code, code);
-  assert.match(err.errors[0].message, /^email\.sending\.error\./);
-  return err;
-}
 
 const rand = () => crypto.randomBytes(4).toString('hex');
 
