@@ -168,3 +168,31 @@ def test_bad_params(server, query, name):
     r = get(server, "?" + query)
     assert_error(r, 10001)
     assert_human(r, name)
+
+
+def test_store_write_locked_read_never_500(make_server):
+    """While the store is write-locked, reading events needs no write
+    lock (WAL readers): 200 with what is there, or at worst the
+    retryable 503, never 500 and never a hang."""
+    import os
+    import sqlite3
+    s = make_server("events-locked").start()
+    a = uniq("ok")
+    mid = assert_send_result(s.send(simple(to=a)), [a])["message_id"]
+    assert s.wait_for(lambda: page(s, q(message_id=mid))[0], timeout=10)
+    s.stop()
+    s.start()       # no read connection opened yet on any HTTP thread
+    c = sqlite3.connect(os.path.join(s.state_dir, "pigeon.db"), timeout=10,
+                        isolation_level=None)
+    try:
+        c.execute("BEGIN EXCLUSIVE")
+        r = get(s, q(message_id=mid), timeout=20)
+        c.execute("ROLLBACK")
+    finally:
+        c.close()
+    if r.status == 200:
+        assert [e["payload"]["messageId"] for e in r.json["result"]] == \
+            [mid], r
+    else:
+        assert r.status == 503 and r.json["errors"][0]["code"] == 10002, r
+        assert r.headers.get("Retry-After", "").isdigit(), r.headers
