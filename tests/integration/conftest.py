@@ -81,6 +81,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n distinct free ports: each socket is held until all are chosen,
+    else the kernel may hand out the same port twice in a row."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 class Resp:
     """An HTTP answer; unpacks as (status, headers, json)."""
 
@@ -105,7 +120,8 @@ class Server:
         """conf: directives, one each; lines: config lines written after
         them as they are (the repeated ones: `route …`)."""
         self.dir = str(tmpdir)
-        self.port = free_port()
+        ports = free_ports(1 + len(SMTP_LISTENERS))
+        self.port = ports.pop()
         self.state_dir = os.path.join(self.dir, "var")
         self.conf_path = os.path.join(self.dir, "pigeon.conf")
         c = dict(DEFAULT_CONF)
@@ -117,7 +133,7 @@ class Server:
         self.smtp_ports = {}
         for d in SMTP_LISTENERS:
             if d not in conf:
-                c[d] = "127.0.0.1:%d" % free_port()
+                c[d] = "127.0.0.1:%d" % ports.pop()
             v = c[d].strip('"')
             self.smtp_ports[d] = int(v.rsplit(":", 1)[1]) if v else None
         with open(self.conf_path, "w") as f:
